@@ -1,0 +1,30 @@
+"""The hooks a seqbench plugin may implement.
+
+Each hook receives a ``register`` callback rather than returning objects, so the core keeps
+control of naming, validation and collision errors (the pattern of Simon Willison's ``llm``).
+A plugin module marks its implementations with :data:`seqbench.hookimpl`.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("seqbench")
+hookimpl = pluggy.HookimplMarker("seqbench")
+
+
+@hookspec
+def register_models(register):
+    """Register model families: call ``register(ModelPlugin(...))`` once per model."""
+
+
+@hookspec
+def register_tasks(register):
+    """Register tasks: call ``register(TaskPlugin(...))`` once per task."""
+
+
+@hookspec
+def register_executors(register):
+    """Register executors: call ``register(name, factory, description)`` once per executor.
+
+    ``factory(workers: int)`` returns an object with ``run(specs, on_record)``; see
+    :mod:`seqbench.executors`.
+    """

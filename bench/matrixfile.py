@@ -1,0 +1,171 @@
+"""Reading a matrix from a TOML file or a shipped preset, and from command-line strings.
+
+A matrix file::
+
+    models = ["lstm", "transformer"]
+    tasks = ["copy", "classification"]
+    train_sizes = [64, 512, "full"]
+    seeds = [0, 1, 2, 3, 4]
+
+    [training]              # the same recipe for every model; a list is swept (tuning)
+    max_steps = 500
+    lr = [3e-4, 1e-3, 3e-3]
+
+    [model_params]          # keys for every model that declares them ...
+    dropout = 0.1
+    [model_params.lstm]     # ... or for one model
+    hidden_size = 96
+
+    [task_params.copy]
+    T = [10, 50, 100]       # a list sweeps the task parameter
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .api import PluginError, did_you_mean
+from .plan import TRAINING, Matrix
+
+TOP_KEYS = ("models", "tasks", "train_sizes", "seeds", "training", "model_params", "task_params")
+
+
+def presets() -> dict[str, Path]:
+    folder = resources.files("seqbench") / "presets"
+    return {p.name.removesuffix(".toml"): Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def preset_path(name: str) -> Path:
+    found = presets()
+    if name not in found:
+        raise PluginError(f"unknown preset {name!r}{did_you_mean(name, found)}")
+    return found[name]
+
+
+def read(path: str | Path) -> dict[str, Any]:
+    """Parse and check a matrix file; returns the raw sections (merged with CLI flags later)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PluginError(f"matrix file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PluginError(f"matrix file {path} is not valid TOML: {exc}") from None
+    for key in data:
+        if key not in TOP_KEYS:
+            raise PluginError(
+                f"matrix file {path}: unknown key {key!r}{did_you_mean(key, TOP_KEYS)}"
+            )
+    for key in ("models", "tasks", "train_sizes", "seeds"):
+        if key in data and not isinstance(data[key], list):
+            raise PluginError(f"matrix file {path}: {key!r} must be a list")
+    for key in ("training", "model_params", "task_params"):
+        if key in data and not isinstance(data[key], dict):
+            raise PluginError(f"matrix file {path}: [{key}] must be a table")
+    for key in data.get("training", {}):
+        if key not in TRAINING:
+            raise PluginError(
+                f"matrix file {path}: unknown training key {key!r}{did_you_mean(key, TRAINING)}"
+            )
+    if "train_sizes" in data:
+        data["train_sizes"] = [size_value(v) for v in data["train_sizes"]]
+    return data
+
+
+def scoped_params(table: dict) -> dict[str, dict]:
+    """``[model_params]``: plain keys apply to all ("*"), sub-tables to one plugin."""
+    out: dict[str, dict] = {"*": {}}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.setdefault(key, {}).update(value)
+        else:
+            out["*"][key] = value
+    return out
+
+
+def size_value(v: Any) -> int | None:
+    if v in ("full", "all", None):
+        return None
+    if isinstance(v, bool):
+        raise PluginError(f"training size {v!r} is not a positive integer or 'full'")
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise PluginError(f"training size {v!r} is not a positive integer or 'full'") from None
+    if n < 1 or (isinstance(v, float) and not v.is_integer()):
+        raise PluginError(f"training size {v!r} is not a positive integer or 'full'")
+    return n
+
+
+def parse_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0,1,2`` or ``0-4`` (inclusive range) or a mix: ``0-2,7``."""
+    seeds: list[int] = []
+    for part in parse_list(text):
+        lo, sep, hi = part.partition("-")
+        try:
+            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(part)])
+        except ValueError:
+            raise PluginError(
+                f"seeds: {part!r} is not a non-negative integer or a range like 0-4"
+            ) from None
+    return seeds
+
+
+def parse_assignments(pairs: tuple[str, ...], what: str) -> dict[str, dict]:
+    """``("hidden_size=64", "copy.T=50")`` -> ``{"*": {"hidden_size": "64"}, "copy": {"T": "50"}}``."""
+    out: dict[str, dict] = {"*": {}}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise PluginError(f"{what} {pair!r}: write NAME=VALUE or PLUGIN.NAME=VALUE")
+        owner, dot, name = key.strip().rpartition(".")
+        out.setdefault(owner if dot else "*", {})[name] = value.strip()
+    return out
+
+
+def merge_scoped(base: dict, override: dict) -> dict:
+    out = {k: dict(v) for k, v in base.items()}
+    for owner, values in override.items():
+        out.setdefault(owner, {}).update(values)
+    return out
+
+
+def build_matrix(
+    file_data: dict,
+    models: str | None,
+    tasks: str | None,
+    train_sizes: str | None,
+    seeds: str | None,
+    model_params: tuple[str, ...],
+    task_params: tuple[str, ...],
+    training: dict,
+    all_models: list[str],
+    all_tasks: list[str],
+) -> Matrix:
+    """Command-line flags override the file; the file overrides the defaults."""
+    return Matrix(
+        models=parse_list(models) if models else file_data.get("models", all_models),
+        tasks=parse_list(tasks) if tasks else file_data.get("tasks", all_tasks),
+        train_sizes=(
+            [size_value(v) for v in parse_list(train_sizes)]
+            if train_sizes
+            else file_data.get("train_sizes", [None])
+        ),
+        seeds=parse_seeds(seeds) if seeds else file_data.get("seeds", [0]),
+        model_params=merge_scoped(
+            scoped_params(file_data.get("model_params", {})),
+            parse_assignments(model_params, "--model-param"),
+        ),
+        task_params=merge_scoped(
+            scoped_params(file_data.get("task_params", {})),
+            parse_assignments(task_params, "--task-param"),
+        ),
+        training={**file_data.get("training", {}), **training},
+    )

@@ -1,0 +1,224 @@
+"""Plugin discovery: every model, task and executor comes through the ``seqbench`` entry points.
+
+Built-ins are found exactly as a third party's plugins are (seqbench's own distribution declares
+them in ``pyproject.toml``). Each entry point is loaded on its own, so one plugin that fails to
+import, misspells a hook, or raises in its hook is reported by name while the others keep working.
+
+Environment variables:
+
+``SEQBENCH_STRICT_PLUGINS=1``
+    fail fast on the first broken plugin instead of reporting it (tests use this).
+``SEQBENCH_LOAD_PLUGINS=lstm,copy``
+    load only these entry points (an allow-list; empty string loads none).
+``SEQBENCH_TRACE_PLUGINS=1``
+    print every hook call and its result to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from .api import ModelPlugin, PluginError, TaskPlugin, did_you_mean
+
+GROUP = "seqbench"
+BUILTIN_DIST = "seqbench"
+
+
+@dataclass(frozen=True)
+class Executor:
+    name: str
+    factory: object  # callable(workers: int) -> object with .run(specs, on_record)
+    description: str
+    source: str = "unknown"
+
+
+@dataclass
+class Broken:
+    plugin: str
+    source: str
+    error: str
+
+
+@dataclass
+class Registry:
+    models: dict[str, ModelPlugin] = field(default_factory=dict)
+    tasks: dict[str, TaskPlugin] = field(default_factory=dict)
+    executors: dict[str, Executor] = field(default_factory=dict)
+    broken: list[Broken] = field(default_factory=list)
+
+    def model(self, name: str) -> ModelPlugin:
+        if name not in self.models:
+            raise PluginError(f"unknown model {name!r}{did_you_mean(name, self.models)}")
+        return self.models[name]
+
+    def task(self, name: str) -> TaskPlugin:
+        if name not in self.tasks:
+            raise PluginError(f"unknown task {name!r}{did_you_mean(name, self.tasks)}")
+        return self.tasks[name]
+
+    def executor(self, name: str) -> Executor:
+        if name not in self.executors:
+            raise PluginError(f"unknown executor {name!r}{did_you_mean(name, self.executors)}")
+        return self.executors[name]
+
+
+def _strict() -> bool:
+    return os.environ.get("SEQBENCH_STRICT_PLUGINS", "") not in ("", "0", "false")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+_pm: pluggy.PluginManager | None = None
+_sources: dict[str, str] = {}  # pluggy plugin name -> "built-in" or "dist version"
+_load_failures: list[Broken] = []
+_registry: Registry | None = None
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, with every allowed entry point loaded (once)."""
+    global _pm
+    if _pm is not None:
+        return _pm
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    if os.environ.get("SEQBENCH_TRACE_PLUGINS"):
+        pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
+        pm.enable_tracing()
+    allow = os.environ.get("SEQBENCH_LOAD_PLUGINS")
+    allowed = None if allow is None else {a.strip() for a in allow.split(",") if a.strip()}
+    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        dist = ep.dist
+        source = (
+            "built-in"
+            if dist is None or dist.name == BUILTIN_DIST
+            else f"{dist.name} {dist.version}"
+        )
+        if pm.has_plugin(ep.name):  # the same distribution visible twice on sys.path
+            continue
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:
+            if _strict():
+                raise
+            _load_failures.append(Broken(ep.name, source, _one_line(exc)))
+            continue
+        _sources[ep.name] = source
+    _reject_unknown_hooks(pm)
+    _pm = pm
+    return pm
+
+
+def _reject_unknown_hooks(pm: pluggy.PluginManager) -> None:
+    """A hook implementation with no matching spec is a typo (``register_model``): unload it."""
+    while True:
+        try:
+            pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            if _strict():
+                raise
+            name = pm.get_name(exc.plugin)
+            pm.unregister(exc.plugin)
+            _load_failures.append(Broken(name, _sources.pop(name, "unknown"), _one_line(exc)))
+
+
+def register(plugin: object, name: str, source: str | None = None) -> None:
+    """Register a plugin object at runtime (tests, notebooks). Undo with :func:`unregister`."""
+    pm = plugin_manager()
+    pm.register(plugin, name=name)
+    _sources[name] = source or f"registered at runtime ({name})"
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        pm.unregister(plugin)
+        _sources.pop(name, None)
+        raise
+    _invalidate()
+
+
+def unregister(name: str) -> None:
+    pm = plugin_manager()
+    if pm.has_plugin(name):
+        pm.unregister(name=name)
+    _sources.pop(name, None)
+    _invalidate()
+
+
+def _invalidate() -> None:
+    global _registry
+    _registry = None
+
+
+def reset() -> None:
+    """Forget everything loaded (tests use this after changing the environment)."""
+    global _pm, _registry
+    _pm, _registry = None, None
+    _sources.clear()
+    _load_failures.clear()
+
+
+def registry() -> Registry:
+    """Every model, task and executor the loaded plugins register, with their origins."""
+    global _registry
+    if _registry is not None:
+        return _registry
+    pm = plugin_manager()
+    reg = Registry(broken=list(_load_failures))
+    _collect(pm, "register_models", reg.models, reg, ModelPlugin)
+    _collect(pm, "register_tasks", reg.tasks, reg, TaskPlugin)
+    _collect(pm, "register_executors", reg.executors, reg, Executor)
+    _registry = reg
+    return reg
+
+
+def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
+    what = {ModelPlugin: "model", TaskPlugin: "task", Executor: "executor"}[cls]
+    # Call each implementation on its own (not pm.hook.X(...)) so one that raises is reported
+    # with its plugin's name and the rest still register.
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        plugin_name = impl.plugin_name
+        source = _sources.get(plugin_name, f"registered at runtime ({plugin_name})")
+        staged: dict = {}
+
+        def register(obj, *args, _staged=staged, _source=source):
+            if cls is Executor and not isinstance(obj, Executor):
+                obj = Executor(obj, *args)  # register(name, factory, description)
+            if not isinstance(obj, cls):
+                raise PluginError(f"register() in a {hook_name} hook takes a {cls.__name__}")
+            obj = replace(obj, source=_source)
+            for seen in (into, _staged):
+                if obj.name in seen:
+                    raise PluginError(
+                        f"{what} name {obj.name!r} is registered twice: "
+                        f"by {seen[obj.name].source} and by {_source}"
+                    )
+            _staged[obj.name] = obj
+
+        try:
+            impl.function(register=register)
+        except PluginError as exc:
+            if _strict() or "registered twice" in str(exc):
+                raise
+            reg.broken.append(Broken(plugin_name, source, str(exc)))
+            continue
+        except Exception as exc:
+            if _strict():
+                raise
+            detail = traceback.extract_tb(exc.__traceback__)[-1]
+            reg.broken.append(
+                Broken(plugin_name, source, f"{_one_line(exc)} ({detail.filename}:{detail.lineno})")
+            )
+            continue
+        into.update(staged)

@@ -1,0 +1,188 @@
+"""One run: task data -> model -> Lightning -> a record (a plain dict the parent stores).
+
+Runs in whatever process the executor chose; it never touches the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import platform
+import subprocess
+import tempfile
+import traceback
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from .plan import RunSpec
+from .registry import registry
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@functools.lru_cache(maxsize=1)
+def _static_environment() -> dict:
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("seqbench", "torch", "pytorch-lightning", "torchmetrics", "datasets", "sacrebleu"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    commit = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+            text=True, timeout=5,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": platform.node(),
+        "versions": versions,
+        "git_commit": commit,
+    }
+
+
+def environment() -> dict:
+    import torch
+
+    env = dict(_static_environment())
+    if torch.cuda.is_available():
+        env["device"] = f"cuda: {torch.cuda.get_device_name(0)}"
+    else:
+        env["device"] = "cpu"
+    env["torch_threads"] = torch.get_num_threads()
+    return env
+
+
+def _quiet_lightning() -> None:
+    """Lightning's banners ("GPU available", tips) would break the matrix's one progress bar."""
+    import pytorch_lightning  # noqa: F401  (its import sets its loggers to INFO: override after)
+
+    for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", module="lightning_fabric")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dict:
+    """Train and test one run; always returns a record, never raises for a failing run."""
+    if isinstance(spec, dict):
+        spec = RunSpec.from_dict(spec)
+    record: dict = {
+        "run_id": spec.run_id,
+        "matrix_id": spec.matrix_id,
+        "model": spec.model,
+        "task": spec.task,
+        "kind": spec.kind,
+        "train_size": spec.train_size,
+        "seed": spec.seed,
+        "config": spec.config(),
+        "trial": spec.trial,
+        "started_at": now(),
+        "curve": [],
+    }
+    try:
+        record.update(_train(spec, record, logger_factory))
+        record["status"] = "done"
+    except Exception as exc:  # the matrix goes on; the record says what happened
+        from .lit import Diverged
+
+        record["status"] = "diverged" if isinstance(exc, Diverged) else "failed"
+        lines = str(exc).strip().splitlines()
+        first = lines[0] if lines else ""
+        record["error"] = f"{type(exc).__name__}: {first}"
+        if record["status"] == "failed":
+            record["error"] += "\n" + "".join(traceback.format_exc(limit=-6))
+    record["finished_at"] = now()
+    try:
+        record["environment"] = environment()
+    except Exception:  # never lose a run's result over its metadata
+        record["environment"] = {}
+    return record
+
+
+def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict:
+    _quiet_lightning()
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    from .budget import count_params, fit_to_budget
+    from .lit import CurveRecorder, SeqModule, eval_loader, time_to_fraction, train_loader
+
+    reg = registry()
+    task, plugin = reg.task(spec.task), reg.model(spec.model)
+    cfg = spec.training
+    data = task.load(dict(spec.task_params), spec.train_size, spec.seed)
+    record["train_examples"] = len(data.train)
+    record["primary_metric"] = data.primary_metric
+    record["higher_is_better"] = data.higher_is_better
+    record["extras"] = data.extras
+
+    pl.seed_everything(spec.seed, workers=True, verbose=False)
+    shape = data.shape()
+    hparams = dict(spec.model_params)
+    if cfg["param_budget"]:
+        hparams = fit_to_budget(plugin, spec.kind, shape, hparams, cfg["param_budget"])
+    record["model_params"] = hparams
+    model = plugin.build(spec.kind, shape, hparams)
+    record["param_count"] = count_params(model)
+
+    module = SeqModule(model, data, cfg)
+    val = data.val.subset(range(min(cfg["val_limit"], len(data.val)))) if cfg["val_limit"] else data.val
+    module.eval_splits = {"val": val, "test": data.test}
+    mode = "max" if data.higher_is_better else "min"
+    curve = CurveRecorder()
+    record["curve"] = curve.points  # filled as training goes, kept if the run diverges
+    val_every = min(cfg["val_every"], cfg["max_steps"])
+
+    with tempfile.TemporaryDirectory(prefix="seqbench-") as tmp:
+        best = ModelCheckpoint(
+            dirpath=tmp, monitor="val_primary", mode=mode, save_top_k=1, save_weights_only=True
+        )
+        callbacks = [curve, best]
+        if cfg["patience"]:
+            callbacks.append(
+                EarlyStopping(monitor="val_primary", mode=mode, patience=cfg["patience"])
+            )
+        trainer = pl.Trainer(
+            accelerator=os.environ.get("SEQBENCH_ACCELERATOR", "auto"),
+            devices=1,
+            max_steps=cfg["max_steps"],
+            max_epochs=-1,
+            val_check_interval=val_every,
+            check_val_every_n_epoch=None,
+            num_sanity_val_steps=0,
+            gradient_clip_val=cfg["grad_clip"] or None,
+            callbacks=callbacks,
+            logger=logger_factory(spec) if logger_factory else False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp,
+            # CUDA has no deterministic kernels for some ops (embedding backward): warn there.
+            deterministic="warn" if torch.cuda.is_available() else True,
+        )
+        train = train_loader(data.train, spec.kind, cfg["batch_size"], cfg["max_steps"], spec.seed)
+        trainer.fit(module, train, eval_loader(val, spec.kind))
+        # Test the best validation checkpoint, never simply the last weights.
+        trainer.test(module, eval_loader(data.test, spec.kind), ckpt_path="best", verbose=False)
+
+    return {
+        "best_val": float(best.best_model_score),
+        "test": module.scores["test"],
+        "steps": trainer.global_step,
+        "samples": module.samples_seen,
+        "train_seconds": curve.train_seconds,
+        **time_to_fraction(curve.points, data.higher_is_better),
+    }

@@ -1,0 +1,246 @@
+"""Recurrent models (Elman RNN, LSTM, GRU) for every task kind, sharing one code path.
+
+The public plugin files (``rnn.py``, ``lstm.py``, ``gru.py``) only declare hyperparameters; they
+import this module from inside ``build``, so listing plugins never pays for importing torch.
+
+One cell type parameter (``"rnn" | "lstm" | "gru"``) picks torch's fused ``nn.RNN`` / ``nn.LSTM``
+/ ``nn.GRU``; the models never loop over time steps in ``forward`` (only greedy ``generate``
+loops, one output token at a time, because each step needs the previous step's choice).
+
+Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``E`` embedding size, ``H`` hidden
+size, ``L`` layers, ``V`` target vocabulary, ``C`` classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seqbench.api import BOS, EOS, PAD, PluginError, TaskShape
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # weight_hh stacks this many (H, H) blocks
+
+
+@dataclass
+class RecurrentConfig:
+    cell: str = "lstm"  # rnn | lstm | gru
+    embed_size: int = 64
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.1
+    nonlinearity: str = "tanh"  # Elman RNN only: tanh | relu
+    init: str = "default"  # recurrent weights: default | identity | orthogonal
+
+    @classmethod
+    def from_hparams(cls, cell: str, hparams: dict) -> "RecurrentConfig":
+        known = {k: hparams[k] for k in cls.__dataclass_fields__ if k in hparams and k != "cell"}
+        cfg = cls(cell=cell, **known)
+        check_dropout(cfg.dropout)
+        return cfg
+
+
+def check_dropout(p: float) -> None:
+    if not 0.0 <= p < 1.0:
+        raise PluginError(f"parameter 'dropout': {p!r} must be in [0, 1)")
+
+
+def check_kind(model: str, kind: str, kinds: tuple[str, ...]) -> None:
+    if kind not in kinds:
+        raise PluginError(f"model {model!r} does not support kind {kind!r} ({', '.join(kinds)})")
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def make_rnn(cfg: RecurrentConfig, input_size: int) -> nn.RNNBase:
+    """torch's fused multi-layer RNN of type ``cfg.cell``, batch-first, ``cfg.init`` applied."""
+    kwargs = dict(
+        input_size=input_size,
+        hidden_size=cfg.hidden_size,
+        num_layers=cfg.num_layers,
+        batch_first=True,
+        # torch applies this dropout only *between* layers (and warns when there is one layer).
+        dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+    )
+    if cfg.cell == "rnn":
+        kwargs["nonlinearity"] = cfg.nonlinearity
+    rnn = CELLS[cfg.cell](**kwargs)
+    init_recurrent(rnn, cfg.cell, cfg.init)
+    return rnn
+
+
+def init_recurrent(rnn: nn.RNNBase, cell: str, init: str) -> None:
+    """Initialise the hidden-to-hidden matrices (one ``(H, H)`` block per gate).
+
+    ``identity`` (Le et al. 2015, "IRNN"): W_hh = I and zero biases, so at initialisation the
+    state is carried forward unchanged and, with ReLU, the gradient through time neither shrinks
+    nor grows. ``orthogonal``: every singular value of W_hh is 1, so repeated multiplication by it
+    preserves norms (Saxe et al. 2014). ``default`` keeps torch's uniform(-1/sqrt(H), 1/sqrt(H)).
+    """
+    if init == "default":
+        return
+    if init not in ("identity", "orthogonal"):
+        raise PluginError(f"parameter 'init': {init!r} is not one of default, identity, orthogonal")
+    with torch.no_grad():
+        for layer in range(rnn.num_layers):
+            w_hh = getattr(rnn, f"weight_hh_l{layer}")  # (G*H, H)
+            for block in w_hh.chunk(GATES[cell], dim=0):  # each (H, H), a view into w_hh
+                if init == "identity":
+                    block.copy_(torch.eye(block.size(0), device=block.device, dtype=block.dtype))
+                else:
+                    nn.init.orthogonal_(block)
+            if init == "identity":
+                getattr(rnn, f"bias_hh_l{layer}").zero_()
+                getattr(rnn, f"bias_ih_l{layer}").zero_()
+
+
+def last_layer(state) -> torch.Tensor:
+    """The top layer's hidden state ``(B, H)`` from an RNN/GRU ``h`` or an LSTM ``(h, c)``."""
+    h = state[0] if isinstance(state, tuple) else state  # (L, B, H)
+    return h[-1]
+
+
+class Encoder(nn.Module):
+    """Embedding + RNN over a padded batch, run as a packed sequence.
+
+    Packing makes the RNN stop at each row's true length, so the final state is the state after
+    the last real token, and appending PAD tokens changes nothing.
+    """
+
+    def __init__(self, cfg: RecurrentConfig, vocab_size: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.embed_size, padding_idx=PAD)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.rnn = make_rnn(cfg, cfg.embed_size)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor, outputs: bool = False):
+        """Returns ``(outputs (B, S, H) or None, final state (L, B, H) [or an (h, c) pair])``.
+
+        Outputs at padded positions are zeros.
+        """
+        x = self.drop(self.embed(src))  # (B, S, E)
+        # pack_padded_sequence wants lengths on the CPU; an empty row would be an error, so it
+        # reads one PAD (whose embedding is zero) instead.
+        lengths = src_len.clamp(min=1).cpu()
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.rnn(packed)  # state comes back in the batch's original order
+        if not outputs:
+            return None, state
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))  # (B, S, H)
+        return out, state
+
+
+def greedy_decode(
+    step: Callable, state, batch: int, max_len: int, device: torch.device
+) -> torch.Tensor:
+    """Greedy decoding loop shared by every seq2seq model.
+
+    ``step(tokens (B,), state) -> (logits (B, V), state)`` advances the decoder by one token.
+    Returns ``(B, <=max_len)`` ids without the BOS; a row that has emitted EOS emits PAD after it,
+    and the loop stops as soon as every row has emitted EOS.
+    """
+    tok = torch.full((batch,), BOS, dtype=torch.long, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    out = []
+    for _ in range(max_len):
+        logits, state = step(tok, state)
+        tok = logits.argmax(-1).masked_fill(done, PAD)  # (B,)
+        out.append(tok)
+        done |= tok == EOS
+        if bool(done.all()):
+            break
+    if not out:
+        return torch.empty(batch, 0, dtype=torch.long, device=device)
+    return torch.stack(out, dim=1)  # (B, L)
+
+
+# --------------------------------------------------------------------------------------------
+# The three kinds
+
+
+class RecurrentClassifier(nn.Module):
+    """Encode the sentence; its final top-layer state, after the last real token, -> classes."""
+
+    def __init__(self, cfg: RecurrentConfig, shape: TaskShape):
+        super().__init__()
+        self.encoder = Encoder(cfg, shape.src_vocab_size)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size, shape.num_classes)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
+        _, state = self.encoder(src, src_len)
+        return self.head(self.drop(last_layer(state)))  # (B, C)
+
+
+class RecurrentAligned(nn.Module):
+    """One output per input position from a unidirectional RNN: causal by construction.
+
+    No packing is needed: a unidirectional RNN's output at ``t`` only depends on inputs ``<= t``,
+    so the PAD tokens after a row's end cannot reach its real positions.
+    """
+
+    def __init__(self, cfg: RecurrentConfig, shape: TaskShape):
+        super().__init__()
+        self.embed = nn.Embedding(shape.src_vocab_size, cfg.embed_size, padding_idx=PAD)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.rnn = make_rnn(cfg, cfg.embed_size)
+        self.head = nn.Linear(cfg.hidden_size, shape.tgt_vocab_size)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.embed(src))  # (B, S, E)
+        out, _ = self.rnn(x)  # (B, S, H)
+        return self.head(self.drop(out))  # (B, S, V)
+
+
+class RecurrentSeq2Seq(nn.Module):
+    """Encoder-decoder without attention (Sutskever et al. 2014; Cho et al. 2014).
+
+    The encoder's final state is the decoder's initial state and the only path from source to
+    target: the whole sentence must be compressed into one fixed-size state. That bottleneck is
+    what attention (``seq2seq-attention``) removes, so this model is its natural baseline.
+    """
+
+    def __init__(self, cfg: RecurrentConfig, shape: TaskShape):
+        super().__init__()
+        self.encoder = Encoder(cfg, shape.src_vocab_size)
+        self.tgt_embed = nn.Embedding(shape.tgt_vocab_size, cfg.embed_size, padding_idx=PAD)
+        self.decoder = make_rnn(cfg, cfg.embed_size)  # same cell/layers/width: states fit as-is
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(cfg.hidden_size, shape.tgt_vocab_size)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor):
+        _, state = self.encoder(src, src_len)  # (L, B, H) [x2 for LSTM]
+        y = self.drop(self.tgt_embed(tgt_in))  # (B, T, E)
+        # Teacher forcing: the whole target prefix goes through the fused RNN at once. Padding at
+        # the end of tgt_in cannot affect earlier positions (the decoder is unidirectional).
+        out, _ = self.decoder(y, state)  # (B, T, H)
+        return self.head(self.drop(out))  # (B, T, V)
+
+    def step(self, tok: torch.Tensor, state):
+        y = self.drop(self.tgt_embed(tok[:, None]))  # (B, 1, E)
+        out, state = self.decoder(y, state)  # (B, 1, H)
+        return self.head(self.drop(out[:, 0])), state  # (B, V)
+
+    @torch.no_grad()
+    def generate(self, src: torch.Tensor, src_len: torch.Tensor, max_len: int) -> torch.Tensor:
+        _, state = self.encoder(src, src_len)
+        return greedy_decode(self.step, state, src.size(0), max_len, src.device)
+
+
+MODELS = {
+    "classification": RecurrentClassifier,
+    "seq2seq": RecurrentSeq2Seq,
+    "aligned": RecurrentAligned,
+}
+
+
+def build_recurrent(cell: str, kind: str, shape: TaskShape, hparams: dict) -> nn.Module:
+    """The ``build`` behind the rnn / lstm / gru plugins."""
+    check_kind(cell, kind, tuple(MODELS))
+    return MODELS[kind](RecurrentConfig.from_hparams(cell, hparams), shape)

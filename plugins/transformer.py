@@ -1,0 +1,39 @@
+"""transformer plugin: a small pre-LN Transformer for classification, seq2seq and aligned tasks.
+
+Classification: encoder + mean over the non-PAD positions. seq2seq: encoder-decoder with a
+causal target mask and source padding masks, greedy generation. aligned: the encoder under a
+causal mask, one output per position. The width ``d_model`` is what the parameter-budget search
+scales (in steps of ``n_heads``); the feed-forward width follows it as ``ff_mult * d_model``.
+The model lives in ``_transformer.py``; this module only declares the plugin, so importing it
+never imports torch.
+"""
+
+from seqbench import hookimpl
+from seqbench.api import ModelPlugin, Param
+
+
+def build(kind, shape, hparams):
+    from ._transformer import build_transformer
+
+    return build_transformer(kind, shape, hparams)
+
+
+@hookimpl
+def register_models(register):
+    register(
+        ModelPlugin(
+            name="transformer",
+            description="Small pre-LN Transformer with sinusoidal positions",
+            kinds=("classification", "seq2seq", "aligned"),
+            defaults={
+                "d_model": Param(64, "model width (a multiple of n_heads)", minimum=1),
+                "n_heads": Param(4, "attention heads", minimum=1),
+                "num_layers": Param(2, "layers (encoder and, for seq2seq, decoder)", minimum=1),
+                "ff_mult": Param(4, "feed-forward width as a multiple of d_model", minimum=1),
+                "dropout": Param(0.1, "dropout on embeddings, attention, feed-forward", minimum=0),
+            },
+            build=build,
+            width_param="d_model",
+            width_multiple_of="n_heads",
+        )
+    )
