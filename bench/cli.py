@@ -6,6 +6,7 @@ Imports stay lazy: ``bench --help`` and ``bench plugins`` never import torch or 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def _registry():
 def _console():
     from rich.console import Console
 
-    return Console()
+    # Piped to a file or a CI log, rich would assume 80 columns and cut the tables' cells.
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _warn_broken(reg) -> None:
@@ -136,13 +138,23 @@ def plugins(as_json: bool):
 @click.option("--grad-clip", type=float, help="Gradient-norm clipping (0 = off).")
 @click.option("--param-budget", type=int, help="Size every model to about this many parameters.")
 @click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False))
-@click.option("--executor", default="sequential", show_default=True)
-@click.option("--workers", type=int, default=0, help="Worker processes (0 = one per core).")
+@click.option("--executor", default="local", show_default=True,
+              help="How runs are carried out (see `bench plugins`).")
+@click.option("--workers", type=click.IntRange(min=0), default=0,
+              help="Worker processes for the local executor (0 = one per core).")
+@click.option("--retry-failed", is_flag=True, help="Also rerun stored failed and diverged runs.")
+@click.option("--wandb", "use_wandb", is_flag=True,
+              help="Log every run to Weights & Biases (offline unless you are logged in).")
+@click.option("--wandb-project", default="seqbench", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
 def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, task_param,
         max_steps, batch_size, lr, val_every, patience, grad_clip, param_budget, db, executor,
-        workers, dry_run):
-    """Train every compatible model x task pairing over training sizes and seeds."""
+        workers, retry_failed, use_wandb, wandb_project, dry_run):
+    """Train every compatible model x task pairing over training sizes and seeds.
+
+    Runs already done in the database are skipped, so the same command continues an
+    interrupted matrix.
+    """
     from . import matrixfile
     from .plan import plan as make_plan
 
@@ -169,7 +181,7 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
             list(reg.models), list(reg.tasks),
         )
         the_plan = make_plan(matrix, reg)
-        runner = reg.executor(executor)
+        executor_plugin = reg.executor(executor)
     except PluginError as exc:
         fail(str(exc))
 
@@ -182,9 +194,29 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
     _check_sizes_fit(the_plan, reg)
 
     from .launch import launch
+    from .store import Store, StoreError
 
-    failed = launch(the_plan, matrix, Path(db), runner.factory, workers, _console())
-    if failed:
+    logger_factory = None
+    if use_wandb:
+        from .wandb_logging import WandbLoggerFactory, logged_in
+
+        os.environ.setdefault("WANDB_MODE", "online" if logged_in() else "offline")
+        logger_factory = WandbLoggerFactory(wandb_project, str(Path(db).parent / "wandb"))
+    try:
+        store = Store(db)
+    except StoreError as exc:
+        fail(str(exc))
+    console = _console()
+    with store:
+        outcome = launch(
+            the_plan, matrix, store, executor_plugin.factory(workers, logger_factory), console,
+            retry_failed=retry_failed,
+        )
+    if use_wandb and os.environ["WANDB_MODE"] == "offline":
+        console.print(f"W&B runs saved offline; upload with: wandb sync {Path(db).parent / 'wandb'}/wandb/offline-run-*")
+    if outcome.interrupted:
+        sys.exit(130)
+    if outcome.failed:
         sys.exit(1)
 
 

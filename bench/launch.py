@@ -1,81 +1,109 @@
 """Launching a plan: skip what is done, hand the rest to an executor, store what comes back.
 
 Only this (parent) process writes the database. A configuration whose run is ``done`` is never
-run again; one left ``running`` by a killed launch, or ``failed``/``diverged``, is run again.
+run again. One left ``running`` by a launch that was killed (even ``kill -9``) is found and redone;
+``failed`` and ``diverged`` runs are results too and are redone only with ``retry_failed``.
+Ctrl-C keeps every finished run and forgets the ones in flight, so the same command continues.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .plan import Matrix, Plan
+from .plan import Matrix, Plan, RunSpec
 from .runner import now
-from .store import Store, StoreError
+from .store import Store
 
 
-def launch(plan: Plan, matrix: Matrix, db: Path, executor_factory, workers: int, console) -> int:
-    """Run what is missing; print progress and a summary. Returns the number of failed runs."""
+@dataclass
+class Outcome:
+    done: int = 0
+    diverged: int = 0
+    failed: int = 0
+    interrupted: bool = False
+
+
+def select_todo(plan: Plan, status: dict[str, str], retry_failed: bool) -> list[RunSpec]:
+    redo = {"running", "failed", "diverged"} if retry_failed else {"running"}
+    return [r for r in plan.runs if r.run_id not in status or status[r.run_id] in redo]
+
+
+def launch(
+    plan: Plan,
+    matrix: Matrix,
+    store: Store,
+    executor,
+    console,
+    retry_failed: bool = False,
+) -> Outcome:
+    """Run what is missing with a progress bar over the matrix; print a summary."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    try:
-        store = Store(db)
-    except StoreError as exc:
-        from .cli import fail
-
-        fail(str(exc))
-    with store:
-        store.add_matrix(plan.matrix_id, asdict(matrix), now())
-        status = store.status_of(r.run_id for r in plan.runs)
-        todo = [r for r in plan.runs if status.get(r.run_id) != "done"]
-        done_before = len(plan.runs) - len(todo)
-        interrupted = sum(status.get(r.run_id) == "running" for r in todo)
-        if done_before:
-            console.print(f"{done_before} of {len(plan.runs)} runs already done in {db}; skipping them")
-        if interrupted:
-            console.print(f"{interrupted} runs were left unfinished by an earlier launch; redoing them")
-        counts = {"done": 0, "failed": 0, "diverged": 0}
-        by_id = {r.run_id: r for r in todo}
-
-        with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
-            transient=False,
-        ) as progress:
-            bar = progress.add_task("matrix", total=len(todo), last="")
-
-            def on_start(spec: dict) -> None:
-                store.mark_running(by_id[_id(spec)], now())
-
-            def on_record(record: dict) -> None:
-                store.save(record)
-                counts[record["status"]] += 1
-                test = record.get("test") or {}
-                value = test.get(record.get("primary_metric") or "", None)
-                last = f"{record['model']} x {record['task']} n={record['train_size'] or 'full'} " \
-                       f"seed={record['seed']}: {record['status']}" + (
-                           f" {record['primary_metric']}={value:.3f}" if value is not None else "")
-                progress.update(bar, advance=1, last=last)
-
-            executor = executor_factory(workers)
-            executor.run([r.to_dict() for r in todo], on_start, on_record)
-
+    store.add_matrix(plan.matrix_id, asdict(matrix), now())
+    status = store.status_of(r.run_id for r in plan.runs)
+    todo = select_todo(plan, status, retry_failed)
+    left_running = sum(status.get(r.run_id) == "running" for r in todo)
+    skipped = len(plan.runs) - len(todo)
+    if skipped:
+        kept = "done" if retry_failed else "done, failed or diverged"
         console.print(
-            f"{counts['done']} done, {counts['diverged']} diverged, {counts['failed']} failed "
-            f"-> {db}"
+            f"{skipped} of {len(plan.runs)} runs already {kept} in {store.path}; skipping them"
+            + ("" if retry_failed else " (--retry-failed reruns failed and diverged ones)")
         )
-        from .report_table import print_summary
+    if left_running:
+        console.print(f"{left_running} runs were left unfinished by an earlier launch; redoing them")
 
-        print_summary(store.runs(), console, run_ids={r.run_id for r in plan.runs})
-        if counts["failed"]:
-            console.print(
-                f"[red]{counts['failed']} runs failed[/red]: see `bench results --db {db} "
-                "--status failed --json` for their errors"
+    outcome = Outcome()
+    by_id = {r.run_id: r for r in todo}
+    in_flight: set[str] = set()
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
+    ) as progress:
+        bar = progress.add_task("matrix", total=len(todo), last="")
+
+        def on_start(spec: dict) -> None:
+            run = RunSpec.from_dict(spec)
+            store.mark_running(by_id[run.run_id], now())
+            in_flight.add(run.run_id)
+
+        def on_record(record: dict) -> None:
+            store.save(record)
+            in_flight.discard(record["run_id"])
+            setattr(outcome, record["status"], getattr(outcome, record["status"]) + 1)
+            progress.update(bar, advance=1, last=_describe(record))
+
+        try:
+            executor.run([r.to_dict() for r in todo], on_start, on_record)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            store.forget_running(in_flight)
+            finished = outcome.done + outcome.diverged + outcome.failed
+            progress.update(
+                bar,
+                description="[yellow]interrupted",
+                last=f"{finished} finished and kept, {len(todo) - finished} left "
+                f"({len(in_flight)} were in flight); run the same command to continue",
             )
-        return counts["failed"]
+
+    console.print(
+        f"{outcome.done} done, {outcome.diverged} diverged, {outcome.failed} failed -> {store.path}"
+    )
+    from .report_table import print_summary
+
+    print_summary(store.runs(), console, run_ids={r.run_id for r in plan.runs})
+    if outcome.failed:
+        console.print(
+            f"[red]{outcome.failed} runs failed[/red]: see `bench results --db {store.path} "
+            "--status failed --json` for their errors"
+        )
+    return outcome
 
 
-def _id(spec: dict) -> str:
-    from .plan import RunSpec
-
-    return RunSpec.from_dict(spec).run_id
+def _describe(record: dict) -> str:
+    test = record.get("test") or {}
+    value = test.get(record.get("primary_metric") or "")
+    size = record["train_size"] or "full"
+    text = f"{record['model']} x {record['task']} n={size} seed={record['seed']}: {record['status']}"
+    return text + (f" {record['primary_metric']}={value:.3f}" if value is not None else "")

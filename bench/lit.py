@@ -120,24 +120,17 @@ class SeqModule(pl.LightningModule):
 
     # ---- training
 
-    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Mean loss, summed loss and the number of scored targets (padding ignored)."""
-        if self.kind == "classification":
-            logits = self.model(batch["src"], batch["src_len"])  # (B, C)
-            y = batch["y"]
-        elif self.kind == "seq2seq":
+    def _logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flattened logits (N, V or C) and their targets (N,), N = scored positions + padding."""
+        if self.kind == "seq2seq":
             logits = self.model(batch["src"], batch["src_len"], batch["tgt_in"])  # (B, T, V)
-            y = batch["y"]
         else:
-            logits = self.model(batch["src"], batch["src_len"])  # (B, S, V)
-            y = batch["y"]
-        logits = logits.reshape(-1, logits.size(-1))
-        total = F.cross_entropy(logits, y.reshape(-1), ignore_index=PAD, reduction="sum")
-        count = int((y != PAD).sum()) if self.kind != "classification" else y.numel()
-        return total / max(count, 1), total, count
+            logits = self.model(batch["src"], batch["src_len"])  # (B, C) or (B, S, V)
+        return logits.reshape(-1, logits.size(-1)), batch["y"].reshape(-1)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._loss(batch)
+        logits, y = self._logits(batch)
+        loss = F.cross_entropy(logits, y, ignore_index=PAD)  # mean over non-padding targets
         if self._loss_sum.device != loss.device:
             self._loss_sum = self._loss_sum.to(loss.device)
         self._loss_sum += loss.detach()  # a NaN anywhere makes the sum NaN: checked at validation
@@ -178,21 +171,19 @@ class SeqModule(pl.LightningModule):
         self._eval_step(batch)
 
     def _eval_step(self, batch: dict) -> None:
-        _, total, count = self._loss(batch)
-        self._eval_loss[0] += float(total)
-        self._eval_loss[1] += count
-        idx = batch["idx"].tolist()
-        if self.kind == "classification":
-            logits = self.model(batch["src"], batch["src_len"])
-            preds = logits.argmax(-1).tolist()
-        elif self.kind == "seq2seq":
+        logits, y = self._logits(batch)
+        self._eval_loss[0] += float(F.cross_entropy(logits, y, ignore_index=PAD, reduction="sum"))
+        self._eval_loss[1] += int((y != PAD).sum())
+        if self.kind == "seq2seq":
             # Greedy decoding: the model sees its own outputs, as at use time.
             out = self.model.generate(batch["src"], batch["src_len"], self.max_tgt_len + 1)
             preds = [_cut_at_eos(row) for row in out.tolist()]
-        else:
-            logits = self.model(batch["src"], batch["src_len"])
-            preds = [row[:n] for row, n in zip(logits.argmax(-1).tolist(), batch["src_len"].tolist())]
-        for i, p in zip(idx, preds):
+        elif self.kind == "classification":
+            preds = logits.argmax(-1).tolist()
+        else:  # aligned: one prediction per real input position
+            best = logits.argmax(-1).view(batch["src"].shape).tolist()
+            preds = [row[:n] for row, n in zip(best, batch["src_len"].tolist())]
+        for i, p in zip(batch["idx"].tolist(), preds):
             self._preds[i] = p
 
     def on_validation_epoch_end(self) -> None:

@@ -9,7 +9,8 @@ Environment variables:
 ``SEQBENCH_STRICT_PLUGINS=1``
     fail fast on the first broken plugin instead of reporting it (tests use this).
 ``SEQBENCH_LOAD_PLUGINS=lstm,copy``
-    load only these entry points (an allow-list; empty string loads none).
+    load only these entry points (an allow-list; empty string loads none). The core's own
+    executors (``seqbench.executors``) always load.
 ``SEQBENCH_TRACE_PLUGINS=1``
     print every hook call and its result to stderr.
 """
@@ -73,6 +74,12 @@ def _strict() -> bool:
     return os.environ.get("SEQBENCH_STRICT_PLUGINS", "") not in ("", "0", "false")
 
 
+def _trace(message: str) -> None:
+    """``SEQBENCH_TRACE_PLUGINS=1``: say what each plugin's hook registered (or raised)."""
+    if os.environ.get("SEQBENCH_TRACE_PLUGINS", "") not in ("", "0", "false"):
+        print(f"seqbench: {message}", file=sys.stderr)
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -96,16 +103,33 @@ def plugin_manager() -> pluggy.PluginManager:
         pm.enable_tracing()
     allow = os.environ.get("SEQBENCH_LOAD_PLUGINS")
     allowed = None if allow is None else {a.strip() for a in allow.split(",") if a.strip()}
-    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
-        if allowed is not None and ep.name not in allowed:
-            continue
+    # By name; a built-in before a third party's entry point of the same name, so a plugin can
+    # never shadow a built-in (the clash is reported below instead).
+    def order(ep):
+        return ep.name, not (ep.dist is None or ep.dist.name == BUILTIN_DIST)
+
+    for ep in sorted(metadata.entry_points(group=GROUP), key=order):
         dist = ep.dist
         source = (
             "built-in"
             if dist is None or dist.name == BUILTIN_DIST
             else f"{dist.name} {dist.version}"
         )
-        if pm.has_plugin(ep.name):  # the same distribution visible twice on sys.path
+        # The core's own executors (module seqbench.*) are not plugins to choose: without them
+        # `SEQBENCH_LOAD_PLUGINS=lstm,copy bench run` could not run anything.
+        core = source == "built-in" and ep.module.partition(".")[0] == "seqbench"
+        if allowed is not None and ep.name not in allowed and not core:
+            continue
+        if pm.has_plugin(ep.name):
+            if _sources.get(ep.name) == source:  # the same distribution visible twice
+                continue
+            taken = PluginError(
+                f"entry point name {ep.name!r} is already used by {_sources.get(ep.name)}; "
+                "rename it in the plugin's pyproject.toml"
+            )
+            if _strict():
+                raise taken
+            _load_failures.append(Broken(ep.name, source, str(taken)))
             continue
         try:
             pm.register(ep.load(), name=ep.name)
@@ -209,11 +233,13 @@ def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
         try:
             impl.function(register=register)
         except PluginError as exc:
+            _trace(f"{hook_name} of {plugin_name!r} ({source}) raised {_one_line(exc)}")
             if _strict() or "registered twice" in str(exc):
                 raise
             reg.broken.append(Broken(plugin_name, source, str(exc)))
             continue
         except Exception as exc:
+            _trace(f"{hook_name} of {plugin_name!r} ({source}) raised {_one_line(exc)}")
             if _strict():
                 raise
             detail = traceback.extract_tb(exc.__traceback__)[-1]
@@ -221,4 +247,5 @@ def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
                 Broken(plugin_name, source, f"{_one_line(exc)} ({detail.filename}:{detail.lineno})")
             )
             continue
+        _trace(f"{hook_name} of {plugin_name!r} ({source}): {', '.join(staged) or 'nothing'}")
         into.update(staged)

@@ -9,8 +9,10 @@ import functools
 import logging
 import os
 import platform
+import signal
 import subprocess
 import tempfile
+import threading
 import traceback
 import warnings
 from datetime import datetime, timezone
@@ -75,11 +77,20 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
-def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dict:
-    """Train and test one run; always returns a record, never raises for a failing run."""
-    if isinstance(spec, dict):
-        spec = RunSpec.from_dict(spec)
-    record: dict = {
+def warm_up() -> None:
+    """Pay a fresh process's one-off costs before its first run is timed: importing Lightning,
+    and the lazy ``torch._dynamo`` import of the first optimizer step (about 2 s)."""
+    _quiet_lightning()
+    import torch
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p])
+    p.sum().backward()
+    opt.step()
+
+
+def _base_record(spec: RunSpec) -> dict:
+    return {
         "run_id": spec.run_id,
         "matrix_id": spec.matrix_id,
         "model": spec.model,
@@ -92,6 +103,20 @@ def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dic
         "started_at": now(),
         "curve": [],
     }
+
+
+def failed_record(spec: RunSpec | dict, reason: str) -> dict:
+    """The record of a run that could not report for itself (its worker died)."""
+    if isinstance(spec, dict):
+        spec = RunSpec.from_dict(spec)
+    return {**_base_record(spec), "status": "failed", "error": reason, "finished_at": now()}
+
+
+def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dict:
+    """Train and test one run; always returns a record, never raises for a failing run."""
+    if isinstance(spec, dict):
+        spec = RunSpec.from_dict(spec)
+    record = _base_record(spec)
     try:
         record.update(_train(spec, record, logger_factory))
         record["status"] = "done"
@@ -115,7 +140,6 @@ def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dic
 def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict:
     _quiet_lightning()
     import pytorch_lightning as pl
-    import torch
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
     from .budget import count_params, fit_to_budget
@@ -147,6 +171,7 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
     record["curve"] = curve.points  # filled as training goes, kept if the run diverges
     val_every = min(cfg["val_every"], cfg["max_steps"])
 
+    logger = logger_factory(spec) if logger_factory else False
     with tempfile.TemporaryDirectory(prefix="seqbench-") as tmp:
         best = ModelCheckpoint(
             dirpath=tmp, monitor="val_primary", mode=mode, save_top_k=1, save_weights_only=True
@@ -166,17 +191,28 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
             num_sanity_val_steps=0,
             gradient_clip_val=cfg["grad_clip"] or None,
             callbacks=callbacks,
-            logger=logger_factory(spec) if logger_factory else False,
+            logger=logger,
             enable_progress_bar=False,
             enable_model_summary=False,
             default_root_dir=tmp,
-            # CUDA has no deterministic kernels for some ops (embedding backward): warn there.
-            deterministic="warn" if torch.cuda.is_available() else True,
         )
         train = train_loader(data.train, spec.kind, cfg["batch_size"], cfg["max_steps"], spec.seed)
-        trainer.fit(module, train, eval_loader(val, spec.kind))
-        # Test the best validation checkpoint, never simply the last weights.
-        trainer.test(module, eval_loader(data.test, spec.kind), ckpt_path="best", verbose=False)
+        handler = signal.getsignal(signal.SIGINT)
+        try:
+            trainer.fit(module, train, eval_loader(val, spec.kind))
+            # Test the best validation checkpoint, never simply the last weights.
+            trainer.test(module, eval_loader(data.test, spec.kind), ckpt_path="best", verbose=False)
+        except SystemExit:
+            # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs; the
+            # launcher needs the interrupt itself to stop the matrix cleanly.
+            raise KeyboardInterrupt from None
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, handler)
+            if logger:
+                from .wandb_logging import finish
+
+                finish(logger)
 
     return {
         "best_val": float(best.best_model_score),

@@ -77,7 +77,9 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
         if not path.exists():
             raise StoreError(f"no results database at {path}; run `bench run` first")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        # as_uri() percent-encodes the path: a raw '#' or '?' in it would cut the URI short and
+        # open (even create) a different file, read-write.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, timeout=30)
@@ -91,8 +93,13 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
         if has_meta:
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else None
-        elif readonly and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        elif readonly or conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            # Read-only: an empty file has no runs table to read. Writable: never add our tables
+            # to someone else's database.
             raise StoreError(f"{path} is not a seqbench results database")
+    except StoreError:
+        conn.close()
+        raise
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(f"{path} is not a readable SQLite database ({exc})") from None
@@ -156,6 +163,13 @@ class Store:
                     spec.train_size, spec.seed, json.dumps(spec.config(), sort_keys=True),
                     json.dumps(spec.trial, sort_keys=True), started_at,
                 ),
+            )
+
+    def forget_running(self, run_ids: Iterable[str]) -> None:
+        """Drop runs still marked running (interrupted before they finished: nothing to keep)."""
+        with self._tx() as c:
+            c.executemany(
+                "DELETE FROM runs WHERE run_id = ? AND status = 'running'", [(i,) for i in run_ids]
             )
 
     def save(self, record: dict) -> None:

@@ -1,0 +1,221 @@
+"""The dashboard's HTTP server: standard library only, GET only, read-only.
+
+Routes (everything else is 404):
+
+* ``/`` - the page (``static/index.html``);
+* ``/static/<name>`` - one of the page's own files, looked up by exact name in a table built at
+  start-up (``app.js``, ``style.css``, ``plotly.js`` served from the ``plotly`` package). No part
+  of a URL is ever joined to a filesystem path, so ``..`` or encoded variants reach nothing;
+* ``/api/version`` - a cheap number that changes when the database is written (the page polls it);
+* ``/api/summary``, ``/api/runs``, ``/api/cell/<id>``, ``/api/curve/<run_id>`` - JSON payloads
+  from :class:`seqbench.dashboard.data.Dashboard`.
+
+Bound to 127.0.0.1 by default; while bound to a loopback address, requests whose ``Host`` header
+names another host are refused (DNS rebinding). Ctrl-C stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+import sys
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .data import Dashboard, dumps
+
+STATIC_DIR = Path(__file__).parent / "static"
+PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
+ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+# plotly.js needs 'unsafe-eval' for its WebGL traces (regl compiles shaders with Function);
+# inline scripts stay forbidden, so data can never run as code.
+CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def plotly_js() -> bytes:
+    """The minified plotly.js bundle that the ``plotly`` Python package ships (read from the
+    package's files without importing it; its own loader as a fallback)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the dashboard needs the 'plotly' package: pip install plotly")
+    for loc in spec.submodule_search_locations:
+        path = Path(loc) / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path.read_bytes()
+    from plotly.offline import get_plotlyjs  # pragma: no cover - older layouts
+
+    return get_plotlyjs().encode()
+
+
+def page_assets() -> dict[str, tuple[bytes, str]]:
+    """name -> (content, content type) for everything under /static/, read once."""
+    assets = {
+        name: ((STATIC_DIR / name).read_bytes(), ctype) for name, ctype in PAGE_FILES.items()
+    }
+    assets["plotly.js"] = (plotly_js(), "text/javascript")
+    return assets
+
+
+def _loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class DashboardServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, dashboard: Dashboard, quiet: bool = True):
+        host = address[0]
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.dashboard = dashboard
+        self.quiet = quiet
+        self.assets = page_assets()
+        self.index = (STATIC_DIR / "index.html").read_bytes()
+        self.check_host = _loopback(host)
+        super().__init__(address, Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{port}/"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: DashboardServer
+    server_version = "seqbench-dashboard"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        if not self.server.quiet:
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+    # -- responses
+
+    def _send(self, status: int, body: bytes, ctype: str, cache: str = "no-store",
+              extra: dict | None = None, head: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", cache)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _json(self, obj, status: int = 200, head: bool = False) -> None:
+        self._send(status, dumps(obj).encode(), "application/json; charset=utf-8", head=head)
+
+    def _not_found(self, head: bool = False) -> None:
+        self._json({"error": "not found"}, HTTPStatus.NOT_FOUND, head=head)
+
+    # -- methods
+
+    def do_GET(self, head: bool = False) -> None:  # noqa: N802 - the base class's name
+        if self.server.check_host and not self._host_ok():
+            self._send(HTTPStatus.FORBIDDEN, b"forbidden host\n", "text/plain; charset=utf-8",
+                       head=head)
+            return
+        path = urlsplit(self.path).path
+        try:
+            self._route(path, head)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        except Exception as exc:  # one line to the page, never a traceback
+            msg = str(exc).strip().splitlines()
+            self._json({"error": f"{type(exc).__name__}: {msg[0] if msg else ''}"},
+                       HTTPStatus.INTERNAL_SERVER_ERROR, head=head)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET(head=True)
+
+    def _refuse(self) -> None:
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"read-only: GET only\n",
+                   "text/plain; charset=utf-8", extra={"Allow": "GET, HEAD"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
+
+    def _host_ok(self) -> bool:
+        host = (self.headers.get("Host") or "").strip()
+        if host.startswith("["):
+            name = host[1 : host.find("]")] if "]" in host else host
+        else:
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        return _loopback(name.lower())
+
+    def _route(self, path: str, head: bool) -> None:
+        srv = self.server
+        if path in ("/", "/index.html"):
+            self._send(200, srv.index, "text/html; charset=utf-8", cache="no-cache",
+                       extra={"Content-Security-Policy": CSP}, head=head)
+            return
+        if path.startswith("/static/"):
+            name = path[len("/static/"):]
+            asset = srv.assets.get(name)  # exact names only: no filesystem lookup from the URL
+            if asset is None:
+                self._not_found(head)
+                return
+            body, ctype = asset
+            cache = "public, max-age=86400" if name == "plotly.js" else "no-cache"
+            self._send(200, body, f"{ctype}; charset=utf-8", cache=cache, head=head)
+            return
+        if path == "/favicon.ico":
+            self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon", head=head)
+            return
+        if not path.startswith("/api/"):
+            self._not_found(head)
+            return
+        dash = srv.dashboard
+        parts = path[len("/api/"):].split("/")
+        if parts == ["version"]:
+            self._json({"version": dash.version()}, head=head)
+        elif parts == ["summary"]:
+            self._json(dash.summary(), head=head)
+        elif parts == ["runs"]:
+            self._json(dash.runs(), head=head)
+        elif len(parts) == 2 and parts[0] in ("cell", "curve") and ID_RE.match(parts[1]):
+            payload = dash.cell(parts[1]) if parts[0] == "cell" else dash.curve(parts[1])
+            if payload is None:
+                self._not_found(head)
+            else:
+                self._json(payload, head=head)
+        else:
+            self._not_found(head)
+
+
+def make_server(db, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
+                **options) -> DashboardServer:
+    """A bound, not yet serving, server (``port`` 0: a free port; see ``.url``)."""
+    return DashboardServer((host, port), Dashboard(db, **options), quiet=quiet)
+
+
+def serve(server: DashboardServer) -> None:
+    """Serve until Ctrl-C (or ``server.shutdown()`` from another thread), then close."""
+    try:
+        server.serve_forever(poll_interval=0.25)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

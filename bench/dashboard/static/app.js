@@ -1,0 +1,836 @@
+/* seqbench results page: one code path for the live dashboard and the static report.
+ *
+ * Data comes from get(key): the JSON API (/api/<key>) when served by `bench dashboard`, or the
+ * blob embedded in the page (<script type="application/json" id="seqbench-data">) in a report
+ * written by `bench report`. Every string from the data reaches the page through textContent or
+ * attributes (never innerHTML), and through pt() before plotly sees it.
+ */
+"use strict";
+(function () {
+  const dataEl = document.getElementById("seqbench-data");
+  const EMBEDDED = dataEl ? JSON.parse(dataEl.textContent) : null;
+  const STATIC = EMBEDDED !== null;
+  const POLL_MS = 2000;
+  const AXIS_TITLES = {
+    steps: "optimizer steps", samples: "training samples seen", seconds: "training seconds",
+  };
+  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+    "#17becf", "#bcbd22", "#7f7f7f"];
+  const RUN_COLUMNS = [
+    { key: "run_id", label: "run" },
+    { key: "model", label: "model" },
+    { key: "task", label: "task" },
+    { key: "variant_key", label: "variant", optional: true },
+    { key: "train_size", label: "size", num: true, fmt: sizeLabel },
+    { key: "seed", label: "seed", num: true },
+    { key: "status", label: "status", cls: (r) => "status " + r.status },
+    { key: "primary_metric", label: "metric" },
+    { key: "primary_value", label: "test", num: true },
+    { key: "best_val", label: "best val", num: true },
+    { key: "param_count", label: "params", num: true, fmt: (v) => fmtInt(v) },
+    { key: "steps", label: "steps", num: true },
+    { key: "steps_to_95", label: "steps to 95%", num: true },
+    { key: "train_seconds", label: "train s", num: true, fmt: (v) => fmt(v, 1) },
+    { key: "finished_at", label: "finished", fmt: (v) => (v ? String(v).replace("T", " ").slice(0, 19) : "–") },
+    { key: "error", label: "error", fmt: (v) => (v ? String(v).slice(0, 60) : "") },
+  ];
+  const FILTERS = [
+    { key: "task", label: "Task" }, { key: "model", label: "Model" },
+    { key: "train_size", label: "Size" }, { key: "seed", label: "Seed" },
+    { key: "status", label: "Status" },
+  ];
+
+  const state = {
+    summary: null, version: null, runsFull: null, cells: new Map(),
+    cellId: null, axis: "steps", scalingVariant: null, convVariant: null, convUnit: "steps",
+    filters: { task: "", model: "", train_size: "", seed: "", status: "" },
+    sort: { key: "task", dir: 1 }, detailId: null, colors: new Map(),
+  };
+  window.__seqbench = { state, marks: {} };
+
+  // ------------------------------------------------------------------ data source
+
+  async function get(key) {
+    if (STATIC) {
+      if (!Object.prototype.hasOwnProperty.call(EMBEDDED, key)) {
+        throw new Error("not in this report: " + key);
+      }
+      return EMBEDDED[key];
+    }
+    const url = "api/" + key.split("/").map(encodeURIComponent).join("/");
+    const res = await fetch(url, { cache: "no-store" });
+    if (!res.ok) {
+      let msg = res.status + " " + res.statusText;
+      try { const j = await res.json(); if (j && j.error) msg = j.error; } catch (e) { /* keep */ }
+      throw new Error(msg);
+    }
+    return res.json();
+  }
+
+  let plotlyPromise = null;
+  function plotly() {
+    if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (!plotlyPromise) {
+      plotlyPromise = new Promise((resolve, reject) => {
+        const s = document.createElement("script");
+        s.src = "static/plotly.js";
+        s.onload = () => resolve(window.Plotly);
+        s.onerror = () => reject(new Error("could not load plotly.js"));
+        document.head.appendChild(s);
+      });
+    }
+    return plotlyPromise;
+  }
+
+  async function runsFull() {
+    if (!state.runsFull) state.runsFull = await get("runs");
+    return state.runsFull;
+  }
+
+  async function cellData(id) {
+    if (!state.cells.has(id)) state.cells.set(id, await get("cell/" + id));
+    return state.cells.get(id);
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, props, ...children) {
+    const e = document.createElement(tag);
+    if (props) {
+      for (const [k, v] of Object.entries(props)) {
+        if (v === null || v === undefined || v === false) continue;
+        if (k === "class") e.className = v;
+        else if (k === "text") e.textContent = String(v);
+        else if (k === "style") Object.assign(e.style, v);
+        else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+        else e.setAttribute(k, v === true ? "" : String(v));
+      }
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return e;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+
+  /** Text for plotly (which reads a little HTML in labels): entities only, never markup. */
+  function pt(s) {
+    return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function fmt(v, digits) {
+    if (v === null || v === undefined || (typeof v === "number" && !isFinite(v))) return "–";
+    if (typeof v !== "number") return String(v);
+    if (Number.isInteger(v)) return Math.abs(v) >= 10000 ? v.toLocaleString("en-US") : String(v);
+    const d = digits === undefined ? 3 : digits;
+    if (Math.abs(v) >= 1000) return v.toLocaleString("en-US", { maximumFractionDigits: 1 });
+    if (v !== 0 && Math.abs(v) < Math.pow(10, -d)) return v.toPrecision(2);
+    return v.toFixed(d);
+  }
+  function fmtInt(v) { return v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US"); }
+  function sizeLabel(v) { return v === null || v === undefined ? "full" : String(v); }
+  function signed(v) { return v === null || v === undefined ? "–" : (v >= 0 ? "+" : "") + fmt(v); }
+
+  function color(model) {
+    if (!state.colors.has(model)) state.colors.set(model, PALETTE[state.colors.size % PALETTE.length]);
+    return state.colors.get(model);
+  }
+  function rgba(hex, a) {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
+  }
+
+  function showError(err) {
+    const box = $("error");
+    if (!err) { box.hidden = true; return; }
+    box.textContent = String(err && err.message ? err.message : err);
+    box.hidden = false;
+  }
+
+  /** Record, once, when something first reached the screen (read by the paint benchmark). */
+  function mark(name) {
+    if (window.__seqbench.marks[name] !== undefined) return;
+    requestAnimationFrame(() => setTimeout(() => {
+      if (window.__seqbench.marks[name] !== undefined) return;
+      const t = performance.now();
+      window.__seqbench.marks[name] = t;
+      document.documentElement.setAttribute("data-" + name + "-paint", t.toFixed(0));
+    }, 0));
+  }
+
+  const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
+  function baseLayout(extra) {
+    return Object.assign({
+      margin: { l: 60, r: 20, t: 30, b: 50 },
+      legend: { orientation: "h", y: 1.12, x: 0 },
+      hovermode: "closest",
+      paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+      font: { family: "system-ui, sans-serif", size: 12 },
+    }, extra);
+  }
+
+  function setActive(group, value) {
+    for (const b of $(group).querySelectorAll("button")) b.classList.toggle("active", b.dataset.value === value);
+  }
+
+  // ------------------------------------------------------------------ load and render
+
+  async function load() {
+    const s = await get("summary");
+    state.summary = s;
+    state.version = s.version;
+    state.runsFull = null;
+    state.cells.clear();
+    for (const m of (s.filters && s.filters.model) || []) color(m);
+    render();
+  }
+
+  function render() {
+    const s = state.summary;
+    $("source").textContent = (STATIC ? "report of " : "") + (s.db || "");
+    $("footer").textContent = STATIC
+      ? "Static report generated " + (s.generated_at || "") + " by bench report; data embedded in this file."
+      : "Live from " + (s.db || "") + "; refreshes when the database changes.";
+    const ok = s.status === "ok";
+    for (const id of ["overview-section", "curves-section", "scaling-section", "convergence-section", "runs-section"]) {
+      $(id).hidden = !ok;
+    }
+    $("toc").hidden = !ok;
+    if (!ok) {
+      $("detail-section").hidden = true;
+      renderState(s);
+      mark("overview");
+      return;
+    }
+    $("state").hidden = true;
+    renderOverview(s);
+    renderSelectors(s);
+    renderFilters(s);
+    renderRuns();
+    mark("overview");
+    renderCharts().catch(showError);
+    if (state.detailId) openDetail(state.detailId, false).catch(showError);
+  }
+
+  function renderState(s) {
+    const box = clear($("state"));
+    box.hidden = false;
+    if (s.status === "error") {
+      box.append(el("h2", { text: "Cannot read the results database" }),
+        el("p", { class: "error-line", text: s.message || "unknown error" }));
+      return;
+    }
+    box.classList.add("start");
+    box.append(
+      el("h2", { text: "No runs yet" }),
+      el("p", { text: s.message || "" }),
+      el("p", { text: "Start a benchmark matrix, for example:" }),
+      el("pre", null, el("code", { text: s.how_to_start || "bench run --preset quick" })),
+      el("p", { class: "muted", text: STATIC
+        ? "Then write the report again with bench report."
+        : "This page updates by itself as runs finish." }),
+    );
+  }
+
+  // -- overview
+
+  function renderOverview(s) {
+    const counts = clear($("counts"));
+    for (const st of ["done", "failed", "diverged", "running"]) {
+      counts.append(el("button", {
+        type: "button", class: "count " + st, "data-status": st,
+        title: "show " + st + " runs in the table",
+        onclick: () => { state.filters.status = st; renderFilters(state.summary); renderRuns(); $("runs-section").scrollIntoView(); },
+      }, el("b", { text: fmtInt(s.counts[st] || 0) }), " " + st));
+    }
+    const note = $("analysis-note");
+    const a = s.analysis || {};
+    if (a.error) { note.textContent = a.error; note.hidden = false; } else { note.hidden = true; }
+
+    const table = clear($("overview"));
+    const sizes = [];
+    const seen = new Set();
+    for (const v of s.variants) {
+      for (const c of v.cells) {
+        const k = sizeLabel(c.train_size);
+        if (!seen.has(k)) { seen.add(k); sizes.push(c.train_size); }
+      }
+    }
+    sizes.sort((x, y) => (x === null ? Infinity : x) - (y === null ? Infinity : y));
+    const cellsById = new Map(s.cells.map((c) => [c.id, c]));
+    table.append(el("thead", null, el("tr", null,
+      el("th", { text: "task \\ training size" }),
+      sizes.map((z) => el("th", { text: sizeLabel(z) })))));
+    const body = el("tbody");
+    for (const v of s.variants) {
+      const tr = el("tr", null, el("th", null, v.label, el("div", { class: "ncell", text: v.primary_metric || "" })));
+      for (const z of sizes) {
+        const ref = v.cells.find((c) => sizeLabel(c.train_size) === sizeLabel(z));
+        tr.append(ref ? overviewCell(cellsById.get(ref.id)) : el("td", { class: "empty", text: "–" }));
+      }
+      body.append(tr);
+    }
+    table.append(body);
+
+    const list = clear($("verdicts"));
+    if (!s.verdicts.length) list.append(el("li", { class: "muted", text: a.ok ? "No verdicts (no pair of models to compare)." : "No verdicts without the analysis." }));
+    for (const v of s.verdicts) {
+      list.append(el("li", { "data-task": v.task },
+        el("strong", { text: v.label || v.task }),
+        el("span", { class: "claims" },
+          el("span", { class: "claim " + v.accuracy_claim, text: "accuracy: " + v.accuracy_claim }),
+          el("span", { class: "claim " + v.speed_claim, text: "speed: " + v.speed_claim })),
+        el("p", { class: "verdict-text", text: v.text || "" })));
+    }
+  }
+
+  function overviewCell(c) {
+    const w = c.winner || {};
+    const models = c.models || [];
+    const td = el("td", {
+      class: "cell" + (c.id === state.cellId ? " selected" : ""), tabindex: "0", role: "button",
+      "data-cell": c.id, title: "learning curves of " + c.label,
+      onclick: () => selectCell(c.id, true),
+      onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); selectCell(c.id, true); } },
+    });
+    if (!w.model) {
+      td.append(el("div", { class: "muted", text: "no finished runs" }));
+      return td;
+    }
+    td.append(el("div", { class: "winner" },
+      el("span", { class: "swatch", style: { background: color(w.model) } }),
+      el("span", { class: "model-name", text: w.model })));
+    if (w.margin !== null && w.margin !== undefined) {
+      td.append(el("div", { class: "margin", text: "by " + fmt(w.margin) + " " + (c.primary_metric || "") }));
+    }
+    const cmp = (c.comparisons || []).find((x) => x.a === w.model || x.b === w.model);
+    let sig;
+    if (w.significant) {
+      sig = el("div", { class: "sig yes", text: "significant" + (cmp && cmp.p_value !== null ? " (p = " + fmt(cmp.p_value) + ")" : "") });
+    } else if (models.length < 2) {
+      sig = el("div", { class: "sig no", text: "single model" });
+    } else {
+      const reason = cmp && cmp.reason ? cmp.reason : "not significant";
+      sig = el("div", { class: "sig no", text: reason === "significant" ? "not the runner-up pair" : reason });
+    }
+    td.append(sig);
+    td.append(el("div", { class: "ncell", text: "n = " + fmt(c.n) + " · seeds " + models.map((m) => m.n_seeds).join(" / ") }));
+    return td;
+  }
+
+  // -- selectors
+
+  function fillSelect(select, options, value) {
+    clear(select);
+    for (const [v, label] of options) select.append(el("option", { value: v, text: label }));
+    if (options.some(([v]) => v === value)) select.value = value;
+    return select.value;
+  }
+
+  function renderSelectors(s) {
+    const cells = [];
+    for (const v of s.variants) for (const c of v.cells) cells.push([c.id, v.label + " · n = " + sizeLabel(c.train_size)]);
+    if (!cells.some(([id]) => id === state.cellId)) state.cellId = cells.length ? cells[0][0] : null;
+    fillSelect($("cell-select"), cells, state.cellId);
+    const variants = s.variants.map((v) => [v.id, v.label]);
+    if (!variants.some(([id]) => id === state.scalingVariant)) state.scalingVariant = variants.length ? variants[0][0] : null;
+    if (!variants.some(([id]) => id === state.convVariant)) state.convVariant = variants.length ? variants[0][0] : null;
+    fillSelect($("scaling-select"), variants, state.scalingVariant);
+    fillSelect($("conv-select"), variants, state.convVariant);
+    setActive("axis-switch", state.axis);
+    setActive("conv-switch", state.convUnit);
+  }
+
+  function selectCell(id, scroll) {
+    state.cellId = id;
+    $("cell-select").value = id;
+    for (const td of document.querySelectorAll("#overview td.cell")) td.classList.toggle("selected", td.dataset.cell === id);
+    renderCurves().catch(showError);
+    if (scroll) $("curves-section").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  async function renderCharts() {
+    await plotly();
+    await Promise.all([renderCurves(), renderScaling(), renderConvergence()]);
+  }
+
+  // -- learning curves
+
+  async function renderCurves() {
+    const id = state.cellId;
+    const div = $("curves-chart");
+    if (!id) return;
+    const [c, P] = await Promise.all([cellData(id), plotly()]);
+    if (id !== state.cellId) return;
+    const axis = state.axis;
+    const type = c.points > 4000 ? "scattergl" : "scatter";
+    const traces = [];
+    const shapes = [];
+    const annotations = [];
+    const notes = [];
+    for (const m of c.models) {
+      const col = color(m.model);
+      const name = pt(m.model);
+      for (const sd of m.seeds) {
+        traces.push({
+          type, mode: "lines", x: sd[axis], y: sd.val, name: name + " seed " + sd.seed,
+          legendgroup: m.model, showlegend: false, line: { color: rgba(col, 0.3), width: 1 },
+          hovertemplate: name + " seed " + pt(sd.seed) + "<br>%{x}: %{y:.4g}<extra></extra>",
+        });
+      }
+      const b = m.bands && m.bands[axis];
+      if (b) {
+        if (b.lo && b.hi) {
+          traces.push({ type: "scatter", mode: "lines", x: b.x, y: b.hi, line: { width: 0 },
+            legendgroup: m.model, showlegend: false, hoverinfo: "skip" });
+          traces.push({ type: "scatter", mode: "lines", x: b.x, y: b.lo, line: { width: 0 },
+            fill: "tonexty", fillcolor: rgba(col, 0.18), legendgroup: m.model, showlegend: false,
+            hoverinfo: "skip" });
+        }
+        traces.push({
+          type: "scatter", mode: "lines", x: b.x, y: b.mean, legendgroup: m.model,
+          name: name + " (mean of " + b.k + ")", line: { color: col, width: 2.5 },
+          hovertemplate: name + " mean<br>%{x}: %{y:.4g}<extra></extra>",
+        });
+      }
+      const t = m.ttt || {};
+      const med = t["median_" + axis];
+      if (med !== null && med !== undefined) {
+        shapes.push({ type: "line", xref: "x", yref: "paper", x0: med, x1: med, y0: 0, y1: 1,
+          line: { color: col, width: 1.5, dash: "dot" } });
+      }
+      if (c.target !== null && c.target !== undefined && t.of) {
+        const ci = t[axis + "_ci"];
+        const ciText = ci ? " [" + fmt(ci[0]) + ", " + (ci[1] === null ? "∞" : fmt(ci[1])) + "]" : "";
+        notes.push(m.model + ": " + (med === null || med === undefined ? "∞ (median not reached)" : fmt(med) + " " + axis) +
+          ciText + ", " + t.reached + "/" + t.of + " runs reached the target");
+      }
+    }
+    if (c.target !== null && c.target !== undefined) {
+      shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: c.target, y1: c.target,
+        line: { color: "#444", width: 1.2, dash: "dash" } });
+      annotations.push({ xref: "paper", x: 1, xanchor: "right", yref: "y", y: c.target, yanchor: "bottom",
+        text: "target " + fmt(c.target) + (c.target_fraction ? " (" + Math.round(c.target_fraction * 100) + "% of best val)" : ""),
+        showarrow: false, font: { size: 11, color: "#444" } });
+    }
+    const layout = baseLayout({
+      uirevision: id + axis, shapes, annotations,
+      xaxis: { title: { text: AXIS_TITLES[axis] }, zeroline: false },
+      yaxis: { title: { text: "validation " + pt(c.primary_metric || "metric") }, zeroline: false },
+    });
+    await P.react($("curves-chart"), traces, layout, PLOT_CONFIG);
+    div.setAttribute("data-cell", id);
+    div.setAttribute("data-axis", axis);
+    $("curves-note").textContent =
+      "Mean ± " + Math.round((c.confidence || 0.95) * 100) + "% CI (t-interval over seeds) per model; faint lines: single seeds" +
+      (type === "scattergl" ? " (WebGL)" : "") + ". " +
+      (c.target !== null && c.target !== undefined
+        ? "Dashed line: the cell's target; dotted verticals: each model's median time to target. Time to target — " + notes.join("; ") + "."
+        : "No time-to-target (needs the analysis).");
+    mark("curves");
+  }
+
+  // -- data scaling
+
+  function invertError(err, errorName, metric) {
+    if (!errorName || errorName === metric) return err;
+    if (/\/100$/.test(errorName)) return 100 * (1 - err);
+    if (/^1 - /.test(errorName)) return 1 - err;
+    return null;
+  }
+
+  async function renderScaling() {
+    const s = state.summary;
+    const sc = s.scaling.find((x) => x.variant_id === state.scalingVariant);
+    const P = await plotly();
+    const div = $("scaling-chart");
+    const list = clear($("crossovers"));
+    if (!sc) {
+      P.purge(div);
+      list.append(el("li", { text: "No data-scaling data for this task." }));
+      return;
+    }
+    const traces = [];
+    const shapes = [];
+    const annotations = [];
+    let xmin = Infinity, xmax = -Infinity;
+    for (const [model, m] of Object.entries(sc.models || {})) {
+      const col = color(model);
+      const name = pt(model);
+      const idx = m.n.map((n, i) => i).filter((i) => m.n[i] !== null && m.n[i] > 0 && m.mean[i] !== null);
+      const xs = idx.map((i) => m.n[i]);
+      for (const x of xs) { xmin = Math.min(xmin, x); xmax = Math.max(xmax, x); }
+      const band = idx.filter((i) => m.ci_lo[i] !== null && m.ci_hi[i] !== null);
+      if (band.length) {
+        traces.push({ type: "scatter", mode: "lines", x: band.map((i) => m.n[i]), y: band.map((i) => m.ci_hi[i]),
+          line: { width: 0 }, legendgroup: model, showlegend: false, hoverinfo: "skip" });
+        traces.push({ type: "scatter", mode: "lines", x: band.map((i) => m.n[i]), y: band.map((i) => m.ci_lo[i]),
+          line: { width: 0 }, fill: "tonexty", fillcolor: rgba(col, 0.18), legendgroup: model,
+          showlegend: false, hoverinfo: "skip" });
+      }
+      traces.push({
+        type: "scatter", mode: "lines+markers", x: xs, y: idx.map((i) => m.mean[i]), name, legendgroup: model,
+        line: { color: col, width: 2.5 }, marker: { size: 7 },
+        customdata: idx.map((i) => [m.ci_lo[i], m.ci_hi[i], m.n_seeds ? m.n_seeds[i] : null]),
+        hovertemplate: name + "<br>n = %{x}<br>mean %{y:.4g} [%{customdata[0]:.4g}, %{customdata[1]:.4g}]<extra></extra>",
+      });
+      const f = m.fit;
+      if (f && f.method === "power-law" && xs.length) {
+        const lo = Math.log(Math.min(...xs)), hi = Math.log(Math.max(...xs));
+        const gx = [], gy = [];
+        for (let i = 0; i <= 60; i++) {
+          const n = Math.exp(lo + (hi - lo) * i / 60);
+          const y = invertError(f.a * Math.pow(n, -f.b) + f.c, f.error || sc.error, sc.primary_metric);
+          if (y !== null) { gx.push(n); gy.push(y); }
+        }
+        if (gx.length) {
+          traces.push({ type: "scatter", mode: "lines", x: gx, y: gy, name: name + " fit", legendgroup: model,
+            showlegend: false, line: { color: col, width: 1, dash: "dash" }, hoverinfo: "skip" });
+        }
+      }
+    }
+    for (const cr of sc.crossovers || []) {
+      list.append(el("li", { text: cr.a + " vs " + cr.b + ": " + (cr.text || "") }));
+      if (cr.n === null || cr.n === undefined || !(cr.n > 0)) continue;
+      if (cr.ci && cr.ci[0] > 0 && cr.ci[1] > 0) {
+        shapes.push({ type: "rect", xref: "x", yref: "paper", x0: Math.log10(cr.ci[0]), x1: Math.log10(cr.ci[1]),
+          y0: 0, y1: 1, fillcolor: "rgba(90,90,90,0.12)", line: { width: 0 }, layer: "below" });
+      }
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: Math.log10(cr.n), x1: Math.log10(cr.n), y0: 0, y1: 1,
+        line: { color: "#333", width: 1.5, dash: "dash" } });
+      annotations.push({ xref: "x", x: Math.log10(cr.n), yref: "paper", y: 1, yanchor: "bottom", showarrow: false,
+        text: "crossover n ≈ " + fmt(Math.round(cr.n)) + (cr.ci ? " [" + fmt(Math.round(cr.ci[0])) + ", " + fmt(Math.round(cr.ci[1])) + "]" : ""),
+        font: { size: 11 } });
+    }
+    if (!(sc.crossovers || []).length) list.append(el("li", { text: "No model pair to place a crossover for." }));
+    const layout = baseLayout({
+      uirevision: "scaling" + state.scalingVariant, shapes, annotations,
+      xaxis: { type: "log", title: { text: "training examples (n, log scale)" } },
+      yaxis: { title: { text: "test " + pt(sc.primary_metric || "metric") + " (mean ± CI)" } },
+    });
+    await P.react(div, traces, layout, PLOT_CONFIG);
+    div.setAttribute("data-variant", state.scalingVariant);
+  }
+
+  // -- convergence
+
+  async function renderConvergence() {
+    const s = state.summary;
+    const unit = state.convUnit;
+    const P = await plotly();
+    const div = $("convergence-chart");
+    const cells = s.cells.filter((c) => c.variant_id === state.convVariant && c.n !== null && c.n > 0)
+      .sort((a, b) => a.n - b.n);
+    const models = [...new Set(cells.flatMap((c) => c.models.map((m) => m.model)))].sort();
+    const finite = [];
+    let top = 0;
+    const rows = {};
+    for (const model of models) {
+      rows[model] = [];
+      for (const c of cells) {
+        const m = c.models.find((x) => x.model === model);
+        if (!m || !m.ttt || !m.ttt.of || c.target === null || c.target === undefined) continue;
+        const t = m.ttt;
+        const med = t["median_" + unit];
+        const ci = t[unit + "_ci"];
+        rows[model].push({ n: c.n, med, ci, reached: t.reached, of: t.of });
+        for (const v of [med, ci && ci[0], ci && ci[1]]) if (v !== null && v !== undefined && isFinite(v)) top = Math.max(top, v);
+      }
+    }
+    top = top > 0 ? top * 1.15 : 1;
+    const traces = [];
+    const k = models.length;
+    models.forEach((model, j) => {
+      const col = color(model);
+      const name = pt(model);
+      const jitter = 1 + 0.04 * (j - (k - 1) / 2);
+      const ok = rows[model].filter((r) => r.med !== null && r.med !== undefined);
+      const cens = rows[model].filter((r) => r.med === null || r.med === undefined);
+      traces.push({
+        type: "scatter", mode: "lines+markers", name, legendgroup: model,
+        x: ok.map((r) => r.n * jitter), y: ok.map((r) => r.med),
+        line: { color: col, width: 2 }, marker: { size: 8, color: col },
+        error_y: { type: "data", symmetric: false, color: col, thickness: 1.2, width: 4,
+          array: ok.map((r) => (r.ci && r.ci[1] !== null ? r.ci[1] : top) - r.med),
+          arrayminus: ok.map((r) => (r.ci && r.ci[0] !== null ? r.med - r.ci[0] : 0)) },
+        customdata: ok.map((r) => [r.n, r.reached, r.of]),
+        hovertemplate: name + "<br>n = %{customdata[0]}<br>median %{y:.4g} " + unit +
+          "<br>%{customdata[1]}/%{customdata[2]} runs reached the target<extra></extra>",
+      });
+      if (cens.length) {
+        traces.push({
+          type: "scatter", mode: "markers+text", name: name + " not reached", legendgroup: model,
+          x: cens.map((r) => r.n * jitter), y: cens.map(() => top),
+          marker: { symbol: "triangle-up-open", size: 12, color: col, line: { width: 2 } },
+          text: cens.map((r) => "not reached (" + r.reached + "/" + r.of + ")"),
+          textposition: "bottom center", textfont: { size: 10, color: col },
+          customdata: cens.map((r) => [r.n, r.reached, r.of]),
+          hovertemplate: name + "<br>n = %{customdata[0]}<br>median time: ∞ (censored)<br>%{customdata[1]}/%{customdata[2]} runs reached the target<extra></extra>",
+        });
+      }
+    });
+    const layout = baseLayout({
+      uirevision: "conv" + state.convVariant + unit,
+      xaxis: { type: "log", title: { text: "training examples (n, log scale)" } },
+      yaxis: { title: { text: "median " + AXIS_TITLES[unit] + " to target" }, range: [0, top * 1.08], zeroline: false },
+      shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: top, y1: top,
+        line: { color: "#999", width: 1, dash: "dot" } }],
+      annotations: [{ xref: "paper", x: 0, xanchor: "left", yref: "y", y: top, yanchor: "bottom", showarrow: false,
+        text: "not reached (∞) ↑", font: { size: 10, color: "#777" } }],
+    });
+    await P.react(div, traces, layout, PLOT_CONFIG);
+    div.setAttribute("data-variant", state.convVariant);
+    const anyTarget = cells.some((c) => c.target !== null && c.target !== undefined);
+    $("conv-note").textContent = anyTarget
+      ? "Median time to the cell's target (" + Math.round(((s.analysis && s.analysis.target_fraction) || 0.95) * 100) +
+        "% of the best validation score any model reached at that size) with its CI. Runs that never reached it count as ∞: " +
+        "a median that is ∞ is drawn at the top edge as an open triangle, \"not reached\"."
+      : "No time-to-target for this task (needs the analysis).";
+  }
+
+  // -- runs table
+
+  function renderFilters(s) {
+    const box = clear($("filters"));
+    for (const f of FILTERS) {
+      const values = (s.filters && s.filters[f.key]) || [];
+      const opts = [["", "any"]].concat(values.map((v) => [f.key === "train_size" ? sizeLabel(v) : String(v),
+        f.key === "train_size" ? sizeLabel(v) : String(v)]));
+      const select = el("select", { "data-filter": f.key,
+        onchange: (e) => { state.filters[f.key] = e.target.value; renderRuns(); } });
+      const v = fillSelect(select, opts, state.filters[f.key]);
+      state.filters[f.key] = v;
+      box.append(el("label", null, f.label + " ", select));
+    }
+    box.append(el("button", { type: "button", id: "clear-filters", text: "Clear filters",
+      onclick: () => { for (const k of Object.keys(state.filters)) state.filters[k] = ""; renderFilters(state.summary); renderRuns(); } }));
+  }
+
+  function filteredRows() {
+    const f = state.filters;
+    const rows = state.summary.rows.filter((r) =>
+      (!f.task || r.task === f.task) && (!f.model || r.model === f.model) &&
+      (!f.train_size || sizeLabel(r.train_size) === f.train_size) &&
+      (!f.seed || String(r.seed) === f.seed) && (!f.status || r.status === f.status));
+    const { key, dir } = state.sort;
+    const col = RUN_COLUMNS.find((c) => c.key === key);
+    const cmp = (a, b) => {
+      const x = a[key], y = b[key];
+      if (x === y) return 0;
+      if (x === null || x === undefined) return 1;  // missing values last, whatever the direction
+      if (y === null || y === undefined) return -1;
+      if (col && col.num) return (x - y) * dir;
+      return String(x).localeCompare(String(y)) * dir;
+    };
+    const tie = (a, b) => (a.task.localeCompare(b.task) || a.model.localeCompare(b.model) ||
+      ((a.train_size === null ? Infinity : a.train_size) - (b.train_size === null ? Infinity : b.train_size)) ||
+      (a.seed - b.seed) || a.run_id.localeCompare(b.run_id));
+    return rows.slice().sort((a, b) => cmp(a, b) || tie(a, b));
+  }
+
+  function renderRuns() {
+    const s = state.summary;
+    const showVariant = s.rows.some((r) => r.variant_key && r.variant_key !== "default");
+    const cols = RUN_COLUMNS.filter((c) => !c.optional || showVariant);
+    const table = $("runs-table");
+    const head = clear(table.tHead);
+    const htr = el("tr");
+    for (const c of cols) {
+      const th = el("th", { "data-key": c.key, scope: "col", text: c.label,
+        onclick: () => {
+          state.sort = { key: c.key, dir: state.sort.key === c.key ? -state.sort.dir : 1 };
+          renderRuns();
+        } });
+      if (state.sort.key === c.key) th.setAttribute("aria-sort", state.sort.dir > 0 ? "ascending" : "descending");
+      htr.append(th);
+    }
+    head.append(htr);
+    const rows = filteredRows();
+    const body = document.createElement("tbody");
+    for (const r of rows) {
+      const tr = el("tr", { tabindex: "0", "data-run": r.run_id, class: r.run_id === state.detailId ? "selected" : null,
+        onclick: () => openDetail(r.run_id, true).catch(showError),
+        onkeydown: (e) => { if (e.key === "Enter") openDetail(r.run_id, true).catch(showError); } });
+      for (const c of cols) {
+        const v = r[c.key];
+        const text = c.fmt ? c.fmt(v) : (typeof v === "number" ? fmt(v) : (v === null || v === undefined ? "–" : String(v)));
+        const td = el("td", { class: (c.num ? "num " : "") + (c.cls ? c.cls(r) : ""), text });
+        if (c.key === "error" && v) td.title = v;
+        tr.append(td);
+      }
+      body.append(tr);
+    }
+    table.replaceChild(body, table.tBodies[0]);
+    $("runs-count").textContent = rows.length + " of " + s.rows.length + " runs";
+  }
+
+  // -- export (client side, from the same records as `bench results --json/--csv`)
+
+  function stableJson(v) {
+    if (Array.isArray(v)) return "[" + v.map(stableJson).join(", ") + "]";
+    if (v && typeof v === "object") {
+      return "{" + Object.keys(v).sort().map((k) => JSON.stringify(k) + ": " + stableJson(v[k])).join(", ") + "}";
+    }
+    return JSON.stringify(v === undefined ? null : v);
+  }
+  function csvField(v) {
+    if (v === null || v === undefined) return "";
+    const s = typeof v === "object" ? stableJson(v) : String(v);
+    return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+
+  async function exportRuns(format) {
+    const full = await runsFull();
+    const byId = new Map(full.map((r) => [r.run_id, r]));
+    const fields = state.summary.export_fields;
+    const recs = filteredRows().map((r) => byId.get(r.run_id)).filter(Boolean)
+      .map((r) => Object.fromEntries(fields.map((k) => [k, r[k] === undefined ? null : r[k]])));
+    let text, type;
+    if (format === "csv") {
+      text = [fields.join(",")].concat(recs.map((r) => fields.map((k) => csvField(r[k])).join(","))).join("\r\n") + "\r\n";
+      type = "text/csv";
+    } else {
+      text = JSON.stringify(recs, null, 2) + "\n";
+      type = "application/json";
+    }
+    const url = URL.createObjectURL(new Blob([text], { type: type + ";charset=utf-8" }));
+    const a = el("a", { href: url, download: "seqbench-runs." + format });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 5000);
+  }
+
+  // -- run detail
+
+  async function openDetail(id, scroll) {
+    state.detailId = id;
+    for (const tr of document.querySelectorAll("#runs-table tbody tr")) tr.classList.toggle("selected", tr.dataset.run === id);
+    const full = await runsFull();
+    const r = full.find((x) => x.run_id === id);
+    const sec = $("detail-section");
+    if (!r) { sec.hidden = true; state.detailId = null; return; }
+    sec.hidden = false;
+    $("detail-title").textContent = id;
+    const box = clear($("detail"));
+    const more = clear($("detail-more"));
+    if (!STATIC) history.replaceState(null, "", "#run=" + encodeURIComponent(id));
+    if (r.error) box.append(el("h3", { text: r.status === "diverged" ? "Why it diverged" : "Error" }), el("pre", { class: "error-text", text: r.error }));
+    const kv = el("dl", { class: "kv" });
+    const add = (k, v) => kv.append(el("dt", { text: k }), el("dd", { text: v }));
+    add("status", r.status);
+    add("model", r.model);
+    add("task", r.task + " (" + r.kind + ")");
+    add("training size", sizeLabel(r.train_size) + (r.train_examples !== null ? " (" + fmtInt(r.train_examples) + " examples)" : ""));
+    add("seed", r.seed);
+    add("primary metric", (r.primary_metric || "–") + " = " + fmt(r.primary_value, 4) + " (test), best val " + fmt(r.best_val, 4));
+    add("parameters", fmtInt(r.param_count));
+    add("steps / samples / seconds", fmt(r.steps) + " / " + fmt(r.samples) + " / " + fmt(r.train_seconds, 2));
+    add("to 95% of own best", fmt(r.steps_to_95) + " steps / " + fmt(r.samples_to_95) + " samples / " + fmt(r.seconds_to_95, 2) + " s");
+    add("matrix", r.matrix_id || "–");
+    add("started / finished", (r.started_at || "–") + " / " + (r.finished_at || "–"));
+    box.append(kv);
+    const blocks = el("div", { class: "blocks" });
+    const block = (title, obj) => blocks.append(el("div", null, el("h3", { text: title }), el("pre", { text: JSON.stringify(obj, null, 2) })));
+    block("test metrics", r.test || {});
+    block("model hyperparameters", (r.params || {}).model || {});
+    block("task parameters", (r.params || {}).task || {});
+    block("training", (r.params || {}).training || {});
+    if (r.trial && Object.keys(r.trial).length) block("trial (tuning sweep)", r.trial);
+    block("environment", r.environment || {});
+    if (r.extras && Object.keys(r.extras).length) block("task extras", r.extras);
+    more.append(blocks);
+    if (scroll) sec.scrollIntoView({ behavior: "smooth", block: "start" });
+    await renderDetailChart(id, r);
+  }
+
+  async function renderDetailChart(id, r) {
+    const div = $("detail-chart");
+    const [P, c] = await Promise.all([plotly(), get("curve/" + id).catch(() => null)]);
+    if (state.detailId !== id) return;
+    if (!c || !c.step.length) {
+      P.purge(div);
+      div.textContent = r.status === "running" ? "Still running: its curve is stored when it finishes." : "No curve points stored for this run.";
+      div.classList.add("muted");
+      return;
+    }
+    div.textContent = "";
+    div.classList.remove("muted");
+    const traces = [
+      { type: "scatter", mode: "lines+markers", x: c.step, y: c.val_primary, name: "val " + pt(r.primary_metric || "primary"), line: { color: "#1f77b4", width: 2 } },
+      { type: "scatter", mode: "lines", x: c.step, y: c.train_loss, name: "train loss", yaxis: "y2", line: { color: "#999", dash: "dot" } },
+    ];
+    for (const [k, v] of Object.entries(c.val || {})) {
+      if (k === r.primary_metric) continue;
+      traces.push({ type: "scatter", mode: "lines", x: c.step, y: v, name: "val " + pt(k), visible: "legendonly" });
+    }
+    await P.react(div, traces, baseLayout({
+      xaxis: { title: { text: "optimizer steps" } },
+      yaxis: { title: { text: "validation" } },
+      yaxis2: { title: { text: "train loss" }, overlaying: "y", side: "right", showgrid: false },
+      margin: { l: 60, r: 60, t: 30, b: 45 },
+    }), PLOT_CONFIG);
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  $("cell-select").addEventListener("change", (e) => selectCell(e.target.value, false));
+  $("scaling-select").addEventListener("change", (e) => { state.scalingVariant = e.target.value; renderScaling().catch(showError); });
+  $("conv-select").addEventListener("change", (e) => { state.convVariant = e.target.value; renderConvergence().catch(showError); });
+  for (const b of $("axis-switch").querySelectorAll("button")) {
+    b.addEventListener("click", () => { state.axis = b.dataset.value; setActive("axis-switch", state.axis); renderCurves().catch(showError); });
+  }
+  for (const b of $("conv-switch").querySelectorAll("button")) {
+    b.addEventListener("click", () => { state.convUnit = b.dataset.value; setActive("conv-switch", state.convUnit); renderConvergence().catch(showError); });
+  }
+  $("export-csv").addEventListener("click", () => exportRuns("csv").catch(showError));
+  $("export-json").addEventListener("click", () => exportRuns("json").catch(showError));
+  $("detail-close").addEventListener("click", () => {
+    state.detailId = null;
+    $("detail-section").hidden = true;
+    if (!STATIC) history.replaceState(null, "", location.pathname);
+    for (const tr of document.querySelectorAll("#runs-table tbody tr.selected")) tr.classList.remove("selected");
+  });
+
+  function setLive(ok, text) {
+    const live = $("live");
+    live.className = "live " + (ok ? "on" : "off");
+    live.textContent = text;
+  }
+
+  async function poll() {
+    try {
+      const res = await fetch("api/version", { cache: "no-store" });
+      const v = await res.json();
+      if (v.version !== state.version) await load();
+      showError(null);
+      setLive(true, "live · checked " + new Date().toLocaleTimeString());
+    } catch (e) {
+      setLive(false, "server unreachable");
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  async function start() {
+    const m = /^#run=([^&]+)/.exec(location.hash);
+    if (m) state.detailId = decodeURIComponent(m[1]);
+    if (!STATIC) plotly().catch(showError);  // load the chart library while the summary arrives
+    try {
+      await load();
+    } catch (e) {
+      showError(e);
+    }
+    if (STATIC) {
+      setLive(true, "static report");
+    } else {
+      setLive(true, "live");
+      setTimeout(poll, POLL_MS);
+    }
+  }
+
+  start();
+})();

@@ -1,0 +1,150 @@
+"""Shared fixtures for seqbench's tests.
+
+* The environment: Hugging Face offline, W&B disabled (set before anything imports them).
+* ``plugin``: register a plugin object in this process for one test, unregistered afterwards
+  (the pattern of Simon Willison's ``llm`` tests).
+* ``fresh_registry``: forget every loaded plugin before and after a test that changes the
+  ``SEQBENCH_*`` environment variables.
+* ``cli``: run the real ``bench`` command in a subprocess; returns ``Result(rc, stdout, stderr)``.
+* ``make_dist``: write a fake installed distribution (``*.dist-info`` with entry points, plus its
+  modules) into a fresh folder; put that folder on the subprocess's ``PYTHONPATH`` and seqbench
+  discovers it exactly as it discovers a pip-installed plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
+os.environ.update(OFFLINE)
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_VARS = ("SEQBENCH_STRICT_PLUGINS", "SEQBENCH_LOAD_PLUGINS", "SEQBENCH_TRACE_PLUGINS")
+
+
+# --------------------------------------------------------------------------------------------
+# In-process plugins
+
+
+class Plugins:
+    """``plugin(obj, name)`` registers ``obj`` (a class instance or module with hookimpls)."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def __call__(self, obj: object, name: str | None = None) -> object:
+        from seqbench import registry
+
+        name = name or f"test-plugin-{len(self.names)}"
+        registry.register(obj, name)
+        self.names.append(name)
+        return obj
+
+    def remove_all(self) -> None:
+        from seqbench import registry
+
+        while self.names:
+            registry.unregister(self.names.pop())
+
+
+@pytest.fixture
+def plugin():
+    plugins = Plugins()
+    try:
+        yield plugins
+    finally:
+        plugins.remove_all()
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch):
+    """A registry rebuilt from the entry points under this test's environment, then forgotten."""
+    from seqbench import registry
+
+    for var in PLUGIN_VARS:
+        monkeypatch.delenv(var, raising=False)
+    registry.reset()
+    try:
+        yield registry
+    finally:
+        registry.reset()
+
+
+# --------------------------------------------------------------------------------------------
+# The real command line
+
+
+class Result(NamedTuple):
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def bench_command() -> list[str]:
+    """The ``bench`` console script next to this Python, else ``python -m seqbench.cli``."""
+    script = Path(sys.executable).with_name("bench")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "seqbench.cli"]
+
+
+def run_bench(*args, env: dict | None = None, pythonpath=(), cwd=None, timeout=300) -> Result:
+    """Run ``bench ARGS`` in a subprocess with a clean plugin environment and a wide terminal.
+
+    ``SEQBENCH_*`` variables of the caller are dropped so every test states its own.
+    """
+    full = {k: v for k, v in os.environ.items() if k not in PLUGIN_VARS}
+    full.update(OFFLINE, COLUMNS="250", NO_COLOR="1")
+    paths = [str(p) for p in pythonpath] + [p for p in [full.get("PYTHONPATH")] if p]
+    if paths:
+        full["PYTHONPATH"] = os.pathsep.join(paths)
+    full.update(env or {})
+    proc = subprocess.run(
+        [*bench_command(), *map(str, args)], env=full, cwd=cwd or ROOT, capture_output=True,
+        text=True, timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def cli():
+    return run_bench
+
+
+# --------------------------------------------------------------------------------------------
+# Fake installed distributions
+
+
+def write_dist(
+    root: Path,
+    dist: str,
+    modules: dict[str, str],
+    entry_points: dict[str, str],
+    version: str = "0.0.1",
+) -> Path:
+    """``root/<module>.py`` for each module and ``root/<dist>-<version>.dist-info``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, source in modules.items():
+        (root / f"{name}.py").write_text(textwrap.dedent(source))
+    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(
+        "[seqbench]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    )
+    return root
+
+
+@pytest.fixture(scope="session")
+def make_dist(tmp_path_factory):
+    """``make_dist("my-dist", {"my_module": SOURCE}, {"entry-name": "my_module"})`` -> folder."""
+
+    def make(dist, modules, entry_points, version="0.0.1"):
+        return write_dist(tmp_path_factory.mktemp("dist"), dist, modules, entry_points, version)
+
+    return make
