@@ -6,9 +6,10 @@ Methods (see ``analysis_stats`` for the primitives):
   runs, e.g. ``T=50``; ``default`` if none vary) and training size (``n`` = ``train_examples``).
   Only ``done`` runs give metrics; ``diverged`` runs count as censored in time-to-target;
   ``failed`` runs are counted only.
-* **Fair tuning selection**: per model and cell, the trial (what a sweep varied, e.g. lr) with the
-  best mean *validation* score over its finished seeds is kept (ties: more finished seeds, then
-  the trial's JSON); only its seeds count. The test metric never takes part in the selection.
+* **Fair tuning selection** (:func:`seqbench.tuning.select_trial`, the launcher's own rule): per
+  model and cell, the trial (what a sweep varied, e.g. lr) with the best mean *validation* score
+  over the seeds every trial ran (a diverged run scores worst) is kept; only its seeds count. The
+  test metric never takes part in the selection.
   ``unequal_tuning`` flags a cell whose models had different numbers of trials.
 * **Comparisons** A vs B: ``diff`` is oriented so that positive means A is better (A - B for
   higher-is-better metrics, B - A otherwise). Paired sign-flip permutation test when both models
@@ -50,6 +51,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from . import analysis_stats as st
+from .tuning import select_trial
+from .tuning import trial_key as _trial_key
 
 DEFAULT_PAIRS = (("lstm", "transformer"),)
 MIN_TEST_SEEDS = 3  # fewer a side: no significance test
@@ -58,10 +61,6 @@ BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are call
 
 
 # ---------------------------------------------------------------------------- records -> cells
-
-
-def _trial_key(run: dict) -> str:
-    return json.dumps(run.get("trial") or {}, sort_keys=True, default=str)
 
 
 def _task_params(run: dict) -> dict:
@@ -117,21 +116,13 @@ class _Model:
 
 
 def _select(name: str, runs: list[dict], higher: bool) -> _Model:
-    by_trial: dict[str, list[dict]] = {}
-    for r in runs:
-        by_trial.setdefault(_trial_key(r), []).append(r)
-    scored = []
-    for key, trial_runs in by_trial.items():
-        vals = [r["best_val"] for r in trial_runs
-                if r["status"] == "done" and r.get("best_val") is not None]
-        if vals:
-            m = float(np.mean(vals))
-            scored.append(((-m if higher else m), -len(vals), key))
-    chosen = min(scored)[2] if scored else None
-    sel = by_trial.get(chosen, [])
+    """The launcher's rule: the trial with the best validation mean on the shared seeds."""
+    trials = {_trial_key(r) for r in runs}
+    chosen = select_trial(runs, higher)
+    sel = [r for r in runs if _trial_key(r) == chosen]
     return _Model(
         name=name,
-        trials=len(by_trial),
+        trials=len(trials),
         selected_trial=json.loads(chosen) if chosen else {},
         done=[r for r in sel if r["status"] == "done" and r.get("primary_value") is not None],
         diverged=[r for r in sel if r["status"] == "diverged"],
@@ -146,7 +137,7 @@ def _compare(a: _Model, b: _Model, higher: bool, confidence: float, n_boot: int,
              key: tuple) -> dict:
     out = {"a": a.name, "b": b.name, "diff": None, "ci": None, "p_value": None, "test": "none",
            "winner": None, "reason": "", "n_a": len(a.values), "n_b": len(b.values),
-           "paired": False, "positive_means": f"{a.name} better"}
+           "paired": False, "exact": None, "positive_means": f"{a.name} better"}
     if not len(a.values) or not len(b.values):
         missing = a.name if not len(a.values) else b.name
         out["reason"] = f"no finished runs of {missing}"

@@ -137,6 +137,8 @@ def plugins(as_json: bool):
 @click.option("--patience", type=int, help="Early-stopping patience in validations (0 = off).")
 @click.option("--grad-clip", type=float, help="Gradient-norm clipping (0 = off).")
 @click.option("--param-budget", type=int, help="Size every model to about this many parameters.")
+@click.option("--tune-lr", help="Learning-rate trials for every model, e.g. 3e-4,1e-3,3e-3.")
+@click.option("--tune-seeds", type=int, help="Seeds each trial runs on before selection.")
 @click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False))
 @click.option("--executor", default="local", show_default=True,
               help="How runs are carried out (see `bench plugins`).")
@@ -148,8 +150,8 @@ def plugins(as_json: bool):
 @click.option("--wandb-project", default="seqbench", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
 def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, task_param,
-        max_steps, batch_size, lr, val_every, patience, grad_clip, param_budget, db, executor,
-        workers, retry_failed, use_wandb, wandb_project, dry_run):
+        max_steps, batch_size, lr, val_every, patience, grad_clip, param_budget, tune_lr,
+        tune_seeds, db, executor, workers, retry_failed, use_wandb, wandb_project, dry_run):
     """Train every compatible model x task pairing over training sizes and seeds.
 
     Runs already done in the database are skipped, so the same command continues an
@@ -168,6 +170,11 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
         ).items()
         if v is not None
     }
+    tuning = {}
+    if tune_lr:
+        tuning["lr"] = matrixfile.parse_list(tune_lr)
+    if tune_seeds is not None:
+        tuning["seeds"] = tune_seeds
     try:
         if matrix_file and preset:
             fail("give --matrix or --preset, not both")
@@ -178,7 +185,7 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
             file_data = matrixfile.read(matrix_file)
         matrix = matrixfile.build_matrix(
             file_data, models, tasks, train_sizes, seeds, model_param, task_param, training,
-            list(reg.models), list(reg.tasks),
+            tuning, list(reg.models), list(reg.tasks),
         )
         the_plan = make_plan(matrix, reg)
         executor_plugin = reg.executor(executor)
@@ -337,6 +344,10 @@ def data(task, split, limit, train_size, seed, task_param, as_json):
         table.add_row(*(str(v) for v in r.values()))
     _console().print(table)
 
+
+from .analyze_cli import analyze  # noqa: E402  (commands defined in their own modules)
+
+main.add_command(analyze)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

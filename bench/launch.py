@@ -24,9 +24,9 @@ class Outcome:
     interrupted: bool = False
 
 
-def select_todo(plan: Plan, status: dict[str, str], retry_failed: bool) -> list[RunSpec]:
+def select_todo(runs: list[RunSpec], status: dict[str, str], retry_failed: bool) -> list[RunSpec]:
     redo = {"running", "failed", "diverged"} if retry_failed else {"running"}
-    return [r for r in plan.runs if r.run_id not in status or status[r.run_id] in redo]
+    return [r for r in runs if r.run_id not in status or status[r.run_id] in redo]
 
 
 def launch(
@@ -37,31 +37,64 @@ def launch(
     console,
     retry_failed: bool = False,
 ) -> Outcome:
-    """Run what is missing with a progress bar over the matrix; print a summary."""
+    """Run what is missing (with tuning: the trials, then the selected trials' other seeds)."""
+    store.add_matrix(plan.matrix_id, asdict(matrix), now())
+    outcome = Outcome()
+    planned = list(plan.runs)
+    _stage("tuning trials" if plan.tuning else "matrix", plan.runs, store, executor, console,
+           retry_failed, outcome)
+    if plan.tuning and not outcome.interrupted:
+        from .tuning import second_stage
+
+        records = {r["run_id"]: r for r in store.runs()}
+        stage = second_stage(plan.runs, plan.seeds, records, plan.tuning)
+        for cell in stage.undecided:
+            console.print(f"[yellow]{cell}: no trial finished, so no learning rate was selected")
+        planned += stage.runs
+        _stage("selected trials", stage.runs, store, executor, console, retry_failed, outcome)
+
+    console.print(
+        f"{outcome.done} done, {outcome.diverged} diverged, {outcome.failed} failed -> {store.path}"
+    )
+    from .report_table import print_summary
+
+    print_summary(store.runs(), console, run_ids={r.run_id for r in planned})
+    if outcome.failed:
+        console.print(
+            f"[red]{outcome.failed} runs failed[/red]: see `bench results --db {store.path} "
+            "--status failed --json` for their errors"
+        )
+    return outcome
+
+
+def _stage(label, runs, store, executor, console, retry_failed, outcome: Outcome) -> None:
+    """One batch of runs with a progress bar; Ctrl-C keeps what finished."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    store.add_matrix(plan.matrix_id, asdict(matrix), now())
-    status = store.status_of(r.run_id for r in plan.runs)
-    todo = select_todo(plan, status, retry_failed)
+    if not runs:
+        return
+    status = store.status_of(r.run_id for r in runs)
+    todo = select_todo(runs, status, retry_failed)
     left_running = sum(status.get(r.run_id) == "running" for r in todo)
-    skipped = len(plan.runs) - len(todo)
+    skipped = len(runs) - len(todo)
     if skipped:
         kept = "done" if retry_failed else "done, failed or diverged"
         console.print(
-            f"{skipped} of {len(plan.runs)} runs already {kept} in {store.path}; skipping them"
+            f"{label}: {skipped} of {len(runs)} runs already {kept} in {store.path}; skipping them"
             + ("" if retry_failed else " (--retry-failed reruns failed and diverged ones)")
         )
     if left_running:
         console.print(f"{left_running} runs were left unfinished by an earlier launch; redoing them")
-
-    outcome = Outcome()
+    if not todo:
+        return
     by_id = {r.run_id: r for r in todo}
     in_flight: set[str] = set()
+    counts = Outcome()
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
     ) as progress:
-        bar = progress.add_task("matrix", total=len(todo), last="")
+        bar = progress.add_task(label, total=len(todo), last="")
 
         def on_start(spec: dict) -> None:
             run = RunSpec.from_dict(spec)
@@ -71,7 +104,8 @@ def launch(
         def on_record(record: dict) -> None:
             store.save(record)
             in_flight.discard(record["run_id"])
-            setattr(outcome, record["status"], getattr(outcome, record["status"]) + 1)
+            for o in (counts, outcome):
+                setattr(o, record["status"], getattr(o, record["status"]) + 1)
             progress.update(bar, advance=1, last=_describe(record))
 
         try:
@@ -79,26 +113,13 @@ def launch(
         except KeyboardInterrupt:
             outcome.interrupted = True
             store.forget_running(in_flight)
-            finished = outcome.done + outcome.diverged + outcome.failed
+            finished = counts.done + counts.diverged + counts.failed
             progress.update(
                 bar,
-                description="[yellow]interrupted",
+                description=f"[yellow]{label} interrupted",
                 last=f"{finished} finished and kept, {len(todo) - finished} left "
                 f"({len(in_flight)} were in flight); run the same command to continue",
             )
-
-    console.print(
-        f"{outcome.done} done, {outcome.diverged} diverged, {outcome.failed} failed -> {store.path}"
-    )
-    from .report_table import print_summary
-
-    print_summary(store.runs(), console, run_ids={r.run_id for r in plan.runs})
-    if outcome.failed:
-        console.print(
-            f"[red]{outcome.failed} runs failed[/red]: see `bench results --db {store.path} "
-            "--status failed --json` for their errors"
-        )
-    return outcome
 
 
 def _describe(record: dict) -> str:

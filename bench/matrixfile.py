@@ -18,6 +18,11 @@ A matrix file::
 
     [task_params.copy]
     T = [10, 50, 100]       # a list sweeps the task parameter
+
+    [tuning]                # equal tuning budget: every model gets these trials
+    lr = [3e-4, 1e-3, 3e-3] # each on the first `seeds` seeds; the best on validation
+    seeds = 1               # then runs on the remaining seeds
+    per = "size"            # select per training size ("size") or per task variant ("task")
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from typing import Any
 from .api import PluginError, did_you_mean
 from .plan import TRAINING, Matrix
 
-TOP_KEYS = ("models", "tasks", "train_sizes", "seeds", "training", "model_params", "task_params")
+TOP_KEYS = (
+    "models", "tasks", "train_sizes", "seeds", "training", "model_params", "task_params", "tuning",
+)
 
 
 def presets() -> dict[str, Path]:
@@ -62,7 +69,7 @@ def read(path: str | Path) -> dict[str, Any]:
     for key in ("models", "tasks", "train_sizes", "seeds"):
         if key in data and not isinstance(data[key], list):
             raise PluginError(f"matrix file {path}: {key!r} must be a list")
-    for key in ("training", "model_params", "task_params"):
+    for key in ("training", "model_params", "task_params", "tuning"):
         if key in data and not isinstance(data[key], dict):
             raise PluginError(f"matrix file {path}: [{key}] must be a table")
     for key in data.get("training", {}):
@@ -146,6 +153,7 @@ def build_matrix(
     model_params: tuple[str, ...],
     task_params: tuple[str, ...],
     training: dict,
+    tuning: dict,
     all_models: list[str],
     all_tasks: list[str],
 ) -> Matrix:
@@ -168,4 +176,5 @@ def build_matrix(
             parse_assignments(task_params, "--task-param"),
         ),
         training={**file_data.get("training", {}), **training},
+        tuning={**file_data.get("tuning", {}), **tuning},
     )

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from .api import Param, PluginError, did_you_mean, resolve_params
 from .registry import Registry
+from .tuning import Tuning
 
 # The training recipe is the same for every model of a task (a fair comparison); the learning
 # rate is the one knob the tuning protocol varies per model.
@@ -77,9 +78,11 @@ class Skipped:
 
 @dataclass
 class Plan:
-    runs: list[RunSpec]
+    runs: list[RunSpec]  # with tuning: stage one (every trial on the tuning seeds)
     skipped: list[Skipped]
     matrix_id: str
+    seeds: list[int] = field(default_factory=list)
+    tuning: Tuning | None = None
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Matrix:
     model_params: dict = field(default_factory=dict)  # {"*": {...}, "lstm": {...}}
     task_params: dict = field(default_factory=dict)  # {"*": {...}, "copy": {...}}
     training: dict = field(default_factory=dict)
+    tuning: dict = field(default_factory=dict)  # {"lr": [...], "seeds": 1, "per": "size"}
 
 
 def _sweep(values: Mapping[str, Any]) -> list[dict]:
@@ -160,7 +164,18 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
     task_params = _scoped(
         "task", matrix.task_params, [t.name for t in tasks], {t.name: t.params for t in tasks}
     )
-    training_sweep = [resolve_params("training", TRAINING, t) for t in _sweep(matrix.training)]
+    tuning = Tuning.parse(matrix.tuning) if matrix.tuning else None
+    seeds = matrix.seeds
+    training = dict(matrix.training)
+    if tuning:
+        if "lr" in training:
+            raise PluginError("the learning rate is tuned: set lr in [tuning] or [training], not both")
+        if tuning.seeds > len(seeds):
+            raise PluginError(f"[tuning] seeds = {tuning.seeds}, but the matrix has {len(seeds)} seeds")
+        training["lr"] = list(tuning.lr)
+        seeds = seeds[: tuning.seeds]
+    training_sweep = [resolve_params("training", TRAINING, t) for t in _sweep(training)]
+    varied = [k for k, v in training.items() if isinstance(v, list)]
     matrix_id = hashlib.sha256(
         json.dumps(asdict(matrix), sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
@@ -184,10 +199,10 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                     continue
                 for mparams in _sweep(model_params[model.name]):
                     mp = resolve_params(f"model {model.name!r}", model.defaults, mparams)
-                    for training, size, seed in itertools.product(
-                        training_sweep, matrix.train_sizes, matrix.seeds
+                    for recipe, size, seed in itertools.product(
+                        training_sweep, matrix.train_sizes, seeds
                     ):
-                        trial = {k: training[k] for k in ("lr",) if k in matrix.training}
+                        trial = {k: recipe[k] for k in varied}
                         runs.append(
                             RunSpec(
                                 model=model.name,
@@ -197,11 +212,11 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                                 seed=seed,
                                 model_params=mp,
                                 task_params=tp,
-                                training=training,
+                                training=recipe,
                                 matrix_id=matrix_id,
                                 trial=trial,
                             )
                         )
     # The same configuration twice (e.g. a swept value equal to another) is one run.
     unique = list({r.run_id: r for r in runs}.values())
-    return Plan(unique, skipped, matrix_id)
+    return Plan(unique, skipped, matrix_id, list(matrix.seeds), tuning)

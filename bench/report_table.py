@@ -65,28 +65,45 @@ def print_runs(rows: list[dict], console) -> None:
 
 
 def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) -> None:
-    """Mean and standard deviation over seeds per task, size and model (done runs only)."""
+    """Mean and standard deviation over seeds per task variant, size and model.
+
+    Only the selected trial of a tuned model counts (the same rule as the analysis); `bench
+    analyze` adds confidence intervals, significance tests and the verdict.
+    """
     from rich.table import Table
+
+    from .tuning import select_trial, trial_key
 
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
         if run_ids is not None and r["run_id"] not in run_ids:
             continue
-        key = (r["task"], r["train_size"] or 0, r["model"])
-        cells.setdefault(key, []).append(r)
+        params = (r.get("config") or {}).get("task_params") or {}
+        variant = json.dumps(params, sort_keys=True)
+        cells.setdefault((r["task"], variant, r["train_size"] or 0, r["model"]), []).append(r)
     if not cells:
         return
-    table = Table(title="Summary over seeds (test metric of the best checkpoint)", title_justify="left")
-    for col in ("task", "train size", "model", "runs", "metric", "mean", "sd", "steps to 95%",
-                "params"):
+    varying = _varying_params(cells)
+    table = Table(title="Summary over seeds (test metric of the best checkpoint)",
+                  title_justify="left")
+    for col in ("task", "train size", "model", "trial", "runs", "metric", "mean", "sd",
+                "steps to 95%", "params"):
         table.add_column(col)
-    for (task, size, model), runs in sorted(cells.items()):
+    for (task, variant, size, model), runs in sorted(cells.items()):
+        higher = next((r["higher_is_better"] for r in runs if r["higher_is_better"] is not None), True)
+        chosen = select_trial(runs, higher)
+        runs = [r for r in runs if trial_key(r) == chosen] if chosen else runs
         done = [r for r in runs if r["status"] == "done" and r["primary_value"] is not None]
         values = [r["primary_value"] for r in done]
         steps = [r["steps_to_95"] for r in done if r["steps_to_95"] is not None]
         others = len(runs) - len(done)
+        label = task + "".join(
+            f" {k}={v}" for k, v in json.loads(variant).items() if k in varying.get(task, ())
+        )
         table.add_row(
-            task, str(size or "full"), model,
+            label, str(size or "full"), model,
+            ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in json.loads(chosen or "{}").items()) or "-",
             f"{len(done)}" + (f" (+{others} not done)" if others else ""),
             (done[0]["primary_metric"] if done else "-"),
             _fmt(statistics.fmean(values)) if values else "-",
@@ -95,3 +112,12 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
             _fmt(done[0]["param_count"]) if done else "-",
         )
     console.print(table)
+
+
+def _varying_params(cells: dict) -> dict[str, set]:
+    """Per task, the parameters whose value differs among its runs (the variant's name)."""
+    seen: dict[str, dict[str, set]] = {}
+    for task, variant, _, _ in cells:
+        for k, v in json.loads(variant).items():
+            seen.setdefault(task, {}).setdefault(k, set()).add(json.dumps(v))
+    return {t: {k for k, vals in ps.items() if len(vals) > 1} for t, ps in seen.items()}

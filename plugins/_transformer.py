@@ -57,42 +57,127 @@ def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
 
 
 def causal_mask(length: int, device=None) -> torch.Tensor:
-    """``(L, L)`` bool, True above the diagonal = position i may not attend to j > i."""
-    return torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
+    """``(L, L)`` bool, True on and below the diagonal = position i may attend to j <= i.
+
+    (``scaled_dot_product_attention``'s convention: True = take part in attention.)
+    """
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril()
 
 
-class Embedder(nn.Module):
-    """Token embedding scaled by sqrt(D) (so it is not drowned by the +-1 positions) + positions."""
+def key_mask(ids: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, 1, L)`` bool, True at real (non-PAD) tokens: which keys every query may see."""
+    return (ids != PAD)[:, None, None, :]
 
-    def __init__(self, vocab_size: int, cfg: TransformerConfig):
+
+class Attention(nn.Module):
+    """Multi-head scaled dot-product attention, for self- and cross-attention.
+
+    One ``(3D, D)`` input projection stacks the query, key and value projections (the layout, and
+    the initialisation, of ``nn.MultiheadAttention``). Cross-attention projects the encoder
+    states into keys/values once (``project_kv``) and reuses them for every target position and,
+    when generating, for every step.
+    """
+
+    def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.tok = nn.Embedding(vocab_size, cfg.d_model, padding_idx=PAD)
+        self.n_heads = cfg.n_heads
+        self.dropout = cfg.dropout  # on the attention weights
+        self.in_proj = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out_proj = nn.Linear(cfg.d_model, cfg.d_model)
+        nn.init.xavier_uniform_(self.in_proj.weight)
+        nn.init.zeros_(self.in_proj.bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        return x.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2)  # (B, H, L, D/H)
+
+    def project_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder states ``(B, S, D)`` -> cross-attention keys and values, each (B, H, S, D/H)."""
+        D = memory.size(-1)
+        kv = F.linear(memory, self.in_proj.weight[D:], self.in_proj.bias[D:])  # (B, S, 2D)
+        k, v = kv.chunk(2, dim=-1)  # (B, S, D) each
+        return self.split_heads(k), self.split_heads(v)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        cache: dict | None = None,
+    ) -> torch.Tensor:
+        """``x (B, T, D)`` -> ``(B, T, D)``. ``mask`` broadcasts to (B, H, T, keys), True = attend.
+
+        Cross-attention: ``kv`` from ``project_kv``. Self-attention (``kv`` None): keys and values
+        come from ``x``; with a ``cache`` (incremental decoding) they are appended to those of the
+        earlier positions, stored there for the next step.
+        """
+        B, T, D = x.shape
+        if kv is None:
+            q, k, v = map(self.split_heads, self.in_proj(x).chunk(3, dim=-1))  # (B, H, T, D/H)
+            if cache is not None:
+                if cache:  # earlier steps' keys/values: (B, H, t, D/H) -> (B, H, t + T, D/H)
+                    k = torch.cat([cache["k"], k], dim=2)
+                    v = torch.cat([cache["v"], v], dim=2)
+                cache["k"], cache["v"] = k, v
+        else:
+            q = self.split_heads(F.linear(x, self.in_proj.weight[:D], self.in_proj.bias[:D]))
+            k, v = kv  # (B, H, S, D/H)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, T, D/H)
+        return self.out_proj(y.transpose(1, 2).reshape(B, T, D))  # (B, T, D)
+
+
+class Layer(nn.Module):
+    """Pre-LN Transformer layer: ``x += Drop(f(LN(x)))`` for each sub-layer f.
+
+    Sub-layers: self-attention; cross-attention to the encoder (decoder layers only);
+    feed-forward ``Linear(D, ff_mult*D) -> GELU -> Dropout -> Linear(ff_mult*D, D)``.
+    """
+
+    def __init__(self, cfg: TransformerConfig, cross: bool = False):
+        super().__init__()
+        D = cfg.d_model
+        self.self_norm = nn.LayerNorm(D)
+        self.self_attn = Attention(cfg)
+        self.cross_norm = nn.LayerNorm(D) if cross else None
+        self.cross_attn = Attention(cfg) if cross else None
+        self.ff_norm = nn.LayerNorm(D)
+        self.ff = nn.Sequential(
+            nn.Linear(D, cfg.ff_mult * D), nn.GELU(), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.ff_mult * D, D),
+        )  # fmt: skip
         self.drop = nn.Dropout(cfg.dropout)
-        self.scale = math.sqrt(cfg.d_model)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        x = self.tok(ids) * self.scale  # (B, L, D)
-        pe = sinusoidal_positions(ids.size(1), x.size(-1), ids.device).to(x.dtype)  # (L, D)
-        return self.drop(x + pe)
-
-
-def make_encoder(cfg: TransformerConfig) -> nn.TransformerEncoder:
-    layer = nn.TransformerEncoderLayer(
-        cfg.d_model, cfg.n_heads, cfg.ff_mult * cfg.d_model, cfg.dropout,
-        activation="gelu", batch_first=True, norm_first=True,
-    )  # fmt: skip
-    # enable_nested_tensor only applies to post-LN; turning it off silences torch's warning.
-    return nn.TransformerEncoder(
-        layer, cfg.num_layers, norm=nn.LayerNorm(cfg.d_model), enable_nested_tensor=False
-    )
+    def forward(self, x, mask, memory_kv=None, memory_mask=None, cache=None):
+        x = x + self.drop(self.self_attn(self.self_norm(x), mask, cache=cache))  # (B, T, D)
+        if self.cross_attn is not None:
+            h = self.cross_attn(self.cross_norm(x), memory_mask, kv=memory_kv)  # (B, T, D)
+            x = x + self.drop(h)
+        return x + self.drop(self.ff(self.ff_norm(x)))  # (B, T, D)
 
 
-def make_decoder(cfg: TransformerConfig) -> nn.TransformerDecoder:
-    layer = nn.TransformerDecoderLayer(
-        cfg.d_model, cfg.n_heads, cfg.ff_mult * cfg.d_model, cfg.dropout,
-        activation="gelu", batch_first=True, norm_first=True,
-    )  # fmt: skip
-    return nn.TransformerDecoder(layer, cfg.num_layers, norm=nn.LayerNorm(cfg.d_model))
+class Stack(nn.Module):
+    """``num_layers`` layers and, pre-LN leaving the residual stream unnormalised, a final LN.
+
+    The encoder is a stack without cross-attention; the decoder's layers also attend to the
+    encoder states, given as the per-layer keys/values of ``project_memory``.
+    """
+
+    def __init__(self, cfg: TransformerConfig, cross: bool = False):
+        super().__init__()
+        self.layers = nn.ModuleList(Layer(cfg, cross) for _ in range(cfg.num_layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+
+    def project_memory(self, memory: torch.Tensor) -> list:
+        """Encoder states ``(B, S, D)`` -> each layer's cross-attention (keys, values)."""
+        return [layer.cross_attn.project_kv(memory) for layer in self.layers]
+
+    def forward(self, x, mask, memory_kv=None, memory_mask=None, caches=None):
+        for i, layer in enumerate(self.layers):
+            kv = memory_kv[i] if memory_kv is not None else None
+            x = layer(x, mask, kv, memory_mask, caches[i] if caches is not None else None)
+        return self.norm(x)  # (B, T, D)
 
 
 class TransformerClassifier(nn.Module):

@@ -28,8 +28,9 @@ def reg(fresh_registry):
 def make(reg, models, tasks, sizes="16", seeds="0", m=(), t=(), training=None, file_data=None):
     """The matrix exactly as ``bench run`` builds it from its flags."""
     matrix = matrixfile.build_matrix(
-        file_data or {}, models, tasks, sizes, seeds, tuple(m), tuple(t), training or {},
-        list(reg.models), list(reg.tasks),
+        file_data=file_data or {}, models=models, tasks=tasks, train_sizes=sizes, seeds=seeds,
+        model_params=tuple(m), task_params=tuple(t), training=training or {}, tuning={},
+        all_models=list(reg.models), all_tasks=list(reg.tasks),
     )
     return plan(matrix, reg)
 

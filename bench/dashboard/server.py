@@ -20,6 +20,7 @@ import ipaddress
 import re
 import socket
 import sys
+import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -88,6 +89,14 @@ class DashboardServer(ThreadingHTTPServer):
         self.index = (STATIC_DIR / "index.html").read_bytes()
         self.check_host = _loopback(host)
         super().__init__(address, Handler)
+        # read the database now, so that the first page load finds it ready
+        threading.Thread(target=self._warm, name="dashboard-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        try:
+            self.dashboard.snapshot()
+        except Exception:  # the page reports it when it asks
+            pass
 
     @property
     def url(self) -> str:

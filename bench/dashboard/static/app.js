@@ -307,15 +307,19 @@
     if (w.margin !== null && w.margin !== undefined) {
       td.append(el("div", { class: "margin", text: "by " + fmt(w.margin) + " " + (c.primary_metric || "") }));
     }
-    const cmp = (c.comparisons || []).find((x) => x.a === w.model || x.b === w.model);
+    const ranked = models.filter((m) => m.mean !== null && m.mean !== undefined)
+      .sort((a, b) => (c.higher_is_better === false ? a.mean - b.mean : b.mean - a.mean));
+    const runner = ranked.find((m) => m.model !== w.model);
+    const cmp = runner && (c.comparisons || []).find((x) =>
+      (x.a === w.model && x.b === runner.model) || (x.a === runner.model && x.b === w.model));
     let sig;
     if (w.significant) {
       sig = el("div", { class: "sig yes", text: "significant" + (cmp && cmp.p_value !== null ? " (p = " + fmt(cmp.p_value) + ")" : "") });
-    } else if (models.length < 2) {
+    } else if (!runner) {
       sig = el("div", { class: "sig no", text: "single model" });
     } else {
-      const reason = cmp && cmp.reason ? cmp.reason : "not significant";
-      sig = el("div", { class: "sig no", text: reason === "significant" ? "not the runner-up pair" : reason });
+      const reason = cmp && cmp.reason && cmp.reason !== "significant" ? cmp.reason : "not significant";
+      sig = el("div", { class: "sig no", text: reason + (cmp && cmp.p_value !== null && cmp.p_value !== undefined ? " (p = " + fmt(cmp.p_value) + ")" : "") });
     }
     td.append(sig);
     td.append(el("div", { class: "ncell", text: "n = " + fmt(c.n) + " · seeds " + models.map((m) => m.n_seeds).join(" / ") }));
@@ -354,7 +358,7 @@
   }
 
   async function renderCharts() {
-    await plotly();
+    // the selected cell's curves are fetched while plotly.js is still loading
     await Promise.all([renderCurves(), renderScaling(), renderConvergence()]);
   }
 
@@ -563,11 +567,9 @@
       });
       if (cens.length) {
         traces.push({
-          type: "scatter", mode: "markers+text", name: name + " not reached", legendgroup: model,
+          type: "scatter", mode: "markers", name: name + " not reached", legendgroup: model,
           x: cens.map((r) => r.n * jitter), y: cens.map(() => top),
           marker: { symbol: "triangle-up-open", size: 12, color: col, line: { width: 2 } },
-          text: cens.map((r) => "not reached (" + r.reached + "/" + r.of + ")"),
-          textposition: "bottom center", textfont: { size: 10, color: col },
           customdata: cens.map((r) => [r.n, r.reached, r.of]),
           hovertemplate: name + "<br>n = %{customdata[0]}<br>median time: ∞ (censored)<br>%{customdata[1]}/%{customdata[2]} runs reached the target<extra></extra>",
         });

@@ -1,0 +1,122 @@
+"""``bench dashboard`` and ``bench report`` (added to the CLI group in cli.py).
+
+Imports stay lazy: the server, numpy and plotly load only when a command runs. ``fail`` is
+imported from ``cli`` inside the commands so that ``cli`` can import this module without a cycle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEFAULT_DB = "results/bench.sqlite"
+
+
+def _fail(message: str):
+    from .cli import fail
+
+    fail(message)
+
+
+def _options(pairs: str, n_boot: int) -> dict:
+    parsed = (("lstm", "transformer"),)
+    if pairs:
+        try:
+            from .analyze_cli import parse_pairs
+        except ImportError:  # pragma: no cover - the analysis ships with seqbench
+            parse_pairs = None
+        if parse_pairs is not None:
+            try:
+                parsed = parse_pairs(pairs)
+            except ValueError as exc:
+                _fail(str(exc))
+    return {"pairs": parsed, "n_boot": n_boot}
+
+
+def _check_db(db: Path, missing_ok: bool) -> None:
+    """A file that exists but is not a readable results database: one line, exit 2."""
+    from .dashboard.data import check_database
+    from .store import StoreError
+
+    if not db.exists():
+        if missing_ok:
+            return
+        _fail(f"no results database at {db}; run `bench run` first (e.g. `bench run --preset quick`)")
+    try:
+        check_database(db)
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+_common = [
+    click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
+                 help="The results database (opened read-only)."),
+    click.option("--pairs", default="lstm:transformer", show_default=True,
+                 help="Model pairs to compare: 'a:b,c:d' or 'all'."),
+    click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
+                 help="Bootstrap resamples for the CIs."),
+]
+
+
+def _with_common(f):
+    for opt in reversed(_common):
+        f = opt(f)
+    return f
+
+
+@click.command("dashboard")
+@_with_common
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback exposes your results to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port to listen on; 0 picks a free one.")
+@click.option("--verbose", is_flag=True, help="Log every request to stderr.")
+def dashboard(db, pairs, n_boot, host, port, verbose):
+    """Serve a local web page over the results, live while a matrix runs (Ctrl-C stops it).
+
+    A database that does not exist yet is fine: the page shows how to start a matrix and picks
+    the file up when it appears. One that exists but cannot be read is an error.
+    """
+    db = Path(db)
+    _check_db(db, missing_ok=True)
+    options = _options(pairs, n_boot)
+    from .dashboard.server import make_server, serve
+
+    try:
+        server = make_server(db, host=host, port=port, quiet=not verbose, **options)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port} ({exc.strerror or exc})")
+    except RuntimeError as exc:  # plotly missing
+        _fail(str(exc))
+    where = "" if db.exists() else " (not there yet: the page shows how to start a matrix)"
+    click.echo(f"seqbench dashboard: {server.url}")
+    click.echo(f"reading {db}{where}, read-only; Ctrl-C stops the server", err=True)
+    serve(server)
+    click.echo("dashboard stopped", err=True)
+
+
+@click.command("report")
+@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write.")
+@_with_common
+def report(out, db, pairs, n_boot):
+    """Write the dashboard as one self-contained HTML file (works offline, from file://)."""
+    db = Path(db)
+    _check_db(db, missing_ok=False)
+    options = _options(pairs, n_boot)
+    from .report import write_report
+
+    try:
+        summary = write_report(db, out, **options)
+    except OSError as exc:
+        _fail(f"cannot write {out} ({exc.strerror or exc})")
+    except RuntimeError as exc:
+        _fail(str(exc))
+    if summary["status"] == "error":  # the file changed under us
+        Path(out).unlink(missing_ok=True)
+        _fail(summary["message"])
+    size = Path(out).stat().st_size / 1e6
+    n = len(summary.get("rows", []))
+    extra = "" if n else " (no runs yet: it shows how to start a matrix)"
+    click.echo(f"wrote {out}: {n} runs, {size:.1f} MB{extra}")

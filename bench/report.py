@@ -1,0 +1,62 @@
+"""``bench report``: the dashboard as ONE self-contained HTML file, viewable offline (file://).
+
+The page is the dashboard's own ``static/index.html`` with its stylesheet, plotly.js and
+``app.js`` inlined and every payload the page can ask for (summary, runs, each cell's curves,
+each run's curve) embedded as one JSON blob in ``<script type="application/json">``. ``app.js``
+finds the blob and reads from it instead of the API: one code path for both.
+
+The JSON is written by ``dashboard.data.dumps``, which escapes ``<``, ``>`` and ``&``, so no
+string from a plugin, a configuration or an error message can close the script element.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .dashboard.data import Dashboard, dumps
+from .dashboard.server import STATIC_DIR, plotly_js
+
+CSS_TAG = '<link rel="stylesheet" href="static/style.css">'
+APP_TAG = '<script src="static/app.js"></script>'
+
+
+def _inline_script(js: str) -> str:
+    """Script text safe between <script> and </script> (no early end, no comment state)."""
+    js = re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE)
+    return js.replace("<!--", "<\\!--")
+
+
+def build_report(db: str | Path, **options) -> tuple[str, dict]:
+    """(the HTML text, the summary) for the database at ``db`` (opened read-only)."""
+    dash = Dashboard(db, **options)
+    bundle = dash.bundle()
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    css = (STATIC_DIR / "style.css").read_text(encoding="utf-8").replace("</", "<\\/")
+    app = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    plotly = plotly_js().decode("utf-8")
+    for tag in (CSS_TAG, APP_TAG):
+        if page.count(tag) != 1:  # pragma: no cover - guards edits of index.html
+            raise RuntimeError(f"index.html must contain {tag!r} exactly once")
+    scripts = (
+        f'<script type="application/json" id="seqbench-data">{dumps(bundle)}</script>\n'
+        f"<script>{_inline_script(plotly)}</script>\n"
+        f"<script>{_inline_script(app)}</script>"
+    )
+    page = page.replace("<title>seqbench results</title>", "<title>seqbench report</title>")
+    # str.replace with a function-free literal: the inserted text is never re-interpreted
+    head, _, tail = page.partition(CSS_TAG)
+    page = head + f"<style>{css}</style>" + tail
+    head, _, tail = page.partition(APP_TAG)
+    page = head + scripts + tail
+    return page, bundle["summary"]
+
+
+def write_report(db: str | Path, out: str | Path, **options) -> dict:
+    html, summary = build_report(db, **options)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return summary

@@ -1,0 +1,105 @@
+"""The equal tuning budget: every model gets the same learning-rate trials, chosen on validation.
+
+Stage one runs each trial on the first ``seeds`` seeds; the trial with the best mean validation
+score is selected per model and cell (task variant x training size, or per task variant with
+``per = "task"``); stage two runs the selected trial on the remaining seeds. Test scores never
+take part in the choice. The analysis applies the same rule (:func:`select_trial`) to the stored
+runs, so it counts exactly the seeds of the trial the launcher chose.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+
+from .api import Param, PluginError, resolve_params
+
+TUNING: dict[str, Param] = {
+    "seeds": Param(1, "seeds each trial runs on before selection", minimum=1),
+    "per": Param("size", "select per training size or once per task variant", ("size", "task")),
+}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    lr: tuple[float, ...]
+    seeds: int = 1
+    per: str = "size"
+
+    @classmethod
+    def parse(cls, table: dict) -> "Tuning":
+        table = dict(table)
+        lrs = table.pop("lr", None)
+        if not isinstance(lrs, list) or len(lrs) < 2:
+            raise PluginError("[tuning] needs lr = [a list of at least two learning rates]")
+        try:
+            values = tuple(float(v) for v in lrs)
+        except (TypeError, ValueError):
+            raise PluginError(f"[tuning] lr: {lrs!r} is not a list of numbers") from None
+        if any(v <= 0 for v in values):
+            raise PluginError("[tuning] lr: learning rates must be positive")
+        opts = resolve_params("[tuning]", TUNING, table)
+        return cls(values, opts["seeds"], opts["per"])
+
+
+def trial_key(run: dict) -> str:
+    return json.dumps(run.get("trial") or {}, sort_keys=True)
+
+
+def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
+    """The trial key with the best mean validation score over the seeds every trial ran.
+
+    Comparing on shared seeds keeps the choice the launcher made (on the tuning seeds) even
+    after the selected trial has been run on more seeds. A diverged run scores worst.
+    """
+    by_trial: dict[str, dict[tuple, dict]] = {}  # trial -> (size, seed) -> run
+    for r in runs:
+        if r["status"] in ("done", "diverged"):
+            by_trial.setdefault(trial_key(r), {})[(r.get("train_size"), r["seed"])] = r
+    if not by_trial:
+        return None
+    shared = set.intersection(*(set(seeds) for seeds in by_trial.values()))
+    worst = float("-inf") if higher_is_better else float("inf")
+
+    def score(key: str) -> float:
+        chosen = [s for s in by_trial[key] if s in shared] or list(by_trial[key])
+        values = []
+        for s in chosen:
+            r = by_trial[key][s]
+            ok = r["status"] == "done" and r.get("best_val") is not None
+            values.append(float(r["best_val"]) if ok else worst)
+        return sum(values) / len(values)
+
+    ranked = sorted(by_trial, key=lambda k: (score(k), k), reverse=higher_is_better)
+    return ranked[0]
+
+
+@dataclass
+class Stage:
+    """Stage two's runs, and the cells still waiting for their trials (if stage one failed)."""
+
+    runs: list = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+
+
+def second_stage(first: list, all_seeds: list[int], records: dict[str, dict], tuning: Tuning) -> Stage:
+    """For every cell of stage one's runs, the selected trial on the seeds not yet run."""
+    cells: dict[tuple, list] = {}
+    for spec in first:
+        size_key = spec.train_size if tuning.per == "size" else "*"
+        key = (spec.model, spec.task, json.dumps(spec.task_params, sort_keys=True), size_key)
+        cells.setdefault(key, []).append(spec)
+    stage = Stage()
+    rest = [s for s in all_seeds if s not in all_seeds[: tuning.seeds]]
+    for key, specs in cells.items():
+        runs = [records[s.run_id] for s in specs if s.run_id in records]
+        higher = next((r["higher_is_better"] for r in runs if r.get("higher_is_better") is not None), True)
+        chosen = select_trial(runs, higher)
+        if chosen is None:
+            stage.undecided.append(f"{key[0]} x {key[1]}")
+            continue
+        winners = [s for s in specs if json.dumps(s.trial, sort_keys=True) == chosen]
+        for spec in winners:  # one per training size when selecting per task variant
+            for seed in rest:
+                stage.runs.append(replace(spec, seed=seed))
+    return stage

@@ -1,0 +1,233 @@
+"""The results database: WAL, schema version, atomic saves, finished runs kept, clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from seqbench.plan import RunSpec
+from seqbench.store import SCHEMA_VERSION, Store, StoreError
+
+
+def spec(seed: int = 0, **over) -> RunSpec:
+    base = dict(
+        model="lstm", task="copy", kind="aligned", train_size=16, seed=seed,
+        model_params={"hidden_size": 8}, task_params={"T": 5}, training={"lr": 0.001},
+        matrix_id="m1",
+    )
+    return RunSpec(**{**base, **over})
+
+
+def record(s: RunSpec, status: str = "done", steps=(5, 10), **over) -> dict:
+    """A record shaped like the runner's."""
+    rec = {
+        "run_id": s.run_id, "matrix_id": s.matrix_id, "model": s.model, "task": s.task,
+        "kind": s.kind, "train_size": s.train_size, "seed": s.seed, "config": s.config(),
+        "trial": s.trial, "status": status, "primary_metric": "recall_accuracy",
+        "higher_is_better": True, "model_params": s.model_params,
+        "started_at": "2024-01-01T00:00:00+00:00", "finished_at": "2024-01-01T00:00:09+00:00",
+        "environment": {"versions": {"torch": "x"}},
+        "curve": [
+            {"step": st, "samples": st * 16, "seconds": st / 10, "train_loss": 1.0 / st,
+             "val_primary": st / 100, "val": {"recall_accuracy": st / 100}}
+            for st in steps
+        ],
+    }
+    if status == "done":
+        rec.update(test={"recall_accuracy": 0.5, "loss": 1.5}, best_val=0.1, param_count=123,
+                   steps=10, steps_to_95=10)
+    else:
+        rec["error"] = f"RuntimeError: {status}"
+    rec.update(over)
+    return rec
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "r.sqlite") as s:
+        yield s
+
+
+def rows(path, sql, *args):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def test_new_database_is_wal_with_a_schema_version(tmp_path):
+    path = tmp_path / "deep" / "r.sqlite"
+    Store(path).close()
+    assert rows(path, "PRAGMA journal_mode") == [("wal",)]  # persistent: any reader sees it
+    assert rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+    Store(path).close()  # opening again changes nothing
+    assert rows(path, "SELECT count(*) FROM meta") == [(1,)]
+
+
+def test_round_trip(store):
+    s = spec()
+    store.save(record(s))
+    (run,) = store.runs()
+    assert run["status"] == "done" and run["run_id"] == s.run_id
+    assert run["test"] == {"recall_accuracy": 0.5, "loss": 1.5}
+    assert run["primary_value"] == 0.5
+    assert run["config"] == s.config()
+    assert run["params"] == {"model": {"hidden_size": 8}, "task": {"T": 5},
+                             "training": {"lr": 0.001}}
+    assert run["environment"] == {"versions": {"torch": "x"}}
+    assert run["higher_is_better"] is True
+    curve = store.curve(s.run_id)
+    assert [p["step"] for p in curve] == [5, 10]
+    assert curve[0]["val"] == {"recall_accuracy": 0.05}
+    assert list(store.curves()) == [s.run_id]
+    assert store.status_of([s.run_id, "nope"]) == {s.run_id: "done"}
+
+
+def test_filters(store):
+    for seed in range(3):
+        store.save(record(spec(seed)))
+        store.save(record(spec(seed, model="gru"), status="failed"))
+    assert len(store.runs()) == 6
+    assert {r["model"] for r in store.runs(status="failed")} == {"gru"}
+    assert [r["seed"] for r in store.runs(model="lstm", seed=1)] == [1]
+    assert store.runs(train_size=32) == []
+
+
+def test_status_of_many_ids(store):
+    specs = [spec(seed) for seed in range(1200)]  # more than one chunk of ids
+    for s in specs[::100]:
+        store.mark_running(s, "now")
+    status = store.status_of(s.run_id for s in specs)
+    assert len(status) == 12 and set(status.values()) == {"running"}
+
+
+def test_save_is_atomic(store):
+    """A record whose curve cannot be written leaves the database as it was."""
+    fresh, started = spec(1), spec(2)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save(record(fresh, steps=(5, 5)))  # the same step twice: the curve insert fails
+    assert store.status_of([fresh.run_id]) == {}
+    assert store.curve(fresh.run_id) == []
+
+    store.mark_running(started, "now")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.save(record(started, steps=(5, 5)))
+    (run,) = store.runs()
+    assert run["status"] == "running"  # the earlier row is back, not deleted
+    assert store.curve(started.run_id) == []
+
+    store.save(record(started))  # and the store still works
+    assert store.status_of([started.run_id]) == {started.run_id: "done"}
+
+
+def test_done_run_is_never_overwritten(store):
+    s = spec()
+    store.save(record(s, steps=(5, 10)))
+    store.save(record(s, status="failed", steps=(1,)))
+    store.mark_running(s, "later")
+    store.forget_running([s.run_id])
+    (run,) = store.runs()
+    assert run["status"] == "done" and run["error"] is None
+    assert run["started_at"] == "2024-01-01T00:00:00+00:00"
+    assert [p["step"] for p in store.curve(s.run_id)] == [5, 10]
+
+
+def test_failed_run_is_replaced_with_its_curve(store):
+    s = spec()
+    store.mark_running(s, "now")
+    assert store.status_of([s.run_id]) == {s.run_id: "running"}
+    store.save(record(s, status="diverged", steps=(1, 2, 3)))
+    assert store.runs()[0]["error"] == "RuntimeError: diverged"
+    store.save(record(s, steps=(5, 10)))
+    (run,) = store.runs()
+    assert run["status"] == "done" and run["error"] is None
+    assert [p["step"] for p in store.curve(s.run_id)] == [5, 10]  # old points gone
+    assert rows(store.path, "SELECT count(*) FROM curves") == [(2,)]
+
+
+def test_forget_running_keeps_finished_runs(store):
+    a, b = spec(0), spec(1)
+    store.mark_running(a, "now")
+    store.save(record(b, status="failed"))
+    store.forget_running([a.run_id, b.run_id])
+    assert store.status_of([a.run_id, b.run_id]) == {b.run_id: "failed"}
+
+
+def test_running_is_not_a_finished_status(store):
+    with pytest.raises(ValueError, match="status 'running'"):
+        store.save(record(spec(), status="running"))
+
+
+# --------------------------------------------------------------------------------------------
+# Opening: read-only, and files that are not a results database
+
+
+def test_readonly_missing_file(tmp_path):
+    path = tmp_path / "missing.sqlite"
+    with pytest.raises(StoreError, match=f"no results database at {path}; run `bench run` first"):
+        Store(path, readonly=True)
+    assert not path.exists()
+
+
+def test_readonly_cannot_write(tmp_path):
+    path = tmp_path / "r.sqlite"
+    Store(path).close()
+    with Store(path, readonly=True) as ro:
+        assert ro.runs() == []
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            ro.save(record(spec()))
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_not_an_sqlite_file(tmp_path, readonly):
+    path = tmp_path / "notes.sqlite"
+    path.write_text("these are my notes, not a database\n" * 50)
+    with pytest.raises(StoreError, match="is not a readable SQLite database"):
+        Store(path, readonly=readonly)
+    assert path.read_text().startswith("these are my notes")
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_someone_elses_sqlite_database_is_left_alone(tmp_path, readonly):
+    path = tmp_path / "other.sqlite"
+    rows(path, "CREATE TABLE people (name TEXT)")
+    with pytest.raises(StoreError, match="is not a seqbench results database"):
+        Store(path, readonly=readonly)
+    assert rows(path, "SELECT name FROM sqlite_master") == [("people",)]
+
+
+def test_empty_file_readonly_is_a_clear_error(tmp_path):
+    path = tmp_path / "empty.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match="is not a seqbench results database"):
+        Store(path, readonly=True)
+    Store(path).close()  # writable: an empty file simply becomes a new database
+    assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "r.sqlite"
+    Store(path).close()
+    rows_conn = sqlite3.connect(path)
+    rows_conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    rows_conn.commit()
+    rows_conn.close()
+    for readonly in (True, False):
+        with pytest.raises(StoreError, match="schema version 99; this seqbench reads up to 1"):
+            Store(path, readonly=readonly)
+
+
+def test_readonly_path_with_uri_characters(tmp_path):
+    """'#', '?' and '%' are plain characters in a file name, not parts of a URI."""
+    folder = tmp_path / "results #1?a=b%20c"
+    folder.mkdir()
+    path = folder / "r.sqlite"
+    with Store(path) as s:
+        s.save(record(spec()))
+    with Store(path, readonly=True) as ro:
+        assert len(ro.runs()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # no stray file
