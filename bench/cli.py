@@ -193,7 +193,7 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
         fail(str(exc))
 
     if dry_run:
-        _print_plan(the_plan)
+        _print_plan(the_plan, reg)
         return
     if not the_plan.runs:
         fail("no model in this matrix supports any of its tasks: " + "; ".join(
@@ -247,20 +247,30 @@ def _check_sizes_fit(the_plan, reg) -> None:
             )
 
 
-def _print_plan(the_plan) -> None:
+def _print_plan(the_plan, reg) -> None:
     from rich.table import Table
 
     console = _console()
     table = Table(title=f"{len(the_plan.runs)} planned runs (matrix {the_plan.matrix_id})",
                   title_justify="left")
-    for col in ("run_id", "model", "task", "kind", "train size", "seed", "lr", "task params"):
+    for col in ("run_id", "model", "task", "kind", "train size", "seed", "lr", "changed params"):
         table.add_column(col)
     for r in the_plan.runs:
+        changed = {
+            **{k: v for k, v in r.task_params.items() if v != reg.task(r.task).params[k].default},
+            **{k: v for k, v in r.model_params.items() if v != reg.model(r.model).defaults[k].default},
+        }
         table.add_row(
             r.run_id, r.model, r.task, r.kind, str(r.train_size or "full"), str(r.seed),
-            f"{r.training['lr']:g}", ", ".join(f"{k}={v}" for k, v in r.task_params.items()),
+            f"{r.training['lr']:g}", ", ".join(f"{k}={v}" for k, v in changed.items()),
         )
     console.print(table)
+    if the_plan.tuning:
+        rest = len(the_plan.seeds) - the_plan.tuning.seeds
+        console.print(
+            f"then, per {the_plan.tuning.per} and model, the trial with the best validation score "
+            f"runs on {rest} more seeds"
+        )
     seen = set()
     for s in the_plan.skipped:
         if (s.model, s.task) not in seen:

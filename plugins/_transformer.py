@@ -2,14 +2,19 @@
 
 Imported only from ``transformer.build`` so that listing plugins never imports torch.
 
-Pre-LN (``norm_first=True``) puts LayerNorm before each sub-layer, x + f(LN(x)), leaving a clean
-residual path; it trains stably without the learning-rate warm-up post-LN needs, which matters
-for a benchmark that uses one training recipe for every model. The stack therefore ends with one
-more LayerNorm. Positions are sinusoidal, computed for whatever length arrives, so no task length
-is baked into the parameters.
+Pre-LN puts LayerNorm before each sub-layer, x + f(LN(x)), leaving a clean residual path; it
+trains stably without the learning-rate warm-up post-LN needs, which matters for a benchmark that
+uses one training recipe for every model. A stack of layers therefore ends with one more
+LayerNorm. Positions are sinusoidal, computed for whatever length arrives, so no task length is
+baked into the parameters.
 
-Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``D`` d_model, ``V`` target
-vocabulary, ``C`` classes.
+The layers are our own (``Attention``, ``Layer``, ``Stack``) rather than ``nn.Transformer*``, so
+that seq2seq generation can be incremental: a per-layer key/value cache for the decoder's
+self-attention, and cross-attention keys/values projected from the encoder states once per
+``generate`` call. Each step then costs one position's work instead of a re-run over the prefix.
+
+Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``D`` d_model, ``H`` heads,
+``V`` target vocabulary, ``C`` classes.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seqbench.api import PAD, PluginError, TaskShape
@@ -44,9 +50,11 @@ class TransformerConfig:
         return cfg
 
 
-def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
-    """``(length, dim)`` table: PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(...)."""
-    pos = torch.arange(length, dtype=torch.float32, device=device)[:, None]  # (L, 1)
+def sinusoidal_positions(length: int, dim: int, device=None, start: int = 0) -> torch.Tensor:
+    """``(length, dim)`` table for positions p = start .. start+length-1:
+    PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(...)."""
+    pos = torch.arange(start, start + length, dtype=torch.float32, device=device)  # (L,)
+    pos = pos[:, None]  # (L, 1)
     freq = torch.exp(
         torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim)
     )  # (ceil(dim/2),)
@@ -54,6 +62,22 @@ def sinusoidal_positions(length: int, dim: int, device=None) -> torch.Tensor:
     pe[:, 0::2] = torch.sin(pos * freq)
     pe[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]  # odd dim: one fewer cosine column
     return pe
+
+
+class Embedder(nn.Module):
+    """Token embedding scaled by sqrt(D) (so it is not drowned by the +-1 positions) + positions."""
+
+    def __init__(self, vocab_size: int, cfg: TransformerConfig):
+        super().__init__()
+        self.tok = nn.Embedding(vocab_size, cfg.d_model, padding_idx=PAD)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.scale = math.sqrt(cfg.d_model)
+
+    def forward(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """``ids (B, L)`` at positions ``start .. start+L-1`` (``start`` > 0 when generating)."""
+        x = self.tok(ids) * self.scale  # (B, L, D)
+        pe = sinusoidal_positions(ids.size(1), x.size(-1), ids.device, start)  # (L, D)
+        return self.drop(x + pe.to(x.dtype))
 
 
 def causal_mask(length: int, device=None) -> torch.Tensor:
@@ -67,6 +91,30 @@ def causal_mask(length: int, device=None) -> torch.Tensor:
 def key_mask(ids: torch.Tensor) -> torch.Tensor:
     """``(B, 1, 1, L)`` bool, True at real (non-PAD) tokens: which keys every query may see."""
     return (ids != PAD)[:, None, None, :]
+
+
+class KVCache:
+    """One layer's self-attention keys and values of the positions decoded so far.
+
+    Buffers sized for ``max_len`` positions are filled in place, one step at a time; growing a
+    tensor with ``torch.cat`` instead would copy the whole prefix at every step.
+    """
+
+    def __init__(self, max_len: int):
+        self.max_len = max_len
+        self.len = 0
+        self.k = self.v = None  # (B, H, max_len, D/H) once the first step arrives
+
+    def append(self, k: torch.Tensor, v: torch.Tensor):
+        """Store ``k, v (B, H, T, D/H)``; return those of every position so far, (B, H, t, D/H)."""
+        if self.k is None:
+            self.k = k.new_empty(*k.shape[:2], self.max_len, k.size(-1))
+            self.v = torch.empty_like(self.k)
+        t = self.len + k.size(2)
+        self.k[:, :, self.len : t] = k
+        self.v[:, :, self.len : t] = v
+        self.len = t
+        return self.k[:, :, :t], self.v[:, :, :t]
 
 
 class Attention(nn.Module):
@@ -104,7 +152,7 @@ class Attention(nn.Module):
         x: torch.Tensor,
         mask: torch.Tensor | None,
         kv: tuple[torch.Tensor, torch.Tensor] | None = None,
-        cache: dict | None = None,
+        cache: KVCache | None = None,
     ) -> torch.Tensor:
         """``x (B, T, D)`` -> ``(B, T, D)``. ``mask`` broadcasts to (B, H, T, keys), True = attend.
 
@@ -115,11 +163,8 @@ class Attention(nn.Module):
         B, T, D = x.shape
         if kv is None:
             q, k, v = map(self.split_heads, self.in_proj(x).chunk(3, dim=-1))  # (B, H, T, D/H)
-            if cache is not None:
-                if cache:  # earlier steps' keys/values: (B, H, t, D/H) -> (B, H, t + T, D/H)
-                    k = torch.cat([cache["k"], k], dim=2)
-                    v = torch.cat([cache["v"], v], dim=2)
-                cache["k"], cache["v"] = k, v
+            if cache is not None:  # attend to the earlier steps' keys/values too
+                k, v = cache.append(k, v)  # (B, H, t, D/H)
         else:
             q = self.split_heads(F.linear(x, self.in_proj.weight[:D], self.in_proj.bias[:D]))
             k, v = kv  # (B, H, S, D/H)
@@ -186,14 +231,13 @@ class TransformerClassifier(nn.Module):
     def __init__(self, cfg: TransformerConfig, shape: TaskShape):
         super().__init__()
         self.embed = Embedder(shape.src_vocab_size, cfg)
-        self.encoder = make_encoder(cfg)
+        self.encoder = Stack(cfg)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.d_model, shape.num_classes)
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
-        pad = src == PAD  # (B, S), True = ignore this key
-        h = self.encoder(self.embed(src), src_key_padding_mask=pad)  # (B, S, D)
-        real = ~pad[..., None]  # (B, S, 1)
+        h = self.encoder(self.embed(src), key_mask(src))  # (B, S, D)
+        real = (src != PAD)[..., None]  # (B, S, 1)
         # where(), not multiply: a PAD position's state is never read, whatever its value.
         pooled = torch.where(real, h, 0.0).sum(1) / real.sum(1).clamp(min=1)  # (B, D)
         return self.head(self.drop(pooled))  # (B, C)
@@ -209,58 +253,58 @@ class TransformerAligned(nn.Module):
     def __init__(self, cfg: TransformerConfig, shape: TaskShape):
         super().__init__()
         self.embed = Embedder(shape.src_vocab_size, cfg)
-        self.encoder = make_encoder(cfg)
+        self.encoder = Stack(cfg)
         self.head = nn.Linear(cfg.d_model, shape.tgt_vocab_size)
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
-        mask = causal_mask(src.size(1), src.device)  # (S, S)
-        h = self.encoder(self.embed(src), mask=mask, is_causal=True)  # (B, S, D)
+        h = self.encoder(self.embed(src), causal_mask(src.size(1), src.device))  # (B, S, D)
         return self.head(h)  # (B, S, V)
 
 
 class TransformerSeq2Seq(nn.Module):
     """Encoder-decoder: self-attention over the source, causal self-attention over the target
-    prefix, and cross-attention from every target position to the (non-PAD) source states."""
+    prefix, and cross-attention from every target position to the (non-PAD) source states.
+
+    ``generate`` decodes incrementally: each step embeds one token, its self-attention reads the
+    keys/values that earlier steps left in a per-layer cache, and its cross-attention reads keys
+    and values projected from the encoder states once per call. A step therefore costs one
+    position's work, not a re-run over the whole prefix.
+    """
 
     def __init__(self, cfg: TransformerConfig, shape: TaskShape):
         super().__init__()
         self.src_embed = Embedder(shape.src_vocab_size, cfg)
         self.tgt_embed = Embedder(shape.tgt_vocab_size, cfg)
-        self.encoder = make_encoder(cfg)
-        self.decoder = make_decoder(cfg)
+        self.encoder = Stack(cfg)
+        self.decoder = Stack(cfg, cross=True)
         self.head = nn.Linear(cfg.d_model, shape.tgt_vocab_size)
 
     def encode(self, src: torch.Tensor):
-        pad = src == PAD  # (B, S)
-        memory = self.encoder(self.src_embed(src), src_key_padding_mask=pad)  # (B, S, D)
-        return memory, pad
+        """-> each decoder layer's cross-attention (keys, values) and the source mask."""
+        src_mask = key_mask(src)  # (B, 1, 1, S)
+        memory = self.encoder(self.src_embed(src), src_mask)  # (B, S, D)
+        return self.decoder.project_memory(memory), src_mask
 
-    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, src_pad: torch.Tensor):
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor):
+        memory_kv, src_mask = self.encode(src)
         # Target PAD tokens sit after the real ones, so the causal mask already hides them from
         # every real position: no target padding mask is needed.
         mask = causal_mask(tgt_in.size(1), tgt_in.device)  # (T, T)
-        y = self.tgt_embed(tgt_in)  # (B, T, D)
-        h = self.decoder(
-            y, memory, tgt_mask=mask, tgt_is_causal=True, memory_key_padding_mask=src_pad
-        )  # (B, T, D)
+        h = self.decoder(self.tgt_embed(tgt_in), mask, memory_kv, src_mask)  # (B, T, D)
         return self.head(h)  # (B, T, V)
-
-    def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor):
-        memory, src_pad = self.encode(src)
-        return self.decode(tgt_in, memory, src_pad)
 
     @torch.no_grad()
     def generate(self, src: torch.Tensor, src_len: torch.Tensor, max_len: int) -> torch.Tensor:
-        memory, src_pad = self.encode(src)
+        memory_kv, src_mask = self.encode(src)
+        caches = [KVCache(max_len) for _ in self.decoder.layers]
 
-        # No key/value cache: each step re-runs the decoder over the whole prefix. For the short
-        # targets of small data sets this costs little and keeps the code obviously correct.
-        def step(tok, prefix):
-            prefix = torch.cat([prefix, tok[:, None]], dim=1)  # (B, t)
-            return self.decode(prefix, memory, src_pad)[:, -1], prefix  # (B, V)
+        def step(tok, t):
+            y = self.tgt_embed(tok[:, None], start=t)  # (B, 1, D), the token at position t
+            # One query over all cached positions <= t: nothing to mask causally.
+            h = self.decoder(y, None, memory_kv, src_mask, caches)  # (B, 1, D)
+            return self.head(h[:, 0]), t + 1  # (B, V)
 
-        empty = torch.empty(src.size(0), 0, dtype=torch.long, device=src.device)
-        return greedy_decode(step, empty, src.size(0), max_len, src.device)
+        return greedy_decode(step, 0, src.size(0), max_len, src.device)
 
 
 MODELS = {

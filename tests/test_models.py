@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from seqbench.api import EOS, PAD, PluginError, TaskShape  # noqa: E402
+from seqbench.api import BOS, EOS, PAD, PluginError, TaskShape  # noqa: E402
 from seqbench.budget import count_params, fit_to_budget  # noqa: E402
 
 MODULES = ("rnn", "lstm", "gru", "seq2seq_attention", "transformer")
@@ -252,6 +252,34 @@ def test_generate_respects_eval_mode():
         first = model.generate(src, src_len, max_len=6)
         torch.manual_seed(123)
         assert torch.equal(first, model.generate(src, src_len, max_len=6))
+
+
+def greedy_by_rerunning(model, src, src_len, max_len):
+    """Reference greedy decoding without any cache: each step runs the teacher-forced forward()
+    over the whole prefix and takes the last position's argmax."""
+    prefix = torch.full((src.size(0), 1), BOS)
+    done = torch.zeros(src.size(0), dtype=torch.bool)
+    for _ in range(max_len):
+        tok = model(src, src_len, prefix)[:, -1].argmax(-1).masked_fill(done, PAD)  # (B,)
+        prefix = torch.cat([prefix, tok[:, None]], dim=1)
+        done |= tok == EOS
+        if done.all():
+            break
+    return prefix[:, 1:]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_transformer_incremental_generate_equals_rerunning_the_prefix(seed):
+    # Untrained, with dropout that eval mode must switch off; sources of different lengths padded
+    # to a common width (with extra PAD columns), so the cross-attention masks matter. Seeds 2
+    # and 3 have a row that emits EOS early and must then emit PAD while the others go on.
+    model = build("transformer", "seq2seq", seed=seed, dropout=0.3).eval()
+    src, src_len = batch([7, 2, 5, 1, 4], width=9, seed=seed)
+    with torch.no_grad():
+        out = model.generate(src, src_len, max_len=12)
+        expected = greedy_by_rerunning(model, src, src_len, max_len=12)
+    assert out.size(1) > 1
+    assert torch.equal(out, expected), (out, expected)
 
 
 # --------------------------------------------------------------------------------------------
