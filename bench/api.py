@@ -26,6 +26,7 @@ attention model's ``return_attention``).
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -73,7 +74,7 @@ class Param:
                 out = value
             elif want is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
-            elif want is float and isinstance(value, bool):
+            elif want in (int, float) and isinstance(value, bool):  # TOML true is not 1
                 raise ValueError(value)
             else:
                 out = want(value)
@@ -81,6 +82,8 @@ class Param:
             raise PluginError(
                 f"parameter {name!r}: {value!r} is not a valid {want.__name__}"
             ) from None
+        if want is float and not math.isfinite(out):  # nan slips past every minimum check
+            raise PluginError(f"parameter {name!r}: {value!r} is not a finite number")
         if self.choices is not None and out not in self.choices:
             raise PluginError(
                 f"parameter {name!r}: {out!r} is not one of {', '.join(map(str, self.choices))}"

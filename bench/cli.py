@@ -51,7 +51,24 @@ def _warn_broken(reg) -> None:
         click.echo(f"warning: plugin {b.plugin!r} ({b.source}) was not loaded: {b.error}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class BenchGroup(click.Group):
+    """Every usage error (a bad option value too) is one line, exit 2."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@click.group(cls=BenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqbench")
 def main():
     """seqbench: on my small data set, should I use an LSTM or a Transformer?
@@ -239,6 +256,8 @@ def _check_sizes_fit(the_plan, reg) -> None:
                 data = reg.task(spec.task).load(dict(spec.task_params), None, 0)
             except PluginError as exc:
                 fail(f"task {spec.task!r}: {exc}")
+            except Exception as exc:  # a plugin's own bug: still one line, not a traceback
+                fail(f"task {spec.task!r} could not load its data: {type(exc).__name__}: {exc}")
             seen[key] = len(data.train)
         if spec.train_size is not None and spec.train_size > seen[key]:
             fail(

@@ -120,3 +120,7 @@ def report(out, db, pairs, n_boot):
     n = len(summary.get("rows", []))
     extra = "" if n else " (no runs yet: it shows how to start a matrix)"
     click.echo(f"wrote {out}: {n} runs, {size:.1f} MB{extra}")
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m seqbench.dashboard_cli dashboard ...`
+    click.Group("bench", commands={"dashboard": dashboard, "report": report})()

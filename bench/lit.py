@@ -217,7 +217,8 @@ def _cut_at_eos(ids: list[int]) -> list[int]:
 class CurveRecorder(pl.Callback):
     """At every validation: step, samples seen, training seconds (validation excluded), losses."""
 
-    def __init__(self):
+    def __init__(self, val_every: int):
+        self.val_every = val_every
         self.points: list[dict] = []
         self.train_seconds = 0.0
         self._t0 = 0.0
@@ -225,6 +226,13 @@ class CurveRecorder(pl.Callback):
 
     def on_train_start(self, trainer, module) -> None:
         self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        # Lightning validates every `val_every` steps only; asking it to stop at the budget's last
+        # step makes it validate there too, so the final steps can still be the best checkpoint.
+        step = trainer.global_step
+        if step >= trainer.max_steps and step % self.val_every:
+            trainer.should_stop = True
 
     def on_validation_start(self, trainer, module) -> None:
         self._tv = time.perf_counter()

@@ -117,11 +117,14 @@ def parse_seeds(text: str) -> list[int]:
     for part in parse_list(text):
         lo, sep, hi = part.partition("-")
         try:
-            seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(part)])
+            span = range(int(lo), int(hi) + 1) if sep else [int(part)]
         except ValueError:
             raise PluginError(
                 f"seeds: {part!r} is not a non-negative integer or a range like 0-4"
             ) from None
+        if not span:
+            raise PluginError(f"seeds: {part!r} is an empty range; write low-high, e.g. 0-4")
+        seeds.extend(span)
     return seeds
 
 
@@ -159,8 +162,8 @@ def build_matrix(
 ) -> Matrix:
     """Command-line flags override the file; the file overrides the defaults."""
     return Matrix(
-        models=parse_list(models) if models else file_data.get("models", all_models),
-        tasks=parse_list(tasks) if tasks else file_data.get("tasks", all_tasks),
+        models=parse_list(models) if models is not None else file_data.get("models", all_models),
+        tasks=parse_list(tasks) if tasks is not None else file_data.get("tasks", all_tasks),
         train_sizes=(
             [size_value(v) for v in parse_list(train_sizes)]
             if train_sizes

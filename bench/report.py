@@ -2,8 +2,8 @@
 
 The page is the dashboard's own ``static/index.html`` with its stylesheet, plotly.js and
 ``app.js`` inlined and every payload the page can ask for (summary, runs, each cell's curves,
-each run's curve) embedded as one JSON blob in ``<script type="application/json">``. ``app.js``
-finds the blob and reads from it instead of the API: one code path for both.
+each run's curve) embedded under its API key in ``<script type="application/json" data-key=...>``
+elements. ``app.js`` finds them and reads those instead of the API: one code path for both.
 
 The JSON is written by ``dashboard.data.dumps``, which escapes ``<``, ``>`` and ``&``, so no
 string from a plugin, a configuration or an error message can close the script element.
@@ -11,6 +11,7 @@ string from a plugin, a configuration or an error message can close the script e
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -38,10 +39,16 @@ def build_report(db: str | Path, **options) -> tuple[str, dict]:
     for tag in (CSS_TAG, APP_TAG):
         if page.count(tag) != 1:  # pragma: no cover - guards edits of index.html
             raise RuntimeError(f"index.html must contain {tag!r} exactly once")
+    # one JSON element per payload (parsed only when shown), then the app, then plotly.js: the
+    # overview paints before the chart library has been parsed
+    blobs = "\n".join(
+        f'<script type="application/json" data-key="{html.escape(key, quote=True)}">'
+        f"{dumps(payload)}</script>"
+        for key, payload in bundle.items()
+    )
     scripts = (
-        f'<script type="application/json" id="seqbench-data">{dumps(bundle)}</script>\n'
-        f"<script>{_inline_script(plotly)}</script>\n"
-        f"<script>{_inline_script(app)}</script>"
+        f"{blobs}\n<script>{_inline_script(app)}</script>\n"
+        f"<script>{_inline_script(plotly)}</script>"
     )
     page = page.replace("<title>seqbench results</title>", "<title>seqbench report</title>")
     # str.replace with a function-free literal: the inserted text is never re-interpreted

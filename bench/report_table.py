@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import statistics
 
 CONVERGENCE = ("steps", "samples", "train_seconds", "steps_to_95", "samples_to_95", "seconds_to_95")
@@ -16,7 +17,18 @@ EXPORT = (
 
 
 def export_record(row: dict) -> dict:
-    return {k: row.get(k) for k in EXPORT}
+    return {k: _finite(row.get(k)) for k in EXPORT}
+
+
+def _finite(v):
+    """NaN and infinities (a diverged run's losses) become None: they are not valid JSON."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v
 
 
 def runs_json(rows: list[dict]) -> str:

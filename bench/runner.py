@@ -167,9 +167,9 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
     val = data.val.subset(range(min(cfg["val_limit"], len(data.val)))) if cfg["val_limit"] else data.val
     module.eval_splits = {"val": val, "test": data.test}
     mode = "max" if data.higher_is_better else "min"
-    curve = CurveRecorder()
-    record["curve"] = curve.points  # filled as training goes, kept if the run diverges
     val_every = min(cfg["val_every"], cfg["max_steps"])
+    curve = CurveRecorder(val_every)
+    record["curve"] = curve.points  # filled as training goes, kept if the run diverges
 
     logger = logger_factory(spec) if logger_factory else False
     with tempfile.TemporaryDirectory(prefix="seqbench-") as tmp:

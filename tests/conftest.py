@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from typing import NamedTuple
@@ -25,7 +26,6 @@ import pytest
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
 os.environ.update(OFFLINE)
 
-ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_VARS = ("SEQBENCH_STRICT_PLUGINS", "SEQBENCH_LOAD_PLUGINS", "SEQBENCH_TRACE_PLUGINS")
 
 
@@ -105,7 +105,8 @@ def run_bench(*args, env: dict | None = None, pythonpath=(), cwd=None, timeout=3
         full["PYTHONPATH"] = os.pathsep.join(paths)
     full.update(env or {})
     proc = subprocess.run(
-        [*bench_command(), *map(str, args)], env=full, cwd=cwd or ROOT, capture_output=True,
+        [*bench_command(), *map(str, args)], env=full, cwd=cwd or tempfile.gettempdir(),
+        capture_output=True,
         text=True, timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
 from seqbench import matrixfile
 from seqbench.api import PluginError
-from seqbench.plan import Matrix, RunSpec, plan
+from seqbench.plan import RunSpec, plan
 
 FAST = ["--max-steps", "1"]
 
@@ -221,9 +219,8 @@ def test_matrix_file_sweeps_lists(reg, tmp_path):
     assert sum(r.model == "lstm" for r in p.runs) == 32
     assert sum(r.model == "transformer" for r in p.runs) == 16
     lstm = [r for r in p.runs if r.model == "lstm"]
-    assert {(r.model_params["hidden_size"], r.training["lr"], r.task_params["T"]) for r in lstm} == {
-        (h, lr, T) for h in (16, 32) for lr in (1e-3, 3e-3) for T in (5, 10)
-    }
+    swept = {(r.model_params["hidden_size"], r.training["lr"], r.task_params["T"]) for r in lstm}
+    assert swept == {(h, lr, T) for h in (16, 32) for lr in (1e-3, 3e-3) for T in (5, 10)}
     assert all(r.model_params["dropout"] == 0.0 for r in p.runs)
     assert all(r.training["max_steps"] == 5 for r in p.runs)
     assert {r.trial["lr"] for r in p.runs} == {1e-3, 3e-3}  # the swept knob, for the analysis
@@ -352,3 +349,21 @@ def test_dry_run_writes_nothing(cli, tmp_path):
     assert rc == 0, err
     assert "4 planned runs" in out
     assert not db.exists()
+
+
+def test_param_coercion_edges():
+    from seqbench.api import Param
+
+    assert Param(3).coerce("n", "4") == 4 and Param(3).coerce("n", 4.0) == 4
+    assert Param(0.1).coerce("p", "1e-2") == 0.01 and Param(0.1).coerce("p", 1) == 1.0
+    assert Param(False).coerce("b", "yes") is True
+    assert Param("x").coerce("s", 5) == "5"
+    for param, value in [(Param(3), True), (Param(0.1), False), (Param(3), 1.5),
+                         (Param(False), 1), (Param(False), "maybe")]:
+        with pytest.raises(PluginError, match="is not a valid"):
+            param.coerce("v", value)
+    for value in ("nan", "inf", float("-inf")):  # nan would pass any minimum check
+        with pytest.raises(PluginError, match="is not a finite number"):
+            Param(0.1, minimum=0.0).coerce("lr", value)
+    with pytest.raises(PluginError, match="above the maximum 5"):
+        Param(3, maximum=5).coerce("n", "6")

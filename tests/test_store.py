@@ -231,3 +231,21 @@ def test_readonly_path_with_uri_characters(tmp_path):
     with Store(path, readonly=True) as ro:
         assert len(ro.runs()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # no stray file
+
+
+def test_exported_records_are_strict_json(store):
+    import json
+
+    from seqbench.report_table import runs_csv, runs_json
+
+    s = spec()
+    store.save(record(s, status="diverged", best_val=float("nan"),
+                      extras={"loss": float("inf"), "ok": [1.0, float("nan")]}))
+    text = runs_json(store.runs())
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    (row,) = json.loads(text, parse_constant=refuse)
+    assert row["best_val"] is None and row["extras"] == {"loss": None, "ok": [1.0, None]}
+    assert "NaN" not in runs_csv(store.runs()) and "Infinity" not in runs_csv(store.runs())

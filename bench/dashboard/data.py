@@ -414,6 +414,14 @@ def _compact_row(r: dict, vkey: str, cell_id: str | None) -> dict:
     return row
 
 
+def _slim_cell(cell: dict) -> dict:
+    """A cell for the overview: per-seed values and run ids stay on the server (cell endpoint)."""
+    out = dict(cell)
+    out["models"] = [{k: v for k, v in m.items() if k not in ("values", "seeds", "run_ids")}
+                     for m in cell.get("models", [])]
+    return out
+
+
 def build_snapshot(path: Path, version: str, *, pairs, target_fraction: float, confidence: float,
                    n_boot: int) -> Snapshot:
     from ..report_table import EXPORT, export_record
@@ -479,7 +487,7 @@ def build_snapshot(path: Path, version: str, *, pairs, target_fraction: float, c
     for v in variants.values():
         v["cells"].sort(key=lambda c: (_size_sort(c["n"]), _size_sort(c["train_size"])))
     summary["variants"] = list(variants.values())
-    summary["cells"] = list(snap.cells.values())
+    summary["cells"] = [_slim_cell(c) for c in snap.cells.values()]
     for s in analysis.get("scaling", []):
         s["variant_id"] = short_id(s["task"], s.get("variant_key"))
         s["label"] = variant_label(s["task"], s.get("variant_key"))
@@ -501,25 +509,56 @@ def build_snapshot(path: Path, version: str, *, pairs, target_fraction: float, c
 
 
 class Dashboard:
-    """The database behind the page; thread-safe, re-reads only when the file changed."""
+    """The database behind the page; thread-safe.
+
+    The database is re-read only when the file changed. While a matrix writes, a new snapshot is
+    built in the background and the previous one keeps being served (stale-while-revalidate):
+    the analysis of a large database takes seconds and must not stall the page. ``version`` is the
+    version of the snapshot being served, so the page refetches once the new one is ready."""
 
     def __init__(self, db: str | Path, *, pairs=(("lstm", "transformer"),),
                  target_fraction: float = 0.95, confidence: float = 0.95, n_boot: int = 1000):
         self.path = Path(db)
         self.options = dict(pairs=pairs, target_fraction=target_fraction, confidence=confidence,
                             n_boot=n_boot)
-        self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        self._flag_lock = threading.Lock()
+        self._building = False
         self._snap: Snapshot | None = None
 
-    def version(self) -> str:
+    def file_version(self) -> str:
         return db_version(self.path)
 
-    def snapshot(self) -> Snapshot:
-        version = self.version()
+    def version(self) -> str:
+        return self.snapshot().version
+
+    def snapshot(self, wait: bool = False) -> Snapshot:
+        """The current snapshot; with ``wait`` (or when there is none yet) one that is up to date
+        with the file, else possibly the previous one while a fresh one builds in the background."""
         snap = self._snap
-        if snap is not None and snap.version == version:
+        if snap is not None and snap.version == self.file_version():
             return snap
-        with self._lock:
+        if snap is None or wait:
+            return self._rebuild()
+        with self._flag_lock:
+            if not self._building:
+                self._building = True
+                threading.Thread(target=self._background, name="dashboard-refresh",
+                                 daemon=True).start()
+        return snap
+
+    def _background(self) -> None:
+        try:
+            self._rebuild()
+        except Exception:  # pragma: no cover - build_snapshot reports its own errors
+            pass
+        finally:
+            with self._flag_lock:
+                self._building = False
+
+    def _rebuild(self) -> Snapshot:
+        with self._build_lock:
+            version = self.file_version()
             if self._snap is None or self._snap.version != version:
                 self._snap = build_snapshot(self.path, version, **self.options)
             return self._snap
@@ -549,7 +588,7 @@ class Dashboard:
         """Every payload the page can ask for, keyed as the API paths are (for the report)."""
         from ..store import Store
 
-        snap = self.snapshot()
+        snap = self.snapshot(wait=True)
         out: dict[str, Any] = {"summary": snap.summary, "runs": snap.runs}
         for cid in snap.cells:
             out[f"cell/{cid}"] = snap.cell_curves(cid)

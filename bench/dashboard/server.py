@@ -112,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         if not self.server.quiet:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
@@ -142,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- methods
 
-    def do_GET(self, head: bool = False) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self, head: bool = False) -> None:
         if self.server.check_host and not self._host_ok():
             self._send(HTTPStatus.FORBIDDEN, b"forbidden host\n", "text/plain; charset=utf-8",
                        head=head)
@@ -157,14 +157,14 @@ class Handler(BaseHTTPRequestHandler):
             self._json({"error": f"{type(exc).__name__}: {msg[0] if msg else ''}"},
                        HTTPStatus.INTERNAL_SERVER_ERROR, head=head)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET(head=True)
 
     def _refuse(self) -> None:
         self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"read-only: GET only\n",
                    "text/plain; charset=utf-8", extra={"Allow": "GET, HEAD"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
     def _host_ok(self) -> bool:
         host = (self.headers.get("Host") or "").strip()

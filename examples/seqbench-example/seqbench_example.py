@@ -106,7 +106,7 @@ def load_parity(params: dict, train_size: int | None, seed: int) -> TaskData:
     pool = to_split(strings[n_test + n_val :])
 
     def score(split: Split, predictions: list, loss: float) -> dict:
-        right = sum(int(p) == t for p, t in zip(predictions, split.targets))
+        right = sum(p == t for p, t in zip(predictions, split.targets))
         return {"accuracy": right / len(split), "loss": loss}
 
     return TaskData(

@@ -7,10 +7,16 @@
  */
 "use strict";
 (function () {
-  const dataEl = document.getElementById("seqbench-data");
-  const EMBEDDED = dataEl ? JSON.parse(dataEl.textContent) : null;
-  const STATIC = EMBEDDED !== null;
+  // In a report, each payload is its own JSON script element (type application/json) with a
+  // data-key attribute naming its API path; it is parsed only when the page first asks for it.
+  const blobs = new Map();
+  for (const node of document.querySelectorAll('script[type="application/json"][data-key]')) {
+    blobs.set(node.getAttribute("data-key"), node);
+  }
+  const STATIC = blobs.size > 0;
+  const parsed = new Map();
   const POLL_MS = 2000;
+  const PAGE_ROWS = 200;  // table rows drawn at first (filters and sorting see every run)
   const AXIS_TITLES = {
     steps: "optimizer steps", samples: "training samples seen", seconds: "training seconds",
   };
@@ -44,7 +50,7 @@
     summary: null, version: null, runsFull: null, cells: new Map(),
     cellId: null, axis: "steps", scalingVariant: null, convVariant: null, convUnit: "steps",
     filters: { task: "", model: "", train_size: "", seed: "", status: "" },
-    sort: { key: "task", dir: 1 }, detailId: null, colors: new Map(),
+    sort: { key: "task", dir: 1 }, detailId: null, colors: new Map(), pageRows: PAGE_ROWS,
   };
   window.__seqbench = { state, marks: {} };
 
@@ -52,10 +58,12 @@
 
   async function get(key) {
     if (STATIC) {
-      if (!Object.prototype.hasOwnProperty.call(EMBEDDED, key)) {
-        throw new Error("not in this report: " + key);
+      if (!parsed.has(key)) {
+        const node = blobs.get(key);
+        if (!node) throw new Error("not in this report: " + key);
+        parsed.set(key, JSON.parse(node.textContent));
       }
-      return EMBEDDED[key];
+      return parsed.get(key);
     }
     const url = "api/" + key.split("/").map(encodeURIComponent).join("/");
     const res = await fetch(url, { cache: "no-store" });
@@ -70,6 +78,14 @@
   let plotlyPromise = null;
   function plotly() {
     if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (!plotlyPromise && STATIC) {
+      // the report inlines plotly.js after this script, so that the overview paints first
+      plotlyPromise = new Promise((resolve, reject) => {
+        const done = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js is missing from this report")));
+        if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", done, { once: true });
+        else done();
+      });
+    }
     if (!plotlyPromise) {
       plotlyPromise = new Promise((resolve, reject) => {
         const s = document.createElement("script");
@@ -87,8 +103,12 @@
     return state.runsFull;
   }
 
-  async function cellData(id) {
-    if (!state.cells.has(id)) state.cells.set(id, await get("cell/" + id));
+  function cellData(id) {  // the promise is cached, so a prefetch and a render share one request
+    if (!state.cells.has(id)) {
+      const p = get("cell/" + id);
+      p.catch(() => state.cells.delete(id));
+      state.cells.set(id, p);
+    }
     return state.cells.get(id);
   }
 
@@ -153,13 +173,14 @@
 
   /** Record, once, when something first reached the screen (read by the paint benchmark). */
   function mark(name) {
-    if (window.__seqbench.marks[name] !== undefined) return;
-    requestAnimationFrame(() => setTimeout(() => {
-      if (window.__seqbench.marks[name] !== undefined) return;
-      const t = performance.now();
-      window.__seqbench.marks[name] = t;
-      document.documentElement.setAttribute("data-" + name + "-paint", t.toFixed(0));
-    }, 0));
+    return new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => {
+      if (window.__seqbench.marks[name] === undefined) {
+        const t = performance.now();
+        window.__seqbench.marks[name] = t;
+        document.documentElement.setAttribute("data-" + name + "-paint", t.toFixed(0));
+      }
+      resolve();
+    }, 0)));
   }
 
   const PLOT_CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
@@ -171,6 +192,17 @@
       paper_bgcolor: "#fff", plot_bgcolor: "#fff",
       font: { family: "system-ui, sans-serif", size: 12 },
     }, extra);
+  }
+
+  /** A log axis ticked at the training sizes themselves (not plotly's 2, 5, 10 ...). */
+  function sizeAxis(ns, title) {
+    const vals = [...new Set(ns.filter((n) => n > 0))].sort((a, b) => a - b);
+    const ax = { type: "log", title: { text: title } };
+    if (vals.length && vals.length <= 12) {
+      ax.tickvals = vals;
+      ax.ticktext = vals.map((v) => fmt(Math.round(v)));
+    }
+    return ax;
   }
 
   function setActive(group, value) {
@@ -211,8 +243,11 @@
     renderSelectors(s);
     renderFilters(s);
     renderRuns();
-    mark("overview");
-    renderCharts().catch(showError);
+    // charts (and, the first time, plotly.js) once the overview is on screen
+    if (state.cellId) cellData(state.cellId).catch(() => {});  // prefetch the first chart's data
+    const painted = mark("overview");
+    if (window.Plotly || STATIC) renderCharts().catch(showError);
+    else painted.then(renderCharts).catch(showError);
     if (state.detailId) openDetail(state.detailId, false).catch(showError);
   }
 
@@ -266,6 +301,11 @@
       el("th", { text: "task \\ training size" }),
       sizes.map((z) => el("th", { text: sizeLabel(z) })))));
     const body = el("tbody");
+    if (!s.variants.length) {
+      body.append(el("tr", null, el("td", { class: "muted", text:
+        "No finished runs yet" + (s.counts.running ? " (" + s.counts.running + " running)" : "") +
+        ": cells appear as runs finish." })));
+    }
     for (const v of s.variants) {
       const tr = el("tr", null, el("th", null, v.label, el("div", { class: "ncell", text: v.primary_metric || "" })));
       for (const z of sizes) {
@@ -371,7 +411,7 @@
     const [c, P] = await Promise.all([cellData(id), plotly()]);
     if (id !== state.cellId) return;
     const axis = state.axis;
-    const type = c.points > 4000 ? "scattergl" : "scatter";
+    const type = c.points > 20000 ? "scattergl" : "scatter";  // SVG is quicker to start; WebGL for big cells
     const traces = [];
     const shapes = [];
     const annotations = [];
@@ -409,7 +449,8 @@
       }
       if (c.target !== null && c.target !== undefined && t.of) {
         const ci = t[axis + "_ci"];
-        const ciText = ci ? " [" + fmt(ci[0]) + ", " + (ci[1] === null ? "∞" : fmt(ci[1])) + "]" : "";
+        const inf = (v) => (v === null || v === undefined ? "∞" : fmt(v));  // null: never reached
+        const ciText = ci ? " [" + inf(ci[0]) + ", " + inf(ci[1]) + "]" : "";
         notes.push(m.model + ": " + (med === null || med === undefined ? "∞ (median not reached)" : fmt(med) + " " + axis) +
           ciText + ", " + t.reached + "/" + t.of + " runs reached the target");
       }
@@ -500,11 +541,12 @@
     for (const cr of sc.crossovers || []) {
       list.append(el("li", { text: cr.a + " vs " + cr.b + ": " + (cr.text || "") }));
       if (cr.n === null || cr.n === undefined || !(cr.n > 0)) continue;
+      // shapes take data values on a log axis, annotations take log10 of them
       if (cr.ci && cr.ci[0] > 0 && cr.ci[1] > 0) {
-        shapes.push({ type: "rect", xref: "x", yref: "paper", x0: Math.log10(cr.ci[0]), x1: Math.log10(cr.ci[1]),
-          y0: 0, y1: 1, fillcolor: "rgba(90,90,90,0.12)", line: { width: 0 }, layer: "below" });
+        shapes.push({ type: "rect", xref: "x", yref: "paper", x0: cr.ci[0], x1: cr.ci[1],
+          y0: 0, y1: 1, fillcolor: "rgba(90,90,90,0.14)", line: { width: 0 }, layer: "below" });
       }
-      shapes.push({ type: "line", xref: "x", yref: "paper", x0: Math.log10(cr.n), x1: Math.log10(cr.n), y0: 0, y1: 1,
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: cr.n, x1: cr.n, y0: 0, y1: 1,
         line: { color: "#333", width: 1.5, dash: "dash" } });
       annotations.push({ xref: "x", x: Math.log10(cr.n), yref: "paper", y: 1, yanchor: "bottom", showarrow: false,
         text: "crossover n ≈ " + fmt(Math.round(cr.n)) + (cr.ci ? " [" + fmt(Math.round(cr.ci[0])) + ", " + fmt(Math.round(cr.ci[1])) + "]" : ""),
@@ -513,7 +555,7 @@
     if (!(sc.crossovers || []).length) list.append(el("li", { text: "No model pair to place a crossover for." }));
     const layout = baseLayout({
       uirevision: "scaling" + state.scalingVariant, shapes, annotations,
-      xaxis: { type: "log", title: { text: "training examples (n, log scale)" } },
+      xaxis: sizeAxis(Object.values(sc.models || {}).flatMap((m) => m.n), "training examples (n, log scale)"),
       yaxis: { title: { text: "test " + pt(sc.primary_metric || "metric") + " (mean ± CI)" } },
     });
     await P.react(div, traces, layout, PLOT_CONFIG);
@@ -567,7 +609,8 @@
       });
       if (cens.length) {
         traces.push({
-          type: "scatter", mode: "markers", name: name + " not reached", legendgroup: model,
+          type: "scatter", mode: "markers", name: ok.length ? name + " not reached" : name, legendgroup: model,
+          showlegend: !ok.length,
           x: cens.map((r) => r.n * jitter), y: cens.map(() => top),
           marker: { symbol: "triangle-up-open", size: 12, color: col, line: { width: 2 } },
           customdata: cens.map((r) => [r.n, r.reached, r.of]),
@@ -577,12 +620,12 @@
     });
     const layout = baseLayout({
       uirevision: "conv" + state.convVariant + unit,
-      xaxis: { type: "log", title: { text: "training examples (n, log scale)" } },
+      xaxis: sizeAxis(cells.map((c) => c.n), "training examples (n, log scale)"),
       yaxis: { title: { text: "median " + AXIS_TITLES[unit] + " to target" }, range: [0, top * 1.08], zeroline: false },
       shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: top, y1: top,
         line: { color: "#999", width: 1, dash: "dot" } }],
-      annotations: [{ xref: "paper", x: 0, xanchor: "left", yref: "y", y: top, yanchor: "bottom", showarrow: false,
-        text: "not reached (∞) ↑", font: { size: 10, color: "#777" } }],
+      annotations: [{ xref: "paper", x: 0, xanchor: "left", yref: "y", y: top, yanchor: "top", showarrow: false,
+        text: "△ not reached: median time ∞", font: { size: 10, color: "#777" } }],
     });
     await P.react(div, traces, layout, PLOT_CONFIG);
     div.setAttribute("data-variant", state.convVariant);
@@ -603,7 +646,7 @@
       const opts = [["", "any"]].concat(values.map((v) => [f.key === "train_size" ? sizeLabel(v) : String(v),
         f.key === "train_size" ? sizeLabel(v) : String(v)]));
       const select = el("select", { "data-filter": f.key,
-        onchange: (e) => { state.filters[f.key] = e.target.value; renderRuns(); } });
+        onchange: (e) => { state.filters[f.key] = e.target.value; state.pageRows = PAGE_ROWS; renderRuns(); } });
       const v = fillSelect(select, opts, state.filters[f.key]);
       state.filters[f.key] = v;
       box.append(el("label", null, f.label + " ", select));
@@ -653,7 +696,8 @@
     head.append(htr);
     const rows = filteredRows();
     const body = document.createElement("tbody");
-    for (const r of rows) {
+    const shown = rows.slice(0, state.pageRows);
+    for (const r of shown) {
       const tr = el("tr", { tabindex: "0", "data-run": r.run_id, class: r.run_id === state.detailId ? "selected" : null,
         onclick: () => openDetail(r.run_id, true).catch(showError),
         onkeydown: (e) => { if (e.key === "Enter") openDetail(r.run_id, true).catch(showError); } });
@@ -667,7 +711,17 @@
       body.append(tr);
     }
     table.replaceChild(body, table.tBodies[0]);
-    $("runs-count").textContent = rows.length + " of " + s.rows.length + " runs";
+    $("runs-count").textContent = rows.length + " of " + s.rows.length + " runs" +
+      (shown.length < rows.length ? " (first " + shown.length + " shown)" : "");
+    const more = clear($("runs-more"));
+    if (shown.length < rows.length) {
+      more.append(
+        el("button", { type: "button", id: "show-more", text: "Show " + Math.min(PAGE_ROWS, rows.length - shown.length) + " more",
+          onclick: () => { state.pageRows += PAGE_ROWS; renderRuns(); } }),
+        " ",
+        el("button", { type: "button", id: "show-all", text: "Show all " + rows.length,
+          onclick: () => { state.pageRows = Infinity; renderRuns(); } }));
+    }
   }
 
   // -- export (client side, from the same records as `bench results --json/--csv`)
@@ -820,7 +874,6 @@
   async function start() {
     const m = /^#run=([^&]+)/.exec(location.hash);
     if (m) state.detailId = decodeURIComponent(m[1]);
-    if (!STATIC) plotly().catch(showError);  // load the chart library while the summary arrives
     try {
       await load();
     } catch (e) {
