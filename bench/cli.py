@@ -374,9 +374,13 @@ def data(task, split, limit, train_size, seed, task_param, as_json):
     _console().print(table)
 
 
-from .analyze_cli import analyze  # noqa: E402  (commands defined in their own modules)
+# Commands defined in their own modules (imported lazily inside their bodies).
+from .analyze_cli import analyze  # noqa: E402
+from .dashboard_cli import dashboard, report  # noqa: E402
 
 main.add_command(analyze)
+main.add_command(dashboard)
+main.add_command(report)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
