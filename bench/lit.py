@@ -148,9 +148,20 @@ class SeqModule(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.training_cfg
-        return torch.optim.AdamW(
-            self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]
-        )
+        opt = torch.optim.AdamW(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+        total, warm = cfg["max_steps"], int(cfg["warmup"] * cfg["max_steps"])
+
+        def factor(step: int) -> float:
+            # Linear warm-up (Transformers need it; it costs the recurrent models nothing), then
+            # cosine decay to zero at the step budget, or a constant rate.
+            if step < warm:
+                return (step + 1) / warm
+            if cfg["schedule"] == "constant":
+                return 1.0
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ---- evaluation (validation and test share it)
 

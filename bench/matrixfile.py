@@ -4,12 +4,13 @@ A matrix file::
 
     models = ["lstm", "transformer"]
     tasks = ["copy", "classification"]
-    train_sizes = [64, 512, "full"]
+    train_sizes = [64, 512, "full"]   # or per task: [train_sizes] copy = [...], ...
     seeds = [0, 1, 2, 3, 4]
 
-    [training]              # the same recipe for every model; a list is swept (tuning)
+    [training]              # the same recipe for every model; a list is swept
     max_steps = 500
-    lr = [3e-4, 1e-3, 3e-3]
+    [training.translation]  # a task's own budget (still the same for all its models)
+    max_steps = 1000
 
     [model_params]          # keys for every model that declares them ...
     dropout = 0.1
@@ -66,19 +67,29 @@ def read(path: str | Path) -> dict[str, Any]:
             raise PluginError(
                 f"matrix file {path}: unknown key {key!r}{did_you_mean(key, TOP_KEYS)}"
             )
-    for key in ("models", "tasks", "train_sizes", "seeds"):
+    for key in ("models", "tasks", "seeds"):
         if key in data and not isinstance(data[key], list):
             raise PluginError(f"matrix file {path}: {key!r} must be a list")
+    sizes = data.get("train_sizes", [])
+    if not isinstance(sizes, list) and not (
+        isinstance(sizes, dict) and all(isinstance(v, list) for v in sizes.values())
+    ):
+        raise PluginError(
+            f"matrix file {path}: 'train_sizes' must be a list, or a table of lists per task"
+        )
     for key in ("training", "model_params", "task_params", "tuning"):
         if key in data and not isinstance(data[key], dict):
             raise PluginError(f"matrix file {path}: [{key}] must be a table")
-    for key in data.get("training", {}):
-        if key not in TRAINING:
-            raise PluginError(
-                f"matrix file {path}: unknown training key {key!r}{did_you_mean(key, TRAINING)}"
-            )
-    if "train_sizes" in data:
-        data["train_sizes"] = [size_value(v) for v in data["train_sizes"]]
+    for key, value in data.get("training", {}).items():
+        for k in value if isinstance(value, dict) else [key]:
+            if k not in TRAINING:
+                raise PluginError(
+                    f"matrix file {path}: unknown training key {k!r}{did_you_mean(k, TRAINING)}"
+                )
+    if isinstance(sizes, dict):
+        data["train_sizes"] = {t: [size_value(v) for v in vs] for t, vs in sizes.items()}
+    elif "train_sizes" in data:
+        data["train_sizes"] = [size_value(v) for v in sizes]
     return data
 
 
@@ -178,6 +189,13 @@ def build_matrix(
             scoped_params(file_data.get("task_params", {})),
             parse_assignments(task_params, "--task-param"),
         ),
-        training={**file_data.get("training", {}), **training},
+        # A command-line flag overrides the file's value for every task.
+        training={
+            **{
+                k: ({kk: vv for kk, vv in v.items() if kk not in training} if isinstance(v, dict) else v)
+                for k, v in file_data.get("training", {}).items()
+            },
+            **training,
+        },
         tuning={**file_data.get("tuning", {}), **tuning},
     )

@@ -23,6 +23,9 @@ TRAINING: dict[str, Param] = {
     "batch_size": Param(32, "examples per step", minimum=1),
     "lr": Param(1e-3, "AdamW learning rate", minimum=0.0),
     "weight_decay": Param(0.01, "AdamW weight decay", minimum=0.0),
+    "schedule": Param("cosine", "learning-rate schedule after warm-up", ("cosine", "constant")),
+    "warmup": Param(0.05, "share of max_steps spent warming the learning rate up from 0",
+                    minimum=0.0, maximum=0.5),
     "grad_clip": Param(1.0, "gradient-norm clipping threshold; 0 turns clipping off", minimum=0.0),
     "val_every": Param(100, "validate every this many steps", minimum=1),
     "patience": Param(5, "stop after this many validations without improvement; 0 = never", minimum=0),
@@ -91,12 +94,22 @@ class Matrix:
 
     models: list[str]
     tasks: list[str]
-    train_sizes: list[int | None]
+    train_sizes: list[int | None] | dict[str, list[int | None]]  # a dict: per task
     seeds: list[int]
     model_params: dict = field(default_factory=dict)  # {"*": {...}, "lstm": {...}}
     task_params: dict = field(default_factory=dict)  # {"*": {...}, "copy": {...}}
-    training: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # a sub-dict under a task's name: that task's
     tuning: dict = field(default_factory=dict)  # {"lr": [...], "seeds": 1, "per": "size"}
+
+    def sizes_for(self, task: str) -> list[int | None]:
+        if isinstance(self.train_sizes, dict):
+            return self.train_sizes.get(task, [None])
+        return self.train_sizes
+
+    def training_for(self, task: str) -> dict:
+        """The recipe for one task: the shared keys, overridden by the task's own sub-table."""
+        shared = {k: v for k, v in self.training.items() if not isinstance(v, dict)}
+        return {**shared, **self.training.get(task, {})}
 
 
 def _sweep(values: Mapping[str, Any]) -> list[dict]:
@@ -146,7 +159,9 @@ def check_sizes_and_seeds(matrix: Matrix) -> None:
     for s in matrix.seeds:
         if not isinstance(s, int) or isinstance(s, bool) or s < 0:
             raise PluginError(f"seed {s!r} is not a non-negative integer")
-    for n in matrix.train_sizes:
+    sizes = matrix.train_sizes
+    every = [n for v in sizes.values() for n in v] if isinstance(sizes, dict) else sizes
+    for n in every:
         if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
             raise PluginError(f"training size {n!r} is not a positive integer (or 'full')")
     if len(set(matrix.seeds)) != len(matrix.seeds):
@@ -164,18 +179,21 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
     task_params = _scoped(
         "task", matrix.task_params, [t.name for t in tasks], {t.name: t.params for t in tasks}
     )
+    names = [t.name for t in tasks]
+    for scoped in (matrix.train_sizes if isinstance(matrix.train_sizes, dict) else {},
+                   {k: v for k, v in matrix.training.items() if isinstance(v, dict)}):
+        for name in scoped:
+            if name not in names:
+                raise PluginError(
+                    f"training sizes or recipe given for {name!r}, which is not a task of this "
+                    f"matrix{did_you_mean(name, names)}"
+                )
     tuning = Tuning.parse(matrix.tuning) if matrix.tuning else None
     seeds = matrix.seeds
-    training = dict(matrix.training)
     if tuning:
-        if "lr" in training:
-            raise PluginError("the learning rate is tuned: set lr in [tuning] or [training], not both")
         if tuning.seeds > len(seeds):
             raise PluginError(f"[tuning] seeds = {tuning.seeds}, but the matrix has {len(seeds)} seeds")
-        training["lr"] = list(tuning.lr)
         seeds = seeds[: tuning.seeds]
-    training_sweep = [resolve_params("training", TRAINING, t) for t in _sweep(training)]
-    varied = [k for k, v in training.items() if isinstance(v, list)]
     matrix_id = hashlib.sha256(
         json.dumps(asdict(matrix), sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
@@ -183,6 +201,13 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
     runs: list[RunSpec] = []
     skipped: list[Skipped] = []
     for task in tasks:
+        training = matrix.training_for(task.name)
+        if tuning:
+            if "lr" in training:
+                raise PluginError("the learning rate is tuned: set lr in [tuning] or [training], not both")
+            training["lr"] = list(tuning.lr)
+        training_sweep = [resolve_params("training", TRAINING, t) for t in _sweep(training)]
+        varied = [k for k, v in training.items() if isinstance(v, list)]
         for tparams in _sweep(task_params[task.name]):
             tp = resolve_params(f"task {task.name!r}", task.params, tparams)
             kind = task.kind_for(tp)
@@ -200,7 +225,7 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                 for mparams in _sweep(model_params[model.name]):
                     mp = resolve_params(f"model {model.name!r}", model.defaults, mparams)
                     for recipe, size, seed in itertools.product(
-                        training_sweep, matrix.train_sizes, seeds
+                        training_sweep, matrix.sizes_for(task.name), seeds
                     ):
                         trial = {k: recipe[k] for k in varied}
                         runs.append(
