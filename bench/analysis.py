@@ -6,10 +6,11 @@ Methods (see ``analysis_stats`` for the primitives):
   runs, e.g. ``T=50``; ``default`` if none vary) and training size (``n`` = ``train_examples``).
   Only ``done`` runs give metrics; ``diverged`` runs count as censored in time-to-target;
   ``failed`` runs are counted only.
-* **Fair tuning selection** (:func:`seqbench.tuning.select_trial`, the launcher's own rule): per
-  model and cell, the trial (what a sweep varied, e.g. lr) with the best mean *validation* score
-  over the seeds every trial ran (a diverged run scores worst) is kept; only its seeds count. The
-  test metric never takes part in the selection.
+* **Fair tuning selection** (:func:`seqbench.tuning.chosen_trials`, the launcher's own rule): per
+  model and cell, the trial (a configuration apart from seed and size: what a sweep varied, e.g.
+  lr) with the best mean *validation* score over the seeds every trial ran (a diverged run scores
+  worst) is kept — once across all sizes if it was tuned per task; only its seeds count. The test
+  metric never takes part in the selection.
   ``unequal_tuning`` flags a cell whose models had different numbers of trials.
 * **Comparisons** A vs B: ``diff`` is oriented so that positive means A is better (A - B for
   higher-is-better metrics, B - A otherwise). Paired sign-flip permutation test when both models
@@ -40,53 +41,28 @@ Methods (see ``analysis_stats`` for the primitives):
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import combinations
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
 from . import analysis_stats as st
-from .tuning import select_trial
+from .cells import clean, variant_keys
+from .tuning import chosen_trials
 from .tuning import trial_key as _trial_key
 
 DEFAULT_PAIRS = (("lstm", "transformer"),)
 MIN_TEST_SEEDS = 3  # fewer a side: no significance test
 MIN_VERDICT_SEEDS = 5  # fewer a side: a claim is "inconclusive" whatever the test says
 BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
+PERCENT_METRICS = {"bleu", "chrf", "ter"}  # metrics on a 0-100 scale
 
 
 # ---------------------------------------------------------------------------- records -> cells
-
-
-def _task_params(run: dict) -> dict:
-    return (run.get("config") or {}).get("task_params") or {}
-
-
-def _fmt_value(v: Any) -> str:
-    return v if isinstance(v, str) else json.dumps(v, default=str)
-
-
-def _variants(runs: Sequence[dict]) -> dict[str, tuple[dict, str]]:
-    """run_id -> (the task parameters that vary among the runs of its task, their short key)."""
-    by_task: dict[str, list[dict]] = {}
-    for r in runs:
-        by_task.setdefault(r["task"], []).append(r)
-    out = {}
-    for task_runs in by_task.values():
-        params = [_task_params(r) for r in task_runs]
-        keys = sorted({k for p in params for k in p})
-        varying = [k for k in keys
-                   if len({json.dumps(p.get(k), sort_keys=True) for p in params}) > 1]
-        for r, p in zip(task_runs, params):
-            variant = {k: p.get(k) for k in varying}
-            key = ",".join(f"{k}={_fmt_value(v)}" for k, v in variant.items()) or "default"
-            out[r["run_id"]] = (variant, key)
-    return out
 
 
 def _sort_value(v: Any) -> tuple:
@@ -115,15 +91,14 @@ class _Model:
         return float(self.values.mean()) if len(self.values) else None
 
 
-def _select(name: str, runs: list[dict], higher: bool) -> _Model:
-    """The launcher's rule: the trial with the best validation mean on the shared seeds."""
+def _select(name: str, runs: list[dict], chosen: str | None) -> _Model:
+    """Keep the runs of the trial the launcher's rule chose (see :func:`chosen_trials`)."""
     trials = {_trial_key(r) for r in runs}
-    chosen = select_trial(runs, higher)
     sel = [r for r in runs if _trial_key(r) == chosen]
     return _Model(
         name=name,
         trials=len(trials),
-        selected_trial=json.loads(chosen) if chosen else {},
+        selected_trial=dict(sel[0].get("trial") or {}) if sel else {},
         done=[r for r in sel if r["status"] == "done" and r.get("primary_value") is not None],
         diverged=[r for r in sel if r["status"] == "diverged"],
         n_failed=sum(r["status"] == "failed" for r in runs),
@@ -246,8 +221,8 @@ def _ttt(m: _Model, curves: dict, target, higher, confidence, n_boot, seed, key)
 # ---------------------------------------------------------------------------- one cell
 
 
-def _cell(task, variant, vkey, train_size, runs, curves, pairs, target_fraction, confidence,
-          n_boot, seed) -> dict:
+def _cell(task, variant, vkey, train_size, runs, chosen, curves, pairs, target_fraction,
+          confidence, n_boot, seed) -> dict:
     done = [r for r in runs if r["status"] == "done"]
     ref = next((r for r in done if r.get("primary_metric")), None) or next(
         (r for r in runs if r.get("primary_metric")), {})
@@ -259,7 +234,7 @@ def _cell(task, variant, vkey, train_size, runs, curves, pairs, target_fraction,
     by_model: dict[str, list[dict]] = {}
     for r in runs:
         by_model.setdefault(r["model"], []).append(r)
-    models = {name: _select(name, rs, higher) for name, rs in sorted(by_model.items())}
+    models = {name: _select(name, rs, chosen[name]) for name, rs in sorted(by_model.items())}
 
     best = _val_best([r for m in models.values() for r in m.done], curves, higher)
     if best is None:
@@ -321,6 +296,9 @@ def _error_scale(metric: str, higher: bool, values: np.ndarray):
     if not len(values):
         return None
     lo, hi = float(values.min()), float(values.max())
+    if higher and metric.lower() in PERCENT_METRICS and lo >= 0 and hi <= 100:
+        # Judged by name, not by the values: a BLEU of 0.8 at a tiny n is 0.8 out of 100.
+        return f"1 - {metric}/100", (lambda m: 1.0 - m / 100.0), 1.0
     if higher and lo >= 0 and hi <= 1:
         return f"1 - {metric}", (lambda m: 1.0 - m), 1.0
     if higher and lo >= 0 and hi <= 100:
@@ -482,6 +460,10 @@ def _verdict(task, vkey, cells, scaling, a, b, confidence, target_fraction, n_bo
         ma, mb, small["higher_is_better"], confidence, n_boot, seed, key)
     rows = {row["model"]: row for row in small["models"]}
     enough = min(len(ma.values), len(mb.values)) >= MIN_VERDICT_SEEDS
+    # Seeds that diverged have no test score: comparing the survivors would favour an unstable
+    # model, so a claim resting on them stays inconclusive (and the text names them).
+    diverged = {a: len(ma.diverged), b: len(mb.diverged)}
+    enough = enough and not any(diverged.values())
     accuracy = "inconclusive"
     if enough and cmp["winner"] == a:
         accuracy = "holds"
@@ -518,6 +500,7 @@ def _verdict(task, vkey, cells, scaling, a, b, confidence, target_fraction, n_bo
                        if _trials_of(c, a) != _trials_of(c, b)],
         trials={m: rows[m]["trials"] for m in (a, b)},
         seeds={a: len(ma.values), b: len(mb.values)},
+        diverged=diverged,
     )
     return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": small["train_size"],
             "n": small["n"], "accuracy_claim": accuracy, "speed_claim": speed,
@@ -531,23 +514,6 @@ def _trials_of(cell: dict, model: str) -> int | None:
 # ---------------------------------------------------------------------------- entry point
 
 
-def _clean(x):
-    """JSON-safe: numpy scalars to Python, non-finite floats to None, private keys dropped."""
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items() if not str(k).startswith("_")}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return [_clean(v) for v in x.tolist()]
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    return x
-
-
 def analyze(runs: list[dict], curves: dict, *, pairs=DEFAULT_PAIRS, target_fraction: float = 0.95,
             confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
     """Cells, comparisons, time-to-target, data scaling and verdicts; see the module docstring.
@@ -559,16 +525,22 @@ def analyze(runs: list[dict], curves: dict, *, pairs=DEFAULT_PAIRS, target_fract
     counts = {s: sum(r["status"] == s for r in runs)
               for s in ("done", "failed", "diverged", "running")}
     counted = [r for r in runs if r["status"] in ("done", "failed", "diverged")]
-    variants = _variants(counted)
+    variants = variant_keys(counted)
     groups: dict[tuple, list[dict]] = {}
     for r in counted:
         vkey = variants[r["run_id"]][1]
         groups.setdefault((r["task"], vkey, r.get("train_size")), []).append(r)
 
+    per_model: dict[tuple, list[dict]] = {}  # (task, variant, model) -> runs of every size
+    for r in counted:
+        per_model.setdefault((r["task"], variants[r["run_id"]][1], r["model"]), []).append(r)
+    chosen = {key: chosen_trials(rs) for key, rs in per_model.items()}
+
     cells = []
     for (task, vkey, size), rs in groups.items():
         variant = variants[rs[0]["run_id"]][0]
-        cells.append(_cell(task, variant, vkey, size, rs, curves, pairs, target_fraction,
+        picks = {m: chosen[(task, vkey, m)][size] for m in {r["model"] for r in rs}}
+        cells.append(_cell(task, variant, vkey, size, rs, picks, curves, pairs, target_fraction,
                            confidence, n_boot, seed))
     cells.sort(key=lambda c: (c["task"], tuple(_sort_value(v) for v in c["variant"].values()),
                               c["variant_key"], c["n"] if c["n"] is not None else math.inf,
@@ -585,11 +557,11 @@ def analyze(runs: list[dict], curves: dict, *, pairs=DEFAULT_PAIRS, target_fract
         for ((t, v), cs), s in zip(by_variant.items(), scaling)
     ]
     used = sorted({(c["a"], c["b"]) for cell in cells for c in cell["comparisons"]})
-    return _clean({
+    return clean({
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "confidence": confidence, "target_fraction": target_fraction, "n_boot": n_boot,
         "seed": seed,
         "pairs": [list(p) for p in (used if pairs == "all" else pairs)],
         "verdict_pair": list(verdict_pair),
         "counts": counts, "cells": cells, "scaling": scaling, "verdicts": verdicts,
-    })
+    }, drop_private=True)  # the cells' "_models" and the time-to-target's "_steps" stay inside

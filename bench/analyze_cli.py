@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_DB = "results/bench.sqlite"
+from .store import DEFAULT_DB
 
 
 def parse_pairs(text: str):
@@ -56,7 +56,8 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
 
     Exit 2 with a one-line error when the database is missing, unreadable or holds no runs.
     """
-    from .cli import fail
+    from .api import one_line
+    from .cli import _console, fail
     from .store import Store, StoreError
 
     if as_json and markdown:
@@ -72,8 +73,7 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
     except StoreError as exc:
         fail(str(exc))
     except Exception as exc:  # a damaged file can fail on the first query, not on open
-        first = (str(exc).splitlines() or [""])[0]
-        fail(f"{db} could not be read ({type(exc).__name__}: {first})")
+        fail(f"{db} could not be read ({one_line(exc)})")
     if not runs:
         fail(f"{db} holds no runs yet; start a matrix with `bench run`")
     if wanted != "all":
@@ -91,11 +91,9 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
     if out and fmt is None:
         fmt = "json" if out.lower().endswith(".json") else "markdown"
     if fmt is None:
-        from rich.console import Console
-
         from .verdict import render_rich
 
-        render_rich(result, Console())
+        render_rich(result, _console())
         return
     if fmt == "json":
         text = json.dumps(result, indent=2, allow_nan=False)

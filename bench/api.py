@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 KINDS = ("classification", "seq2seq", "aligned")
@@ -39,6 +40,23 @@ SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
 class PluginError(ValueError):
     """A plugin, or a user's request of one, is not valid. The message is one line for the user."""
+
+
+def now() -> str:
+    """The current UTC time as stored with runs and reports (ISO 8601, whole seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def one_line(exc: BaseException, *, typed: bool = True) -> str:
+    """``"TypeName: first line of the message"``, or the type name alone for an empty message.
+
+    ``typed=False`` leaves the type name out when there is a message (for errors whose message
+    already says what went wrong, e.g. a data set hub's).
+    """
+    lines = str(exc).strip().splitlines()
+    if not lines:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {lines[0]}" if typed else lines[0]
 
 
 # --------------------------------------------------------------------------------------------

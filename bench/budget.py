@@ -69,6 +69,11 @@ def fit_to_budget(
         )
     lo = hi = 1
     while size(hi) < budget:  # invariant afterwards: size(lo) < budget <= size(hi), or lo == hi
+        if hi > 2**20:
+            raise PluginError(
+                f"model {plugin.name!r}: {width} does not grow the parameter count towards "
+                f"the budget of {budget:,} (reached {size(hi):,} at {width}={hi * step})"
+            )
         lo, hi = hi, hi * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2

@@ -13,8 +13,7 @@ from pathlib import Path
 import click
 
 from .api import PluginError
-
-DEFAULT_DB = "results/bench.sqlite"
+from .store import DEFAULT_DB
 
 
 class UserError(click.ClickException):
@@ -142,7 +141,7 @@ def plugins(as_json: bool):
 @click.option("--train-sizes", help="Comma-separated training-set sizes, or 'full'.")
 @click.option("--seeds", help="Seeds: '0,1,2' or a range '0-4'.")
 @click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False), help="A TOML matrix file.")
-@click.option("--preset", help="A shipped matrix preset (see `bench presets`).")
+@click.option("--preset", help="A shipped matrix preset: quick or claim (bench/presets/).")
 @click.option("--model-param", "-m", multiple=True, metavar="[MODEL.]NAME=VALUE",
               help="Set a model hyperparameter (repeatable).")
 @click.option("--task-param", "-t", multiple=True, metavar="[TASK.]NAME=VALUE",
@@ -233,7 +232,7 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
     console = _console()
     with store:
         outcome = launch(
-            the_plan, matrix, store, executor_plugin.factory(workers, logger_factory), console,
+            the_plan, matrix, store, executor_plugin.factory(workers, logger_factory=logger_factory), console,
             retry_failed=retry_failed,
         )
     if use_wandb and os.environ["WANDB_MODE"] == "offline":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_DB = "results/bench.sqlite"
+from .store import DEFAULT_DB
 
 
 def _fail(message: str):
@@ -22,15 +22,12 @@ def _fail(message: str):
 def _options(pairs: str, n_boot: int) -> dict:
     parsed = (("lstm", "transformer"),)
     if pairs:
+        from .analyze_cli import parse_pairs
+
         try:
-            from .analyze_cli import parse_pairs
-        except ImportError:  # pragma: no cover - the analysis ships with seqbench
-            parse_pairs = None
-        if parse_pairs is not None:
-            try:
-                parsed = parse_pairs(pairs)
-            except ValueError as exc:
-                _fail(str(exc))
+            parsed = parse_pairs(pairs)
+        except ValueError as exc:
+            _fail(str(exc))
     return {"pairs": parsed, "n_boot": n_boot}
 
 

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from .api import PluginError, Split
+from .api import PluginError, Split, one_line
 
 
 def train_subset(split: Split, train_size: int | None, seed: int) -> Split:
@@ -27,6 +27,11 @@ def train_subset(split: Split, train_size: int | None, seed: int) -> Split:
     order = list(range(len(split)))
     random.Random(seed).shuffle(order)
     return split.subset(order[:train_size])
+
+
+def copy_split(split: Split) -> Split:
+    """A new :class:`Split` over the same examples, so a caller never changes a cached one."""
+    return split.subset(range(len(split)))
 
 
 def split_off(n: int, fraction_or_count: float, seed: int) -> tuple[list[int], list[int]]:
@@ -60,8 +65,9 @@ def load_table(source: str, split: str | None = None, **kwargs):
     try:
         return datasets.load_dataset(source, split=split, **kwargs)
     except Exception as exc:  # the hub's errors are long; the user needs one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PluginError(f"could not load data set {source!r}: {first}") from None
+        raise PluginError(
+            f"could not load data set {source!r}: {one_line(exc, typed=False)}"
+        ) from None
 
 
 def tokenize(text: str) -> list[str]:

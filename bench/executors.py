@@ -57,7 +57,10 @@ def _worker(conn, threads: int, logger_factory) -> None:
 
 def _exit_reason(code: int | None) -> str:
     if code is not None and code < 0:
-        name = signal.Signals(-code).name
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         hint = " (killed; out of memory?)" if -code == signal.SIGKILL else ""
         return f"worker process died from {name}{hint}"
     return f"worker process exited with code {code}"
@@ -77,6 +80,8 @@ class LocalExecutor:
         self.logger_factory = logger_factory
         self.ctx = mp.get_context("spawn")  # fork + torch threads deadlock; spawn is safe
         self.procs: dict = {}  # conn -> process
+        self.ready: set = set()  # workers that finished starting
+        self.start_failures = 0  # workers that died before they were ready, in a row
 
     def _start(self):
         parent, child = self.ctx.Pipe()
@@ -100,8 +105,11 @@ class LocalExecutor:
                     conn = idle.pop()
                     spec = queue.pop()
                     on_start(spec)
-                    conn.send(spec)
                     busy[conn] = spec
+                    try:
+                        conn.send(spec)
+                    except OSError:  # died between runs; its sentinel has not fired yet
+                        self._replace_dead(conn, busy, on_record, idle, queue)
                 sentinels = {p.sentinel: c for c, p in self.procs.items()}
                 for ready in wait([*self.procs, *sentinels]):
                     conn = sentinels.get(ready, ready)
@@ -110,8 +118,11 @@ class LocalExecutor:
                     try:
                         kind, payload = conn.recv()
                     except (EOFError, OSError):
-                        self._replace_dead(conn, busy, on_record, idle, bool(queue))
+                        self._replace_dead(conn, busy, on_record, idle, queue)
                         continue
+                    if kind == "ready":
+                        self.ready.add(conn)
+                        self.start_failures = 0
                     if kind == "record":
                         busy.pop(conn, None)
                         on_record(payload)
@@ -119,17 +130,27 @@ class LocalExecutor:
         finally:
             self.shutdown()
 
-    def _replace_dead(self, conn, busy, on_record, idle, more_to_do: bool) -> None:
+    def _replace_dead(self, conn, busy, on_record, idle, queue: list) -> None:
+        from .runner import failed_record
+
         proc = self.procs.pop(conn)
         proc.join(timeout=5)
         if conn in idle:
             idle.remove(conn)
+        reason = _exit_reason(proc.exitcode)
         spec = busy.pop(conn, None)
         if spec is not None:
-            from .runner import failed_record
-
-            on_record(failed_record(spec, _exit_reason(proc.exitcode)))
-        if more_to_do:
+            on_record(failed_record(spec, reason))
+        if conn not in self.ready:
+            self.start_failures += 1
+        self.ready.discard(conn)
+        if self.start_failures >= 3 and not self.ready:
+            # Workers cannot even start (broken install, no GPU driver, ...): respawning forever
+            # would hang the matrix, so every run left fails with the reason.
+            while queue:
+                on_record(failed_record(queue.pop(), f"no worker could start: {reason}"))
+            return
+        if queue:
             self._start()
 
     def shutdown(self) -> None:

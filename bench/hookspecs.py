@@ -25,6 +25,8 @@ def register_tasks(register):
 def register_executors(register):
     """Register executors: call ``register(name, factory, description)`` once per executor.
 
-    ``factory(workers: int)`` returns an object with ``run(specs, on_record)``; see
-    :mod:`seqbench.executors`.
+    ``factory(workers: int, logger_factory=None)`` returns an object with
+    ``run(specs, on_start, on_record)``: ``specs`` are plain dicts, ``on_start(spec)`` is called
+    as each run is handed out and ``on_record(record)`` with each run's record (from
+    ``seqbench.runner.execute``, called wherever the run trains). See :mod:`seqbench.executors`.
     """

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .api import now
 from .plan import Matrix, Plan, RunSpec
-from .runner import now
 from .store import Store
 
 

@@ -152,7 +152,8 @@ class SeqModule(pl.LightningModule):
         total, warm = cfg["max_steps"], int(cfg["warmup"] * cfg["max_steps"])
 
         def factor(step: int) -> float:
-            # Linear warm-up (Transformers need it; it costs the recurrent models nothing), then
+            # Linear warm-up, the same for every model (a pre-LN Transformer is stable without
+            # it but still trains better with it; it costs the recurrent models nothing), then
             # cosine decay to zero at the step budget, or a constant rate.
             if step < warm:
                 return (step + 1) / warm

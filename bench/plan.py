@@ -98,7 +98,7 @@ class Matrix:
     seeds: list[int]
     model_params: dict = field(default_factory=dict)  # {"*": {...}, "lstm": {...}}
     task_params: dict = field(default_factory=dict)  # {"*": {...}, "copy": {...}}
-    training: dict = field(default_factory=dict)  # a sub-dict under a task's name: that task's
+    training: dict = field(default_factory=dict)  # a sub-dict under a task's name: its own
     tuning: dict = field(default_factory=dict)  # {"lr": [...], "seeds": 1, "per": "size"}
 
     def sizes_for(self, task: str) -> list[int | None]:
@@ -228,6 +228,8 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                         training_sweep, matrix.sizes_for(task.name), seeds
                     ):
                         trial = {k: recipe[k] for k in varied}
+                        if tuning and tuning.per == "task":
+                            trial["per"] = "task"  # the analysis selects as the launcher did
                         runs.append(
                             RunSpec(
                                 model=model.name,

@@ -26,7 +26,7 @@ from importlib import metadata
 import pluggy
 
 from . import hookspecs
-from .api import ModelPlugin, PluginError, TaskPlugin, did_you_mean
+from .api import ModelPlugin, PluginError, TaskPlugin, did_you_mean, one_line
 
 GROUP = "seqbench"
 BUILTIN_DIST = "seqbench"
@@ -35,7 +35,7 @@ BUILTIN_DIST = "seqbench"
 @dataclass(frozen=True)
 class Executor:
     name: str
-    factory: object  # callable(workers: int) -> object with .run(specs, on_record)
+    factory: object  # callable(workers, logger_factory=None) -> .run(specs, on_start, on_record)
     description: str
     source: str = "unknown"
 
@@ -74,15 +74,14 @@ def _strict() -> bool:
     return os.environ.get("SEQBENCH_STRICT_PLUGINS", "") not in ("", "0", "false")
 
 
+def _tracing() -> bool:
+    return os.environ.get("SEQBENCH_TRACE_PLUGINS", "") not in ("", "0", "false")
+
+
 def _trace(message: str) -> None:
     """``SEQBENCH_TRACE_PLUGINS=1``: say what each plugin's hook registered (or raised)."""
-    if os.environ.get("SEQBENCH_TRACE_PLUGINS", "") not in ("", "0", "false"):
+    if _tracing():
         print(f"seqbench: {message}", file=sys.stderr)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 _pm: pluggy.PluginManager | None = None
@@ -98,7 +97,7 @@ def plugin_manager() -> pluggy.PluginManager:
         return _pm
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
-    if os.environ.get("SEQBENCH_TRACE_PLUGINS"):
+    if _tracing():
         pm.trace.root.setwriter(lambda msg: print(msg, end="", file=sys.stderr))
         pm.enable_tracing()
     allow = os.environ.get("SEQBENCH_LOAD_PLUGINS")
@@ -136,7 +135,7 @@ def plugin_manager() -> pluggy.PluginManager:
         except Exception as exc:
             if _strict():
                 raise
-            _load_failures.append(Broken(ep.name, source, _one_line(exc)))
+            _load_failures.append(Broken(ep.name, source, one_line(exc)))
             continue
         _sources[ep.name] = source
     _reject_unknown_hooks(pm)
@@ -155,7 +154,7 @@ def _reject_unknown_hooks(pm: pluggy.PluginManager) -> None:
                 raise
             name = pm.get_name(exc.plugin)
             pm.unregister(exc.plugin)
-            _load_failures.append(Broken(name, _sources.pop(name, "unknown"), _one_line(exc)))
+            _load_failures.append(Broken(name, _sources.pop(name, "unknown"), one_line(exc)))
 
 
 def register(plugin: object, name: str, source: str | None = None) -> None:
@@ -233,18 +232,18 @@ def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
         try:
             impl.function(register=register)
         except PluginError as exc:
-            _trace(f"{hook_name} of {plugin_name!r} ({source}) raised {_one_line(exc)}")
+            _trace(f"{hook_name} of {plugin_name!r} ({source}) raised {one_line(exc)}")
             if _strict() or "registered twice" in str(exc):
                 raise
             reg.broken.append(Broken(plugin_name, source, str(exc)))
             continue
         except Exception as exc:
-            _trace(f"{hook_name} of {plugin_name!r} ({source}) raised {_one_line(exc)}")
+            _trace(f"{hook_name} of {plugin_name!r} ({source}) raised {one_line(exc)}")
             if _strict():
                 raise
             detail = traceback.extract_tb(exc.__traceback__)[-1]
             reg.broken.append(
-                Broken(plugin_name, source, f"{_one_line(exc)} ({detail.filename}:{detail.lineno})")
+                Broken(plugin_name, source, f"{one_line(exc)} ({detail.filename}:{detail.lineno})")
             )
             continue
         _trace(f"{hook_name} of {plugin_name!r} ({source}): {', '.join(staged) or 'nothing'}")

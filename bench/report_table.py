@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import statistics
+
+from .cells import clean, variant_keys
 
 CONVERGENCE = ("steps", "samples", "train_seconds", "steps_to_95", "samples_to_95", "seconds_to_95")
 EXPORT = (
@@ -17,18 +18,8 @@ EXPORT = (
 
 
 def export_record(row: dict) -> dict:
-    return {k: _finite(row.get(k)) for k in EXPORT}
-
-
-def _finite(v):
-    """NaN and infinities (a diverged run's losses) become None: they are not valid JSON."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_finite(x) for x in v]
-    return v
+    """The run's exported fields, JSON-safe (a diverged run's NaN losses become None)."""
+    return {k: clean(row.get(k)) for k in EXPORT}
 
 
 def runs_json(rows: list[dict]) -> str:
@@ -84,38 +75,37 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
     """
     from rich.table import Table
 
-    from .tuning import select_trial, trial_key
+    from .tuning import chosen_trials, trial_key
 
+    rows = [r for r in rows if run_ids is None or r["run_id"] in run_ids]
+    variants = variant_keys(rows)
     cells: dict[tuple, list[dict]] = {}
     for r in rows:
-        if run_ids is not None and r["run_id"] not in run_ids:
-            continue
-        params = (r.get("config") or {}).get("task_params") or {}
-        variant = json.dumps(params, sort_keys=True)
-        cells.setdefault((r["task"], variant, r["train_size"] or 0, r["model"]), []).append(r)
+        vkey = variants[r["run_id"]][1]
+        cells.setdefault((r["task"], vkey, r["train_size"] or 0, r["model"]), []).append(r)
     if not cells:
         return
-    varying = _varying_params(cells)
     table = Table(title="Summary over seeds (test metric of the best checkpoint)",
                   title_justify="left")
     for col in ("task", "train size", "model", "trial", "runs", "metric", "mean", "sd",
                 "steps to 95%", "params"):
         table.add_column(col)
+    across: dict[tuple, list[dict]] = {}  # (task, variant, model) -> runs of every size
+    for (task, variant, size, model), runs in cells.items():
+        across.setdefault((task, variant, model), []).extend(runs)
+    chosen = {key: chosen_trials(runs) for key, runs in across.items()}
     for (task, variant, size, model), runs in sorted(cells.items()):
-        higher = next((r["higher_is_better"] for r in runs if r["higher_is_better"] is not None), True)
-        chosen = select_trial(runs, higher)
-        runs = [r for r in runs if trial_key(r) == chosen] if chosen else runs
+        pick = chosen[(task, variant, model)][runs[0]["train_size"]]
+        runs = [r for r in runs if trial_key(r) == pick] if pick else runs
         done = [r for r in runs if r["status"] == "done" and r["primary_value"] is not None]
         values = [r["primary_value"] for r in done]
         steps = [r["steps_to_95"] for r in done if r["steps_to_95"] is not None]
         others = len(runs) - len(done)
-        label = task + "".join(
-            f" {k}={v}" for k, v in json.loads(variant).items() if k in varying.get(task, ())
-        )
+        label = task if variant == "default" else f"{task} {variant}"
         table.add_row(
             label, str(size or "full"), model,
             ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in json.loads(chosen or "{}").items()) or "-",
+                      for k, v in (runs[0].get("trial") or {}).items()) or "-",
             f"{len(done)}" + (f" (+{others} not done)" if others else ""),
             (done[0]["primary_metric"] if done else "-"),
             _fmt(statistics.fmean(values)) if values else "-",
@@ -124,12 +114,3 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
             _fmt(done[0]["param_count"]) if done else "-",
         )
     console.print(table)
-
-
-def _varying_params(cells: dict) -> dict[str, set]:
-    """Per task, the parameters whose value differs among its runs (the variant's name)."""
-    seen: dict[str, dict[str, set]] = {}
-    for task, variant, _, _ in cells:
-        for k, v in json.loads(variant).items():
-            seen.setdefault(task, {}).setdefault(k, set()).add(json.dumps(v))
-    return {t: {k for k, vals in ps.items() if len(vals) > 1} for t, ps in seen.items()}

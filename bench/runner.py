@@ -15,16 +15,12 @@ import tempfile
 import threading
 import traceback
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from .api import now, one_line
 from .plan import RunSpec
 from .registry import registry
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,9 +120,7 @@ def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dic
         from .lit import Diverged
 
         record["status"] = "diverged" if isinstance(exc, Diverged) else "failed"
-        lines = str(exc).strip().splitlines()
-        first = lines[0] if lines else ""
-        record["error"] = f"{type(exc).__name__}: {first}"
+        record["error"] = one_line(exc)
         if record["status"] == "failed":
             record["error"] += "\n" + "".join(traceback.format_exc(limit=-6))
     record["finished_at"] = now()

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+DEFAULT_DB = "results/bench.sqlite"  # every command's --db default
 SCHEMA_VERSION = 1
 STATUSES = ("running", "done", "failed", "diverged")
 
@@ -176,7 +177,10 @@ class Store:
         """Write one finished run (done / failed / diverged) and its curve, atomically."""
         if record["status"] not in STATUSES[1:]:
             raise ValueError(f"cannot save a run with status {record['status']!r}")
-        row = {k: v for k, v in record.items() if k != "curve"}
+        # Only the table's own columns: a record may come from a third-party executor, and its
+        # keys become SQL identifiers below.
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+        row = {k: v for k, v in record.items() if k in columns}
         for key in JSON_COLUMNS:
             if key in row and row[key] is not None:
                 row[key] = json.dumps(row[key], sort_keys=True, default=str)

@@ -3,8 +3,9 @@
 Stage one runs each trial on the first ``seeds`` seeds; the trial with the best mean validation
 score is selected per model and cell (task variant x training size, or per task variant with
 ``per = "task"``); stage two runs the selected trial on the remaining seeds. Test scores never
-take part in the choice. The analysis applies the same rule (:func:`select_trial`) to the stored
-runs, so it counts exactly the seeds of the trial the launcher chose.
+take part in the choice. The analysis and the summary table apply the same rule
+(:func:`chosen_trials`) to the stored runs, so they count exactly the seeds of the trial the
+launcher chose.
 """
 
 from __future__ import annotations
@@ -43,7 +44,30 @@ class Tuning:
 
 
 def trial_key(run: dict) -> str:
-    return json.dumps(run.get("trial") or {}, sort_keys=True)
+    """A run's configuration apart from its seed and training size: runs sharing it are seeds
+    (and sizes) of one trial. Different learning rates, hyperparameters or recipes (say, two
+    matrices in one database) are different trials and are never pooled as extra seeds."""
+    config = run.get("config")
+    if config:
+        rest = {k: v for k, v in config.items() if k not in ("seed", "train_size")}
+        return json.dumps(rest, sort_keys=True, default=str)
+    return json.dumps(run.get("trial") or {}, sort_keys=True, default=str)
+
+
+def chosen_trials(runs: list[dict]) -> dict:
+    """For the runs of one model in one task variant: training size -> the selected trial key.
+
+    Honours the launcher's scope: a trial tuned ``per = "task"`` (its ``trial`` says so) is
+    chosen once across every size, as the launcher chose it.
+    """
+    higher = next((r["higher_is_better"] for r in runs if r.get("higher_is_better") is not None), True)
+    by_size: dict = {}
+    for r in runs:
+        by_size.setdefault(r.get("train_size"), []).append(r)
+    if any((r.get("trial") or {}).get("per") == "task" for r in runs):
+        key = select_trial(runs, higher)
+        return {size: key for size in by_size}
+    return {size: select_trial(rs, higher) for size, rs in by_size.items()}
 
 
 def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
@@ -88,6 +112,7 @@ def second_stage(first: list, all_seeds: list[int], records: dict[str, dict], tu
     for spec in first:
         size_key = spec.train_size if tuning.per == "size" else "*"
         key = (spec.model, spec.task, json.dumps(spec.task_params, sort_keys=True), size_key)
+        # Trials within a cell differ in what was tuned (lr) or swept (model parameters).
         cells.setdefault(key, []).append(spec)
     stage = Stage()
     rest = [s for s in all_seeds if s not in all_seeds[: tuning.seeds]]
@@ -98,8 +123,10 @@ def second_stage(first: list, all_seeds: list[int], records: dict[str, dict], tu
         if chosen is None:
             stage.undecided.append(f"{key[0]} x {key[1]}")
             continue
-        winners = [s for s in specs if json.dumps(s.trial, sort_keys=True) == chosen]
-        for spec in winners:  # one per training size when selecting per task variant
+        # One spec per training size (several when selecting per task variant; the tuning
+        # seeds give several specs per size, any one of which is the template).
+        winners = {s.train_size: s for s in specs if trial_key({"config": s.config()}) == chosen}
+        for spec in winners.values():
             for seed in rest:
                 stage.runs.append(replace(spec, seed=seed))
     return stage

@@ -184,6 +184,12 @@ def verdict_text(f: dict) -> str:
         return (f"{head}: no training size has finished runs of both {f['a']} and {f['b']}; "
                 f"no verdict.")
     parts = _accuracy_sentences(f)
+    lost = {m: n for m, n in (f.get("diverged") or {}).items() if n}
+    if lost:
+        parts.append(
+            "Diverged seeds (" + ", ".join(f"{m}: {n}" for m, n in lost.items())
+            + ") have no test score, so the accuracy claim is left inconclusive here."
+        )
     other = _others_sentence(f)
     if other:
         parts.append(other)

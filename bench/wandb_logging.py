@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .api import one_line
+
 
 def logged_in() -> bool:
     if os.environ.get("WANDB_API_KEY"):
@@ -49,8 +51,8 @@ class WandbLoggerFactory:
             logger.experiment  # start now, so a failure is caught here and not inside training
             return logger
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            print(f"warning: W&B logging disabled for this run: {first}", file=sys.stderr)
+            print(f"warning: W&B logging disabled for this run: {one_line(exc, typed=False)}",
+                  file=sys.stderr)
             return False
 
 

@@ -1,7 +1,7 @@
 """Throughput of the local executor: runs per hour with 2 workers over 1 worker, and the fixed
 cost of one run in a warm worker (a run that trains one step on a tiny task).
 
-    python benchmarks/executor_throughput.py [--runs 16] [--steps 60]
+    python benchmarks/executor_throughput.py [--runs 16] [--steps 200]
 
 Both pools run the same matrix of small runs in one process, each timed from the first run
 handed out to the last record back (worker start-up, paid once per worker, is reported apart).
@@ -49,7 +49,7 @@ def timed(workers: int, batch: list[dict]) -> tuple[float, float, list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=200)
     args = ap.parse_args()
 
     batch = specs(args.runs, args.steps)

@@ -1,7 +1,8 @@
 """Recurrent models (Elman RNN, LSTM, GRU) for every task kind, sharing one code path.
 
-The public plugin files (``rnn.py``, ``lstm.py``, ``gru.py``) only declare hyperparameters; they
-import this module from inside ``build``, so listing plugins never pays for importing torch.
+The public plugin files (``rnn.py``, ``lstm.py``, ``gru.py``) only declare hyperparameters,
+through ``_declare.py``, whose ``build`` imports this module, so listing plugins never pays for
+importing torch.
 
 One cell type parameter (``"rnn" | "lstm" | "gru"``) picks torch's fused ``nn.RNN`` / ``nn.LSTM``
 / ``nn.GRU``; the models never loop over time steps in ``forward`` (only greedy ``generate``

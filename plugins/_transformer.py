@@ -3,9 +3,10 @@
 Imported only from ``transformer.build`` so that listing plugins never imports torch.
 
 Pre-LN puts LayerNorm before each sub-layer, x + f(LN(x)), leaving a clean residual path; it
-trains stably without the learning-rate warm-up post-LN needs, which matters for a benchmark that
-uses one training recipe for every model. A stack of layers therefore ends with one more
-LayerNorm. Positions are sinusoidal, computed for whatever length arrives, so no task length is
+trains far more stably than post-LN, which cannot do without a learning-rate warm-up. That matters
+for a benchmark that uses one training recipe for every model; the recipe's short warm-up (applied
+to every model alike, see ``seqbench.lit``) still helps it. A stack of layers therefore ends with
+one more LayerNorm. Positions are sinusoidal, computed for whatever length arrives, so no task length is
 baked into the parameters.
 
 The layers are our own (``Attention``, ``Layer``, ``Stack``) rather than ``nn.Transformer*``, so

@@ -9,34 +9,23 @@ remedies are offered as hyperparameters:
 * ``init=orthogonal``: W_hh starts orthogonal (W W^T = I), all singular values 1, so repeated
   multiplication neither shrinks nor grows vectors (Saxe et al. 2014).
 
-The models themselves live in ``_recurrent.py`` (shared with the LSTM and GRU); this module only
-declares the plugin, so importing it never imports torch.
+The models live in ``_recurrent.py`` and the common declaration in ``_declare.py`` (both shared
+with the LSTM and GRU); importing this module never imports torch.
 """
 
 from seqbench import hookimpl
-from seqbench.api import ModelPlugin, Param
+from seqbench.api import Param
 
-KINDS = ("classification", "seq2seq", "aligned")
-
-
-def build(kind, shape, hparams):
-    from ._recurrent import build_recurrent
-
-    return build_recurrent("rnn", kind, shape, hparams)
+from ._declare import recurrent_plugin
 
 
 @hookimpl
 def register_models(register):
     register(
-        ModelPlugin(
-            name="rnn",
-            description="Elman RNN (tanh or ReLU), with identity (IRNN) or orthogonal init",
-            kinds=KINDS,
-            defaults={
-                "embed_size": Param(64, "token embedding size", minimum=1),
-                "hidden_size": Param(128, "units per layer", minimum=1),
-                "num_layers": Param(1, "stacked recurrent layers", minimum=1),
-                "dropout": Param(0.1, "dropout on embeddings, layers, outputs", minimum=0),
+        recurrent_plugin(
+            "rnn",
+            "Elman RNN (tanh or ReLU), with identity (IRNN) or orthogonal init",
+            {
                 "nonlinearity": Param(
                     "tanh", "activation of the recurrence", choices=("tanh", "relu")
                 ),
@@ -46,7 +35,5 @@ def register_models(register):
                     choices=("default", "identity", "orthogonal"),
                 ),
             },
-            build=build,
-            width_param="hidden_size",
         )
     )

@@ -40,7 +40,9 @@ import random
 from pathlib import Path
 
 from seqbench import hookimpl
-from seqbench.api import UNK, PluginError, Split, TaskData, TaskPlugin, Param, Vocab
+from seqbench.api import (
+    UNK, Param, PluginError, Split, TaskData, TaskPlugin, Vocab, one_line, resolve_params
+)
 
 DIGITS = "digits"
 FORMATS = ("auto", "table", "label-line")
@@ -81,9 +83,9 @@ DATA_PARAMS = tuple(PARAMS)  # every parameter shapes the data; none is a traini
 
 
 def load(params: dict, train_size: int | None, seed: int) -> TaskData:
-    from seqbench.datautil import train_subset
+    from seqbench.datautil import copy_split, train_subset
 
-    p = _resolve(params)
+    p = resolve_params("task 'classification'", PARAMS, params)
     key = tuple((name, p[name]) for name in DATA_PARAMS) + (_files_stamp(p),)
     train, val, test, vocab, labels = _prepare(key)
     num_classes = len(labels)
@@ -100,9 +102,9 @@ def load(params: dict, train_size: int | None, seed: int) -> TaskData:
 
     return TaskData(
         kind="classification",
-        train=_copy(train_subset(train, train_size, seed)),
-        val=_copy(val),
-        test=_copy(test),
+        train=copy_split(train_subset(train, train_size, seed)),
+        val=copy_split(val),
+        test=copy_split(test),
         src_vocab=vocab,
         score=score,
         primary_metric="accuracy",
@@ -133,20 +135,8 @@ def register_tasks(register):
     )
 
 
-def _resolve(params: dict) -> dict:
-    """Defaults overlaid with ``params`` (coerced, so a direct call may pass strings)."""
-    return {
-        name: param.coerce(name, params[name]) if name in params else param.default
-        for name, param in PARAMS.items()
-    }
-
-
 # --------------------------------------------------------------------------------------------
 # Loading (cached per data parameters; callers get fresh Split objects)
-
-
-def _copy(split: Split) -> Split:
-    return split.subset(range(len(split)))
 
 
 def _local_files(source: str) -> list[str]:
@@ -344,8 +334,7 @@ def _table(p: dict, source: str, files: list[str], split: str):
             f"{source}: not {p['encoding']} text; set encoding= (e.g. latin-1)"
         ) from None
     except Exception as exc:  # datasets' builder errors are long; the user needs one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PluginError(f"could not read {source}: {first}") from None
+        raise PluginError(f"could not read {source}: {one_line(exc, typed=False)}") from None
 
 
 def _label_lines(path: str, encoding: str, delimiter: str):

@@ -41,7 +41,7 @@ import math
 import random
 
 from seqbench import hookimpl
-from seqbench.api import Param, PluginError, Split, TaskData, TaskPlugin, Vocab
+from seqbench.api import Param, Split, TaskData, TaskPlugin, Vocab, resolve_params
 
 FRAMINGS = ("aligned", "seq2seq")
 MAX_ALPHABET = 256
@@ -52,10 +52,15 @@ SEEDS = {"train": "seqbench-copy-train", "val": "seqbench-copy-val", "test": "se
 
 PARAMS = {
     "T": Param(
-        50, "delay: blanks between the symbols and their recall (published: 100-500)", minimum=1
+        50,
+        "delay: blanks between the symbols and their recall (published: 100-500)",
+        minimum=1,
+        maximum=MAX_T,
     ),
-    "n_symbols": Param(10, "symbols to remember per sequence", minimum=1),
-    "alphabet": Param(8, f"symbol alphabet size (2-{MAX_ALPHABET})", minimum=2),
+    "n_symbols": Param(10, "symbols to remember per sequence", minimum=1, maximum=MAX_SYMBOLS),
+    "alphabet": Param(
+        8, f"symbol alphabet size (2-{MAX_ALPHABET})", minimum=2, maximum=MAX_ALPHABET
+    ),
     "framing": Param("aligned", "aligned (published, per-step targets) or seq2seq", FRAMINGS),
     "pool_size": Param(
         10_000, "sequences in the full training set (training sizes subset it)", minimum=1
@@ -72,9 +77,9 @@ def baseline_ce(T: int, n_symbols: int, alphabet: int, framing: str = "aligned")
 
 
 def load(params: dict, train_size: int | None, seed: int) -> TaskData:
-    from seqbench.datautil import train_subset
+    from seqbench.datautil import copy_split, train_subset
 
-    p = _resolve(params)
+    p = resolve_params("task 'copy'", PARAMS, params)
     T, n, K, framing = p["T"], p["n_symbols"], p["alphabet"], p["framing"]
     vocab = _vocab(K)
     train = _generate("train", T, n, K, framing, p["pool_size"])
@@ -99,9 +104,9 @@ def load(params: dict, train_size: int | None, seed: int) -> TaskData:
 
     return TaskData(
         kind=framing,
-        train=_copy(train_subset(train, train_size, seed)),
-        val=_copy(val),
-        test=_copy(test),
+        train=copy_split(train_subset(train, train_size, seed)),
+        val=copy_split(val),
+        test=copy_split(test),
         src_vocab=vocab,
         tgt_vocab=vocab,
         score=score,
@@ -133,29 +138,6 @@ def register_tasks(register):
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def _resolve(params: dict) -> dict:
-    """Defaults overlaid with ``params``, coerced and checked (one-line PluginErrors)."""
-    p = {
-        name: param.coerce(name, params[name]) if name in params else param.default
-        for name, param in PARAMS.items()
-    }
-    if p["T"] > MAX_T:
-        raise PluginError(f"parameter 'T': {p['T']} is above the maximum {MAX_T}")
-    if p["alphabet"] > MAX_ALPHABET:
-        raise PluginError(
-            f"parameter 'alphabet': {p['alphabet']} is above the maximum {MAX_ALPHABET}"
-        )
-    if p["n_symbols"] > MAX_SYMBOLS:
-        raise PluginError(
-            f"parameter 'n_symbols': {p['n_symbols']} is above the maximum {MAX_SYMBOLS}"
-        )
-    return p
-
-
-def _copy(split: Split) -> Split:
-    return split.subset(range(len(split)))
 
 
 def _vocab(alphabet: int) -> Vocab:

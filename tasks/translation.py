@@ -39,7 +39,7 @@ import gzip
 from pathlib import Path
 
 from seqbench import hookimpl
-from seqbench.api import Param, PluginError, Split, TaskData, TaskPlugin, Vocab
+from seqbench.api import Param, PluginError, Split, TaskData, TaskPlugin, Vocab, one_line
 
 VAL_SEED = 20180613  # fixed: held-out sets must not move with the run's seed
 TEST_SEED = 20160807
@@ -176,9 +176,11 @@ def _source_key(p: dict) -> tuple:
 @functools.lru_cache(maxsize=8)
 def _prepared(source: tuple, min_freq: int, max_len: int):
     """Tokenised, filtered and encoded splits plus vocabularies; all immutable (cached)."""
+    from seqbench.datautil import tokenize
+
     scan_like, train, val, test, info = _raw(source)
-    tok = str.split if scan_like else _nl_tokenize
-    norm = (lambda s: " ".join(s.split())) if scan_like else (lambda s: " ".join(_nl_tokenize(s)))
+    tok = str.split if scan_like else tokenize
+    norm = (lambda s: " ".join(s.split())) if scan_like else (lambda s: " ".join(tokenize(s)))
 
     def tokenised(pairs):
         return [(tok(s), tok(t), norm(t)) for s, t in pairs]
@@ -217,12 +219,6 @@ def _prepared(source: tuple, min_freq: int, max_len: int):
         tuple(tgt_vocab.itos),
         tuple(extras.items()),
     )
-
-
-def _nl_tokenize(text: str) -> list[str]:
-    from seqbench.datautil import tokenize
-
-    return tokenize(text)
 
 
 @functools.lru_cache(maxsize=8)
@@ -418,8 +414,7 @@ def _load_table(source: str, config: str):
     except PluginError:
         raise
     except Exception as exc:  # a malformed file: datasets' errors are long
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PluginError(f"could not read {source}: {first}") from None
+        raise PluginError(f"could not read {source}: {one_line(exc, typed=False)}") from None
 
 
 def _table_dir(path: Path, src_lang, tgt_lang, src_col, tgt_col, test_name):
@@ -496,7 +491,8 @@ def _clean(pairs) -> list[tuple[str, str]]:
 class Scorer:
     """Exact match and token accuracy on ids; BLEU on decoded text against the references.
 
-    A class rather than a closure so TaskData stays picklable for process-pool executors.
+    Nothing needs it to pickle: TaskData never leaves the process that loaded it (each worker
+    loads its own task data).
     """
 
     def __init__(self, tgt_vocab: Vocab):

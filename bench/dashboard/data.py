@@ -25,9 +25,12 @@ import math
 import os
 import sqlite3
 import threading
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from ..api import now, one_line
+from ..cells import clean, variant_key
+from ..cells import variant_keys as _variants
 
 HOW_TO_START = "bench run --preset quick"
 AXES = (("steps", "step"), ("samples", "samples"), ("seconds", "seconds"))
@@ -36,25 +39,6 @@ STATUSES = ("done", "failed", "diverged", "running")
 
 
 # ------------------------------------------------------------------------------------- helpers
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def clean(x: Any) -> Any:
-    """JSON-safe: numpy scalars/arrays to Python, non-finite floats to None, tuples to lists."""
-    if isinstance(x, dict):
-        return {str(k): clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [clean(v) for v in x]
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, (str, int, bool)) or x is None:
-        return x
-    if hasattr(x, "tolist"):  # numpy scalar or array
-        return clean(x.tolist())
-    return str(x)
 
 
 def dumps(obj: Any) -> str:
@@ -84,39 +68,19 @@ def short_id(*key: Any) -> str:
     return hashlib.sha1(json.dumps(key, default=str).encode()).hexdigest()[:12]
 
 
-def _fmt_value(v: Any) -> str:
-    return v if isinstance(v, str) else json.dumps(v, default=str)
-
-
 def variant_keys(runs: list[dict]) -> dict[str, str]:
-    """run_id -> the task variant's key, the way ``seqbench.analysis`` names it: the task
-    parameters that vary among the finished runs of that task (``T=50``), or ``default``."""
-    def params(r: dict) -> dict:
-        return (r.get("config") or {}).get("task_params") or {}
-
-    counted: dict[str, list[dict]] = {}
-    for r in runs:
-        if r["status"] != "running":
-            counted.setdefault(r["task"], []).append(params(r))
-    varying: dict[str, list[str]] = {}
-    for task, ps in counted.items():
-        keys = sorted({k for p in ps for k in p})
-        varying[task] = [
-            k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in ps}) > 1
-        ]
-    out = {}
-    for r in runs:
-        p = params(r)
-        key = ",".join(f"{k}={_fmt_value(p.get(k))}" for k in varying.get(r["task"], []))
-        out[r["run_id"]] = key or "default"
-    return out
+    """run_id -> the task variant's key, as ``seqbench.analysis`` names it (``T=50`` or
+    ``default``); what varies is decided by the finished runs, the ones the analysis counts, so
+    a running run at a new setting gets its key without renaming the finished runs' cells."""
+    finished = [r for r in runs if r["status"] != "running"]
+    return {rid: key for rid, (_, key) in _variants(runs, among=finished).items()}
 
 
 def variant_label(task: str, vkey: Any) -> str:
+    if isinstance(vkey, dict):
+        vkey = variant_key(vkey)
     if vkey in (None, "", "default"):
         return str(task)
-    if isinstance(vkey, dict):
-        vkey = ",".join(f"{k}={_fmt_value(v)}" for k, v in vkey.items())
     return f"{task} [{vkey}]"
 
 
@@ -261,9 +225,8 @@ def run_analysis(runs, curves, pairs, target_fraction, confidence, n_boot) -> tu
                          confidence=confidence, n_boot=n_boot, seed=0)
         return result, None
     except Exception as exc:  # a bug there must not take the page down
-        msg = str(exc).strip().splitlines()
         return fallback_analysis(runs, confidence), (
-            f"analysis failed ({type(exc).__name__}: {msg[0] if msg else ''}); "
+            f"analysis failed ({one_line(exc)}); "
             "showing plain means without tests"
         )
 

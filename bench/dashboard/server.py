@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..api import one_line
 from .data import Dashboard, dumps
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -153,8 +154,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as exc:  # one line to the page, never a traceback
-            msg = str(exc).strip().splitlines()
-            self._json({"error": f"{type(exc).__name__}: {msg[0] if msg else ''}"},
+            self._json({"error": one_line(exc)},
                        HTTPStatus.INTERNAL_SERVER_ERROR, head=head)
 
     def do_HEAD(self) -> None:

@@ -1,8 +1,8 @@
 /* seqbench results page: one code path for the live dashboard and the static report.
  *
- * Data comes from get(key): the JSON API (/api/<key>) when served by `bench dashboard`, or the
- * blob embedded in the page (<script type="application/json" id="seqbench-data">) in a report
- * written by `bench report`. Every string from the data reaches the page through textContent or
+ * Data comes from get(key): the JSON API (/api/<key>) when served by `bench dashboard`, or, in a
+ * report written by `bench report`, the page's own <script type="application/json" data-key=KEY>
+ * element for that key (one per payload). Every string from the data reaches the page through textContent or
  * attributes (never innerHTML), and through pt() before plotly sees it.
  */
 "use strict";
