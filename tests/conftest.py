@@ -87,6 +87,15 @@ class Result(NamedTuple):
     stderr: str
 
 
+def default_sigint() -> None:
+    """``preexec_fn`` for subprocesses a test will Ctrl-C: a shell running this suite in the
+    background (``cmd &``, as CI may) starts it with SIGINT ignored, a setting children inherit,
+    and Python would then never raise KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def bench_command() -> list[str]:
     """The ``bench`` console script next to this Python, else ``python -m seqbench.cli``."""
     script = Path(sys.executable).with_name("bench")

@@ -23,6 +23,8 @@ from seqbench.dashboard import data as dashdata
 from seqbench.dashboard.server import make_server
 from seqbench.store import Store
 
+from conftest import default_sigint
+
 ROOT = Path(__file__).resolve().parents[1]
 XSS_MODEL = "<script>alert(1)</script>"
 XSS_ERROR = "ValueError: </script><script>alert(2)</script> & <img src=x onerror=alert(3)>"
@@ -526,7 +528,8 @@ ENV = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "WANDB_M
 
 
 def test_cli_dashboard_prints_its_url_and_stops_on_ctrl_c(db):
-    proc = subprocess.Popen(command("dashboard", "--db", str(db), "--port", "0"), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(command("dashboard", "--db", str(db), "--port", "0"),
+                            preexec_fn=default_sigint, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
     try:
         line = proc.stdout.readline()

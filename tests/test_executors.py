@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, PLUGIN_VARS, bench_command
+from conftest import OFFLINE, PLUGIN_VARS, bench_command, default_sigint
 
 TINY = ["--tasks", "copy", "-t", "copy.T=3", "-t", "copy.val_size=20", "-t", "copy.test_size=20",
         "-m", "hidden_size=8", "--train-sizes", "16", "--max-steps", "40", "--val-every", "20"]
@@ -79,7 +79,8 @@ def test_ctrl_c_keeps_finished_runs_and_says_what_is_left(tmp_path):
             "--workers", "2", "--db", str(db)]
     # A terminal's Ctrl-C reaches the whole foreground process group: the workers too.
     proc = subprocess.Popen([*bench_command(), *args], env=env(), cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=default_sigint)
     wait_for_done(db, proc, at_least=2)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
