@@ -230,13 +230,12 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
     except StoreError as exc:
         fail(str(exc))
     console = _console()
+    executor_obj = executor_plugin.factory(workers, logger_factory=logger_factory)
     with store:
-        outcome = launch(
-            the_plan, matrix, store, executor_plugin.factory(workers, logger_factory=logger_factory), console,
-            retry_failed=retry_failed,
-        )
+        outcome = launch(the_plan, matrix, store, executor_obj, console, retry_failed=retry_failed)
     if use_wandb and os.environ["WANDB_MODE"] == "offline":
-        console.print(f"W&B runs saved offline; upload with: wandb sync {Path(db).parent / 'wandb'}/wandb/offline-run-*")
+        runs = Path(db).parent / "wandb" / "wandb" / "offline-run-*"
+        console.print(f"W&B runs saved offline; upload them with: wandb sync {runs}")
     if outcome.interrupted:
         sys.exit(130)
     if outcome.failed:
@@ -245,11 +244,9 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
 
 def _check_sizes_fit(the_plan, reg) -> None:
     """A training size larger than a task's data is an error before anything runs."""
-    import json as _json
-
     seen: dict[str, int] = {}
     for spec in the_plan.runs:
-        key = spec.task + _json.dumps(spec.task_params, sort_keys=True)
+        key = spec.task + json.dumps(spec.task_params, sort_keys=True)
         if key not in seen:
             try:
                 data = reg.task(spec.task).load(dict(spec.task_params), None, 0)
