@@ -154,10 +154,10 @@ class LocalExecutor:
             self._start()
 
     def shutdown(self) -> None:
-        for conn, proc in self.procs.items():
+        for conn in self.procs:
             try:
                 conn.send(None)
-            except (OSError, BrokenPipeError):
+            except OSError:  # BrokenPipeError included
                 pass
         for conn, proc in self.procs.items():
             proc.join(timeout=2)

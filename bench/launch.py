@@ -9,7 +9,6 @@ Ctrl-C keeps every finished run and forgets the ones in flight, so the same comm
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from .api import now
 from .plan import Matrix, Plan, RunSpec

@@ -72,7 +72,11 @@ def _accuracy_sentences(f: dict) -> list[str]:
                    f"{b} on small data is inconclusive.")
         return out
     test = f"{cmp['test']}, p = {pval(cmp['p_value'])}"
-    few = f"only {min(ka, kb)} seeds (at least {f['min_seeds']} are needed for a verdict)"
+    # Why a significant test still leaves the claim open: too few seeds, or diverged seeds.
+    if min(ka, kb) < f["min_seeds"]:
+        few = f"only {min(ka, kb)} seeds (at least {f['min_seeds']} are needed for a verdict)"
+    else:
+        few = "seeds that diverged and have no test score"
     if cmp["winner"] == a:
         if f["accuracy"] == "holds":
             out.append(f"The difference, {d} in {a}'s favour, is significant ({test}): {a} beats "

@@ -325,6 +325,15 @@ def test_verdict_speed_holds_and_mentions_budget_and_tuning():
     assert "Parameter counts differ" in v["text"] and "Tuning budgets differ" in v["text"]
 
 
+def test_verdict_inconclusive_when_seeds_diverged():
+    # lstm wins on the 6 seeds that finished, but a 7th diverged: no claim rests on survivors.
+    runs = two_models([0.9 + x for x in NOISE[:6]], [0.5] * 6)
+    runs.append(run("lstm", 6, 0.0, status="diverged"))
+    (v,) = go(runs)["verdicts"]
+    assert v["accuracy_claim"] == "inconclusive"
+    assert "Diverged seeds (lstm: 1)" in v["text"] and "seeds that diverged" in v["text"]
+
+
 def test_verdict_when_a_model_is_missing():
     (v,) = go([run("lstm", s, 0.9) for s in range(5)])["verdicts"]
     assert v["accuracy_claim"] == "inconclusive" and "no verdict" in v["text"]
