@@ -28,5 +28,5 @@ def register_executors(register):
     ``factory(workers: int, logger_factory=None)`` returns an object with
     ``run(specs, on_start, on_record)``: ``specs`` are plain dicts, ``on_start(spec)`` is called
     as each run is handed out and ``on_record(record)`` with each run's record (from
-    ``seqbench.runner.execute``, called wherever the run trains). See :mod:`seqbench.executors`.
+    ``seqbench.experiment.runner.execute``, called wherever the run trains). See :mod:`seqbench.experiment.executors`.
     """

@@ -10,7 +10,7 @@ Environment variables:
     fail fast on the first broken plugin instead of reporting it (tests use this).
 ``SEQBENCH_LOAD_PLUGINS=lstm,copy``
     load only these entry points (an allow-list; empty string loads none). The core's own
-    executors (``seqbench.executors``) always load.
+    executors (``seqbench.experiment.executors``) always load.
 ``SEQBENCH_TRACE_PLUGINS=1``
     print every hook call and its result to stderr.
 """

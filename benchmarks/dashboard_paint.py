@@ -143,7 +143,7 @@ def main(argv=None) -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from seqbench.dashboard.server import make_server
-    from seqbench.report import write_report
+    from seqbench.dashboard.report import write_report
 
     tmp = tempfile.TemporaryDirectory(prefix="seqbench-paint-")
     where = args.keep or Path(tmp.name)

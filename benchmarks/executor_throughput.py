@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def specs(n_runs: int, steps: int, tiny: bool = False) -> list[dict]:
-    from seqbench.plan import Matrix, plan
+    from seqbench.experiment.plan import Matrix, plan
     from seqbench.registry import registry
 
     copy = {"T": 5, "val_size": 20, "test_size": 20} if tiny else {"T": 10}
@@ -33,7 +33,7 @@ def specs(n_runs: int, steps: int, tiny: bool = False) -> list[dict]:
 
 def timed(workers: int, batch: list[dict]) -> tuple[float, float, list[float]]:
     """(start-up seconds, matrix seconds, per-record arrival times)."""
-    from seqbench.executors import LocalExecutor
+    from seqbench.experiment.executors import LocalExecutor
 
     pool = LocalExecutor(workers)
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ def hand_loop(spec, steps: int) -> float:
     import torch.nn.functional as F
 
     from seqbench.api import PAD
-    from seqbench.lit import train_loader
+    from seqbench.experiment.lit import train_loader
     from seqbench.registry import registry
 
     reg = registry()
@@ -46,7 +46,7 @@ def hand_loop(spec, steps: int) -> float:
 
 
 def seqbench_run(spec) -> float:
-    from seqbench.runner import execute
+    from seqbench.experiment.runner import execute
 
     record = execute(spec)
     assert record["status"] == "done", record.get("error")
@@ -60,9 +60,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from seqbench.plan import Matrix, plan
+    from seqbench.experiment.plan import Matrix, plan
     from seqbench.registry import registry
-    from seqbench.runner import warm_up
+    from seqbench.experiment.runner import warm_up
 
     warm_up()
     matrix = Matrix(

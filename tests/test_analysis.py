@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 from scipy.optimize import brentq
 
-from seqbench import analysis_stats as st
-from seqbench.analysis import analyze
-from seqbench.analyze_cli import analyze as analyze_cmd
-from seqbench.analyze_cli import parse_pairs
-from seqbench.verdict import render_markdown
+from seqbench.analysis import stats as st
+from seqbench.analysis.analyze import analyze
+from seqbench.cli.analyze import analyze as analyze_cmd
+from seqbench.cli.common import parse_pairs
+from seqbench.analysis.verdict import render_markdown
 
 NB = 300  # bootstrap resamples in tests: enough for the checks, fast
 

@@ -14,8 +14,8 @@ import sqlite3
 
 import pytest
 
-from seqbench import matrixfile
-from seqbench.plan import plan
+from seqbench.experiment import matrixfile
+from seqbench.experiment.plan import plan
 from seqbench.registry import registry
 
 MATRIX = [

@@ -401,7 +401,7 @@ def report_blobs(html: str) -> dict:
 
 
 def test_report_is_one_self_contained_file(db, tmp_path):
-    from seqbench.report import write_report
+    from seqbench.dashboard.report import write_report
 
     out = tmp_path / "out" / "report.html"
     summary = write_report(db, out)
@@ -423,7 +423,7 @@ def test_report_is_one_self_contained_file(db, tmp_path):
 
 
 def test_report_escapes_scripts_from_the_data(tmp_path):
-    from seqbench.report import write_report
+    from seqbench.dashboard.report import write_report
 
     out = tmp_path / "report.html"
     write_report(xss_db(tmp_path / "x.sqlite"), out)
@@ -442,7 +442,7 @@ def test_empty_and_missing_databases(tmp_path, serve):
     assert s["status"] == "empty" and s["how_to_start"] == "bench run --preset quick"
     assert s["rows"] == [] and s["counts"]["done"] == 0
 
-    from seqbench.report import write_report
+    from seqbench.dashboard.report import write_report
 
     out = tmp_path / "empty.html"
     write_report(empty, out)
@@ -481,12 +481,12 @@ def test_corrupt_database_is_one_clear_message(tmp_path, serve):
 
 
 def test_broken_analysis_falls_back_to_plain_means(db, serve, monkeypatch):
-    import seqbench.analysis
+    import seqbench.analysis.analyze
 
     def boom(*a, **k):
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(seqbench.analysis, "analyze", boom)
+    monkeypatch.setattr(seqbench.analysis.analyze, "analyze", boom)
     s = serve(db).json("/api/summary")
     assert s["status"] == "ok" and not s["analysis"]["ok"]
     assert "ZeroDivisionError: oops" in s["analysis"]["error"]
@@ -496,7 +496,7 @@ def test_broken_analysis_falls_back_to_plain_means(db, serve, monkeypatch):
 
 
 def test_variant_keys_agree_with_the_analysis():
-    from seqbench import cells
+    from seqbench.analysis import cells
 
     runs = []
     for t in (5, 10):
@@ -516,12 +516,8 @@ def test_variant_keys_agree_with_the_analysis():
 
 
 def command(*args) -> list[str]:
-    """``bench dashboard|report`` once cli.py adds them; until then this module's own group."""
-    from seqbench import cli
-
-    if "dashboard" in cli.main.commands:
-        return [sys.executable, "-m", "seqbench.cli", *args]
-    return [sys.executable, "-m", "seqbench.dashboard_cli", *args]
+    """``bench dashboard|report ...`` in a fresh interpreter."""
+    return [sys.executable, "-m", "seqbench.cli", *args]
 
 
 ENV = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
@@ -585,7 +581,7 @@ def test_cli_dashboard_bad_port_is_one_line(db):
 
 
 def test_commands_import_nothing_heavy():
-    code = ("import sys, seqbench.dashboard_cli; "
+    code = ("import sys, seqbench.cli.dashboard; "
             "print(sorted(m for m in ('numpy', 'plotly', 'seqbench.dashboard.server', "
             "'seqbench.dashboard.data', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,

@@ -266,7 +266,7 @@ def test_export_downloads_the_filtered_runs(live):
     rows = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert len(rows) == 12 and {r["model"] for r in rows} == {"transformer"}
     assert rows[0]["run_id"] and json.loads(rows[0]["environment"])["python"]
-    from seqbench.report_table import EXPORT
+    from seqbench.analysis.tables import EXPORT
 
     assert list(rows[0]) == list(EXPORT)  # the columns of `bench results --csv`
     with page.expect_download() as info:
@@ -377,7 +377,7 @@ def test_missing_database_shows_how_to_start(browser, tmp_path):
 
 @pytest.fixture(scope="module")
 def report_file(planted, tmp_path_factory) -> Path:
-    from seqbench.report import write_report
+    from seqbench.dashboard.report import write_report
 
     out = tmp_path_factory.mktemp("report") / "report.html"
     write_report(planted, out)

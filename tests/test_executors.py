@@ -164,8 +164,8 @@ def test_retry_failed_reruns_only_with_the_flag(cli, make_dist, tmp_path):
 
 
 def test_presets_are_valid_and_the_claim_preset_is_the_study(cli):
-    from seqbench import matrixfile
-    from seqbench.plan import plan
+    from seqbench.experiment import matrixfile
+    from seqbench.experiment.plan import plan
     from seqbench.registry import registry
 
     reg = registry()
@@ -215,9 +215,9 @@ def _record(run_id, model, lr, seed, best_val, size=64):
 
 
 def test_second_stage_runs_the_trial_best_on_validation_on_the_other_seeds():
-    from seqbench.plan import Matrix, plan
+    from seqbench.experiment.plan import Matrix, plan
     from seqbench.registry import registry
-    from seqbench.tuning import second_stage, select_trial
+    from seqbench.experiment.tuning import second_stage, select_trial
 
     matrix = Matrix(models=["lstm"], tasks=["copy"], train_sizes=[64], seeds=[0, 1, 2],
                     tuning={"lr": [1e-3, 1e-2], "seeds": 1})

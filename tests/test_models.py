@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from seqbench.api import BOS, EOS, PAD, PluginError, TaskShape  # noqa: E402
-from seqbench.budget import count_params, fit_to_budget  # noqa: E402
+from seqbench.experiment.budget import count_params, fit_to_budget  # noqa: E402
 
 MODULES = ("rnn", "lstm", "gru", "seq2seq_attention", "transformer")
 RECURRENT = ("rnn", "lstm", "gru")

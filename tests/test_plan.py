@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from seqbench import matrixfile
+from seqbench.experiment import matrixfile
 from seqbench.api import PluginError
-from seqbench.plan import RunSpec, plan
+from seqbench.experiment.plan import RunSpec, plan
 
 FAST = ["--max-steps", "1"]
 

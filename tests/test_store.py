@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from seqbench.plan import RunSpec
+from seqbench.experiment.plan import RunSpec
 from seqbench.store import SCHEMA_VERSION, Store, StoreError
 
 
@@ -236,7 +236,7 @@ def test_readonly_path_with_uri_characters(tmp_path):
 def test_exported_records_are_strict_json(store):
     import json
 
-    from seqbench.report_table import runs_csv, runs_json
+    from seqbench.analysis.tables import runs_csv, runs_json
 
     s = spec()
     store.save(record(s, status="diverged", best_val=float("nan"),

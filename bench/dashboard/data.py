@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ..api import now, one_line
-from ..cells import clean, variant_key
-from ..cells import variant_keys as _variants
+from ..analysis.cells import clean, variant_key
+from ..analysis.cells import variant_keys as _variants
 
 HOW_TO_START = "bench run --preset quick"
 AXES = (("steps", "step"), ("samples", "samples"), ("seconds", "seconds"))
@@ -217,7 +217,7 @@ def check_database(path: Path) -> None:
 def run_analysis(runs, curves, pairs, target_fraction, confidence, n_boot) -> tuple[dict, str | None]:
     """``seqbench.analysis.analyze``, or a plain per-cell mean table (and why) if it cannot run."""
     try:
-        from ..analysis import analyze
+        from ..analysis.analyze import analyze
     except ImportError as exc:
         return fallback_analysis(runs, confidence), f"analysis unavailable ({exc})"
     try:
@@ -387,7 +387,7 @@ def _slim_cell(cell: dict) -> dict:
 
 def build_snapshot(path: Path, version: str, *, pairs, target_fraction: float, confidence: float,
                    n_boot: int) -> Snapshot:
-    from ..report_table import EXPORT, export_record
+    from ..analysis.tables import EXPORT, export_record
     from ..store import StoreError
 
     snap = Snapshot(path, version)

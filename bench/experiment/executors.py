@@ -15,7 +15,7 @@ import signal
 from multiprocessing.connection import wait
 from typing import Callable
 
-from .hookspecs import hookimpl
+from ..hookspecs import hookimpl
 
 OnStart = Callable[[dict], None]
 OnRecord = Callable[[dict], None]

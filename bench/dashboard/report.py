@@ -15,8 +15,8 @@ import html
 import re
 from pathlib import Path
 
-from .dashboard.data import Dashboard, dumps
-from .dashboard.server import STATIC_DIR, plotly_js
+from .data import Dashboard, dumps
+from .server import STATIC_DIR, plotly_js
 
 CSS_TAG = '<link rel="stylesheet" href="static/style.css">'
 APP_TAG = '<script src="static/app.js"></script>'

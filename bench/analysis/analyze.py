@@ -6,7 +6,7 @@ Methods (see ``analysis_stats`` for the primitives):
   runs, e.g. ``T=50``; ``default`` if none vary) and training size (``n`` = ``train_examples``).
   Only ``done`` runs give metrics; ``diverged`` runs count as censored in time-to-target;
   ``failed`` runs are counted only.
-* **Fair tuning selection** (:func:`seqbench.tuning.chosen_trials`, the launcher's own rule): per
+* **Fair tuning selection** (:func:`seqbench.experiment.tuning.chosen_trials`, the launcher's own rule): per
   model and cell, the trial (a configuration apart from seed and size: what a sweep varied, e.g.
   lr) with the best mean *validation* score over the seeds every trial ran (a diverged run scores
   worst) is kept — once across all sizes if it was tuned per task; only its seeds count. The test
@@ -50,10 +50,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import analysis_stats as st
+from . import stats as st
 from .cells import clean, variant_keys
-from .tuning import chosen_trials
-from .tuning import trial_key as _trial_key
+from ..experiment.tuning import chosen_trials
+from ..experiment.tuning import trial_key as _trial_key
 
 DEFAULT_PAIRS = (("lstm", "transformer"),)
 MIN_TEST_SEEDS = 3  # fewer a side: no significance test

@@ -7,7 +7,7 @@ closest to it, all other hyperparameters fixed.
 
 from __future__ import annotations
 
-from .api import ModelPlugin, PluginError, TaskShape
+from ..api import ModelPlugin, PluginError, TaskShape
 
 
 def count_params(module) -> int:

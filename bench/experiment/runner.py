@@ -18,9 +18,9 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from .api import now, one_line
+from ..api import now, one_line
 from .plan import RunSpec
-from .registry import registry
+from ..registry import registry
 
 
 @functools.lru_cache(maxsize=1)

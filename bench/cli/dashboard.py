@@ -1,7 +1,6 @@
-"""``bench dashboard`` and ``bench report`` (added to the CLI group in cli.py).
+"""``bench dashboard`` and ``bench report`` .
 
-Imports stay lazy: the server, numpy and plotly load only when a command runs. ``fail`` is
-imported from ``cli`` inside the commands so that ``cli`` can import this module without a cycle.
+Imports stay lazy: the server, numpy and plotly load only when a command runs.
 """
 
 from __future__ import annotations
@@ -10,20 +9,14 @@ from pathlib import Path
 
 import click
 
-from .store import DEFAULT_DB
-
-
-def _fail(message: str):
-    from .cli import fail
-
-    fail(message)
+from ..store import DEFAULT_DB
+from .common import fail as _fail
+from .common import parse_pairs
 
 
 def _options(pairs: str, n_boot: int) -> dict:
     parsed = (("lstm", "transformer"),)
     if pairs:
-        from .analyze_cli import parse_pairs
-
         try:
             parsed = parse_pairs(pairs)
         except ValueError as exc:
@@ -33,8 +26,8 @@ def _options(pairs: str, n_boot: int) -> dict:
 
 def _check_db(db: Path, missing_ok: bool) -> None:
     """A file that exists but is not a readable results database: one line, exit 2."""
-    from .dashboard.data import check_database
-    from .store import StoreError
+    from ..dashboard.data import check_database
+    from ..store import StoreError
 
     if not db.exists():
         if missing_ok:
@@ -78,7 +71,7 @@ def dashboard(db, pairs, n_boot, host, port, verbose):
     db = Path(db)
     _check_db(db, missing_ok=True)
     options = _options(pairs, n_boot)
-    from .dashboard.server import make_server, serve
+    from ..dashboard.server import make_server, serve
 
     try:
         server = make_server(db, host=host, port=port, quiet=not verbose, **options)
@@ -102,7 +95,7 @@ def report(out, db, pairs, n_boot):
     db = Path(db)
     _check_db(db, missing_ok=False)
     options = _options(pairs, n_boot)
-    from .report import write_report
+    from ..dashboard.report import write_report
 
     try:
         summary = write_report(db, out, **options)
@@ -118,6 +111,3 @@ def report(out, db, pairs, n_boot):
     extra = "" if n else " (no runs yet: it shows how to start a matrix)"
     click.echo(f"wrote {out}: {n} runs, {size:.1f} MB{extra}")
 
-
-if __name__ == "__main__":  # pragma: no cover - `python -m seqbench.dashboard_cli dashboard ...`
-    click.Group("bench", commands={"dashboard": dashboard, "report": report})()

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .api import one_line
+from ..api import one_line
 
 
 def logged_in() -> bool:

@@ -1,7 +1,6 @@
-"""``bench analyze``: the statistics over a results database (added to the CLI group in cli.py).
+"""``bench analyze``: the statistics over a results database .
 
-Imports stay lazy (numpy/scipy/rich load only when the command runs); ``fail`` is imported from
-``cli`` inside the command so that ``cli`` can import this module at its end without a cycle.
+Imports stay lazy: numpy, scipy and rich load only when the command runs.
 """
 
 from __future__ import annotations
@@ -11,26 +10,8 @@ from pathlib import Path
 
 import click
 
-from .store import DEFAULT_DB
-
-
-def parse_pairs(text: str):
-    """'all' or 'a:b,c:d' -> 'all' or [(a, b), (c, d)]; ValueError with a message otherwise."""
-    text = text.strip()
-    if text == "all":
-        return "all"
-    pairs = []
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        parts = [p.strip() for p in item.split(":")]
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(
-                f"--pairs: {item!r} is not MODEL:MODEL (e.g. lstm:transformer) or 'all'")
-        if parts[0] == parts[1]:
-            raise ValueError(f"--pairs: {item!r} compares a model with itself")
-        pairs.append(tuple(parts))
-    if not pairs:
-        raise ValueError("--pairs: give MODEL:MODEL pairs separated by commas, or 'all'")
-    return pairs
+from ..store import DEFAULT_DB
+from .common import console, fail, parse_pairs
 
 
 @click.command("analyze")
@@ -56,9 +37,8 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
 
     Exit 2 with a one-line error when the database is missing, unreadable or holds no runs.
     """
-    from .api import one_line
-    from .cli import _console, fail
-    from .store import Store, StoreError
+    from ..api import one_line
+    from ..store import Store, StoreError
 
     if as_json and markdown:
         fail("give --json or --markdown, not both")
@@ -83,7 +63,7 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
             fail(f"--pairs names {', '.join(map(repr, unknown))}, which has no runs in {db}; "
                  f"models: {', '.join(sorted(known))}")
 
-    from .analysis import analyze as run_analysis
+    from ..analysis.analyze import analyze as run_analysis
 
     result = run_analysis(runs, curves, pairs=wanted, target_fraction=target_fraction,
                           confidence=confidence, n_boot=n_boot, seed=seed)
@@ -91,14 +71,14 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
     if out and fmt is None:
         fmt = "json" if out.lower().endswith(".json") else "markdown"
     if fmt is None:
-        from .verdict import render_rich
+        from ..analysis.verdict import render_rich
 
-        render_rich(result, _console())
+        render_rich(result, console())
         return
     if fmt == "json":
         text = json.dumps(result, indent=2, allow_nan=False)
     else:
-        from .verdict import render_markdown
+        from ..analysis.verdict import render_markdown
 
         text = render_markdown(result)
     if out:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Sampler
 
-from .api import BOS, EOS, PAD, Split, TaskData
+from ..api import BOS, EOS, PAD, Split, TaskData
 
 
 class Diverged(RuntimeError):

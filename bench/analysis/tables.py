@@ -75,7 +75,7 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
     """
     from rich.table import Table
 
-    from .tuning import chosen_trials, trial_key
+    from ..experiment.tuning import chosen_trials, trial_key
 
     rows = [r for r in rows if run_ids is None or r["run_id"] in run_ids]
     variants = variant_keys(rows)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 
-from .api import Param, PluginError, resolve_params
+from ..api import Param, PluginError, resolve_params
 
 TUNING: dict[str, Param] = {
     "seeds": Param(1, "seeds each trial runs on before selection", minimum=1),

@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from .api import Param, PluginError, did_you_mean, resolve_params
-from .registry import Registry
+from ..api import Param, PluginError, did_you_mean, resolve_params
+from ..registry import Registry
 from .tuning import Tuning
 
 # The training recipe is the same for every model of a task (a fair comparison); the learning

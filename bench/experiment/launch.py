@@ -8,11 +8,11 @@ Ctrl-C keeps every finished run and forgets the ones in flight, so the same comm
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from .api import now
+from ..api import now
+from ..store import Store
 from .plan import Matrix, Plan, RunSpec
-from .store import Store
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Outcome:
     diverged: int = 0
     failed: int = 0
     interrupted: bool = False
+    planned: set[str] = field(default_factory=set)  # run ids of this launch, for the summary
 
 
 def select_todo(runs: list[RunSpec], status: dict[str, str], retry_failed: bool) -> list[RunSpec]:
@@ -55,14 +56,7 @@ def launch(
     console.print(
         f"{outcome.done} done, {outcome.diverged} diverged, {outcome.failed} failed -> {store.path}"
     )
-    from .report_table import print_summary
-
-    print_summary(store.runs(), console, run_ids={r.run_id for r in planned})
-    if outcome.failed:
-        console.print(
-            f"[red]{outcome.failed} runs failed[/red]: see `bench results --db {store.path} "
-            "--status failed --json` for their errors"
-        )
+    outcome.planned = {r.run_id for r in planned}
     return outcome
 
 

@@ -33,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .api import PluginError, did_you_mean
+from ..api import PluginError, did_you_mean
 from .plan import TRAINING, Matrix
 
 TOP_KEYS = (
@@ -42,7 +42,7 @@ TOP_KEYS = (
 
 
 def presets() -> dict[str, Path]:
-    folder = resources.files("seqbench") / "presets"
+    folder = resources.files("seqbench.experiment") / "presets"
     return {p.name.removesuffix(".toml"): Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
 
 
