@@ -60,6 +60,26 @@ def one_line(exc: BaseException, *, typed: bool = True) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Limits: every size-like request is checked against these before anything is allocated, so a
+# typo (a seed range of a billion, a width of 10**9) is a one-line error, not an exhausted machine.
+
+MAX_SEED = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) largest seed
+MAX_SEEDS = 1_000  # seeds in one matrix
+MAX_TRAIN_SIZE = 100_000_000  # examples in one training set
+MAX_RUNS = 50_000  # runs one matrix may plan
+MAX_PARAMS = 100_000_000  # parameters of one model (weights, gradients and AdamW state: ~1.6 GB)
+
+
+def shown(value: Any, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters, for error messages about user input."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (Python's 4300-digit limit)
+        return "a number too long to print"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
 # Parameters (task parameters and model hyperparameters share one small declaration)
 
 
@@ -72,6 +92,9 @@ class Param:
     choices: tuple | None = None
     minimum: float | None = None
     maximum: float | None = None
+    # An open end excludes the bound itself (a learning rate above 0, a dropout below 1).
+    min_open: bool = False
+    max_open: bool = False
 
     @property
     def type(self) -> type:
@@ -81,6 +104,8 @@ class Param:
         """Turn a command-line string (or TOML value) into this parameter's type, or raise."""
         want = self.type
         try:
+            if isinstance(value, (dict, list, tuple, set, frozenset)):
+                raise TypeError(value)  # a TOML table or nested list is never one value
             if want is bool and isinstance(value, str):
                 low = value.strip().lower()
                 if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
@@ -96,20 +121,23 @@ class Param:
                 raise ValueError(value)
             else:
                 out = want(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # float(10**400) overflows
             raise PluginError(
-                f"parameter {name!r}: {value!r} is not a valid {want.__name__}"
+                f"parameter {name!r}: {shown(value)} is not a valid {want.__name__}"
             ) from None
         if want is float and not math.isfinite(out):  # nan slips past every minimum check
-            raise PluginError(f"parameter {name!r}: {value!r} is not a finite number")
+            raise PluginError(f"parameter {name!r}: {shown(value)} is not a finite number")
         if self.choices is not None and out not in self.choices:
             raise PluginError(
                 f"parameter {name!r}: {out!r} is not one of {', '.join(map(str, self.choices))}"
             )
-        if self.minimum is not None and out < self.minimum:
-            raise PluginError(f"parameter {name!r}: {out!r} is below the minimum {self.minimum}")
-        if self.maximum is not None and out > self.maximum:
-            raise PluginError(f"parameter {name!r}: {out!r} is above the maximum {self.maximum}")
+        lo, hi = self.minimum, self.maximum
+        if lo is not None and (out <= lo if self.min_open else out < lo):
+            rule = f"must be above {lo}" if self.min_open else f"is below the minimum {lo}"
+            raise PluginError(f"parameter {name!r}: {shown(out)} {rule}")
+        if hi is not None and (out >= hi if self.max_open else out > hi):
+            rule = f"must be below {hi}" if self.max_open else f"is above the maximum {hi}"
+            raise PluginError(f"parameter {name!r}: {shown(out)} {rule}")
         return out
 
 
@@ -123,6 +151,82 @@ def resolve_params(
             raise PluginError(f"{owner} has no parameter {name!r}{did_you_mean(name, declared)}")
         out[name] = declared[name].coerce(name, value)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Search spaces: what the tuning protocol may vary for a model (see ModelPlugin.search_space)
+
+# The training-recipe keys a search space may name besides the model's own hyperparameters. The
+# recipe is otherwise the same for every model of a task; these are the knobs whose best value
+# depends on the architecture (a Transformer wants warm-up, an LSTM usually does not).
+TUNABLE_RECIPE = ("lr", "warmup", "weight_decay")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric interval to draw from: uniform, or uniform in log space (``log=True``, for
+    scale parameters like the learning rate); ``integer=True`` draws whole numbers in
+    ``[low, high]``, each equally likely."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    def __post_init__(self):
+        for v in (self.low, self.high):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise PluginError(f"Range bounds must be finite numbers, not {v!r}")
+        if not self.low < self.high:
+            raise PluginError(f"Range({self.low!r}, {self.high!r}): low must be below high")
+        if self.log and self.low <= 0:
+            raise PluginError(f"Range({self.low!r}, {self.high!r}, log=True): low must be positive")
+        if self.integer and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise PluginError(
+                f"Range({self.low!r}, {self.high!r}, integer=True): bounds must be whole"
+            )
+
+    def at(self, u: float) -> float | int:
+        """The value at quantile ``u`` in [0, 1) of this range's (log-)uniform distribution.
+
+        Floats keep three significant digits: a trial reads ``lr=0.00316``, and draws closer
+        than that would not train differently anyway.
+        """
+        if self.integer:
+            n = int(self.high) - int(self.low) + 1
+            return int(self.low) + min(int(u * n), n - 1)
+        if self.log:
+            value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        else:
+            value = self.low + u * (self.high - self.low)
+        return float(f"{value:.3g}")
+
+    def describe(self) -> str:
+        scale = "log-uniform" if self.log else ("integers" if self.integer else "uniform")
+        return f"{self.low:g} .. {self.high:g} ({scale})"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A finite set of values, each equally likely."""
+
+    values: tuple
+
+    def __post_init__(self):
+        if not isinstance(self.values, (tuple, list)) or not self.values:
+            raise PluginError(f"Choice needs a non-empty tuple of values, not {self.values!r}")
+        object.__setattr__(self, "values", tuple(self.values))
+
+    def at(self, u: float) -> Any:
+        return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(map(str, self.values))
+
+
+# A third-party model that declares no search space is tuned on the learning rate alone, over a
+# range wide enough to bracket the optimum of AdamW on small sequence models.
+DEFAULT_SEARCH_SPACE: Mapping[str, Range | Choice] = {"lr": Range(1e-4, 3e-2, log=True)}
 
 
 def did_you_mean(name: str, choices: Sequence[str] | Mapping[str, Any]) -> str:
@@ -216,7 +320,15 @@ Scorer = Callable[[Split, list, float], dict]
 
 @dataclass
 class TaskData:
-    """Everything one run needs from a task: three splits, vocabularies, and how to score."""
+    """Everything one run needs from a task: three splits, vocabularies, and how to score.
+
+    ``chance`` and ``perfect`` (optional, recommended) anchor the primary metric: ``chance`` is
+    what a trivial predictor scores on the test split (the majority class's accuracy, the most
+    frequent target's exact match, 1/alphabet for a memoryless recall), ``perfect`` the best
+    attainable value (1.0 accuracy, 100 BLEU, 0.0 for an error rate). The analysis uses them to
+    tell a result from a floor or ceiling effect ("not measurable at this budget"); they are
+    stored with every run as ``extras["chance"]`` / ``extras["perfect"]``.
+    """
 
     kind: str
     train: Split
@@ -229,6 +341,8 @@ class TaskData:
     tgt_vocab: Vocab | None = None  # seq2seq / aligned
     labels: list[str] | None = None  # classification: class names by index
     extras: dict = field(default_factory=dict)  # stored with the run (e.g. the copy baseline)
+    chance: float | None = None  # the primary metric of a trivial predictor, on the test split
+    perfect: float | None = None  # the primary metric's best attainable value
 
     def shape(self) -> TaskShape:
         every = [*self.train.sources, *self.val.sources, *self.test.sources]
@@ -264,6 +378,14 @@ class ModelPlugin:
 
     ``width_param`` names the hyperparameter that the parameter-budget search scales (it must be
     a multiple of the hyperparameter named by ``width_multiple_of``, e.g. attention heads).
+
+    ``search_space`` is what ``bench run`` tuning may vary for this model: names of its own
+    hyperparameters (``defaults``) or of the tunable training-recipe keys (:data:`TUNABLE_RECIPE`:
+    ``lr``, ``warmup``, ``weight_decay``), each mapped to a :class:`Range` or a :class:`Choice`.
+    Every model gets the same number of trials, drawn quasi-randomly in its own space, so a model
+    is best served by declaring what its performance is sensitive to, with ranges wide enough to
+    hold the optimum. ``None`` (the default) tunes the learning rate alone
+    (:data:`DEFAULT_SEARCH_SPACE`). A user who sets one of these keys in a matrix pins it.
     """
 
     name: str
@@ -274,6 +396,7 @@ class ModelPlugin:
     width_param: str = "hidden_size"
     width_multiple_of: str | None = None
     source: str = "unknown"  # filled in by the core: "built-in" or "dist-name version"
+    search_space: Mapping[str, Range | Choice] | None = None
 
     def __post_init__(self):
         _check_common(self.name, self.description)
@@ -284,6 +407,43 @@ class ModelPlugin:
             value = getattr(self, attr)
             if value is not None and value not in self.defaults:
                 raise PluginError(f"model {self.name!r}: {attr} {value!r} is not a declared default")
+        if self.search_space is not None:
+            check_space(self.name, self.search_space, self.defaults)
+
+    @property
+    def space(self) -> Mapping[str, Range | Choice]:
+        """The declared search space, or the learning rate alone."""
+        return self.search_space if self.search_space is not None else DEFAULT_SEARCH_SPACE
+
+
+def check_space(model: str, space: Mapping, defaults: Mapping[str, Param]) -> None:
+    """Every key names something the trial can set, and every value it can draw is valid."""
+    if not isinstance(space, Mapping) or not space:
+        raise PluginError(f"model {model!r}: search_space must be a non-empty dict (or None)")
+    for key, dist in space.items():
+        where = f"model {model!r}: search_space[{key!r}]"
+        if key not in defaults and key not in TUNABLE_RECIPE:
+            raise PluginError(
+                f"{where} is neither a declared default nor a tunable recipe key"
+                f"{did_you_mean(key, [*defaults, *TUNABLE_RECIPE])}"
+            )
+        if key in defaults and key in TUNABLE_RECIPE:
+            raise PluginError(f"{where}: {key!r} is a training-recipe key; do not redeclare it")
+        if not isinstance(dist, (Range, Choice)):
+            raise PluginError(f"{where} must be a Range or a Choice, not {type(dist).__name__}")
+        if key in TUNABLE_RECIPE:
+            if isinstance(dist, Range) and dist.low < 0:
+                raise PluginError(f"{where}: {key} cannot be negative")
+            continue
+        param = defaults[key]
+        if isinstance(dist, Range) and param.type is int and not dist.integer:
+            raise PluginError(f"{where}: {key!r} is an int; use Range(..., integer=True)")
+        probe = (dist.low, dist.high) if isinstance(dist, Range) else dist.values
+        try:
+            for value in probe:
+                param.coerce(key, value)
+        except PluginError as exc:
+            raise PluginError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)

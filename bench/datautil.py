@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -48,7 +50,16 @@ def load_table(source: str, split: str | None = None, **kwargs):
     ``source`` is a local file (csv / json / jsonl / parquet / txt), a comma-separated list of
     such files, or a Hugging Face hub id. Local files never touch the network; a hub id needs it
     (set ``HF_DATASETS_OFFLINE=1`` to fail at once when offline).
+
+    ``datasets`` stays quiet (no progress bars, no log lines: an error is one line) and keeps no
+    cache outside seqbench's own folders: local files are read through a temporary cache that
+    is removed (the table is kept in memory), hub data sets are cached under
+    :func:`cache_dir` unless ``HF_DATASETS_CACHE`` names a place of the user's choosing.
+    A local file that cannot be decoded raises its ``UnicodeDecodeError`` (so a task can say
+    which encoding parameter to set); anything else is a one-line :class:`PluginError`.
     """
+    import tempfile
+
     import datasets  # heavy: imported only when a task actually loads data
 
     files = [f for f in source.split(",") if f]
@@ -57,17 +68,74 @@ def load_table(source: str, split: str | None = None, **kwargs):
         builder = {"jsonl": "json", "tsv": "csv", "txt": "text"}.get(suffix, suffix)
         if builder not in ("csv", "json", "parquet", "text"):
             raise PluginError(f"{files[0]}: unsupported file type; use csv, json, jsonl or parquet")
+        for f in files:
+            if Path(f).is_dir():
+                raise PluginError(f"{f} is a folder, not a data file")
+            if Path(f).stat().st_size == 0:
+                raise PluginError(f"{f} is empty")
         if suffix == "tsv":
             kwargs.setdefault("delimiter", "\t")
-        return datasets.load_dataset(builder, data_files=files, split="train", **kwargs)
+        with _quiet_datasets(), tempfile.TemporaryDirectory(prefix="seqbench-data-") as cache:
+            try:
+                return datasets.load_dataset(builder, data_files=files, split="train",
+                                             cache_dir=cache, keep_in_memory=True, **kwargs)
+            except Exception as exc:
+                chain = _chain(exc)
+                for link in chain:
+                    if isinstance(link, UnicodeDecodeError):
+                        raise link from None
+                cause = chain[-1]
+                raise PluginError(
+                    f"could not read {source}: {one_line(cause, typed=False)}"
+                ) from None
     if any(Path(f).suffix for f in files) and not any(Path(f).exists() for f in files):
         raise PluginError(f"data file not found: {source}")
+    if not os.environ.get("HF_DATASETS_CACHE"):
+        kwargs.setdefault("cache_dir", str(cache_dir() / "datasets"))
     try:
-        return datasets.load_dataset(source, split=split, **kwargs)
+        with _quiet_datasets():
+            return datasets.load_dataset(source, split=split, **kwargs)
     except Exception as exc:  # the hub's errors are long; the user needs one line
         raise PluginError(
             f"could not load data set {source!r}: {one_line(exc, typed=False)}"
         ) from None
+
+
+def cache_dir() -> Path:
+    """seqbench's own cache folder: ``$SEQBENCH_CACHE``, else ``$XDG_CACHE_HOME/seqbench``
+    (``~/.cache/seqbench``)."""
+    if os.environ.get("SEQBENCH_CACHE"):
+        return Path(os.environ["SEQBENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "seqbench"
+
+
+@contextmanager
+def _quiet_datasets():
+    """No progress bars and no log lines from ``datasets`` while loading (restored after)."""
+    import datasets
+    from datasets.utils import logging as ds_logging
+
+    bars = datasets.is_progress_bar_enabled()
+    level = ds_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    ds_logging.set_verbosity(ds_logging.CRITICAL)
+    try:
+        yield
+    finally:
+        ds_logging.set_verbosity(level)
+        if bars:
+            datasets.enable_progress_bars()
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """An exception and its causes, outermost first (datasets wraps a file's real error)."""
+    out = [exc]
+    while True:
+        nxt = out[-1].__cause__ or out[-1].__context__
+        if nxt is None or any(nxt is e for e in out):
+            return out
+        out.append(nxt)
 
 
 def tokenize(text: str) -> list[str]:

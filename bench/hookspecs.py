@@ -25,8 +25,13 @@ def register_tasks(register):
 def register_executors(register):
     """Register executors: call ``register(name, factory, description)`` once per executor.
 
-    ``factory(workers: int, logger_factory=None)`` returns an object with
+    ``factory(workers: int, logger_factory=None, **options)`` returns an object with
     ``run(specs, on_start, on_record)``: ``specs`` are plain dicts, ``on_start(spec)`` is called
-    as each run is handed out and ``on_record(record)`` with each run's record (from
-    ``seqbench.experiment.runner.execute``, called wherever the run trains). See :mod:`seqbench.experiment.executors`.
+    as each run is about to be handed out (skip the run when it returns False: another launch
+    sharing the database trains it) and ``on_record(record)`` with each run's record (from
+    ``seqbench.experiment.runner.execute``, called wherever the run trains). ``options`` are the
+    ``bench run`` executor options the user gave (``gpus_per_run``, ``cpus_per_run``,
+    ``ray_address``, ``slurm_partition``, ``slurm_time``, ``runs_per_task``, ``slurm_folder``);
+    declare those the executor takes as keyword parameters, and ``bench run`` refuses the others
+    with a one-line error. See :mod:`seqbench.experiment.executors`.
     """

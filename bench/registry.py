@@ -35,7 +35,7 @@ BUILTIN_DIST = "seqbench"
 @dataclass(frozen=True)
 class Executor:
     name: str
-    factory: object  # callable(workers, logger_factory=None) -> .run(specs, on_start, on_record)
+    factory: object  # (workers, logger_factory=None, **options) -> .run(specs, on_start, on_record)
     description: str
     source: str = "unknown"
 

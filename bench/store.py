@@ -3,18 +3,35 @@
 A run's record and its curve are written in one transaction, so a crash never leaves half a run.
 A run that is ``done`` is never overwritten: the same configuration launched again is skipped.
 Readers (``bench results``, the analysis, the dashboard) open the file read-only.
+
+The file is in WAL mode while a launch has it open (readers never block the writer) and back in
+rollback mode once the last writer closes it, so a read-only reader needs no ``-wal``/``-shm``
+files and leaves none (a WAL file at rest from an older version is read immutable, for the same
+reason). Any failure to open or read the file is a one-line :class:`StoreError`.
+
+Several launches may share one file (on one machine, or on several over a shared file system):
+a launch *claims* a run with a lease (``lease_owner``, ``lease_expires``) in one statement before
+it trains it, renews its leases while the runs train, and skips runs under another launch's live
+lease. A lease ends when it expires (its launch stopped renewing: killed, frozen, unplugged) or,
+on the owner's own machine, as soon as the owner's process is gone. Every write transaction
+starts with ``BEGIN IMMEDIATE`` and connections wait for locks (``busy_timeout``), so concurrent
+launches queue for the write lock instead of failing with "database is locked".
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import socket
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 DEFAULT_DB = "results/bench.sqlite"  # every command's --db default
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("running", "done", "failed", "diverged")
 
 SCHEMA = """
@@ -52,7 +69,9 @@ CREATE TABLE IF NOT EXISTS runs (
     extras TEXT,                        -- JSON: task extras (e.g. the copy task's baseline)
     environment TEXT,                   -- JSON: versions, device, git commit, host
     started_at TEXT,
-    finished_at TEXT
+    finished_at TEXT,
+    lease_owner TEXT,                   -- the launch training a 'running' run (see lease_owner())
+    lease_expires REAL                  -- unix time; past it, another launch may take the run over
 );
 CREATE INDEX IF NOT EXISTS runs_cell ON runs (task, train_size, model);
 CREATE TABLE IF NOT EXISTS curves (
@@ -65,43 +84,110 @@ CREATE TABLE IF NOT EXISTS curves (
     val TEXT,                           -- JSON: every validation metric
     PRIMARY KEY (run_id, step)
 ) WITHOUT ROWID;
+-- Gradient probes of runs trained with --probe-gradients (seqbench.experiment.probes), one JSON
+-- object per run, apart from `runs` so that reading runs never drags the arrays along. Purely
+-- additive: a file opened for writing gains the table; older readers ignore it, and readers
+-- of files that predate it find no table and no probes (Store.gradients).
+CREATE TABLE IF NOT EXISTS gradients (
+    run_id TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE,
+    data TEXT NOT NULL                  -- JSON: {"probes": [...], "grad_norm": {...}, ...}
+);
 """
 
 JSON_COLUMNS = ("config", "trial", "model_params", "test", "extras", "environment")
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+# Schema version -> statements that bring a database from the version before it up to it.
+MIGRATIONS = {
+    2: [  # leases, so that concurrent launches never train a run twice
+        "ALTER TABLE runs ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE runs ADD COLUMN lease_expires REAL",
+    ],
+}
 
 
 class StoreError(RuntimeError):
     """The database cannot be used; the message is one line for the user."""
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    if readonly:
-        if not path.exists():
-            raise StoreError(f"no results database at {path}; run `bench run` first")
-        # as_uri() percent-encodes the path: a raw '#' or '?' in it would cut the URI short and
-        # open (even create) a different file, read-write.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    else:
+class NotResultsDatabase(StoreError):
+    """The file holds no seqbench tables: someone else's database, or (for a moment) one that
+    another launch is creating."""
+
+
+def _uri(path: Path, **query: str) -> str:
+    # as_uri() percent-encodes the path: a raw '#' or '?' in it would cut the URI short and
+    # open (even create) a different file, read-write.
+    return path.resolve().as_uri() + "?" + "&".join(f"{k}={v}" for k, v in query.items())
+
+
+def _wal_at_rest(path: Path) -> bool:
+    """A WAL-mode file with no ``-wal`` beside it: no connection has it open (a WAL connection
+    keeps its log while open, and the last one to close removes it)."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    wal = path.with_name(path.name + "-wal")
+    return header[:16] == SQLITE_MAGIC and header[18:20] == b"\x02\x02" and not wal.exists()
+
+
+def _open(path: Path, readonly: bool) -> sqlite3.Connection:
+    """The raw connection; any failure to open is a one-line StoreError."""
+    try:
+        if readonly:
+            if not path.is_file():
+                raise StoreError(f"no results database at {path}; run `bench run` first")
+            # A read-only connection to a WAL-mode file creates -wal and -shm files beside it and
+            # cannot remove them when it closes. A file at rest in WAL mode (written by an older
+            # seqbench; this one returns files to rollback mode when it closes them) is opened
+            # immutable instead: nobody is writing it, and a read takes milliseconds.
+            query = {"mode": "ro", **({"immutable": "1"} if _wal_at_rest(path) else {})}
+            return sqlite3.connect(_uri(path, **query), uri=True, timeout=30)
+        if path.exists() and not path.is_file():
+            raise StoreError(f"{path} is not a file")
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30)
+        return sqlite3.connect(path, timeout=30)
+    except StoreError:
+        raise
+    except (OSError, sqlite3.Error, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = _not_a_folder(path) or getattr(exc, "strerror", None) or str(exc)
+        raise StoreError(f"cannot open {path} ({reason})") from None
+
+
+def _not_a_folder(path: Path) -> str | None:
+    """'somefile is a file, not a folder' when a parent of ``path`` is a file."""
+    try:
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    conn = _open(path, readonly)
     conn.row_factory = sqlite3.Row
+    conn.create_function("lease_free", 2, lease_free)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
         version = None
-        has_meta = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-        ).fetchone()
-        if has_meta:
+        # One read, one snapshot: another launch may be creating the tables right now, and two
+        # reads could see "no meta table" and then "some tables" (not ours, it would seem).
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        if "meta" in names:
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else None
-        elif readonly or conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        elif readonly or names:
             # Read-only: an empty file has no runs table to read. Writable: never add our tables
             # to someone else's database.
-            raise StoreError(f"{path} is not a seqbench results database")
+            raise NotResultsDatabase(f"{path} is not a seqbench results database")
     except StoreError:
         conn.close()
         raise
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: a schema_version that is no number
         conn.close()
         raise StoreError(f"{path} is not a readable SQLite database ({exc})") from None
     if version is not None and version > SCHEMA_VERSION:
@@ -110,14 +196,79 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
             f"{path} has schema version {version}; this seqbench reads up to {SCHEMA_VERSION}"
         )
     if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(SCHEMA)
-        conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
-        conn.commit()
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            if version is not None and version < SCHEMA_VERSION:
+                with conn:
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in MIGRATIONS.get(step, []):
+                            conn.execute(statement)
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                                 (str(SCHEMA_VERSION),))
+            conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            conn.commit()
+        except sqlite3.Error as exc:  # a read-only file or folder, a full disk
+            conn.close()
+            raise StoreError(f"cannot write {path} ({exc})") from None
     return conn
+
+
+# ---- leases (see seqbench.experiment.leases)
+
+_HOST = socket.gethostname()
+_ENDED: set[str] = set()  # owner ids of this process whose launch stage has ended
+
+
+def lease_owner() -> str:
+    """A new owner id for one launch stage: ``host:pid:nonce`` (the nonce tells stages of one
+    process apart, and a reused pid from the process that had it)."""
+    return f"{_HOST}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def end_lease_owner(owner: str) -> None:
+    """The stage that owned ``owner`` is over: its leases are free at once."""
+    _ENDED.add(owner)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process: alive
+    return True
+
+
+def lease_free(owner: str | None, expires: float | None) -> bool:
+    """Whether a running run's lease no longer holds: none, expired, ended in this process, or
+    owned by a process of this machine that is gone. (Also an SQL function on every connection.)"""
+    if owner is None or expires is None or expires < time.time():
+        return True
+    if owner in _ENDED:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False  # another machine's launch: only its expiry frees the run
+    pid = int(pid_text)
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def _readable(method):
+    """A damaged page shows only when a query reaches it: one line, not a traceback."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} could not be read ({exc})") from None
+
+    return wrapper
 
 
 class Store:
@@ -127,7 +278,24 @@ class Store:
         self.conn = _connect(self.path, readonly)
 
     def close(self) -> None:
+        if not self.readonly:
+            # Back to rollback mode when this is the last connection, so that readers opening the
+            # file later (read-only) need no -wal/-shm files and leave none. With a reader or
+            # another launch still connected the switch is refused at once and WAL stays.
+            try:
+                self.conn.execute("PRAGMA busy_timeout = 0")
+                self.conn.execute("PRAGMA journal_mode = DELETE")
+            except sqlite3.Error:
+                pass
         self.conn.close()
+
+    @_readable
+    def check(self) -> None:
+        """Raise StoreError unless every page of the file reads back (``PRAGMA quick_check``)."""
+        rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(1)")]
+        if rows != ["ok"]:
+            first = (rows[0] if rows else "no answer").replace("*** in database main ***", "")
+            raise StoreError(f"{self.path} is damaged ({' '.join(first.split())})")
 
     def __enter__(self) -> "Store":
         return self
@@ -138,6 +306,9 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self.conn:  # commits, or rolls back on any exception
+            # Take the write lock now (waiting for it): a deferred transaction that reads and
+            # then writes fails with "database is locked" when another launch wrote in between.
+            self.conn.execute("BEGIN IMMEDIATE")
             yield self.conn
 
     # ---- writing (parent process only)
@@ -166,11 +337,61 @@ class Store:
                 ),
             )
 
-    def forget_running(self, run_ids: Iterable[str]) -> None:
-        """Drop runs still marked running (interrupted before they finished: nothing to keep)."""
+    def claim(self, spec, started_at: str, owner: str, expires: float,
+              retry_finished_before: str | None = None) -> bool:
+        """Lease a run for ``owner`` before training it, in one statement; False when it is not
+        to be trained here: done, under another launch's live lease, or failed/diverged (unless
+        ``retry_finished_before``: then failed and diverged runs that finished before that time
+        are claimed again, but not those another launch retried since)."""
+        with self._tx() as c:
+            cursor = c.execute(
+                """INSERT INTO runs (run_id, matrix_id, model, task, kind, train_size, seed,
+                       status, config, trial, started_at, lease_owner, lease_expires)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)
+                   ON CONFLICT (run_id) DO UPDATE SET status='running', error=NULL,
+                       matrix_id=excluded.matrix_id, started_at=excluded.started_at,
+                       lease_owner=excluded.lease_owner, lease_expires=excluded.lease_expires
+                   WHERE (runs.status = 'running' AND (runs.lease_owner = excluded.lease_owner
+                                OR lease_free(runs.lease_owner, runs.lease_expires)))
+                      OR (runs.status IN ('failed', 'diverged') AND runs.finished_at < ?)""",
+                (
+                    spec.run_id, spec.matrix_id, spec.model, spec.task, spec.kind,
+                    spec.train_size, spec.seed, json.dumps(spec.config(), sort_keys=True),
+                    json.dumps(spec.trial, sort_keys=True), started_at, owner, expires,
+                    retry_finished_before or "",
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def renew_leases(self, owner: str, expires: float) -> int:
+        """Extend every lease ``owner`` holds on a running run (its heartbeat)."""
+        with self._tx() as c:
+            return c.execute(
+                "UPDATE runs SET lease_expires = ? WHERE lease_owner = ? AND status = 'running'",
+                (expires, owner),
+            ).rowcount
+
+    def leases(self, run_ids: Iterable[str]) -> dict[str, tuple[str | None, float | None]]:
+        """``run_id -> (lease_owner, lease_expires)`` of the given runs still marked running."""
+        ids = list(run_ids)
+        out: dict[str, tuple[str | None, float | None]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            q = (
+                "SELECT run_id, lease_owner, lease_expires FROM runs WHERE status = 'running' "
+                f"AND run_id IN ({','.join('?' * len(chunk))})"
+            )
+            out.update({r[0]: (r[1], r[2]) for r in self.conn.execute(q, chunk)})
+        return out
+
+    def forget_running(self, run_ids: Iterable[str], owner: str | None = None) -> None:
+        """Drop runs still marked running (interrupted before they finished: nothing to keep);
+        with ``owner``, only those it still holds (another launch may have taken one over)."""
         with self._tx() as c:
             c.executemany(
-                "DELETE FROM runs WHERE run_id = ? AND status = 'running'", [(i,) for i in run_ids]
+                "DELETE FROM runs WHERE run_id = ? AND status = 'running'"
+                + ("" if owner is None else " AND lease_owner IS ?"),
+                [(i,) if owner is None else (i, owner) for i in run_ids],
             )
 
     def save(self, record: dict) -> None:
@@ -206,9 +427,15 @@ class Store:
                     for p in record.get("curve", [])
                 ],
             )
+            if record.get("gradients") is not None:
+                c.execute(
+                    "INSERT INTO gradients VALUES (?, ?)",
+                    (row["run_id"], json.dumps(record["gradients"], default=str)),
+                )
 
     # ---- reading
 
+    @_readable
     def status_of(self, run_ids: Iterable[str]) -> dict[str, str]:
         ids = list(run_ids)
         out: dict[str, str] = {}
@@ -218,6 +445,7 @@ class Store:
             out.update({r[0]: r[1] for r in self.conn.execute(q, chunk)})
         return out
 
+    @_readable
     def runs(
         self,
         model: str | None = None,
@@ -238,12 +466,14 @@ class Store:
         sql += " ORDER BY task, model, train_size, seed, run_id"
         return [decode_row(r) for r in self.conn.execute(sql, args)]
 
+    @_readable
     def curve(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT * FROM curves WHERE run_id = ? ORDER BY step", (run_id,)
         ).fetchall()
         return [dict(r) | {"val": json.loads(r["val"] or "{}")} for r in rows]
 
+    @_readable
     def curves(self, run_ids: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
         wanted = None if run_ids is None else set(run_ids)
@@ -254,6 +484,26 @@ class Store:
             if wanted is None or r[0] in wanted:
                 out.setdefault(r[0], []).append(dict(r))
         return out
+
+
+    @_readable
+    def gradients(self, run_ids: Iterable[str] | None = None) -> dict[str, dict]:
+        """``run_id -> gradient probes`` of the runs that have them (all, or ``run_ids``)."""
+        if not self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='gradients'"
+        ).fetchone():
+            return {}  # a file from before probes, opened read-only
+        if run_ids is None:
+            rows = self.conn.execute("SELECT run_id, data FROM gradients").fetchall()
+        else:
+            ids, rows = list(run_ids), []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                rows += self.conn.execute(
+                    f"SELECT run_id, data FROM gradients WHERE run_id IN "
+                    f"({','.join('?' * len(chunk))})", chunk,
+                ).fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
 
 
 def decode_row(row: sqlite3.Row) -> dict[str, Any]:

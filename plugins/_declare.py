@@ -9,16 +9,35 @@ from __future__ import annotations
 from functools import partial
 from typing import Mapping
 
-from seqbench.api import KINDS, ModelPlugin, Param
+from seqbench.api import KINDS, ModelPlugin, Param, Range
 
 
 def common_defaults() -> dict[str, Param]:
     """The hyperparameters every recurrent model has (``hidden_size`` is the budget's width)."""
     return {
-        "embed_size": Param(64, "token embedding size", minimum=1),
-        "hidden_size": Param(128, "units per layer", minimum=1),
-        "num_layers": Param(1, "stacked recurrent layers", minimum=1),
-        "dropout": Param(0.1, "dropout on embeddings, layers, outputs", minimum=0),
+        # Upper bounds keep a typo (hidden_size=10**9) a one-line error, not an exhausted machine.
+        "embed_size": Param(64, "token embedding size", minimum=1, maximum=16_384),
+        "hidden_size": Param(128, "units per layer", minimum=1, maximum=16_384),
+        "num_layers": Param(1, "stacked recurrent layers", minimum=1, maximum=64),
+        "dropout": Param(0.1, "dropout on embeddings, layers, outputs", minimum=0, maximum=1,
+                         max_open=True),
+    }
+
+
+def forget_bias_param() -> Param:
+    """The LSTM's initial forget-gate bias (``lstm`` and ``seq2seq-attention``); see
+    ``_recurrent.init_forget_bias`` for why it is 1 and not torch's 0."""
+    return Param(1.0, "initial forget-gate bias (1 keeps the cell's memory at the start)")
+
+
+def recurrent_search_space() -> dict[str, Range]:
+    """What tuning varies for a recurrent model: the learning rate (AdamW's optimum for these
+    small models has been seen anywhere from 3e-4 to 1e-2, so the range spans more than two
+    decades), depth and dropout. Shared with ``seq2seq-attention``."""
+    return {
+        "lr": Range(1e-4, 3e-2, log=True),
+        "num_layers": Range(1, 3, integer=True),
+        "dropout": Range(0.0, 0.3),
     }
 
 
@@ -41,4 +60,5 @@ def recurrent_plugin(
         defaults={**common_defaults(), **(extra_defaults or {})},
         build=partial(build, cell),
         width_param="hidden_size",
+        search_space=recurrent_search_space(),
     )

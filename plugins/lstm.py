@@ -9,14 +9,24 @@ with the RNN and GRU); importing this module never imports torch.
 """
 
 from seqbench import hookimpl
+from seqbench.api import Param
 
-from ._declare import recurrent_plugin
+from ._declare import forget_bias_param, recurrent_plugin
 
 
 @hookimpl
 def register_models(register):
     register(
         recurrent_plugin(
-            "lstm", "LSTM: classifier, encoder-decoder without attention, or causal tagger"
+            "lstm",
+            "LSTM: classifier, encoder-decoder without attention, or causal tagger",
+            {
+                "forget_bias": forget_bias_param(),
+                "chrono": Param(
+                    False,
+                    "chrono init (Tallec & Ollivier 2018): forget bias log U(1, T_max-1), input "
+                    "bias its negative; replaces forget_bias",
+                ),
+            },
         )
     )

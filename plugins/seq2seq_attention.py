@@ -10,6 +10,8 @@ declares the plugin, so importing it never imports torch.
 from seqbench import hookimpl
 from seqbench.api import ModelPlugin, Param
 
+from ._declare import forget_bias_param, recurrent_search_space
+
 
 def build(kind, shape, hparams):
     from ._attention import build_attention
@@ -25,12 +27,16 @@ def register_models(register):
             description="LSTM encoder-decoder with dot-product (Luong) attention over the source",
             kinds=("seq2seq",),
             defaults={
-                "embed_size": Param(64, "token embedding size", minimum=1),
-                "hidden_size": Param(128, "units per layer", minimum=1),
-                "num_layers": Param(1, "stacked LSTM layers (encoder and decoder)", minimum=1),
-                "dropout": Param(0.1, "dropout on embeddings, layers, outputs", minimum=0),
+                "embed_size": Param(64, "token embedding size", minimum=1, maximum=16_384),
+                "hidden_size": Param(128, "units per layer", minimum=1, maximum=16_384),
+                "num_layers": Param(1, "stacked LSTM layers (encoder and decoder)", minimum=1,
+                                    maximum=64),
+                "dropout": Param(0.1, "dropout on embeddings, layers, outputs", minimum=0,
+                                 maximum=1, max_open=True),
+                "forget_bias": forget_bias_param(),
             },
             build=build,
             width_param="hidden_size",
+            search_space=recurrent_search_space(),  # the same knobs as the plain LSTM's
         )
     )

@@ -9,7 +9,7 @@ never imports torch.
 """
 
 from seqbench import hookimpl
-from seqbench.api import ModelPlugin, Param
+from seqbench.api import Choice, ModelPlugin, Param, Range
 
 
 def build(kind, shape, hparams):
@@ -26,14 +26,29 @@ def register_models(register):
             description="Small pre-LN Transformer with sinusoidal positions",
             kinds=("classification", "seq2seq", "aligned"),
             defaults={
-                "d_model": Param(64, "model width (a multiple of n_heads)", minimum=1),
-                "n_heads": Param(4, "attention heads", minimum=1),
-                "num_layers": Param(2, "layers (encoder and, for seq2seq, decoder)", minimum=1),
-                "ff_mult": Param(4, "feed-forward width as a multiple of d_model", minimum=1),
-                "dropout": Param(0.1, "dropout on embeddings, attention, feed-forward", minimum=0),
+                "d_model": Param(64, "model width (a multiple of n_heads)", minimum=1,
+                                 maximum=16_384),
+                "n_heads": Param(4, "attention heads", minimum=1, maximum=256),
+                "num_layers": Param(2, "layers (encoder and, for seq2seq, decoder)", minimum=1,
+                                    maximum=64),
+                "ff_mult": Param(4, "feed-forward width as a multiple of d_model", minimum=1,
+                                 maximum=64),
+                "dropout": Param(0.1, "dropout on embeddings, attention, feed-forward", minimum=0,
+                                 maximum=1, max_open=True),
             },
             build=build,
             width_param="d_model",
             width_multiple_of="n_heads",
+            # Tuned: the learning rate, depth, heads, dropout and warm-up (Transformers are
+            # known to need warm-up; Popel & Bojar 2018). n_heads must divide d_model: with a
+            # parameter budget the width is fitted in multiples of n_heads; without one, heads
+            # that do not divide the given d_model are left out of the draw.
+            search_space={
+                "lr": Range(1e-4, 3e-2, log=True),
+                "num_layers": Range(1, 4, integer=True),
+                "n_heads": Choice((1, 2, 4)),
+                "dropout": Range(0.0, 0.3),
+                "warmup": Range(0.0, 0.2),
+            },
         )
     )

@@ -116,7 +116,21 @@ def load(params: dict, train_size: int | None, seed: int) -> TaskData:
             "val_size": len(val),
             "test_size": len(test),
         },
+        chance=majority_accuracy(train.targets, test.targets),
+        perfect=1.0,
     )
+
+
+def majority_accuracy(train_labels: list[int], test_labels: list[int]) -> float:
+    """Test accuracy of always predicting the full training split's most frequent class (the
+    smallest index among ties): the floor a classifier must clear to have learnt anything."""
+    counts: dict[int, int] = {}
+    for y in train_labels:
+        counts[y] = counts.get(y, 0) + 1
+    if not counts or not test_labels:
+        return 0.0
+    majority = min(counts, key=lambda c: (-counts[c], c))
+    return sum(y == majority for y in test_labels) / len(test_labels)
 
 
 @hookimpl

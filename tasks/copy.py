@@ -41,12 +41,16 @@ import math
 import random
 
 from seqbench import hookimpl
-from seqbench.api import Param, Split, TaskData, TaskPlugin, Vocab, resolve_params
+from seqbench.api import Param, PluginError, Split, TaskData, TaskPlugin, Vocab, resolve_params
 
 FRAMINGS = ("aligned", "seq2seq")
 MAX_ALPHABET = 256
 MAX_SYMBOLS = 1000
-MAX_T = 100_000
+MAX_T = 10_000
+MAX_SEQUENCES = 1_000_000  # per split
+# Token positions generated in all (pool + validation + test, times the sequence length), checked
+# before any is: a list of ints per sequence costs about 16 bytes a position with its targets.
+MAX_TOKENS = 20_000_000
 # Fixed generator seeds: the pool, validation and test sets are independent streams.
 SEEDS = {"train": "seqbench-copy-train", "val": "seqbench-copy-val", "test": "seqbench-copy-test"}
 
@@ -63,10 +67,12 @@ PARAMS = {
     ),
     "framing": Param("aligned", "aligned (published, per-step targets) or seq2seq", FRAMINGS),
     "pool_size": Param(
-        10_000, "sequences in the full training set (training sizes subset it)", minimum=1
+        10_000, "sequences in the full training set (training sizes subset it)", minimum=1,
+        maximum=MAX_SEQUENCES,
     ),
-    "val_size": Param(500, "validation sequences", minimum=1),
-    "test_size": Param(1_000, "test sequences", minimum=1),
+    # 1,000: a validation accuracy's standard error is then at most 1.6 points (0.5 / sqrt(n)).
+    "val_size": Param(1_000, "validation sequences", minimum=1, maximum=MAX_SEQUENCES),
+    "test_size": Param(1_000, "test sequences", minimum=1, maximum=MAX_SEQUENCES),
 }
 
 
@@ -81,6 +87,14 @@ def load(params: dict, train_size: int | None, seed: int) -> TaskData:
 
     p = resolve_params("task 'copy'", PARAMS, params)
     T, n, K, framing = p["T"], p["n_symbols"], p["alphabet"], p["framing"]
+    length = T + 2 * n if framing == "aligned" else T + n
+    tokens = (p["pool_size"] + p["val_size"] + p["test_size"]) * length
+    if tokens > MAX_TOKENS:
+        raise PluginError(
+            f"copy: {p['pool_size'] + p['val_size'] + p['test_size']:,} sequences of {length:,} "
+            f"steps are {tokens:,} tokens, more than the limit of {MAX_TOKENS:,}; lower "
+            "pool_size, val_size or test_size (or T)"
+        )
     vocab = _vocab(K)
     train = _generate("train", T, n, K, framing, p["pool_size"])
     val = _generate("val", T, n, K, framing, p["val_size"])
@@ -118,6 +132,10 @@ def load(params: dict, train_size: int | None, seed: int) -> TaskData:
             "sequence_length": T + 2 * n if framing == "aligned" else T + n,
             "recall_positions": [start, start + n],
         },
+        # A memoryless predictor recalls a uniform symbol with probability 1/K, whatever it
+        # outputs (it reaches the baseline cross-entropy above, and no better recall).
+        chance=1 / K,
+        perfect=1.0,
     )
 
 

@@ -54,6 +54,18 @@ class Plugins:
             registry.unregister(self.names.pop())
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module: the test machine's cores are shared, and tiny models
+    gain nothing from more threads (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def plugin():
     plugins = Plugins()

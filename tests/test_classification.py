@@ -102,6 +102,33 @@ def test_scorer_perfect_and_wrong():
     assert wrong["accuracy"] == 0.0 and wrong["macro_f1"] == 0.0
 
 
+def test_chance_is_the_majority_class_on_test():
+    d = load()
+    assert d.perfect == 1.0
+    majority = Counter(d.train.targets).most_common(1)[0][0]
+    assert d.chance == pytest.approx(Counter(d.test.targets)[majority] / len(d.test))
+    assert 0.09 < d.chance < 0.11  # ten balanced digits
+    assert classification.majority_accuracy([2, 1, 1, 2, 0], [1, 2, 2, 0]) == 0.25  # tie: 1
+
+
+def test_class_zero_counts_in_the_loss():
+    """Class 0 (the digit 0) is a real class, not padding: the loss must learn from it. The
+    first study's training path skipped it (ignore_index=PAD, and PAD is 0)."""
+    torch = pytest.importorskip("torch")
+    from seqbench.experiment.lit import Batches, SeqModule
+    from seqbench_plugins._recurrent import build_recurrent
+
+    d = load()
+    zeros = [i for i, y in enumerate(d.train.targets) if y == 0][:8]
+    model = build_recurrent("lstm", "classification", d.shape(), {"hidden_size": 8})
+    module = SeqModule(model, d, {"lr": 1e-3})
+    data = Batches(d.train, "classification")
+    loss = module.training_step(data.collate(zeros), 0)
+    assert float(loss) > 0.5  # about ln 10 untrained; 0 (or nan) if class 0 were skipped
+    loss.backward()
+    assert model.head.weight.grad[0].abs().sum() > 0
+
+
 def write_csv(path, rows, header=("text", "label")):
     import csv
 

@@ -37,7 +37,7 @@ def test_registration():
     assert p.kind_for({"framing": "seq2seq"}) == "seq2seq"
     defaults = {k: v.default for k, v in p.params.items()}
     assert defaults == {"T": 50, "n_symbols": 10, "alphabet": 8, "framing": "aligned",
-                        "pool_size": 10_000, "val_size": 500, "test_size": 1_000}
+                        "pool_size": 10_000, "val_size": 1_000, "test_size": 1_000}
 
 
 def test_aligned_layout_exact():
@@ -95,6 +95,23 @@ def test_baseline_values(T, expected):
     scores = d.score(d.val, d.val.targets, 0.5)
     assert scores["baseline_ce"] == d.extras["baseline_ce"]
     assert scores["cross_entropy"] == scores["loss"] == 0.5
+
+
+@pytest.mark.parametrize("framing", ["aligned", "seq2seq"])
+def test_chance_is_a_memoryless_recall(framing):
+    """chance = 1/K: a predictor that remembers nothing recalls each symbol with probability
+    1/K whatever it outputs; the best constant symbol scores about that on the test split."""
+    d = load({"framing": framing, "T": 20, "alphabet": 4})
+    assert (d.chance, d.perfect) == (0.25, 1.0)
+    start = d.extras["recall_positions"][0]
+    v = d.src_vocab
+    best = max(
+        d.score(d.test, [[v.stoi[f"a{k}"]] * len(t) if framing == "seq2seq"
+                         else t[:start] + [v.stoi[f"a{k}"]] * 10 for t in d.test.targets],
+                0.0)["recall_accuracy"]
+        for k in range(1, 5)
+    )
+    assert abs(best - d.chance) < 0.02
 
 
 def test_seq2seq_baseline_is_per_target_token():
@@ -189,3 +206,25 @@ def test_core_style_params_resolve():
     assert resolved["T"] == 120 and p.kind_for(resolved) == "seq2seq"
     with pytest.raises(PluginError, match="not one of"):
         resolve_params("copy", p.params, {"framing": "foo"})
+
+
+def test_a_run_records_chance_perfect_and_val_size():
+    """The runner copies the task's anchors into the run's extras, with the number of
+    validation examples it scored (a seeded sample of val_limit)."""
+    pytest.importorskip("torch")
+    from seqbench.experiment.plan import TRAINING, RunSpec
+    from seqbench.experiment.runner import execute
+
+    training = resolve_params(
+        "training", TRAINING, {"max_steps": 4, "val_every": 2, "val_limit": 100, "batch_size": 8}
+    )
+    spec = RunSpec(
+        model="lstm", task="copy", kind="aligned", train_size=16, seed=0,
+        model_params={"hidden_size": 8, "embed_size": 4}, task_params={"T": 5},
+        training=training,
+    )  # fmt: skip
+    record = execute(spec)
+    assert record["status"] == "done", record.get("error")
+    extras = record["extras"]
+    assert (extras["chance"], extras["perfect"], extras["val_size"]) == (0.125, 1.0, 100)
+    assert extras["baseline_ce"] == pytest.approx(10 * math.log(8) / 25)  # the task's own

@@ -219,12 +219,75 @@ def test_band_carries_a_stopped_seed_forward_and_uses_a_t_interval():
     assert len(long["x"]) == dashdata.GRID_POINTS
 
 
-@pytest.mark.parametrize("conf,df,expected", [
-    (0.95, 1, 12.7062), (0.95, 2, 4.3027), (0.95, 9, 2.2622), (0.99, 4, 4.6041),
-    (0.90, 30, 1.6973), (0.95, 10_000, 1.9602),
-])
-def test_t_quantile(conf, df, expected):
-    assert dashdata.t_quantile(conf, df) == pytest.approx(expected, rel=2e-4)
+def test_band_is_the_analysis_t_interval():
+    """The band's half-width is stats.mean_ci's, and the dashboard has no t-quantile of its own."""
+    from seqbench.analysis import stats
+
+    ys = [[0.1, 0.5], [0.3, 0.4], [0.2, 0.9]]
+    b = dashdata.band([([1, 2], y) for y in ys], 0.9)
+    for j in range(2):
+        lo, hi = stats.mean_ci([y[j] for y in ys], 0.9)
+        assert b["lo"][j] == pytest.approx(lo, rel=1e-5)
+        assert b["hi"][j] == pytest.approx(hi, rel=1e-5)
+    assert not hasattr(dashdata, "t_quantile")
+    source = (ROOT / "bench" / "dashboard" / "data.py").read_text()
+    assert "ppf" not in source and "stdev" not in source and "NormalDist" not in source
+
+
+def analyze_json(db, *args) -> dict:
+    from click.testing import CliRunner
+    from seqbench.cli.analyze import analyze
+
+    res = CliRunner().invoke(analyze, ["--db", str(db), "--json", "--bootstrap", "1000", *args])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def test_the_dashboard_shows_bench_analyze_numbers(tmp_path, serve):
+    """One source of truth: every number in the overview is the one `bench analyze --json` prints
+    (same cells, same selected trial and seeds, same intervals, tests and verdicts)."""
+    recs = []
+    extras = {"chance": 0.125, "perfect": 1.0, "val_size": 400}
+    for size in (32, 64):
+        for seed in range(6):
+            recs.append(record("lstm", size=size, seed=seed, value=0.8 + seed / 100,
+                               extras=extras))
+            recs.append(record("transformer", size=size, seed=seed, value=0.78 + seed / 90,
+                               extras=extras))
+    # a tuning-stage run with a high score: selection only, in neither view's seeds
+    recs.append(record("lstm", size=32, seed=99, value=0.99, trial={"stage": "tune"}))
+    db = make_db(tmp_path / "r.sqlite", recs, running=0)
+    srv = serve(db, n_boot=1000)
+    ours = srv.json("/api/summary")
+    theirs = analyze_json(db)
+    assert ours["analysis"]["ok"]
+    by_id = {(c["task"], c["train_size"]): c for c in theirs["cells"]}
+    assert len(ours["cells"]) == len(by_id) == 2
+    for c in ours["cells"]:
+        t = by_id[(c["task"], c["train_size"])]
+        assert c["comparisons"] == t["comparisons"] and c["winner"] == t["winner"]
+        assert c["target"] == t["target"] and c["guard"] == t["guard"]
+        for m, tm in zip(c["models"], t["models"]):
+            assert {k: v for k, v in tm.items() if k not in ("values", "seeds", "run_ids")} == m
+        assert [m["n_seeds"] for m in c["models"]] == [6, 6]  # the tuning seed is not counted
+        assert c["guard"]["chance"] == 0.125 and c["validation"]["size"] == 400
+        curves = srv.json(f"/api/cell/{c['id']}")
+        assert curves["target"] == t["target"] and curves["validation"] == t["validation"]
+    assert [{k: v for k, v in x.items() if k != "label"} for x in ours["verdicts"]] == \
+        theirs["verdicts"]
+    assert [{k: v for k, v in x.items() if k not in ("label", "variant_id")}
+            for x in ours["scaling"]] == theirs["scaling"]
+
+
+def test_dashboard_default_pairs_without_a_transformer(tmp_path, serve):
+    """Finding 10, in the dashboard: no Transformer in the database is no error; the models
+    present are compared."""
+    recs = [record(m, seed=s, value=0.5 + s / 50 + (m == "gru") * 0.1)
+            for m in ("lstm", "gru") for s in range(3)]
+    s = serve(make_db(tmp_path / "r.sqlite", recs, running=0)).json("/api/summary")
+    assert s["analysis"]["ok"] and s["analysis"]["pairs"] == [["gru", "lstm"]]
+    (v,) = s["verdicts"]
+    assert (v["a"], v["b"]) == ("gru", "lstm")
 
 
 def test_run_curve_and_not_found(db, serve):
@@ -481,6 +544,7 @@ def test_corrupt_database_is_one_clear_message(tmp_path, serve):
 
 
 def test_broken_analysis_falls_back_to_plain_means(db, serve, monkeypatch):
+    """The fallback computes no statistics: the shared cells' means, no interval, no test."""
     import seqbench.analysis.analyze
 
     def boom(*a, **k):
@@ -492,6 +556,9 @@ def test_broken_analysis_falls_back_to_plain_means(db, serve, monkeypatch):
     assert "ZeroDivisionError: oops" in s["analysis"]["error"]
     cell = next(c for c in s["cells"] if c["train_size"] == 32)
     assert cell["winner"]["model"] == "lstm" and cell["winner"]["significant"] is False
+    assert all(m["ci"] is None for m in cell["models"]) and cell["comparisons"] == []
+    lstm = next(m for m in cell["models"] if m["model"] == "lstm")
+    assert lstm["mean"] == pytest.approx(0.81) and lstm["n_seeds"] == 3
     assert s["scaling"] and s["verdicts"] == []
 
 

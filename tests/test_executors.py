@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -127,9 +128,13 @@ def register_models(register):
 def test_a_dead_worker_fails_its_run_and_the_matrix_goes_on(cli, make_dist, tmp_path):
     dist = make_dist("seqbench-dies", {"seqbench_dies": SUICIDAL}, {"dies": "seqbench_dies"})
     db = tmp_path / "dead.sqlite"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     rc, out, err = cli("run", "--models", "dies,lstm", "--seeds", "0,1", *TINY,
-                       "--executor", "local", "--workers", "2", "--db", db, pythonpath=[dist])
+                       "--executor", "local", "--workers", "2", "--db", db, pythonpath=[dist],
+                       env={"TMPDIR": str(scratch)})
     assert rc == 1, err[-2000:]
+    assert not list(scratch.glob("seqbench-*")), "a killed worker's temporary files were left"
     by_model: dict[str, list] = {}
     for row in rows(db).values():
         by_model.setdefault(row["model"], []).append(row)
@@ -171,10 +176,11 @@ def test_presets_are_valid_and_the_claim_preset_is_the_study(cli):
     reg = registry()
     assert {"quick", "claim"} <= set(matrixfile.presets())
     for name in matrixfile.presets():
-        data = matrixfile.read(matrixfile.preset_path(name))
-        matrix = matrixfile.build_matrix(data, None, None, None, None, (), (), {}, {},
-                                         list(reg.models), list(reg.tasks))
-        assert plan(matrix, reg).runs, name
+        for path in matrixfile.matrix_files(matrixfile.preset_path(name)):  # a folder: its parts
+            data = matrixfile.read(path)
+            matrix = matrixfile.build_matrix(data, None, None, None, None, (), (), {}, {},
+                                             list(reg.models), list(reg.tasks))
+            assert plan(matrix, reg).runs, path
         rc, out, err = cli("run", "--preset", name, "--dry-run")
         assert rc == 0, err
 
@@ -182,7 +188,7 @@ def test_presets_are_valid_and_the_claim_preset_is_the_study(cli):
     assert set(claim["models"]) == {"rnn", "lstm", "gru", "seq2seq-attention", "transformer"}
     assert set(claim["tasks"]) == {"classification", "copy", "translation"}
     assert len(claim["seeds"]) >= 6  # the fewest for p < 0.05 in a paired two-sided test
-    assert len(claim["tuning"]["lr"]) >= 3
+    assert claim["tuning"]["trials"] >= 8 and "lr" not in claim["tuning"]
     for task, sizes in claim["train_sizes"].items():
         assert len(sizes) >= 5 and sizes[-1] is None, task  # up to the full data set
         numeric = sizes[:-1]
@@ -196,7 +202,9 @@ def test_matrix_file_errors_are_one_line(cli, tmp_path):
         "zero seeds": 'models = ["lstm"]\ntasks = ["copy"]\nseeds = []\n',
         "size too large": 'models = ["lstm"]\ntasks = ["copy"]\n[train_sizes]\ncopy = [20000]\n',
         "sizes for a task not in the matrix": 'tasks = ["copy"]\n[train_sizes]\ncopyy = [10]\n',
-        "tuning without lrs": 'tasks = ["copy"]\n[tuning]\nseeds = 1\n',
+        "tuning without trials": 'tasks = ["copy"]\n[tuning]\nseeds = 1\n',
+        "tuning seed is an evaluation seed":
+            'tasks = ["copy"]\nseeds = [0, 1]\n[tuning]\ntrials = 4\nseeds = [1]\n',
     }
     for what, text in cases.items():
         path = tmp_path / "m.toml"
@@ -208,38 +216,118 @@ def test_matrix_file_errors_are_one_line(cli, tmp_path):
         assert not db.exists(), what
 
 
-def _record(run_id, model, lr, seed, best_val, size=64):
-    return {"run_id": run_id, "model": model, "task": "copy", "train_size": size, "seed": seed,
-            "status": "done", "best_val": best_val, "higher_is_better": True,
-            "trial": {"lr": lr}}
+class Scripted:
+    """An executor that trains nothing: each run "scores" ``score(spec)`` on validation, so a
+    whole tuning launch (trials, extension rounds, evaluation) runs in a second."""
+
+    def __init__(self, score):
+        self.score = score
+        self.seen: list[dict] = []
+
+    def run(self, specs, on_start, on_record):
+        from seqbench.experiment.plan import RunSpec
+        from seqbench.experiment.runner import failed_record
+
+        for d in specs:
+            on_start(d)
+            self.seen.append(d)
+            value = self.score(RunSpec.from_dict(d))
+            on_record({**failed_record(d, ""), "status": "done", "error": None,
+                       "best_val": value, "primary_value": value, "higher_is_better": True,
+                       "primary_metric": "recall_accuracy", "test": {"recall_accuracy": value}})
 
 
-def test_second_stage_runs_the_trial_best_on_validation_on_the_other_seeds():
-    from seqbench.experiment.plan import Matrix, plan
+def test_a_tuning_launch_extends_at_an_edge_then_evaluates_on_every_seed(tmp_path):
+    import math
+
+    from rich.console import Console
+
+    from seqbench.analysis.tables import print_summary
+    from seqbench.experiment import matrixfile
+    from seqbench.experiment.launch import launch
+    from seqbench.experiment.plan import plan
     from seqbench.registry import registry
-    from seqbench.experiment.tuning import second_stage, select_trial
+    from seqbench.store import Store
 
-    matrix = Matrix(models=["lstm"], tasks=["copy"], train_sizes=[64], seeds=[0, 1, 2],
-                    tuning={"lr": [1e-3, 1e-2], "seeds": 1})
-    p = plan(matrix, registry())
-    assert sorted(r.training["lr"] for r in p.runs) == [1e-3, 1e-2]
-    assert {r.seed for r in p.runs} == {0}
-    records = {r.run_id: {**_record(r.run_id, "lstm", r.training["lr"], 0,
-                                    0.9 if r.training["lr"] == 1e-2 else 0.5),
-                          "config": r.config()} for r in p.runs}
-    stage = second_stage(p.runs, p.seeds, records, p.tuning)
-    assert sorted(r.seed for r in stage.runs) == [1, 2]
-    assert {r.training["lr"] for r in stage.runs} == {1e-2}
-    assert all(r.trial == {"lr": 1e-2} for r in stage.runs)
+    reg = registry()
+    matrix = matrixfile.build_matrix(
+        {"tuning": {"trials": 8, "seeds": 1, "extend": 2, "extend_trials": 4}},
+        "lstm,transformer", "copy", "64,128", "0-2", (), (), {}, {},
+        list(reg.models), list(reg.tasks))
+    the_plan = plan(matrix, reg)
 
-    # After stage two, the choice is still made on the shared (tuning) seed: a worse mean over
-    # more seeds does not switch it.
-    more = [_record("a", "lstm", 1e-2, 0, 0.9), _record("b", "lstm", 1e-2, 1, 0.1),
-            _record("c", "lstm", 1e-2, 2, 0.1), _record("d", "lstm", 1e-3, 0, 0.5)]
-    assert json.loads(select_trial(more, True)) == {"lr": 1e-2}
-    diverged = [{**_record("e", "lstm", 1e-2, 0, None), "status": "diverged"},
-                _record("f", "lstm", 1e-3, 0, 0.1)]
-    assert json.loads(select_trial(diverged, True)) == {"lr": 1e-3}
+    def score(spec):  # the LSTM at n=64 wants ever larger learning rates; all else peaks at 3e-3
+        if spec.model == "lstm" and spec.train_size == 64:
+            return min(spec.training["lr"], 1.0)
+        return 1 - abs(math.log10(spec.training["lr"] / 3e-3)) / 10
+
+    console = Console(record=True, width=250)
+    with Store(tmp_path / "t.sqlite") as store:
+        outcome = launch(the_plan, matrix, store, Scripted(score), console)
+        stored = store.runs()
+        print_summary(stored, console, run_ids=outcome.planned)
+    text = console.export_text()
+    assert "lstm on copy n=64: selected lr" in text and "round 1 of at most 2" in text
+    assert "extension round 2" in text and "still at the high edge" in text
+
+    tune = [r for r in stored if r["trial"]["stage"] == "tune"]
+    evals = [r for r in stored if r["trial"]["stage"] == "eval"]
+    assert len(tune) + len(evals) == len(stored) == len(outcome.planned)
+    assert {r["seed"] for r in tune} == {10_000}
+    assert {r["seed"] for r in evals} == {0, 1, 2}  # the tuning seed is never evaluated
+    counts: dict = {}
+    for r in tune:
+        counts[(r["model"], r["train_size"])] = counts.get((r["model"], r["train_size"]), 0) + 1
+    # The extended cell: 8 + 2 rounds x 4 for both models; the other cell: 8 for both.
+    assert counts == {("lstm", 64): 16, ("transformer", 64): 16, ("lstm", 128): 8,
+                      ("transformer", 128): 8}
+    chosen = {(r["model"], r["train_size"]): r["trial"] for r in evals}
+    assert chosen[("lstm", 64)]["extended"] == ["high", "high"]
+    assert chosen[("lstm", 64)]["lr_edge"] == "high" and chosen[("lstm", 64)]["trials"] == 16
+    assert chosen[("transformer", 64)]["trials"] == 16
+    assert "extended" not in chosen[("lstm", 128)]
+    assert len(evals) == 4 * 3
+    # The summary scores the 3 evaluation runs of each selection, none of the trials.
+    summary = [line for line in text.splitlines() if line.startswith("│ copy")]
+    assert len(summary) == 4
+    assert all(re.search(r"│ 3\b", line) for line in summary), summary
+    # ... as does the analysis: no run on the tuning seed is ever evaluated.
+    from seqbench.analysis.cells import group
+
+    for cell in group(stored):
+        for m in cell.models.values():
+            assert sorted(r["seed"] for r in m.done) == [0, 1, 2], (cell.train_size, m.name)
+
+    # Relaunching repeats every decision from the stored records and runs nothing new.
+    again = Scripted(score)
+    with Store(tmp_path / "t.sqlite") as store:
+        launch(the_plan, matrix, store, again, Console(record=True, width=250))
+        assert len(store.runs()) == len(stored)
+    assert again.seen == []
+
+
+def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(cli, tmp_path):
+    db = tmp_path / "tuned.sqlite"
+    args = ["run", "--models", "lstm", "--seeds", "0,1", *TINY, "--tune-trials", "2",
+            "--tune-extend", "0", "--executor", "sequential", "--db", db]
+    rc, out, err = cli(*args[:-2], "--dry-run")
+    assert rc == 0, err
+    assert "lstm: lr 0.0001 .. 0.03 (log-uniform)" in out and "num_layers 1 .. 3" in out
+    assert "2 planned runs" in out
+
+    rc, out, err = cli(*args)
+    assert rc == 0, err[-2000:]
+    stored = list(rows(db).values())
+    for r in stored:
+        r["trial"], r["config"] = json.loads(r["trial"]), json.loads(r["config"])
+    tune = [r for r in stored if r["trial"]["stage"] == "tune"]
+    evals = [r for r in stored if r["trial"]["stage"] == "eval"]
+    assert sorted(r["seed"] for r in tune) == [10_000, 10_000]
+    assert sorted(r["seed"] for r in evals) == [0, 1]
+    best = max(tune, key=lambda r: r["best_val"])
+    strip = lambda c: {k: v for k, v in c.items() if k != "seed"}  # noqa: E731
+    assert all(strip(r["config"]) == strip(best["config"]) for r in evals)
+    assert all(r["trial"]["trials"] == 2 for r in evals)
 
 
 def test_wandb_logs_offline_and_a_wandb_failure_only_warns(cli, tmp_path):
@@ -258,3 +346,105 @@ def test_wandb_logs_offline_and_a_wandb_failure_only_warns(cli, tmp_path):
     assert rc == 0, err[-2000:]
     assert "warning: W&B logging disabled for this run" in err
     assert [r["status"] for r in rows(db2).values()] == ["done"]
+
+
+# --------------------------------------------------------------------------------------------
+# Workers end with their launcher; torch threads follow the cores a run has
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_exit_at_once_and_quietly_when_the_launcher_is_killed(tmp_path):
+    db = tmp_path / "orphans.sqlite"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    log = tmp_path / "stderr.log"
+    args = ["run", "--models", "lstm", "--seeds", "0,1", *TINY[:-4], "--max-steps", "200000",
+            "--val-every", "100000", "--executor", "local", "--workers", "2", "--db", str(db)]
+    with open(log, "w") as err:
+        proc = subprocess.Popen([*bench_command(), *args], env={**env(), "TMPDIR": str(scratch)},
+                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.time() + 120
+        while time.time() < deadline:  # both workers training
+            running = 0
+            if db.exists():
+                try:
+                    running = sum(r["status"] == "running" for r in rows(db).values())
+                except sqlite3.OperationalError:
+                    pass
+            if running == 2:
+                break
+            time.sleep(0.2)
+        else:
+            proc.kill()
+            raise AssertionError("the workers never started training")
+        workers = _children(proc.pid)
+        assert workers, "no worker processes"
+        time.sleep(1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t0 = time.time()
+        while any(_alive(w) for w in workers) and time.time() - t0 < 10:
+            time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "workers outlived their launcher"
+    assert time.time() - t0 < 5
+    time.sleep(0.5)
+    text = log.read_text()
+    assert "Traceback" not in text and "BrokenPipe" not in text, text[-2000:]
+    assert not list(scratch.glob("seqbench-worker-*")), "a worker left its temporary files"
+
+
+def test_local_workers_split_the_usable_cores(monkeypatch):
+    from seqbench.api import PluginError
+    from seqbench.experiment import executors
+
+    monkeypatch.setattr(executors, "usable_cores", lambda: 6)
+    monkeypatch.setattr(executors.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert executors.LocalExecutor(2).threads == 3
+    assert executors.LocalExecutor(0).workers == 6 and executors.LocalExecutor(0).threads == 1
+    monkeypatch.setattr(executors.os, "getloadavg", lambda: (4.2, 4.0, 4.0))
+    assert executors.LocalExecutor(2).threads == 2  # 2 cores left free: one thread each
+    with pytest.raises(PluginError, match="at most 24 local workers"):
+        executors.LocalExecutor(25)
+
+
+@pytest.mark.parametrize("load, threads", [(0.1, 2), (1.0, 1), (5.0, 1)])
+def test_a_sequential_run_uses_the_cores_it_has_not_every_core_of_the_machine(
+        monkeypatch, load, threads):
+    """Two threads on a 2-core machine that other work keeps busy spin against each other
+    (10-60x slower); the sequential executor gives each run the cores not busy elsewhere."""
+    import torch
+
+    from seqbench.experiment import executors, runner
+
+    seen = []
+    monkeypatch.setattr(executors, "usable_cores", lambda: 2)
+    monkeypatch.setattr(executors.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(runner, "execute", lambda spec, factory=None: seen.append(
+        torch.get_num_threads()) or {"run_id": spec["run_id"]})
+    before = torch.get_num_threads()
+    try:
+        executors.SequentialExecutor().run([{"run_id": "a"}, {"run_id": "b"}],
+                                           lambda spec: None, lambda record: None)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [threads, threads]

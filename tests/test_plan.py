@@ -7,7 +7,9 @@ no database file created.
 from __future__ import annotations
 
 import json
+import math
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -70,8 +72,16 @@ def test_matrix_expands_sizes_and_seeds(reg):
     assert {r.matrix_id for r in p.runs} == {p.matrix_id}
 
 
-def test_repeated_names_and_equal_sweeps_plan_once(reg):
-    p = make(reg, "lstm,lstm", "copy", sizes="16,16")
+def test_repeated_names_are_an_error_and_equal_sweeps_plan_once(reg):
+    # A repeat on an axis is a typo, never a request (as repeated seeds always were): issue 11.
+    for models, tasks, sizes, seeds in (("lstm,lstm", "copy", "16", "0"),
+                                        ("lstm", "copy,copy", "16", "0"),
+                                        ("lstm", "copy", "16,16", "0"),
+                                        ("lstm", "copy", "full,all", "0"),
+                                        ("lstm", "copy", "16", "0,0")):
+        with pytest.raises(PluginError, match="repeat"):
+            make(reg, models, tasks, sizes=sizes, seeds=seeds)
+    p = make(reg, "lstm", "copy", training={"lr": [0.001, 1e-3]})  # one value, twice
     assert len(p.runs) == 1
 
 
@@ -316,7 +326,7 @@ TOML_BAD = [
     ('models = ["lstm"', "is not valid TOML"),
     ('modles = ["lstm"]', "unknown key 'modles' (available: "),
     ("[training]\nlearning_rate = 0.1\n", "unknown training key 'learning_rate'"),
-    ('seeds = ["a"]', "seed 'a' is not a non-negative integer"),
+    ('seeds = ["a"]', "'seeds' must be a list of integer seeds, not 'a'"),
     ("[model_params]\nhidden_size = []\n", "an empty list sweeps nothing"),
     ('[training]\nlr = "fast"\n', "parameter 'lr': 'fast' is not a valid float"),
 ]
@@ -367,3 +377,379 @@ def test_param_coercion_edges():
             Param(0.1, minimum=0.0).coerce("lr", value)
     with pytest.raises(PluginError, match="above the maximum 5"):
         Param(3, maximum=5).coerce("n", "6")
+
+
+# --------------------------------------------------------------------------------------------
+# The tuning protocol: equal trials in each model's own space, tuning seeds apart, edges
+
+
+def tuned(reg, models="lstm,transformer", tasks="copy", sizes="64", seeds="0-2", tuning=None,
+          m=(), training=None):
+    matrix = matrixfile.build_matrix(
+        file_data={}, models=models, tasks=tasks, train_sizes=sizes, seeds=seeds,
+        model_params=tuple(m), task_params=(), training=training or {},
+        tuning={"trials": 8, **(tuning or {})}, all_models=list(reg.models),
+        all_tasks=list(reg.tasks),
+    )
+    return plan(matrix, reg)
+
+
+def by_model(runs) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for r in runs:
+        out.setdefault(r.model, []).append(r)
+    return out
+
+
+def test_every_model_gets_the_same_number_of_trials_on_tuning_seeds_only(reg):
+    p = tuned(reg, "lstm,gru,rnn,transformer", sizes="64,128", tuning={"seeds": 2})
+    assert p.tuning.seeds == (10_000, 10_001)
+    counts = {}
+    for r in p.runs:
+        counts[(r.model, r.train_size)] = counts.get((r.model, r.train_size), 0) + 1
+        assert r.trial["stage"] == "tune" and r.trial["round"] == 0
+    assert set(counts.values()) == {8 * 2}, counts  # 8 trials x 2 tuning seeds, every model
+    assert len(counts) == 4 * 2
+    assert {r.seed for r in p.runs} == {10_000, 10_001}
+    assert not {r.seed for r in p.runs} & set(p.seeds)
+
+
+def test_explicit_tuning_seeds_must_not_be_evaluation_seeds(reg):
+    p = tuned(reg, "lstm", tuning={"seeds": [7, 8]})
+    assert {r.seed for r in p.runs} == {7, 8}
+    with pytest.raises(PluginError, match=r"\[tuning\] seed 2 is also an evaluation seed"):
+        tuned(reg, "lstm", tuning={"seeds": [2, 9]})
+    with pytest.raises(PluginError, match=r"\[tuning\] seed 10000 is also an evaluation seed"):
+        tuned(reg, "lstm", seeds="0,10000", tuning={"seeds": 1})
+    with pytest.raises(PluginError, match="is not a list of integers from 0"):
+        tuned(reg, "lstm", tuning={"seeds": [-1]})
+
+
+def test_sobol_trials_are_deterministic_and_an_extension_continues_the_sequence(reg):
+    a = tuned(reg, sizes="64")
+    b = tuned(reg, sizes="64")
+    assert [r.run_id for r in a.runs] == [r.run_id for r in b.runs]
+    fewer = tuned(reg, sizes="64", tuning={"trials": 4})
+    assert {r.run_id for r in fewer.runs} < {r.run_id for r in a.runs}  # a prefix of the draw
+    # Every model tries the same learning rates (the lr is the shared first column).
+    lrs = {m: sorted(r.training["lr"] for r in rs) for m, rs in by_model(a.runs).items()}
+    assert lrs["lstm"] == lrs["transformer"] and len(set(lrs["lstm"])) == 8
+    # A model's trials do not depend on which other models are in the matrix.
+    alone = tuned(reg, "lstm", sizes="64")
+    assert {r.run_id for r in alone.runs} == {r.run_id for r in a.runs if r.model == "lstm"}
+
+
+def test_each_model_draws_in_its_own_space_and_values_land_where_they_belong(reg):
+    p = tuned(reg, "lstm,transformer", tuning={"trials": 16})
+    runs = by_model(p.runs)
+    t = runs["transformer"]
+    for key in ("num_layers", "n_heads", "dropout"):
+        assert len({r.model_params[key] for r in t}) > 1, key
+    assert {r.model_params["n_heads"] for r in t} <= {1, 2, 4}
+    assert {r.model_params["num_layers"] for r in t} == {1, 2, 3, 4}
+    assert all(0.0 <= r.model_params["dropout"] <= 0.3 for r in t)
+    warmups = {r.training["warmup"] for r in t}  # a recipe key: set in the training recipe
+    assert len(warmups) > 1 and all(0.0 <= w <= 0.2 for w in warmups)
+    assert all("warmup" not in r.model_params for r in t)
+    lstm = runs["lstm"]
+    assert {r.model_params["num_layers"] for r in lstm} == {1, 2, 3}
+    assert len({r.model_params["dropout"] for r in lstm}) > 1
+    assert {r.training["warmup"] for r in lstm} == {0.05}  # not in the LSTM's space: the default
+    assert set(lstm[0].trial) == {"lr", "num_layers", "dropout", "stage", "round"}
+    for r in p.runs:
+        assert 1e-4 <= r.training["lr"] <= 3e-2
+        assert r.trial["lr"] == r.training["lr"]
+    # Log-uniform: as many trials in each decade-sized band, not bunched at the top.
+    lrs = sorted(r.training["lr"] for r in lstm)
+    assert sum(lr < 1e-3 for lr in lrs) >= 4 and sum(lr > 3e-3 for lr in lrs) >= 4
+
+
+def test_keys_the_matrix_sets_are_pinned_and_heads_divide_the_width(reg):
+    p = tuned(reg, "lstm,transformer", m=["transformer.n_heads=2", "dropout=0.0"])
+    for r in p.runs:
+        assert r.model_params["dropout"] == 0.0 and "dropout" not in r.trial
+    t = by_model(p.runs)["transformer"]
+    assert {r.model_params["n_heads"] for r in t} == {2}
+    assert p.searches[-1].pinned == ("n_heads", "dropout")
+    # Without a parameter budget the width is the given one: only heads dividing it are drawn.
+    p = tuned(reg, "transformer", m=["d_model=6"], tuning={"trials": 16})
+    assert {r.model_params["n_heads"] for r in p.runs} == {1, 2}
+    # With one, the width is fitted in multiples of the heads, so every choice stays.
+    p = tuned(reg, "transformer", m=["d_model=6"], tuning={"trials": 16},
+              training={"param_budget": 20000})
+    assert {r.model_params["n_heads"] for r in p.runs} == {1, 2, 4}
+    with pytest.raises(PluginError, match="the learning rate is tuned"):
+        tuned(reg, "lstm", training={"lr": 1e-3})
+
+
+def test_the_old_lr_grid_still_plans_a_fixed_grid_on_a_tuning_seed(reg, tmp_path):
+    path = tmp_path / "old.toml"
+    path.write_text('models = ["lstm", "transformer"]\ntasks = ["copy"]\nseeds = [0, 1, 2]\n'
+                    "train_sizes = [64]\n[tuning]\nlr = [1e-3, 3e-3, 1e-2]\nseeds = 1\n"
+                    'per = "size"\n')
+    p = make(reg, None, None, sizes=None, seeds=None, file_data=matrixfile.read(path))
+    assert p.tuning.grid == (1e-3, 3e-3, 1e-2) and p.tuning.extend == 0
+    for model, runs in by_model(p.runs).items():
+        assert sorted(r.training["lr"] for r in runs) == [1e-3, 3e-3, 1e-2], model
+        assert {r.seed for r in runs} == {10_000}
+        assert all(set(r.trial) == {"lr", "stage", "round"} for r in runs)
+    t = by_model(p.runs)["transformer"][0]
+    assert t.model_params["num_layers"] == 2 and t.training["warmup"] == 0.05  # defaults
+
+
+TUNING_BAD = [
+    ({"seeds": 1}, "[tuning] needs trials = N"),
+    ({"trials": 1}, "parameter 'trials': 1 is below the minimum 2"),
+    ({"trails": 8}, "[tuning] has no parameter 'trails'"),
+    ({"trials": 8, "lr": [1e-3, 1e-2]}, "[tuning] trials goes with each model's own search space"),
+    ({"lr": [1e-3]}, "lr must be a list of at least two"),
+    ({"trials": 8, "per": "cell"}, "'cell' is not one of size, task"),
+    ({"trials": 8, "seeds": 0}, "at least one tuning seed"),
+]
+
+
+@pytest.mark.parametrize("table,message", TUNING_BAD, ids=[m for _, m in TUNING_BAD])
+def test_bad_tuning_tables(reg, table, message):
+    matrix = matrixfile.build_matrix({"tuning": table}, "lstm", "copy", "64", "0", (), (), {}, {},
+                                     list(reg.models), list(reg.tasks))
+    with pytest.raises(PluginError) as exc:
+        plan(matrix, reg)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_flags_replace_the_files_tuning_form(reg):
+    grid = {"tuning": {"lr": [1e-3, 1e-2], "seeds": 1}}
+    m = matrixfile.build_matrix(grid, "lstm", "copy", "64", "0", (), (), {}, {"trials": 4},
+                                list(reg.models), list(reg.tasks))
+    assert m.tuning == {"seeds": 1, "trials": 4}
+    drawn = {"tuning": {"trials": 8, "extend": 1}}
+    m = matrixfile.build_matrix(drawn, "lstm", "copy", "64", "0", (), (), {},
+                                {"lr": ["1e-3", "1e-2"]}, list(reg.models), list(reg.tasks))
+    assert m.tuning == {"lr": ["1e-3", "1e-2"]}
+
+
+def test_search_space_declarations_are_checked():
+    from seqbench.api import Choice, ModelPlugin, Param, Range
+
+    def model(space):
+        return ModelPlugin("m", "a model", ("classification",),
+                           {"hidden_size": Param(8), "dropout": Param(0.1, minimum=0.0)},
+                           build=lambda *a: None, search_space=space)
+
+    assert model(None).space == {"lr": Range(1e-4, 3e-2, log=True)}  # third-party default
+    assert model({"lr": Range(1e-3, 1e-1, log=True), "hidden_size": Choice((8, 16))}).space
+    for space, message in [
+        ({"depth": Range(1, 3, integer=True)}, "neither a declared default nor a tunable"),
+        ({"hidden_size": Range(8, 64)}, "is an int; use Range(..., integer=True)"),
+        ({"dropout": Range(-0.5, 0.5)}, "below the minimum"),
+        ({"hidden_size": Choice(("big",))}, "'big' is not a valid int"),
+        ({"lr": [1e-3, 1e-2]}, "must be a Range or a Choice"),
+        ({}, "non-empty dict"),
+    ]:
+        with pytest.raises(PluginError, match=re.escape(message)):
+            model(space)
+    for args, message in [((1e-2, 1e-3), "low must be below high"),
+                          ((0.0, 1.0, True), "low must be positive"),
+                          ((1.5, 3, False, True), "bounds must be whole")]:
+        with pytest.raises(PluginError, match=message):
+            Range(*args)
+    with pytest.raises(PluginError, match="non-empty"):
+        Choice(())
+    assert Range(1e-4, 1e-2, log=True).at(0.5) == 1e-3
+    assert [Range(1, 3, integer=True).at(u) for u in (0.0, 0.34, 0.99)] == [1, 2, 3]
+
+
+def test_builtin_spaces_cover_what_each_model_needs(reg):
+    for name in ("rnn", "lstm", "gru", "seq2seq-attention"):
+        assert set(reg.model(name).space) == {"lr", "num_layers", "dropout"}, name
+    assert set(reg.model("transformer").space) == {"lr", "num_layers", "n_heads", "dropout",
+                                                  "warmup"}
+    for m in reg.models.values():
+        lr = m.space["lr"]
+        assert lr.log and lr.low <= 1e-4 and lr.high >= 3e-2, m.name  # wide enough to bracket
+
+
+# ---- edge extension, decided on synthetic records
+
+
+def _records(specs, score):
+    """Stored records for ``specs``, each scoring ``score(spec)`` on validation."""
+    return {s.run_id: {"run_id": s.run_id, "model": s.model, "seed": s.seed,
+                       "train_size": s.train_size, "status": "done", "best_val": score(s),
+                       "higher_is_better": True, "config": s.config(), "trial": s.trial}
+            for s in specs}
+
+
+def test_lr_edge_rule():
+    from seqbench.experiment.tuning import lr_edge
+
+    tried = [2e-4, 1e-3, 5e-3, 2.8e-2]
+    assert lr_edge(2.8e-2, tried, 1e-4, 3e-2) == "high"
+    assert lr_edge(2e-4, tried, 1e-4, 3e-2) == "low"
+    assert lr_edge(1e-3, tried, 1e-4, 3e-2) is None
+    # The highest tried but far from the top: the range is not what limited it.
+    assert lr_edge(1e-3, [2e-4, 1e-3], 1e-4, 3e-2) is None
+    # Near the top but a higher trial did worse: the optimum is bracketed.
+    assert lr_edge(2.5e-2, [2.5e-2, 2.9e-2], 1e-4, 3e-2) is None
+
+
+def test_an_edge_extends_that_models_range_and_every_model_of_the_cell_gets_equal_trials(reg):
+    p = tuned(reg, "lstm,transformer", sizes="64,128", tuning={"trials": 8, "extend": 2})
+    tuner = p.tuner()
+    # lstm at n=64 prefers ever larger learning rates; everything else peaks at 3e-3.
+    def score(s):
+        if s.model == "lstm" and s.train_size == 64:
+            return s.training["lr"]
+        return -abs(math.log(s.training["lr"] / 3e-3))
+
+    records = _records(tuner.first, score)
+    ext = tuner.extension(records)
+    assert tuner.round == 1 and ext.runs
+    assert len(ext.notes) == 1 and "lstm on copy n=64: selected lr" in ext.notes[0]
+    assert "high edge of 0.0001 .. 0.03" in ext.notes[0] and "0.03 .. 0.3" in ext.notes[0]
+    assert {r.train_size for r in ext.runs} == {64}  # only the cell that hit an edge
+    per_model = by_model(ext.runs)
+    assert len(per_model["lstm"]) == len(per_model["transformer"]) == p.tuning.extend_trials
+    assert all(3e-2 <= r.training["lr"] <= 0.3 for r in per_model["lstm"])
+    assert all(r.trial["round"] == 1 and r.trial["lr_range"] == [0.03, 0.3]
+               for r in per_model["lstm"])
+    # The transformer was not at an edge: its extra trials continue its own range.
+    assert all(1e-4 <= r.training["lr"] <= 3e-2 for r in per_model["transformer"])
+    assert all(r.trial["lr_range"] == [1e-4, 3e-2] for r in per_model["transformer"])
+    assert {r.seed for r in ext.runs} == {10_000}
+
+    # Still at the edge: one more round, then the bound stops it.
+    records |= _records(ext.runs, score)
+    ext2 = tuner.extension(records)
+    assert tuner.round == 2 and all(3e-1 <= r.training["lr"] <= 3.0
+                                    for r in by_model(ext2.runs)["lstm"])
+    records |= _records(ext2.runs, score)
+    assert tuner.extension(records).runs == [] and tuner.round == 2
+
+    final = tuner.evaluation(records)
+    assert any("still at the high edge" in n for n in final.notes)
+    eval_seeds = set(p.seeds)
+    assert {r.seed for r in final.runs} == eval_seeds  # every evaluation seed, no tuning seed
+    trials = {(r.model, r.train_size): r.trial for r in final.runs}
+    lstm64 = trials[("lstm", 64)]
+    assert lstm64["stage"] == "eval" and lstm64["extended"] == ["high", "high"]
+    assert lstm64["lr_range"] == [1e-4, 3.0] and lstm64["lr_edge"] == "high"
+    assert lstm64["lr"] > 0.3
+    # Equal budgets in the extended cell, recorded with the selection.
+    assert lstm64["trials"] == trials[("transformer", 64)]["trials"] == 8 + 2 * 4
+    assert trials[("lstm", 128)]["trials"] == 8 and "extended" not in trials[("lstm", 128)]
+    assert abs(math.log(trials[("lstm", 128)]["lr"] / 3e-3)) < 1.0
+    tune_ids = {s.run_id for s in tuner.first} | {r.run_id for r in ext.runs + ext2.runs}
+    assert not tune_ids & {r.run_id for r in final.runs}
+
+
+def test_selection_uses_tuning_runs_only(reg):
+    from seqbench.experiment.tuning import chosen_trials, evaluated, select_trial, trial_key
+
+    p = tuned(reg, "lstm", tuning={"trials": 2, "extend": 0})
+    tuner = p.tuner()
+    good, bad = sorted(tuner.first, key=lambda s: s.training["lr"])
+    records = _records(tuner.first, lambda s: 0.9 if s is good else 0.5)
+    final = tuner.evaluation(records)
+    assert {r.training["lr"] for r in final.runs} == {good.training["lr"]}
+    # Evaluation runs of the other trial scoring higher never change the choice.
+    rivals = [replace(bad, seed=seed, trial={**bad.trial, "stage": "eval"}) for seed in p.seeds]
+    every = list(records.values()) + list(_records(final.runs, lambda s: 0.1).values()) \
+        + list(_records(rivals, lambda s: 1.0).values())
+    assert select_trial(every, True) == trial_key({"config": good.config()})
+    assert chosen_trials(every) == {64: trial_key({"config": good.config()})}
+    assert {r["seed"] for r in evaluated(every)} == set(p.seeds)
+
+
+def test_a_matrix_can_override_one_models_space_and_the_override_is_checked(reg, tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('[tuning]\ntrials = 8\n[tuning.space.transformer]\nn_heads = [1, 2]\n'
+                    "lr = {low = 1e-3, high = 1e-1, log = true}\n")
+    p = make(reg, "lstm,transformer", "copy", seeds="0", file_data=matrixfile.read(path))
+    t = by_model(p.runs)["transformer"]
+    assert {r.model_params["n_heads"] for r in t} == {1, 2}
+    assert all(1e-3 <= r.training["lr"] <= 1e-1 for r in t)
+    assert all(r.training["lr"] <= 3e-2 for r in by_model(p.runs)["lstm"])  # untouched
+    for table, message in [
+        ({"space": {"transformr": {"n_heads": [1]}}}, "names a model not in this matrix"),
+        ({"space": {"transformer": {"n_heads": [3.5]}}}, "3.5 is not a valid int"),
+        ({"space": {"transformer": {"heads": [1]}}}, "neither a declared default"),
+        ({"space": {"transformer": {"lr": {"low": 1e-3}}}}, "a range is {low = .., high"),
+        ({"space": {"transformer": {"lr": {"low": 1e-1, "high": 1e-3}}}}, "low must be below"),
+        ({"space": {"transformer": {"warmup": {"low": 0.0, "high": 0.9}}}}, "above the maximum"),
+        ({"space": {"n_heads": [1]}}, "one table per model"),
+        ({"lr": [1e-3, 1e-2], "space": {"transformer": {"n_heads": [1]}}}, "give one or the other"),
+    ]:
+        matrix = matrixfile.build_matrix({"tuning": {"trials": 4, **table}}, "transformer",
+                                         "copy", "64", "0", (), (), {}, {}, list(reg.models),
+                                         list(reg.tasks))
+        if "lr" in table:
+            matrix.tuning.pop("trials")
+        with pytest.raises(PluginError, match=re.escape(message)):
+            plan(matrix, reg)
+
+
+def test_legacy_records_without_a_stage_select_on_the_seeds_every_trial_ran():
+    from seqbench.experiment.tuning import select_trial
+
+    def rec(run_id, lr, seed, best_val, status="done"):
+        return {"run_id": run_id, "train_size": 64, "seed": seed, "status": status,
+                "best_val": best_val, "trial": {"lr": lr}}
+
+    # lr 1e-2 won on the shared seed 0; its later seeds scoring worse do not switch the choice.
+    more = [rec("a", 1e-2, 0, 0.9), rec("b", 1e-2, 1, 0.1), rec("c", 1e-2, 2, 0.1),
+            rec("d", 1e-3, 0, 0.5)]
+    assert json.loads(select_trial(more, True)) == {"lr": 1e-2}
+    diverged = [rec("e", 1e-2, 0, None, "diverged"), rec("f", 1e-3, 0, 0.1)]
+    assert json.loads(select_trial(diverged, True)) == {"lr": 1e-3}
+
+
+def test_selecting_once_per_task_extends_and_evaluates_every_size_alike(reg):
+    p = tuned(reg, "lstm", sizes="64,128", tuning={"trials": 4, "per": "task", "extend": 1})
+    assert {r.trial["per"] for r in p.runs} == {"task"} and len(p.runs) == 4 * 2
+    tuner = p.tuner()
+    records = _records(tuner.first, lambda s: s.training["lr"])  # the largest lr always wins
+    ext = tuner.extension(records)
+    assert "lstm on copy (every size)" in ext.notes[0]
+    assert len(ext.runs) == p.tuning.extend_trials * 2  # both sizes, the same new trials
+    records |= _records(ext.runs, lambda s: s.training["lr"])
+    final = tuner.evaluation(records)
+    assert {(r.train_size, r.seed) for r in final.runs} == {(n, s) for n in (64, 128)
+                                                            for s in (0, 1, 2)}
+    assert len({r.training["lr"] for r in final.runs}) == 1 and final.runs[0].trial["per"] == "task"
+
+
+def test_a_third_party_model_without_a_space_is_tuned_on_the_learning_rate(fresh_registry, plugin):
+    from seqbench import hookimpl
+    from seqbench.api import KINDS, ModelPlugin, Param
+
+    class Registers:
+        @hookimpl
+        def register_models(self, register):
+            register(ModelPlugin("plain", "declares no search space", KINDS,
+                                 {"hidden_size": Param(8)}, build=lambda *a: None))
+
+    plugin(Registers(), "plain")
+    reg = fresh_registry.registry()
+    p = tuned(reg, "plain,lstm", tuning={"trials": 4})
+    plain = by_model(p.runs)["plain"]
+    assert len(plain) == len(by_model(p.runs)["lstm"]) == 4  # the same budget
+    assert all(set(r.trial) == {"lr", "stage", "round"} for r in plain)
+    assert all(1e-4 <= r.training["lr"] <= 3e-2 for r in plain)
+
+
+def test_an_extension_stops_at_the_largest_learning_rate_the_recipe_accepts(reg):
+    from seqbench.experiment.tuning import LR
+
+    p = tuned(reg, "lstm", tuning={"trials": 4, "extend": 5, "extend_trials": 2})
+    tuner = p.tuner()
+    records = _records(tuner.first, lambda s: s.training["lr"])
+    rounds = 0
+    while (ext := tuner.extension(records)).runs:
+        rounds += 1
+        records |= _records(ext.runs, lambda s: s.training["lr"])
+    assert rounds == 3  # 0.03 -> 0.3 -> 3 -> the cap
+    assert max(r["config"]["training"]["lr"] for r in records.values()) <= LR.maximum
+    final = tuner.evaluation(records)
+    assert final.runs[0].trial["lr_range"][1] == LR.maximum
+    assert final.runs[0].trial["lr_edge"] == "high"

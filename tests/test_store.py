@@ -57,10 +57,13 @@ def rows(path, sql, *args):
         conn.close()
 
 
-def test_new_database_is_wal_with_a_schema_version(tmp_path):
+def test_new_database_is_wal_while_open_and_rollback_at_rest(tmp_path):
     path = tmp_path / "deep" / "r.sqlite"
-    Store(path).close()
-    assert rows(path, "PRAGMA journal_mode") == [("wal",)]  # persistent: any reader sees it
+    with Store(path):
+        assert rows(path, "PRAGMA journal_mode") == [("wal",)]  # readers never block the writer
+    # closed by its last connection: back in rollback mode, so read-only readers need no log
+    assert rows(path, "PRAGMA journal_mode") == [("delete",)]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["r.sqlite"]
     assert rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(SCHEMA_VERSION),)
     ]
@@ -206,7 +209,7 @@ def test_empty_file_readonly_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="is not a seqbench results database"):
         Store(path, readonly=True)
     Store(path).close()  # writable: an empty file simply becomes a new database
-    assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+    assert rows(path, "SELECT count(*) FROM meta") == [(1,)]
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -217,7 +220,7 @@ def test_newer_schema_is_refused(tmp_path):
     rows_conn.commit()
     rows_conn.close()
     for readonly in (True, False):
-        with pytest.raises(StoreError, match="schema version 99; this seqbench reads up to 1"):
+        with pytest.raises(StoreError, match=f"schema version 99; this seqbench reads up to {SCHEMA_VERSION}"):
             Store(path, readonly=readonly)
 
 
@@ -249,3 +252,118 @@ def test_exported_records_are_strict_json(store):
     (row,) = json.loads(text, parse_constant=refuse)
     assert row["best_val"] is None and row["extras"] == {"loss": None, "ok": [1.0, None]}
     assert "NaN" not in runs_csv(store.runs()) and "Infinity" not in runs_csv(store.runs())
+
+
+# --------------------------------------------------------------------------------------------
+# Readers leave no files; writers switch back to rollback mode; damage and bad paths are one line
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_readers_leave_no_wal_or_shm_and_change_no_byte(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store(path) as s:
+        s.save(record(spec()))
+    before = _files(tmp_path)
+    with Store(path, readonly=True) as ro:
+        assert len(ro.runs()) == 1 and ro.curves()
+    assert _files(tmp_path) == before
+
+
+def test_a_wal_file_at_rest_from_an_older_seqbench_is_read_without_leaving_a_log(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store(path) as s:
+        s.save(record(spec()))
+    rows(path, "PRAGMA journal_mode = WAL")  # as the previous version left every database
+    before = _files(tmp_path)
+    assert list(before) == ["r.sqlite"]
+    with Store(path, readonly=True) as ro:
+        assert len(ro.runs()) == 1
+    assert _files(tmp_path) == before
+
+
+def test_a_reader_open_keeps_wal_and_the_writer_closes_without_waiting(tmp_path):
+    import time
+
+    path = tmp_path / "r.sqlite"
+    writer = Store(path)
+    writer.save(record(spec()))
+    reader = Store(path, readonly=True)
+    assert len(reader.runs()) == 1
+    t0 = time.monotonic()
+    writer.close()  # another connection is open: the switch to rollback mode is refused at once
+    assert time.monotonic() - t0 < 2
+    assert len(reader.runs()) == 1
+    reader.close()
+
+
+def test_the_last_writer_of_two_switches_back(tmp_path):
+    path = tmp_path / "r.sqlite"
+    a, b = Store(path), Store(path)
+    a.save(record(spec()))
+    a.close()
+    assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+    b.save(record(spec(seed=1)))
+    b.close()
+    assert rows(path, "PRAGMA journal_mode") == [("delete",)]
+    with Store(path, readonly=True) as ro:
+        assert len(ro.runs()) == 2
+
+
+def corrupt_pages(path, skip_pages: int = 2) -> None:
+    """Overwrite every page after the first ``skip_pages`` with garbage (header intact)."""
+    size = path.stat().st_size
+    page = 4096
+    with open(path, "r+b") as f:
+        f.seek(page * skip_pages)
+        f.write(bytes((i * 37 + 11) % 251 for i in range(size - page * skip_pages)))
+
+
+def test_damaged_pages_are_one_line_for_readers_and_the_check(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store(path) as s:
+        for seed in range(40):
+            s.save(record(spec(seed=seed), steps=tuple(range(1, 60))))
+    corrupt_pages(path, skip_pages=3)
+    with pytest.raises(StoreError) as err:
+        with Store(path, readonly=True) as ro:
+            ro.check()
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(StoreError, match="r.sqlite"):
+        with Store(path, readonly=True) as ro:
+            ro.runs()
+            ro.curves()
+
+
+@pytest.mark.parametrize("where", ["file/x.sqlite", "/proc/x.sqlite", "/sys/nope/x.sqlite", ""])
+def test_unusable_paths_are_one_line_and_create_nothing(tmp_path, where, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("a file, not a folder")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for readonly in (False, True):
+        with pytest.raises(StoreError) as err:
+            Store(where, readonly=readonly)
+        assert "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_an_old_schema_is_migrated_by_a_writer_and_read_as_is(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store(path) as s:
+        s.save(record(spec()))
+    conn = sqlite3.connect(path)  # a version-1 database: no lease columns
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.execute("ALTER TABLE runs DROP COLUMN lease_owner")
+    conn.execute("ALTER TABLE runs DROP COLUMN lease_expires")
+    conn.commit()
+    conn.close()
+    with Store(path, readonly=True) as ro:
+        assert len(ro.runs()) == 1
+    with Store(path) as s:
+        assert len(s.runs()) == 1
+    assert rows(path, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]
+    assert "lease_owner" in {r[1] for r in rows(path, "PRAGMA table_info(runs)")}

@@ -173,6 +173,51 @@ def test_default_scan_data():
     assert {" ".join(data.src_vocab.decode(s)) for s in data.test.sources} == {c for c, _ in test}
 
 
+FAMILIES = ("jump", "look", "run", "turn", "walk")
+
+
+@pytest.mark.parametrize("limit", [0, 300])
+def test_scan_validation_sample_covers_every_command_family(limit):
+    """The first study validated on the first 300 of a split sorted by command: only "jump ..."
+    and "look ...". The runs' validation set is a random sample (never a prefix), from the
+    training side, and every command family is in it in about its share of the commands."""
+    from collections import Counter
+
+    from seqbench.experiment.runner import validation_sample
+
+    data = load()
+    val = validation_sample(data.val, limit)
+    assert len(val) == (limit or 1000)
+    first = Counter(data.src_vocab.decode(s)[0] for s in val.sources)
+    assert set(first) == set(FAMILIES)
+    train_share = Counter(data.src_vocab.decode(s)[0] for s in data.train.sources)
+    for family in FAMILIES:
+        expected = train_share[family] / len(data.train)
+        assert abs(first[family] / len(val) - expected) < 0.08, (family, first)
+    # Seeded: every run scores the same examples.
+    assert validation_sample(data.val, limit).sources == val.sources
+
+
+def test_validation_sample_is_never_a_prefix():
+    from seqbench.api import Split
+    from seqbench.experiment.runner import validation_sample
+
+    split = Split([[i] for i in range(5000)], list(range(5000)))
+    sample = validation_sample(split, 300)
+    assert len(set(sample.targets)) == 300 and max(sample.targets) > 4000
+    assert validation_sample(split, 0) is split and validation_sample(split, 9999) is split
+
+
+def test_chance_and_perfect():
+    data = load()
+    assert data.perfect == 1.0 and 0.0 <= data.chance < 0.01  # SCAN: a constant output
+    # The trivial predictor is the most frequent training target, scored like any model.
+    from collections import Counter
+
+    constant = list(Counter(map(tuple, data.train.targets)).most_common(1)[0][0])
+    assert data.chance == data.score(data.test, [constant] * len(data.test), 0.0)["exact_match"]
+
+
 def test_length_split_task():
     data = load({"split": "length"})
     assert (len(data.train), len(data.val), len(data.test)) == (15990, 1000, 3920)
@@ -293,6 +338,7 @@ def test_parallel_text_directory(multi30k_like):
     data = load({"data": str(multi30k_like)})
     assert data.primary_metric == "bleu"
     assert (len(data.train), len(data.val), len(data.test)) == (30, 2, 3)
+    assert data.perfect == 100.0 and 0.0 <= data.chance < 100.0
     assert data.test.references[0] == "a dog plays in the park ."
     assert data.src_vocab.decode(data.val.sources[1]) == "eine frau liest ein buch .".split()
     perfect = data.score(data.test, data.test.targets, 0.0)

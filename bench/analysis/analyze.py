@@ -1,40 +1,60 @@
 """The benchmark's statistics: stored run records in, one JSON-serialisable analysis dict out.
 
-Methods (see ``analysis_stats`` for the primitives):
+Methods (primitives in ``seqbench.analysis.stats``; alpha = 1 - confidence):
 
-* **Cells** group runs by task, task variant (the task parameters that vary among that task's
-  runs, e.g. ``T=50``; ``default`` if none vary) and training size (``n`` = ``train_examples``).
-  Only ``done`` runs give metrics; ``diverged`` runs count as censored in time-to-target;
-  ``failed`` runs are counted only.
-* **Fair tuning selection** (:func:`seqbench.experiment.tuning.chosen_trials`, the launcher's own rule): per
-  model and cell, the trial (a configuration apart from seed and size: what a sweep varied, e.g.
-  lr) with the best mean *validation* score over the seeds every trial ran (a diverged run scores
-  worst) is kept — once across all sizes if it was tuned per task; only its seeds count. The test
-  metric never takes part in the selection.
-  ``unequal_tuning`` flags a cell whose models had different numbers of trials.
+* **Cells** (:func:`seqbench.analysis.cells.group`, the one pass the summary table and the
+  dashboard share): task x task variant (the task parameters that vary among its runs, e.g.
+  ``T=50``; ``default`` if none vary) x training size (``n`` = ``train_examples``). Per model the
+  trial the launcher's rule selects on *validation* scores is kept (once across all sizes if it
+  was tuned per task). Runs on tuning seeds (``trial["stage"] == "tune"``) take part in that
+  selection only and are never evaluated; only ``done`` evaluation runs give test metrics,
+  ``diverged`` ones are censored in time-to-target, ``failed`` ones are counted.
+* **A model's mean** over seeds gets a Student-t interval (mean +- t_{n-1} s/sqrt(n)).
 * **Comparisons** A vs B: ``diff`` is oriented so that positive means A is better (A - B for
-  higher-is-better metrics, B - A otherwise). Paired sign-flip permutation test when both models
-  have the same seeds, two-sample permutation test otherwise (two-sided, exact up to 100,000
-  relabellings); percentile bootstrap CI of the difference (paired resampling when paired).
-  A winner needs p < 1 - confidence and a CI that excludes 0; fewer than 3 seeds a side: no test.
-* **Time-to-target**: target = ``target_fraction`` x the best validation score any model's selected
-  runs reached in the cell (lower-is-better: best / fraction). A run's time is its first curve
-  point at or past the target; a run that never gets there, or diverged, is censored (+inf) and
-  kept. Medians are infinite when the middle of the sorted times is censored; JSON writes an
-  infinite value as null with a flag (``censored_median``, ``*_ci_infinite``: a null bound then
-  means +inf).
-* **AUC**: the mean of the run's validation curve over its own step range (trapezoid rule,
-  divided by the step range), each point first normalised by the cell's best validation score
-  (value / best; lower-is-better: best / value), so 1.0 means "at the cell's best from the first
-  evaluation on". Averaged over the model's selected finished runs; higher = converged faster.
+  higher-is-better metrics, B - A otherwise); paired t over the seeds when both models ran the
+  same seeds (one seed fixes the same training subset for both), Welch's t otherwise; its
+  (1 - alpha) t-interval. Holm's adjustment runs over the training sizes of a task variant, per
+  pair. Four outcomes: *A better* / *B better* when the Holm-adjusted p < alpha (so the interval
+  excludes 0 on that side); *equivalent* when the Holm-adjusted TOST p < alpha, i.e. the
+  (1 - 2 alpha) interval lies inside +-delta, delta being the practical margin of the metric
+  (0.01 for metrics in [0, 1], 1 point for BLEU-like metrics in [0, 100], else 1% of a declared
+  chance-to-perfect range, else none and no equivalence test; ``margins`` overrides), which also
+  wins over a significant difference smaller than delta; *inconclusive* otherwise, and also with
+  fewer than 3 seeds a side or when seeds diverged (comparing the survivors would favour the
+  unstable model). The sign-flip / two-sample permutation p-value (exact up to 100,000
+  relabellings, sampled beyond) is reported beside it as a supporting figure; it decides nothing.
+  Pairs: by default every pair of the models present, LSTM vs Transformer first (the verdict's
+  pair); each cell's two best models are also compared, for its winner, if no pair asked for them.
+* **Floor/ceiling guard**: when both models' means lie within ``FLOOR_FACTOR`` x delta of the
+  task's declared chance level (``extras["chance"]``: a trivial predictor's score), or both
+  within delta of its declared best value (``extras["perfect"]``), the comparison is
+  *not measurable at this budget*, whatever the test says (a mean below chance is at the floor
+  too; at the floor the speed comparison is not measurable either: its target is a chance-level
+  score). A task that declares no chance level gets no floor guard, and the output says so.
+* **Convergence speed** (AlgoPerf): per cell one target, the *reference*: the median over the
+  cell's models of each model's median best validation score (lower-is-better metrics: the same
+  median, never a fraction of 0). The best model therefore reaches it in at least half its runs.
+  With a declared chance level, a ladder of easier targets (``LADDER``: that share of the way
+  from chance to the reference) is reported too. A run's time is its first validation at or past
+  the target; a run that never gets there, or diverged, is censored at the last point it was
+  watched. Medians (+inf when the middle is censored) carry percentile-bootstrap CIs. "A
+  converges faster" is decided by log-rank tests in steps *and* in seconds (both must reject;
+  p = the larger, Holm-adjusted over sizes), with the AUC of the validation curve (the mean
+  validation score over the cell's common step range, each run held at its last value after it
+  stopped) pointing the same way.
+* **Validation noise**: ``extras["val_size"]`` and the binomial standard error it implies,
+  sqrt(p(1-p)/n) at each model's median best validation score, for metrics in [0, 1].
 * **Scaling**: the error is 1 - metric for higher-is-better metrics in [0, 1], 1 - metric/100 for
-  higher-is-better metrics in [0, 100] (BLEU), the metric itself for non-negative lower-is-better
-  metrics (c then bounded by max(1, largest value)); error = a*n^-b + c fitted per model with
-  scipy's curve_fit (a >= 0, 0 <= b <= 3, 0 <= c <= 1) when it has >= 4 sizes, else (or when the
-  fit fails, or the metric fits none of those scales) linear interpolation of the mean in log n.
-  The crossover is where B's error curve first drops below A's over the sizes both measured;
-  its CI resamples seeds within every size (``n_boot`` times), refits (profile least squares over
-  a grid of b), and takes the percentile interval over the replicates that found a crossover.
+  [0, 100] ones (BLEU), the metric itself for non-negative lower-is-better ones (c then bounded by
+  max(1, largest value)); error = a*n^-b + c fitted per model with scipy's curve_fit (a >= 0,
+  0 <= b <= 3, 0 <= c <= c_max) when it has >= 4 sizes. A fit that ends on a parameter bound is
+  flagged (``at_bound``) and replaced by linear interpolation of the mean in log n, as are
+  too few sizes and failed fits. The crossover is where B's error curve first drops below A's
+  over the sizes both measured. Its bootstrap resamples *whole seeds*: one draw of seeds per
+  replicate, shared by every size and every model (a seed fixes the nested training subsets at
+  all sizes), refitting each replicate. ``crossover_share`` is the share of replicates with a
+  crossover in the measured range; the CI is over all replicates, a replicate without one counting
+  as beyond the range's end it lies past (the bound is then open: ``ci_open``).
 * Every bootstrap draws from a generator seeded by ``seed`` and the quantity's own key, so the
   result is reproducible and does not depend on which cells or pairs were asked for.
 """
@@ -42,8 +62,6 @@ Methods (see ``analysis_stats`` for the primitives):
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import combinations
 from typing import Any, Iterable
@@ -51,165 +69,174 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import stats as st
-from .cells import clean, variant_keys
-from ..experiment.tuning import chosen_trials
-from ..experiment.tuning import trial_key as _trial_key
+from .cells import Cell, ModelRuns, clean, group
 
-DEFAULT_PAIRS = (("lstm", "transformer"),)
-MIN_TEST_SEEDS = 3  # fewer a side: no significance test
-MIN_VERDICT_SEEDS = 5  # fewer a side: a claim is "inconclusive" whatever the test says
+VERDICT_FIRST = ("lstm", "transformer")  # the claim under test: first when both are present
+MIN_TEST_SEEDS = 3  # fewer a side: no test (a t-test on 2 values rests on normality alone)
 BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
 PERCENT_METRICS = {"bleu", "chrf", "ter"}  # metrics on a 0-100 scale
+FLOOR_FACTOR = 5  # floor guard: both means within this many practical margins of chance
+LADDER = (0.5, 0.75, 1.0)  # easier targets: this share of the way from chance to the reference
+TARGET_RULE = ("the median over the cell's models of each model's median best validation score")
+OUTCOME_TEXT = {"equivalent": "equivalent", "inconclusive": "inconclusive",
+                "not_measurable": "not measurable at this budget"}
 
 
-# ---------------------------------------------------------------------------- records -> cells
+# ---------------------------------------------------------------------------- pairs
 
 
-def _sort_value(v: Any) -> tuple:
-    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+def default_pairs(models: Iterable[str]) -> list[tuple[str, str]]:
+    """Every pair of the models present, LSTM vs Transformer first when both are there."""
+    names = sorted(set(models))
+    pairs = list(combinations(names, 2))
+    if set(VERDICT_FIRST) <= set(names):
+        pairs.remove(tuple(sorted(VERDICT_FIRST)))
+        pairs.insert(0, VERDICT_FIRST)
+    return pairs
 
 
-@dataclass
-class _Model:
-    """One model in one cell, after tuning selection."""
-
-    name: str
-    trials: int
-    selected_trial: dict
-    done: list[dict]  # selected trial, status done, with a test value
-    diverged: list[dict]  # selected trial, status diverged
-    n_failed: int
-    values: np.ndarray = field(init=False)
-    seeds: list = field(init=False)
-
-    def __post_init__(self):
-        self.values = np.array([float(r["primary_value"]) for r in self.done], dtype=float)
-        self.seeds = [r["seed"] for r in self.done]
-
-    @property
-    def mean(self) -> float | None:
-        return float(self.values.mean()) if len(self.values) else None
+def resolve_pairs(pairs, models: Iterable[str]) -> list[tuple[str, str]]:
+    """"auto" and "all" (every pair of the models present, LSTM vs Transformer first: the
+    verdict's pair) or explicit (A, B) pairs, in the order given."""
+    if pairs in (None, "auto", "all"):
+        return default_pairs(models)
+    return [tuple(p) for p in pairs]
 
 
-def _select(name: str, runs: list[dict], chosen: str | None) -> _Model:
-    """Keep the runs of the trial the launcher's rule chose (see :func:`chosen_trials`)."""
-    trials = {_trial_key(r) for r in runs}
-    sel = [r for r in runs if _trial_key(r) == chosen]
-    return _Model(
-        name=name,
-        trials=len(trials),
-        selected_trial=dict(sel[0].get("trial") or {}) if sel else {},
-        done=[r for r in sel if r["status"] == "done" and r.get("primary_value") is not None],
-        diverged=[r for r in sel if r["status"] == "diverged"],
-        n_failed=sum(r["status"] == "failed" for r in runs),
-    )
+def _present(pairs, names) -> list[tuple[str, str]]:
+    return [p for p in pairs if p[0] in names and p[1] in names]
 
 
-# ---------------------------------------------------------------------------- comparisons
+# ---------------------------------------------------------------------------- margins, guard
 
 
-def _compare(a: _Model, b: _Model, higher: bool, confidence: float, n_boot: int, seed: int,
-             key: tuple) -> dict:
-    out = {"a": a.name, "b": b.name, "diff": None, "ci": None, "p_value": None, "test": "none",
-           "winner": None, "reason": "", "n_a": len(a.values), "n_b": len(b.values),
-           "paired": False, "exact": None, "positive_means": f"{a.name} better"}
-    if not len(a.values) or not len(b.values):
-        missing = a.name if not len(a.values) else b.name
-        out["reason"] = f"no finished runs of {missing}"
+def _scale(metric: str | None, values: list[float], higher: bool) -> str | None:
+    """"unit" for a metric in [0, 1] (accuracy, an error rate), "percent" for BLEU-like metrics
+    in [0, 100], else None (a loss of 2.3 is on no declared scale)."""
+    if not values:
+        return None
+    lo, hi = min(values), max(values)
+    if (metric or "").lower() in PERCENT_METRICS and lo >= 0 and hi <= 100:
+        return "percent"  # judged by name: a BLEU of 0.8 at a tiny n is 0.8 out of 100
+    if lo >= 0 and hi <= 1:
+        return "unit"
+    if higher and lo >= 0 and hi <= 100:
+        return "percent"
+    return None
+
+
+def practical_margin(metric, higher, values, extras: dict,
+                     margins: dict | None) -> tuple[float | None, str]:
+    """(delta, where it comes from): ``margins[metric]`` or ``margins["*"]`` if given, else 1 point
+    of the metric's scale (0.01 in [0, 1], 1.0 in [0, 100]), else 1% of the declared
+    chance-to-perfect range; None when nothing declares a scale."""
+    margins = margins or {}
+    for key in (metric, "*"):
+        if key in margins:
+            return float(margins[key]), "given"
+    scale = _scale(metric, values, higher)
+    if scale == "unit":
+        return 0.01, "default: 1 point of [0, 1]"
+    if scale == "percent":
+        return 1.0, "default: 1 point of [0, 100]"
+    chance, perfect = extras.get("chance"), extras.get("perfect")
+    if chance is not None and perfect is not None and chance != perfect:
+        return 0.01 * abs(perfect - chance), "default: 1% of chance-to-perfect"
+    return None, "no scale declared"
+
+
+def _guard(cell: Cell, margin: float | None) -> dict:
+    chance, perfect = cell.extras.get("chance"), cell.extras.get("perfect")
+    out = {"chance": chance, "perfect": perfect, "floor_margin": None, "ceiling_margin": None,
+           "note": None}
+    if margin is None:
+        out["note"] = "no practical margin for this metric, so no floor/ceiling guard"
         return out
-    sign = 1.0 if higher else -1.0
-    paired = (len(set(a.seeds)) == len(a.seeds) == len(b.seeds) == len(set(b.seeds))
-              and set(a.seeds) == set(b.seeds))
-    va = sign * a.values
-    vb = sign * b.values
-    if paired:
-        order_b = {s: i for i, s in enumerate(b.seeds)}
-        vb = vb[[order_b[s] for s in a.seeds]]
-    out["paired"] = paired
-    out["diff"] = float(va.mean() - vb.mean())
-    rng = st.rng_for(seed, "compare", *key, a.name, b.name)
-    out["ci"] = st.bootstrap_diff_ci(va, vb, paired, confidence, n_boot, rng)
-    if min(len(va), len(vb)) < MIN_TEST_SEEDS:
-        out["reason"] = "too few seeds"
-        return out
-    if paired:
-        p, exact = st.sign_flip_test(va - vb, rng)
-        out["test"] = "paired sign-flip permutation"
-    else:
-        p, exact = st.two_sample_test(va, vb, rng)
-        out["test"] = "two-sample permutation"
-    out["p_value"], out["exact"] = p, exact
-    lo, hi = out["ci"]
-    alpha = round(1.0 - confidence, 12)
-    if p < alpha and (lo > 0 or hi < 0):
-        out["winner"] = a.name if out["diff"] > 0 else b.name
-        out["reason"] = "significant"
-    else:
-        out["reason"] = "no significant difference"
+    out["ceiling_margin"] = margin if perfect is not None else None
+    out["floor_margin"] = FLOOR_FACTOR * margin if chance is not None else None
+    if chance is None:
+        out["note"] = ("the task declares no chance level, so the floor guard could not be "
+                       "applied")
     return out
 
 
-def _resolve_pairs(pairs, names: Iterable[str]) -> list[tuple[str, str]]:
-    names = sorted(set(names))
-    if pairs == "all":
-        return list(combinations(names, 2))
-    return [tuple(p) for p in pairs if p[0] in names and p[1] in names]
-
-
-# ---------------------------------------------------------------------------- time to target
-
-
-def _val_best(runs: list[dict], curves: dict, higher: bool) -> float | None:
-    vals = []
-    for r in runs:
-        if r.get("best_val") is not None:
-            vals.append(float(r["best_val"]))
-        else:
-            vals += [p["val_primary"] for p in curves.get(r["run_id"], [])
-                     if p.get("val_primary") is not None]
-    if not vals:
+def _where(mean: float | None, guard: dict, higher: bool) -> str | None:
+    """"floor" / "ceiling" when a model's mean sits within the guard's margin of chance / of
+    the best attainable value (a score below chance is at the floor too)."""
+    if mean is None:
         return None
-    return max(vals) if higher else min(vals)
+    sign = 1.0 if higher else -1.0
+    floor, ceiling = guard["floor_margin"], guard["ceiling_margin"]
+    if floor is not None and sign * (mean - guard["chance"]) <= floor:
+        return "floor"
+    if ceiling is not None and sign * (guard["perfect"] - mean) <= ceiling:
+        return "ceiling"
+    return None
 
 
-def _reaches(v, target: float, higher: bool) -> bool:
+# ---------------------------------------------------------------------------- validation curves
+
+
+def _points(curves: dict, run: dict) -> list[tuple[float, float, float]]:
+    """(step, seconds, value) of a run's validations, in step order."""
+    pts = [(float(p["step"]), float(p.get("seconds") or 0.0), float(p["val_primary"]))
+           for p in curves.get(run["run_id"], [])
+           if p.get("val_primary") is not None and math.isfinite(p["val_primary"])]
+    return sorted(pts)
+
+
+def _best(run: dict, curves: dict, higher: bool) -> float | None:
+    """A run's best validation score: its curve's best (what time-to-target reads), else the
+    stored ``best_val``."""
+    vals = [v for _, _, v in _points(curves, run)]
+    if vals:
+        return max(vals) if higher else min(vals)
+    return None if run.get("best_val") is None else float(run["best_val"])
+
+
+def _reaches(v: float, target: float, higher: bool) -> bool:
     tol = 1e-12 * max(1.0, abs(target))
-    return v is not None and (v >= target - tol if higher else v <= target + tol)
+    return v >= target - tol if higher else v <= target + tol
 
 
-def _time_to_target(run: dict, curve: list[dict], target: float | None, higher: bool):
-    if target is None or run["status"] != "done":
-        return st.INF, st.INF, st.INF
-    for p in sorted(curve, key=lambda p: p["step"]):
-        if _reaches(p.get("val_primary"), target, higher):
-            return float(p["step"]), float(p["samples"]), float(p["seconds"])
-    return st.INF, st.INF, st.INF
+def _time_to(run: dict, curves: dict, target: float | None, higher: bool):
+    """(steps, samples, seconds, reached, censored at step, censored at second)."""
+    pts = sorted(curves.get(run["run_id"], []), key=lambda p: p["step"])
+    last_step = float(pts[-1]["step"]) if pts else float(run.get("steps") or 0.0)
+    last_sec = (float(pts[-1].get("seconds") or 0.0) if pts
+                else float(run.get("train_seconds") or 0.0))
+    if target is not None and run["status"] == "done":
+        for p in pts:
+            v = p.get("val_primary")
+            if v is not None and math.isfinite(v) and _reaches(v, target, higher):
+                return (float(p["step"]), float(p["samples"]), float(p["seconds"]), True,
+                        float(p["step"]), float(p["seconds"]))
+    return st.INF, st.INF, st.INF, False, last_step, last_sec
 
 
-def _auc(curve: list[dict], best: float | None, higher: bool) -> float | None:
-    pts = sorted((p["step"], p["val_primary"]) for p in curve if p.get("val_primary") is not None)
-    if not pts or not best:
+def _auc(pts: list[tuple[float, float, float]], lo: float, hi: float) -> float | None:
+    """Mean validation score over steps [lo, hi]: linear between validations, the first value
+    before the first one, the last value after the run stopped (it had plateaued or diverged)."""
+    if not pts:
         return None
-    x = np.array([s for s, _ in pts], dtype=float)
-    v = np.array([val for _, val in pts], dtype=float)
-    with np.errstate(divide="ignore"):
-        y = v / best if higher else np.where(v > 0, best / v, 1.0)
-    if len(x) == 1 or x[-1] == x[0]:
-        return float(y.mean())
-    return float(np.sum((y[1:] + y[:-1]) / 2 * np.diff(x)) / (x[-1] - x[0]))
+    x = np.array([p[0] for p in pts])
+    y = np.array([p[2] for p in pts])
+    if hi <= lo:
+        return float(y[-1])
+    grid = np.unique(np.concatenate([[lo, hi], x[(x > lo) & (x < hi)]]))
+    v = np.interp(grid, x, y)
+    return float(np.sum((v[1:] + v[:-1]) / 2 * np.diff(grid)) / (hi - lo))
 
 
-def _ttt(m: _Model, curves: dict, target, higher, confidence, n_boot, seed, key) -> dict:
-    runs = m.done + m.diverged
-    times = np.array(
-        [_time_to_target(r, curves.get(r["run_id"], []), target, higher) for r in runs],
-        dtype=float).reshape(-1, 3)
-    out: dict[str, Any] = {"reached": int(np.isfinite(times[:, 0]).sum()), "of": len(runs)}
+# ---------------------------------------------------------------------------- one model
+
+
+def _ttt_summary(times: np.ndarray, reached: int, of: int, rng_key, confidence, n_boot, seed):
+    out: dict[str, Any] = {"reached": reached, "of": of}
     for j, name in enumerate(("steps", "samples", "seconds")):
         col = times[:, j]
         med = st.median(col) if len(col) else None
-        rng = st.rng_for(seed, "ttt", *key, m.name, name)
-        ci = st.bootstrap_median_ci(col, confidence, n_boot, rng)
+        ci = st.bootstrap_median_ci(col, confidence, n_boot, st.rng_for(seed, *rng_key, name))
         out[f"_{name}"] = (med, ci)  # raw, with +inf, for the verdict
         out[f"median_{name}"] = None if med is None or math.isinf(med) else med
         out[f"{name}_ci"] = None if ci is None else [None if math.isinf(x) else x for x in ci]
@@ -218,74 +245,307 @@ def _ttt(m: _Model, curves: dict, target, higher, confidence, n_boot, seed, key)
     return out
 
 
+def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests, val_size,
+               unit_scale, confidence, n_boot, seed) -> dict:
+    higher = cell.higher_is_better
+    key = (cell.task, cell.variant_key, cell.train_size)
+    values = np.array(m.values, dtype=float)
+    ci = st.mean_ci(values, confidence)
+    runs = m.done + m.diverged
+    raw = [_time_to(r, curves, target, higher) for r in runs]
+    times = np.array([t[:3] for t in raw], dtype=float).reshape(-1, 3)
+    params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
+    own = [r["steps_to_95"] for r in m.done if r.get("steps_to_95") is not None]
+    aucs = {r["run_id"]: _auc(_points(curves, r), *horizon) for r in m.done} if horizon else {}
+    good = [a for a in aucs.values() if a is not None]
+    med_best = float(np.median(bests)) if bests else None
+    val_se = None
+    if val_size and unit_scale and med_best is not None and 0 <= med_best <= 1:
+        val_se = math.sqrt(med_best * (1 - med_best) / val_size)
+    ladder_rows = None
+    if ladder:
+        ladder_rows = []
+        for level, value in ladder:
+            lt = [_time_to(r, curves, value, higher) for r in runs]
+            steps = [t[0] for t in lt]
+            med = st.median(steps) if steps else None
+            ladder_rows.append({
+                "level": level, "target": value, "reached": sum(t[3] for t in lt), "of": len(lt),
+                "median_steps": None if med is None or math.isinf(med) else med,
+            })
+    return {
+        "model": m.name, "n_seeds": len(values), "n_diverged": len(m.diverged),
+        "n_failed": m.n_failed, "n_tune": m.n_tune, "trials": m.trials,
+        "selected_trial": m.selected_trial, "tuning": m.tuning, "mean": m.mean,
+        "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
+        "ci": list(ci) if ci else None, "values": values.tolist(), "seeds": m.seeds,
+        "param_count": int(round(float(np.mean(params)))) if params else None,
+        "best_val_median": med_best, "val_se": val_se,
+        "ttt": _ttt_summary(times, int(sum(t[3] for t in raw)), len(runs),
+                            ("ttt", *key, m.name), confidence, n_boot, seed),
+        "ladder": ladder_rows,
+        "own95_steps_median": float(np.median(own)) if own else None,
+        "auc": float(np.mean(good)) if good else None,
+        "run_ids": [r["run_id"] for r in runs],
+        # for the comparisons; dropped from the output
+        "_censored": [(t[4], t[5], t[3]) if not t[3] else (t[0], t[2], True) for t in raw],
+        "_auc": [aucs.get(r["run_id"]) for r in m.done],
+    }
+
+
+# ---------------------------------------------------------------------------- comparisons
+
+
+def _aligned(ma: ModelRuns, mb: ModelRuns, va: np.ndarray, vb: np.ndarray):
+    """(va, vb reordered to va's seeds, paired): paired when both ran exactly the same seeds."""
+    paired = (len(set(ma.seeds)) == len(ma.seeds) == len(mb.seeds) == len(set(mb.seeds))
+              and set(ma.seeds) == set(mb.seeds))
+    if paired:
+        order = {s: i for i, s in enumerate(mb.seeds)}
+        vb = vb[[order[s] for s in ma.seeds]]
+    return va, vb, paired
+
+
+def _raw_compare(ra: dict, rb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, margin, guard,
+                 target, confidence, seed) -> dict:
+    """Everything about A vs B in one cell that needs no other cell; :func:`_decide` adds the
+    Holm-adjusted p-values and the outcome."""
+    higher = cell.higher_is_better
+    a, b = ma.name, mb.name
+    out = {"a": a, "b": b, "n_a": len(ma.values), "n_b": len(mb.values), "paired": False,
+           "positive_means": f"{a} better", "diff": None, "se": None, "df": None, "ci": None,
+           "test": "none", "p_value": None, "p_holm": None, "holm_family": None,
+           "margin": margin, "equivalence_ci": None, "tost_p": None, "tost_p_holm": None,
+           "p_permutation": None, "permutation_exact": None, "guard": None,
+           "outcome": "inconclusive", "winner": None, "result": "inconclusive", "reason": "",
+           "speed": None}
+    if not ma.values or not mb.values:
+        out["reason"] = f"no finished runs of {a if not ma.values else b}"
+        out["speed"] = _raw_speed(ra, rb, ma, mb, target, False, False,
+                                  1.0 if higher else -1.0, confidence)
+        return out
+    sign = 1.0 if higher else -1.0
+    va, vb, paired = _aligned(ma, mb, sign * np.array(ma.values), sign * np.array(mb.values))
+    out["paired"] = paired
+    out["diff"] = float(va.mean() - vb.mean())
+    where = {_where(ma.mean, guard, higher), _where(mb.mean, guard, higher)}
+    if len(where) == 1 and None not in where:
+        out["guard"] = where.pop()
+    elif guard["floor_margin"] is None:
+        out["guard"] = "unavailable"
+    out["speed"] = _raw_speed(ra, rb, ma, mb, target, out["guard"] == "floor", paired, sign,
+                              confidence)
+    td = st.t_diff(va, vb, paired)
+    if td is None:
+        out["reason"] = "too few seeds"
+        return out
+    out.update(se=td.se, df=td.df, ci=list(td.ci(confidence)),
+               test="paired t" if paired else "Welch t")
+    if min(len(va), len(vb)) < MIN_TEST_SEEDS:
+        out["reason"] = "too few seeds"
+        return out
+    out["p_value"] = td.p_value()
+    if margin is not None:
+        out["equivalence_ci"] = list(td.ci(1 - 2 * (1 - confidence)))
+        out["tost_p"] = td.tost_p(margin)
+    rng = st.rng_for(seed, "compare", cell.task, cell.variant_key, cell.train_size, a, b)
+    p, exact = st.sign_flip_test(va - vb, rng) if paired else st.two_sample_test(va, vb, rng)
+    out["p_permutation"], out["permutation_exact"] = p, exact
+    return out
+
+
+def _raw_speed(ra, rb, ma: ModelRuns, mb: ModelRuns, target, guard_floor, paired, sign,
+               confidence) -> dict:
+    out = {"target": target, "logrank_steps": None, "logrank_seconds": None, "p_value": None,
+           "p_holm": None, "faster": None, "auc_diff": None, "auc_ci": None,
+           "outcome": "inconclusive", "result": "inconclusive", "reason": ""}
+    if guard_floor:
+        out["_floor"] = True
+    if target is None:
+        out["reason"] = "no validation target (no finished run has a validation score)"
+        return out
+    ca, cb = ra["_censored"], rb["_censored"]
+    if min(len(ca), len(cb)) < MIN_TEST_SEEDS:
+        out["reason"] = f"fewer than {MIN_TEST_SEEDS} runs a side"
+        return out
+    tests = []
+    for j, unit in ((0, "steps"), (1, "seconds")):
+        res = st.logrank([c[j] for c in ca], [c[2] for c in ca], [c[j] for c in cb],
+                         [c[2] for c in cb])
+        out[f"logrank_{unit}"] = None if res is None else {"z": res[0], "p": res[1]}
+        tests.append(res)
+    if any(t is None for t in tests):
+        out["reason"] = "neither model reached the target"
+        return out
+    (za, pa), (zb, pb) = tests
+    # Intersection-union: "faster" must hold in steps and in seconds, so both tests must reject
+    # (p = the larger) and agree on the direction.
+    out["p_value"] = max(pa, pb)
+    if za * zb < 0:
+        out["p_value"] = 1.0
+        out["reason"] = "the log-rank tests in steps and in seconds point different ways"
+    out["_z"] = za
+    # AUC: a supporting figure, oriented like the accuracy difference (positive: A better)
+    xa = np.array([v for v in ra["_auc"] if v is not None]) * sign
+    xb = np.array([v for v in rb["_auc"] if v is not None]) * sign
+    if len(xa) and len(xb):
+        out["auc_diff"] = float(xa.mean() - xb.mean())
+        if paired and len(xa) == len(ma.done) and len(xb) == len(mb.done):
+            xa, xb, _ = _aligned(ma, mb, xa, xb)
+        td = st.t_diff(xa, xb, paired and len(xa) == len(xb))
+        if td is not None:
+            out["auc_ci"] = list(td.ci(confidence))
+    return out
+
+
+def _decide(cmps: list[dict], confidence: float) -> None:
+    """Holm over one pair's comparisons at the sizes of a task variant, then each outcome."""
+    alpha = 1.0 - confidence
+    for field, adj in (("p_value", "p_holm"), ("tost_p", "tost_p_holm")):
+        for c, p in zip(cmps, st.holm([c[field] for c in cmps])):
+            c[adj] = p
+    family = sum(c["p_value"] is not None for c in cmps)
+    speed_adj = st.holm([(c["speed"] or {}).get("p_value") for c in cmps])
+    for c, sp in zip(cmps, speed_adj):
+        c["holm_family"] = family if c["p_value"] is not None else None
+        _outcome(c, alpha)
+        if c["speed"] is not None:
+            c["speed"]["p_holm"] = sp
+            _speed_outcome(c, alpha)
+
+
+def _outcome(c: dict, alpha: float) -> None:
+    a, b = c["a"], c["b"]
+    if c["diff"] is None:
+        return  # no finished runs of one side: the reason says so
+    if c["guard"] in ("floor", "ceiling"):
+        c["outcome"], c["result"] = "not_measurable", OUTCOME_TEXT["not_measurable"]
+        where = "chance" if c["guard"] == "floor" else "the best attainable score"
+        c["reason"] = f"both models are within the declared margin of {where} ({c['guard']})"
+        return
+    if c["p_value"] is None:
+        return  # too few seeds
+    if c.get("_diverged"):
+        c["reason"] = ("seeds that diverged have no test score (" + c["_diverged"] + "): "
+                       "comparing the survivors would favour the unstable model")
+        return
+    if c["tost_p_holm"] is not None and c["tost_p_holm"] < alpha:
+        c["outcome"], c["result"] = "equivalent", "equivalent"
+        c["reason"] = (f"the {1 - 2 * alpha:.0%} interval lies inside ±{c['margin']:g}"
+                       + (" (significant, but smaller than the margin)"
+                          if c["p_holm"] < alpha else ""))
+        return
+    if c["p_holm"] < alpha:
+        c["winner"] = a if c["diff"] > 0 else b
+        c["outcome"] = "a_better" if c["diff"] > 0 else "b_better"
+        c["result"] = f"{c['winner']} better"
+        c["reason"] = "significant after Holm correction"
+        return
+    if c["p_value"] < alpha:
+        c["reason"] = (f"not significant after Holm correction over {c['holm_family']} sizes "
+                       f"(p = {c['p_value']:.3g}, adjusted {c['p_holm']:.3g})")
+    else:
+        c["reason"] = "no significant difference"
+        if c["margin"] is not None:
+            c["reason"] += f", and not shown to be within ±{c['margin']:g}"
+
+
+def _speed_outcome(c: dict, alpha: float) -> None:
+    s = c["speed"]
+    if s.pop("_floor", False):
+        s["outcome"], s["result"] = "not_measurable", OUTCOME_TEXT["not_measurable"]
+        s["reason"] = "both models are at the floor: the target is a chance-level score"
+        s.pop("_z", None)
+        return
+    z = s.pop("_z", None)
+    if s["p_holm"] is None or z is None:
+        return
+    if s["p_holm"] >= alpha:
+        s["reason"] = s["reason"] or ("no significant difference in time to target (log-rank "
+                                      "in steps and in seconds, Holm-adjusted)")
+        return
+    faster = c["a"] if z > 0 else c["b"]
+    if s["auc_diff"] and (s["auc_diff"] < 0) == (faster == c["a"]):
+        s["reason"] = f"the log-rank tests favour {faster}, but its AUC is worse"
+        return
+    s["faster"] = faster
+    s["outcome"] = "a_faster" if faster == c["a"] else "b_faster"
+    s["result"] = f"{faster} faster"
+    s["reason"] = "log-rank in steps and seconds, Holm-adjusted; the AUC agrees"
+
+
 # ---------------------------------------------------------------------------- one cell
 
 
-def _cell(task, variant, vkey, train_size, runs, chosen, curves, pairs, target_fraction,
-          confidence, n_boot, seed) -> dict:
-    done = [r for r in runs if r["status"] == "done"]
-    ref = next((r for r in done if r.get("primary_metric")), None) or next(
-        (r for r in runs if r.get("primary_metric")), {})
-    metric, higher = ref.get("primary_metric"), bool(ref.get("higher_is_better", True))
-    sizes = Counter(r["train_examples"] for r in runs if r.get("train_examples") is not None)
-    n = sizes.most_common(1)[0][0] if sizes else train_size
-    key = (task, vkey, train_size)
+def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boot, seed) -> dict:
+    higher = cell.higher_is_better
+    margin, margin_source = margin_info
+    guard = _guard(cell, margin)
+    # the reference (target): median over models of each model's median best validation score
+    bests = {name: [b for b in (_best(r, curves, higher) for r in m.done) if b is not None]
+             for name, m in cell.models.items()}
+    medians = [float(np.median(v)) for v in bests.values() if v]
+    target = float(np.median(medians)) if medians else None
+    chance = cell.extras.get("chance")
+    ladder = None
+    if target is not None and chance is not None:
+        ladder = [(lv, chance + lv * (target - chance)) for lv in LADDER]
+    steps = [p[0] for m in cell.models.values() for r in m.done for p in _points(curves, r)]
+    horizon = (min(steps), max(steps)) if steps else None
+    all_values = [v for m in cell.models.values() for v in m.values]
+    unit = _scale(cell.primary_metric, all_values, higher) == "unit"
+    val_size = cell.extras.get("val_size")
+    rows = {name: _model_row(m, cell, curves, target, ladder, horizon, bests[name], val_size,
+                             unit, confidence, n_boot, seed)
+            for name, m in cell.models.items()}
 
-    by_model: dict[str, list[dict]] = {}
-    for r in runs:
-        by_model.setdefault(r["model"], []).append(r)
-    models = {name: _select(name, rs, chosen[name]) for name, rs in sorted(by_model.items())}
+    def compare(a, b):
+        c = _raw_compare(rows[a], rows[b], cell.models[a], cell.models[b], cell, margin, guard,
+                         target, confidence, seed)
+        lost = [f"{m.name}: {len(m.diverged)}" for m in (cell.models[a], cell.models[b])
+                if m.diverged]
+        if lost:
+            c["_diverged"] = ", ".join(lost)
+        return c
 
-    best = _val_best([r for m in models.values() for r in m.done], curves, higher)
-    if best is None:
-        target = None
-    else:
-        target = best * target_fraction if higher else best / target_fraction
+    comparisons = [compare(a, b) for a, b in _present(pairs, cell.models)]
+    extra = {p: compare(*p) for p in _present(extra_pairs, cell.models)}
+    validation = None
+    if val_size:
+        validation = {"size": val_size, "se_max": 0.5 / math.sqrt(val_size) if unit else None,
+                      "se": "binomial, sqrt(p(1-p)/n) at each model's median best validation "
+                            "score" if unit else "not a proportion: no closed form"}
+    return {
+        "task": cell.task, "variant": cell.variant, "variant_key": cell.variant_key,
+        "train_size": cell.train_size, "n": cell.n, "primary_metric": cell.primary_metric,
+        "higher_is_better": higher, "target": target, "ladder": (
+            [{"level": lv, "target": v} for lv, v in ladder] if ladder else None),
+        "margin": margin, "margin_source": margin_source, "guard": guard,
+        "validation": validation,
+        "unequal_tuning": len({m.trials for m in cell.models.values()}) > 1,
+        "models": list(rows.values()), "comparisons": comparisons, "winner": None,
+        "_cell": cell, "_extra": extra,
+    }
 
-    model_rows = []
-    for name, m in models.items():
-        rng = st.rng_for(seed, "mean", *key, name)
-        ci = st.bootstrap_mean_ci(m.values, confidence, n_boot, rng)
-        params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
-        own = [r["steps_to_95"] for r in m.done if r.get("steps_to_95") is not None]
-        aucs = [a for a in (_auc(curves.get(r["run_id"], []), best, higher) for r in m.done)
-                if a is not None]
-        model_rows.append({
-            "model": name, "n_seeds": len(m.values), "n_diverged": len(m.diverged),
-            "n_failed": m.n_failed, "trials": m.trials, "selected_trial": m.selected_trial,
-            "mean": m.mean, "ci": list(ci) if ci else None, "values": m.values.tolist(),
-            "seeds": m.seeds,
-            "param_count": int(round(float(np.mean(params)))) if params else None,
-            "ttt": _ttt(m, curves, target, higher, confidence, n_boot, seed, key),
-            "own95_steps_median": float(np.median(own)) if own else None,
-            "auc": float(np.mean(aucs)) if aucs else None,
-            "run_ids": [r["run_id"] for r in m.done + m.diverged],
-        })
 
-    comparisons = [
-        _compare(models[a], models[b], higher, confidence, n_boot, seed, key)
-        for a, b in _resolve_pairs(pairs, models)
-    ]
-    ranked = sorted((m for m in models.values() if m.mean is not None),
+def _winner(c: dict) -> dict:
+    cell: Cell = c["_cell"]
+    higher = cell.higher_is_better
+    ranked = sorted((m for m in cell.models.values() if m.mean is not None),
                     key=lambda m: (-m.mean if higher else m.mean, m.name))
-    winner = {"model": None, "margin": None, "significant": False}
-    if ranked:
-        winner["model"] = ranked[0].name
+    out = {"model": ranked[0].name if ranked else None, "margin": None, "significant": False,
+           "against": None, "outcome": None, "p_holm": None}
     if len(ranked) > 1:
         first, second = ranked[0], ranked[1]
-        winner["margin"] = abs(first.mean - second.mean)
-        c = next((c for c in comparisons if {c["a"], c["b"]} == {first.name, second.name}), None)
-        c = c or _compare(first, second, higher, confidence, n_boot, seed, key)
-        winner["significant"] = c["winner"] == first.name
-
-    return {
-        "task": task, "variant": variant, "variant_key": vkey, "train_size": train_size, "n": n,
-        "primary_metric": metric, "higher_is_better": higher,
-        "target": target, "best_val": best,
-        "unequal_tuning": len({m.trials for m in models.values()}) > 1,
-        "models": model_rows, "comparisons": comparisons, "winner": winner,
-        "_models": models,
-    }
+        out["margin"] = abs(first.mean - second.mean)
+        out["against"] = second.name
+        cmp = next((x for x in c["comparisons"] + list(c["_extra"].values())
+                    if {x["a"], x["b"]} == {first.name, second.name}), None)
+        if cmp is not None:
+            out["significant"] = cmp["winner"] == first.name
+            out["outcome"] = cmp["result"]
+            out["p_holm"] = cmp["p_holm"]
+    return out
 
 
 # ---------------------------------------------------------------------------- scaling
@@ -296,46 +556,45 @@ def _error_scale(metric: str, higher: bool, values: np.ndarray):
     if not len(values):
         return None
     lo, hi = float(values.min()), float(values.max())
-    if higher and metric.lower() in PERCENT_METRICS and lo >= 0 and hi <= 100:
-        # Judged by name, not by the values: a BLEU of 0.8 at a tiny n is 0.8 out of 100.
+    scale = _scale(metric, [lo, hi], higher)
+    if higher and scale == "percent":
         return f"1 - {metric}/100", (lambda m: 1.0 - m / 100.0), 1.0
-    if higher and lo >= 0 and hi <= 1:
+    if higher and scale == "unit":
         return f"1 - {metric}", (lambda m: 1.0 - m), 1.0
-    if higher and lo >= 0 and hi <= 100:
-        return f"1 - {metric}/100", (lambda m: 1.0 - m / 100.0), 1.0
     if not higher and lo >= 0:
         return metric, (lambda m: m), max(1.0, hi)
     return None
 
 
-def _model_curve(points: list[tuple[float, np.ndarray]], scale) -> dict:
-    """points: (n, seed values) per size, sorted by n."""
-    n = np.array([p[0] for p in points], dtype=float)
+def _model_fit(n: np.ndarray, err: np.ndarray, scale) -> dict:
     fit: dict[str, Any] = {"method": "interpolation", "a": None, "b": None, "c": None,
-                           "error": scale[0] if scale else None, "reason": None}
+                           "error": scale[0] if scale else None, "reason": None,
+                           "at_bound": None, "power_law": None}
     if scale is None:
         fit["reason"] = "the metric has no bounded error scale"
     elif len(n) < 4:
         fit["reason"] = f"fewer than 4 sizes ({len(n)})"
     else:
-        err = scale[1](np.array([p[1].mean() for p in points]))
         params = st.fit_power_law(n, err, scale[2])
         if params is None:
             fit["reason"] = "power-law fit failed"
+        elif bounds := st.at_bounds(params, scale[2]):
+            fit["at_bound"] = bounds
+            fit["power_law"] = {"a": params[0], "b": params[1], "c": params[2]}
+            fit["reason"] = (f"the power-law fit sits on a parameter bound ({', '.join(bounds)}), "
+                             "so interpolation in log n is used instead")
         else:
             fit.update(method="power-law", a=params[0], b=params[1], c=params[2])
     return fit
 
 
-@dataclass
 class _Curve:
-    """One model's error against n in one task variant, and its seed-bootstrap replicates."""
+    """One model's error against n in one task variant, and its whole-seed bootstrap replicates."""
 
-    n: np.ndarray  # sizes
-    err: np.ndarray  # mean error per size
-    fit: dict
-    boot_err: np.ndarray  # (n_boot, sizes): means of seeds resampled within every size
-    boot_params: np.ndarray | None  # (n_boot, 3) power-law refits of boot_err
+    def __init__(self, n, err, fit, boot_err, c_max):
+        self.n, self.err, self.fit, self.boot_err = n, err, fit, boot_err
+        self.boot_params = (st.profile_fit(n, boot_err, c_max)
+                            if fit["method"] == "power-law" else None)
 
     def on(self, grid: np.ndarray, boot: bool = False) -> np.ndarray:
         """Error curves on a log-n grid: one row (the fit) or one row per bootstrap replicate."""
@@ -348,21 +607,36 @@ class _Curve:
         return np.stack([np.interp(grid, logn, row) for row in rows])
 
 
-def _curve(points: list[tuple[float, np.ndarray]], scale, higher, n_boot, rng) -> _Curve:
-    to_err = scale[1] if scale else (lambda m: -m if higher else m)
-    fit = _model_curve(points, scale)
-    cols = [v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1) for _, v in points]
-    boot_err = to_err(np.stack(cols, axis=1))
-    n = np.array([p[0] for p in points], dtype=float)
-    boot_params = (st.profile_fit(n, boot_err, scale[2]) if fit["method"] == "power-law" else None)
-    return _Curve(n, to_err(np.array([p[1].mean() for p in points])), fit, boot_err, boot_params)
+def _seed_draws(seeds: list, n_boot: int, rng) -> np.ndarray:
+    """(n_boot, len(seeds)) counts: each replicate draws len(seeds) seeds with replacement."""
+    k = len(seeds)
+    return rng.multinomial(k, np.full(k, 1.0 / k), size=n_boot).astype(float)
+
+
+def _replicate_means(points: list[tuple[float, ModelRuns]], universe: list, W: np.ndarray):
+    """Per size, the mean of each replicate's drawn seeds (a seed drawn twice counts twice).
+    A replicate that drew none of the seeds a size has (a seed missing there) keeps the plain
+    mean at that size."""
+    index = {s: i for i, s in enumerate(universe)}
+    cols = []
+    for _, m in points:
+        idx = np.array([index[s] for s in m.seeds])
+        v = np.array(m.values, dtype=float)
+        w = W[:, idx]
+        tot = w.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols.append(np.where(tot > 0, (w @ v) / np.where(tot > 0, tot, 1), v.mean()))
+    return np.stack(cols, axis=1)
 
 
 def _crossover(a: str, b: str, ca: _Curve, cb: _Curve, confidence) -> dict:
     fa, fb = ca.fit, cb.fit
     method = fa["method"] if fa["method"] == fb["method"] else f"{fa['method']}/{fb['method']}"
-    out = {"a": a, "b": b, "n": None, "ci": None, "no_crossover_share": None, "method": method,
-           "direction": None, "better_throughout": None, "range": None, "text": ""}
+    out = {"a": a, "b": b, "n": None, "ci": None, "ci_open": None, "crossover_share": None,
+           "no_crossover_share": None, "method": method, "direction": None,
+           "better_throughout": None, "range": None, "text": ""}
+    fallback = [f"{m}: {f['reason']}" for m, f in ((a, fa), (b, fb)) if f.get("at_bound")]
+    note = f"; {'; '.join(fallback)}" if fallback else ""
     lo, hi = max(ca.n.min(), cb.n.min()), min(ca.n.max(), cb.n.max())
     if not lo < hi:
         out["text"] = "no crossover can be placed: fewer than two training sizes measured for both"
@@ -372,19 +646,32 @@ def _crossover(a: str, b: str, ca: _Curve, cb: _Curve, confidence) -> dict:
     D = cb.on(grid) - ca.on(grid)  # positive: A has the lower error
     x_ab = st.first_crossing(grid, D, "a_to_b")[0]
     x_ba = st.first_crossing(grid, D, "b_to_a")[0]
-    reps = st.first_crossing(grid, cb.on(grid, boot=True) - ca.on(grid, boot=True), "a_to_b")
+    Db = cb.on(grid, boot=True) - ca.on(grid, boot=True)
+    reps = st.first_crossing(grid, Db, "a_to_b")
     found = np.isfinite(reps)
-    out["no_crossover_share"] = float(1.0 - found.mean())
+    out["crossover_share"] = float(found.mean())
+    out["no_crossover_share"] = 1.0 - out["crossover_share"]
     span = f"n = {lo:,.0f}–{hi:,.0f}"
     if np.isfinite(x_ab):
         out["n"] = float(math.exp(x_ab))
         out["direction"] = "a_to_b"
-        ci = st.percentile_ci(np.exp(reps[found]), confidence)
-        out["ci"] = [float(ci[0]), float(ci[1])]
+        # A replicate without a crossover in range has it beyond one end: below the range when B
+        # is already better at the first size where the curves differ, above it otherwise.
+        rest = Db[~found]
+        nonzero = np.abs(rest) > 1e-12
+        first = np.where(nonzero.any(1), rest[np.arange(len(rest)), np.argmax(nonzero, 1)], 1.0)
+        vals = reps.copy()
+        vals[~found] = np.where(first < 0, -np.inf, np.inf)
+        ci = st.percentile_ci(vals, confidence)
+        out["ci_open"] = [bool(ci[0] == -np.inf), bool(ci[1] == np.inf)]
+        bounds = [float(math.exp(min(max(x, grid[0]), grid[-1]))) for x in ci]
+        out["ci"] = bounds
+        lo_t = ("≤" if out["ci_open"][0] else "") + f"{bounds[0]:,.0f}"
+        hi_t = ("≥" if out["ci_open"][1] else "") + f"{bounds[1]:,.0f}"
         out["text"] = (
-            f"{b} overtakes {a} at n ≈ {out['n']:,.0f} ({confidence:.0%} CI "
-            f"{ci[0]:,.0f}–{ci[1]:,.0f}; {out['no_crossover_share']:.0%} of bootstrap replicates "
-            f"found no crossover; {method})"
+            f"{b} overtakes {a} at n ≈ {out['n']:,.0f} ({confidence:.0%} CI {lo_t}–{hi_t}, "
+            f"resampling whole seeds; {out['crossover_share']:.0%} of bootstrap replicates have "
+            f"a crossover in {span}; {method}{note})"
         )
         return out
     tol = 1e-12
@@ -393,60 +680,75 @@ def _crossover(a: str, b: str, ca: _Curve, cb: _Curve, confidence) -> dict:
         out["reverse_n"] = float(math.exp(x_ba))
         out["text"] = (f"none in the measured range ({span}) in that direction: {b} is better at "
                        f"the small sizes and {a} overtakes it at n ≈ {out['reverse_n']:,.0f} "
-                       f"({method})")
+                       f"({method}{note})")
     elif np.all(D >= -tol) and np.any(D > tol):
         out["better_throughout"] = a
-        out["text"] = f"none in the measured range ({span}): {a} is better throughout ({method})"
+        out["text"] = (f"none in the measured range ({span}): {a} is better throughout "
+                       f"({out['crossover_share']:.0%} of bootstrap replicates have one; "
+                       f"{method}{note})")
     elif np.all(D <= tol) and np.any(D < -tol):
         out["better_throughout"] = b
-        out["text"] = f"none in the measured range ({span}): {b} is better throughout ({method})"
+        out["text"] = (f"none in the measured range ({span}): {b} is better throughout "
+                       f"({method}{note})")
     else:
-        out["text"] = f"none in the measured range ({span}): the curves coincide ({method})"
+        out["text"] = f"none in the measured range ({span}): the curves coincide ({method}{note})"
     return out
 
 
 def _scaling(task, vkey, cells, pairs, confidence, n_boot, seed) -> dict:
     metric, higher = cells[0]["primary_metric"], cells[0]["higher_is_better"]
-    per_model: dict[str, list[tuple[float, np.ndarray, dict]]] = {}
+    per_model: dict[str, list[tuple[float, ModelRuns, dict]]] = {}
     for c in sorted(cells, key=lambda c: c["n"] if c["n"] is not None else math.inf):
         if c["n"] is None:
             continue
         for row in c["models"]:
             if row["n_seeds"]:
                 per_model.setdefault(row["model"], []).append(
-                    (float(c["n"]), c["_models"][row["model"]].values, row))
-    everything = np.concatenate([v for pts in per_model.values() for _, v, _ in pts]) if per_model \
-        else np.array([])
+                    (float(c["n"]), c["_cell"].models[row["model"]], row))
+    everything = np.array([v for pts in per_model.values() for _, m, _ in pts for v in m.values])
     scale = _error_scale(metric, higher, everything)
+    to_err = scale[1] if scale else (lambda m: -m if higher else m)
+    universe = sorted({s for pts in per_model.values() for _, m, _ in pts for s in m.seeds},
+                      key=lambda s: (str(type(s)), s))
+    W = (_seed_draws(universe, n_boot, st.rng_for(seed, "scaling", task, vkey))
+         if universe else None)
     models, curves = {}, {}
     for name, pts in per_model.items():
-        rng = st.rng_for(seed, "scaling", task, vkey, name)
-        curves[name] = _curve([(n, v) for n, v, _ in pts], scale, higher, n_boot, rng)
+        n = np.array([p[0] for p in pts], dtype=float)
+        err = to_err(np.array([p[2]["mean"] for p in pts]))
+        fit = _model_fit(n, err, scale)
+        boot = to_err(_replicate_means([(p[0], p[1]) for p in pts], universe, W))
+        curves[name] = _Curve(n, err, fit, boot, scale[2] if scale else 1.0)
         models[name] = {
-            "n": [int(n) if float(n).is_integer() else n for n, _, _ in pts],
+            "n": [int(x) if float(x).is_integer() else x for x, _, _ in pts],
             "mean": [row["mean"] for _, _, row in pts],
             "ci_lo": [row["ci"][0] if row["ci"] else None for _, _, row in pts],
             "ci_hi": [row["ci"][1] if row["ci"] else None for _, _, row in pts],
             "n_seeds": [row["n_seeds"] for _, _, row in pts],
-            "fit": curves[name].fit,
+            "fit": fit,
         }
     crossovers = [_crossover(a, b, curves[a], curves[b], confidence)
-                  for a, b in _resolve_pairs(pairs, per_model)]
+                  for a, b in _present(pairs, per_model)]
     return {"task": task, "variant_key": vkey, "primary_metric": metric, "higher_is_better": higher,
-            "error": scale[0] if scale else None, "models": models, "crossovers": crossovers}
+            "error": scale[0] if scale else None, "models": models, "crossovers": crossovers,
+            "resampling": "whole seeds (shared by every size and model)"}
 
 
 # ---------------------------------------------------------------------------- verdicts
 
+CLAIM = {"a_better": "holds", "b_better": "fails", "equivalent": "equivalent",
+         "not_measurable": "not measurable", "inconclusive": "inconclusive"}
+SPEED_CLAIM = {"a_faster": "holds", "b_faster": "fails", "not_measurable": "not measurable",
+               "inconclusive": "inconclusive"}
 
-def _verdict(task, vkey, cells, scaling, a, b, confidence, target_fraction, n_boot, seed) -> dict:
+
+def _verdict(task, vkey, cells, scaling, a, b, confidence) -> dict:
     from .verdict import verdict_text
 
     both = [c for c in cells
             if {a, b} <= {row["model"] for row in c["models"] if row["n_seeds"]}]
     facts: dict[str, Any] = {"task": task, "variant_key": vkey, "a": a, "b": b,
-                             "confidence": confidence, "target_fraction": target_fraction,
-                             "min_seeds": MIN_VERDICT_SEEDS}
+                             "confidence": confidence, "target_rule": TARGET_RULE}
     if not both:
         facts["missing"] = True
         return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": None, "n": None,
@@ -454,56 +756,27 @@ def _verdict(task, vkey, cells, scaling, a, b, confidence, target_fraction, n_bo
                 "text": verdict_text(facts)}
     both.sort(key=lambda c: c["n"] if c["n"] is not None else math.inf)
     small = both[0]
-    ma, mb = small["_models"][a], small["_models"][b]
-    key = (task, vkey, small["train_size"])
-    cmp = next((c for c in small["comparisons"] if (c["a"], c["b"]) == (a, b)), None) or _compare(
-        ma, mb, small["higher_is_better"], confidence, n_boot, seed, key)
+    cmp = next(c for c in small["comparisons"] if (c["a"], c["b"]) == (a, b))
     rows = {row["model"]: row for row in small["models"]}
-    enough = min(len(ma.values), len(mb.values)) >= MIN_VERDICT_SEEDS
-    # Seeds that diverged have no test score: comparing the survivors would favour an unstable
-    # model, so a claim resting on them stays inconclusive (and the text names them).
-    diverged = {a: len(ma.diverged), b: len(mb.diverged)}
-    enough = enough and not any(diverged.values())
-    accuracy = "inconclusive"
-    if enough and cmp["winner"] == a:
-        accuracy = "holds"
-    elif enough and cmp["winner"] == b:
-        accuracy = "fails"
-
-    ta, tb = rows[a]["ttt"], rows[b]["ttt"]
-    enough_runs = min(ta["of"], tb["of"]) >= MIN_VERDICT_SEEDS
-
-    def faster(x, y, unit):  # x's CI entirely below y's
-        cx, cy = x[f"_{unit}"][1], y[f"_{unit}"][1]
-        return cx is not None and cy is not None and cx[1] < cy[0]
-
-    speed = "inconclusive"
-    if small["target"] is not None and enough_runs:
-        if faster(ta, tb, "steps") and faster(ta, tb, "seconds"):
-            speed = "holds"
-        elif faster(tb, ta, "steps") and faster(tb, ta, "seconds"):
-            speed = "fails"
-
     cross = next((c for c in (scaling or {}).get("crossovers", []) if (c["a"], c["b"]) == (a, b)),
                  None)
     others = []
     for c in both[1:]:
         oc = next((x for x in c["comparisons"] if (x["a"], x["b"]) == (a, b)), None)
         if oc is not None:
-            others.append({"n": c["n"], "train_size": c["train_size"], "winner": oc["winner"],
-                           "reason": oc["reason"], "p_value": oc["p_value"], "diff": oc["diff"]})
-    params = {m: rows[m]["param_count"] for m in (a, b)}
+            others.append({"n": c["n"], "train_size": c["train_size"], "cmp": oc})
+    model = small["_cell"].models
     facts.update(
-        cell=small, cmp=cmp, rows=rows, accuracy=accuracy, speed=speed, crossover=cross,
-        others=others, params=params, budget_tolerance=BUDGET_TOLERANCE,
-        unequal_sizes=[c["n"] for c in both
-                       if _trials_of(c, a) != _trials_of(c, b)],
+        cell=small, cmp=cmp, rows=rows, accuracy=CLAIM[cmp["outcome"]],
+        speed=SPEED_CLAIM[cmp["speed"]["outcome"]], crossover=cross, others=others,
+        params={m: rows[m]["param_count"] for m in (a, b)}, budget_tolerance=BUDGET_TOLERANCE,
+        unequal_sizes=[c["n"] for c in both if _trials_of(c, a) != _trials_of(c, b)],
         trials={m: rows[m]["trials"] for m in (a, b)},
-        seeds={a: len(ma.values), b: len(mb.values)},
-        diverged=diverged,
+        seeds={a: len(model[a].values), b: len(model[b].values)},
+        diverged={a: len(model[a].diverged), b: len(model[b].diverged)},
     )
     return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": small["train_size"],
-            "n": small["n"], "accuracy_claim": accuracy, "speed_claim": speed,
+            "n": small["n"], "accuracy_claim": facts["accuracy"], "speed_claim": facts["speed"],
             "text": verdict_text(facts)}
 
 
@@ -514,54 +787,66 @@ def _trials_of(cell: dict, model: str) -> int | None:
 # ---------------------------------------------------------------------------- entry point
 
 
-def analyze(runs: list[dict], curves: dict, *, pairs=DEFAULT_PAIRS, target_fraction: float = 0.95,
-            confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict:
+def analyze(runs: list[dict], curves: dict, *, pairs="auto", confidence: float = 0.95,
+            n_boot: int = 2000, seed: int = 0, margins: dict | None = None) -> dict:
     """Cells, comparisons, time-to-target, data scaling and verdicts; see the module docstring.
 
-    ``pairs``: "all" or a sequence of (A, B) model names; ``curves``: run_id -> curve points.
+    ``pairs``: "auto" or "all" (every pair of the models present, LSTM vs Transformer first) or
+    a sequence of (A, B) model names; the first pair present gets the verdict. ``curves``:
+    run_id -> curve points. ``margins``: metric name (or "*") -> practical margin delta.
     """
-    if pairs != "all":
-        pairs = [tuple(p) for p in pairs]
     counts = {s: sum(r["status"] == s for r in runs)
               for s in ("done", "failed", "diverged", "running")}
-    counted = [r for r in runs if r["status"] in ("done", "failed", "diverged")]
-    variants = variant_keys(counted)
-    groups: dict[tuple, list[dict]] = {}
-    for r in counted:
-        vkey = variants[r["run_id"]][1]
-        groups.setdefault((r["task"], vkey, r.get("train_size")), []).append(r)
+    grouped = group(runs)
+    names = sorted({name for c in grouped for name in c.models})
+    wanted = resolve_pairs(pairs, names)
+    by_variant: dict[tuple, list[Cell]] = {}
+    for c in grouped:
+        by_variant.setdefault((c.task, c.variant_key), []).append(c)
 
-    per_model: dict[tuple, list[dict]] = {}  # (task, variant, model) -> runs of every size
-    for r in counted:
-        per_model.setdefault((r["task"], variants[r["run_id"]][1], r["model"]), []).append(r)
-    chosen = {key: chosen_trials(rs) for key, rs in per_model.items()}
+    cells, margins_used = [], {}
+    for (task, vkey), cs in by_variant.items():
+        values = [v for c in cs for m in c.models.values() for v in m.values]
+        extras = next((c.extras for c in cs if c.extras), {})
+        margin_info = practical_margin(cs[0].primary_metric, cs[0].higher_is_better, values,
+                                       extras, margins)
+        margins_used[f"{task} ({vkey})" if vkey != "default" else task] = {
+            "metric": cs[0].primary_metric, "margin": margin_info[0], "source": margin_info[1]}
+        # the top two models of each cell are compared for the overview even when not asked
+        extra = set()
+        for c in cs:
+            ranked = sorted((m for m in c.models.values() if m.mean is not None),
+                            key=lambda m: (-m.mean if c.higher_is_better else m.mean, m.name))
+            if len(ranked) > 1:
+                pair = tuple(sorted((ranked[0].name, ranked[1].name)))
+                if not {pair, pair[::-1]} & set(wanted):
+                    extra.add(pair)
+        rows = [_cell(c, curves, wanted, sorted(extra), margin_info, confidence, n_boot, seed)
+                for c in cs]
+        families: dict[frozenset, list[dict]] = {}
+        for row in rows:
+            for x in row["comparisons"] + list(row["_extra"].values()):
+                families.setdefault(frozenset((x["a"], x["b"])), []).append(x)
+        for fam in families.values():
+            _decide(fam, confidence)
+        for row in rows:
+            row["winner"] = _winner(row)
+        cells += rows
 
-    cells = []
-    for (task, vkey, size), rs in groups.items():
-        variant = variants[rs[0]["run_id"]][0]
-        picks = {m: chosen[(task, vkey, m)][size] for m in {r["model"] for r in rs}}
-        cells.append(_cell(task, variant, vkey, size, rs, picks, curves, pairs, target_fraction,
-                           confidence, n_boot, seed))
-    cells.sort(key=lambda c: (c["task"], tuple(_sort_value(v) for v in c["variant"].values()),
-                              c["variant_key"], c["n"] if c["n"] is not None else math.inf,
-                              c["train_size"] if c["train_size"] is not None else math.inf))
-
-    by_variant: dict[tuple, list[dict]] = {}
-    for c in cells:
-        by_variant.setdefault((c["task"], c["variant_key"]), []).append(c)
-    scaling = [_scaling(t, v, cs, pairs, confidence, n_boot, seed)
-               for (t, v), cs in by_variant.items()]
-    verdict_pair = DEFAULT_PAIRS[0] if pairs == "all" or not pairs else pairs[0]
-    verdicts = [
-        _verdict(t, v, cs, s, *verdict_pair, confidence, target_fraction, n_boot, seed)
-        for ((t, v), cs), s in zip(by_variant.items(), scaling)
-    ]
-    used = sorted({(c["a"], c["b"]) for cell in cells for c in cell["comparisons"]})
+    scaling, verdicts = [], []
+    verdict_pair = next((p for p in wanted if p[0] in names and p[1] in names), None)
+    for (task, vkey) in by_variant:
+        cs = [c for c in cells if (c["task"], c["variant_key"]) == (task, vkey)]
+        s = _scaling(task, vkey, cs, wanted, confidence, n_boot, seed)
+        scaling.append(s)
+        if verdict_pair:
+            verdicts.append(_verdict(task, vkey, cs, s, *verdict_pair, confidence))
+    used = [p for p in wanted if p[0] in names and p[1] in names]
     return clean({
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "confidence": confidence, "target_fraction": target_fraction, "n_boot": n_boot,
-        "seed": seed,
-        "pairs": [list(p) for p in (used if pairs == "all" else pairs)],
-        "verdict_pair": list(verdict_pair),
+        "confidence": confidence, "n_boot": n_boot, "seed": seed,
+        "pairs": [list(p) for p in used], "verdict_pair": list(verdict_pair or []),
+        "margins": margins_used, "floor_factor": FLOOR_FACTOR, "target_rule": TARGET_RULE,
+        "ladder": list(LADDER), "min_test_seeds": MIN_TEST_SEEDS,
         "counts": counts, "cells": cells, "scaling": scaling, "verdicts": verdicts,
-    }, drop_private=True)  # the cells' "_models" and the time-to-target's "_steps" stay inside
+    }, drop_private=True)  # "_cell", "_extra", "_censored", "_steps"... stay inside

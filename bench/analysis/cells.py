@@ -1,14 +1,27 @@
-"""Shared by the analysis, the dashboard and the run summary: task variants and JSON-safe values.
+"""The one pass from run records to cells, shared by the analysis, the summary table printed by
+``bench run`` and the dashboard; task variants and JSON-safe values.
 
-Standard library only (the summary printed by ``bench run`` uses it): numpy values are recognised
-by duck typing, never by importing numpy.
+:func:`group` sorts the runs into cells (task x task variant x training size) and, per model,
+keeps the trial the launcher's own rule selected (:func:`seqbench.experiment.tuning.chosen_trials`,
+on validation scores only) and that trial's *evaluation* runs. Runs on tuning seeds
+(``trial["stage"] == "tune"``) take part in the selection and never in the evaluation: a seed
+that chose the trial would favour it (the winner's curse). Records without a stage are evaluation
+runs, as before stages existed. A cell's trial count is the number of configurations tried.
+
+Standard library only, with the launcher's selection rule (``seqbench.experiment.tuning``, itself
+standard library): the summary printed by ``bench run`` uses it. numpy values are recognised by
+duck typing, never by importing numpy.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
+
+COUNTED = ("done", "failed", "diverged")  # a run still running is in no cell yet
 
 
 def task_params(run: dict) -> dict:
@@ -77,3 +90,139 @@ def clean(x: Any, *, drop_private: bool = False) -> Any:
     if hasattr(x, "tolist"):  # a numpy scalar or array
         return clean(x.tolist(), drop_private=drop_private)
     return str(x)
+
+
+# ---------------------------------------------------------------------------- runs -> cells
+
+
+def _hyper(trial: dict) -> dict:
+    """A trial's hyperparameters: the protocol's bookkeeping (stage, round, trial count, the
+    learning-rate range and its extensions) left out; ``per`` stays, selection reads it."""
+    from ..experiment.tuning import META
+
+    return {k: v for k, v in trial.items() if k not in META or k == "per"}
+
+
+def _as_selected(run: dict) -> dict:
+    """The run as the trial selection sees it. A tuning run and the evaluation runs of its
+    configuration are one trial: ``trial_key`` reads the ``config``, which has no stage; a
+    record without one is keyed by its trial's hyperparameters (its stage and bookkeeping differ
+    between the two stages), its ``trial`` left as it is for ``is_tune``."""
+    if run.get("config"):
+        return run
+    return {**run, "config": {"trial": _hyper(run.get("trial") or {})}}
+
+
+@dataclass
+class ModelRuns:
+    """One model in one cell, after the tuning selection."""
+
+    name: str
+    trials: int  # distinct trials (configurations) this model ran in the cell
+    selected_trial: dict  # the selected trial's hyperparameters
+    done: list[dict]  # selected trial, evaluation stage, status done, with a test value
+    diverged: list[dict]  # selected trial, evaluation stage, status diverged
+    n_failed: int  # failed runs of any trial
+    n_tune: int  # runs on tuning seeds: selection only, never evaluated
+    tuning: dict = field(default_factory=dict)  # the evaluation runs' tuning record (lr_edge...)
+    values: list[float] = field(init=False)
+    seeds: list = field(init=False)
+
+    def __post_init__(self):
+        self.values = [float(r["primary_value"]) for r in self.done]
+        self.seeds = [r["seed"] for r in self.done]
+
+    @property
+    def mean(self) -> float | None:
+        return math.fsum(self.values) / len(self.values) if self.values else None
+
+
+@dataclass
+class Cell:
+    """The runs of one task variant at one training size."""
+
+    task: str
+    variant: dict
+    variant_key: str
+    train_size: Any
+    n: Any  # training examples (the most common ``train_examples``), else the train size
+    primary_metric: str | None
+    higher_is_better: bool
+    runs: list[dict]
+    models: dict[str, ModelRuns]  # by name, sorted
+    extras: dict  # chance, perfect, val_size: the most common value among the runs that have it
+
+
+def _sort_value(v: Any) -> tuple:
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+
+
+def _size_key(v: Any) -> float:
+    return math.inf if v is None else float(v)
+
+
+EXTRAS = ("chance", "perfect", "val_size")
+
+
+def group(runs: Sequence[dict]) -> list[Cell]:
+    """Finished, failed and diverged runs as cells, sorted by task, variant and size.
+
+    Per model and task variant the trial is chosen once over every size's runs (the launcher's
+    rule, :func:`chosen_trials`; tuning-stage runs alone when there are any, since they are what
+    the launcher chose on); per cell only that trial's evaluation-stage runs are kept.
+    """
+    from ..experiment.tuning import chosen_trials, is_tune, trial_key
+
+    counted = [r for r in runs if r["status"] in COUNTED]
+    variants = variant_keys(counted)
+    per_model: dict[tuple, list[dict]] = {}  # (task, variant, model) -> runs of every size
+    groups: dict[tuple, list[dict]] = {}
+    for r in counted:
+        vkey = variants[r["run_id"]][1]
+        per_model.setdefault((r["task"], vkey, r["model"]), []).append(r)
+        groups.setdefault((r["task"], vkey, r.get("train_size")), []).append(r)
+    # the launcher's rule: on the tuning runs where there are any, never on evaluation runs
+    chosen = {key: chosen_trials([_as_selected(r) for r in rs]) for key, rs in per_model.items()}
+
+    cells = []
+    for (task, vkey, size), rs in groups.items():
+        done = [r for r in rs if r["status"] == "done"]
+        ref = next((r for r in done if r.get("primary_metric")), None) or next(
+            (r for r in rs if r.get("primary_metric")), {})
+        sizes = Counter(r["train_examples"] for r in rs if r.get("train_examples") is not None)
+        by_model: dict[str, list[dict]] = {}
+        for r in rs:
+            by_model.setdefault(r["model"], []).append(r)
+        models = {}
+        for name, mrs in sorted(by_model.items()):
+            pick = chosen[(task, vkey, name)].get(size)
+            keys = [trial_key(_as_selected(r)) for r in mrs]
+            sel = [r for r, k in zip(mrs, keys) if k == pick and not is_tune(r)]
+            trial = next((r.get("trial") or {} for r, k in zip(mrs, keys) if k == pick), {})
+            meta = (sel[0].get("trial") or {}) if sel else {}
+            models[name] = ModelRuns(
+                name=name, trials=len(set(keys)),
+                selected_trial={k: v for k, v in _hyper(trial).items() if k != "per"},
+                done=[r for r in sel
+                      if r["status"] == "done" and r.get("primary_value") is not None],
+                diverged=[r for r in sel if r["status"] == "diverged"],
+                n_failed=sum(r["status"] == "failed" for r in mrs),
+                n_tune=sum(is_tune(r) for r in mrs),
+                tuning={k: v for k, v in meta.items() if k not in _hyper(meta) and k != "stage"},
+            )
+        extras = {}
+        for name in EXTRAS:
+            vals = [(r.get("extras") or {}).get(name) for r in rs]
+            vals = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if vals:
+                extras[name] = Counter(vals).most_common(1)[0][0]
+        cells.append(Cell(
+            task=task, variant=variants[rs[0]["run_id"]][0], variant_key=vkey, train_size=size,
+            n=sizes.most_common(1)[0][0] if sizes else size,
+            primary_metric=ref.get("primary_metric"),
+            higher_is_better=bool(ref.get("higher_is_better", True)),
+            runs=rs, models=models, extras=extras,
+        ))
+    cells.sort(key=lambda c: (c.task, tuple(_sort_value(v) for v in c.variant.values()),
+                              c.variant_key, _size_key(c.n), _size_key(c.train_size)))
+    return cells

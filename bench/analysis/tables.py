@@ -7,7 +7,7 @@ import io
 import json
 import statistics
 
-from .cells import clean, variant_keys
+from .cells import clean, group
 
 CONVERGENCE = ("steps", "samples", "train_seconds", "steps_to_95", "samples_to_95", "seconds_to_95")
 EXPORT = (
@@ -22,8 +22,14 @@ def export_record(row: dict) -> dict:
     return {k: clean(row.get(k)) for k in EXPORT}
 
 
-def runs_json(rows: list[dict]) -> str:
-    return json.dumps([export_record(r) for r in rows], indent=2, default=str)
+def runs_json(rows: list[dict], gradients: dict[str, dict] | None = None) -> str:
+    """The records as JSON; with ``gradients`` (``Store.gradients``), each record also carries
+    ``"gradients"``: its probes, or None for a run trained without them."""
+    records = [export_record(r) for r in rows]
+    if gradients is not None:
+        for rec in records:
+            rec["gradients"] = clean(gradients.get(rec["run_id"]))
+    return json.dumps(records, indent=2, default=str)
 
 
 def runs_csv(rows: list[dict]) -> str:
@@ -70,47 +76,38 @@ def print_runs(rows: list[dict], console) -> None:
 def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) -> None:
     """Mean and standard deviation over seeds per task variant, size and model.
 
-    Only the selected trial of a tuned model counts (the same rule as the analysis); `bench
-    analyze` adds confidence intervals, significance tests and the verdict.
+    The cells and the selected trial come from :func:`seqbench.analysis.cells.group`, the pass
+    ``bench analyze`` and the dashboard use, so the seeds counted here are theirs (tuning seeds
+    excluded); ``bench analyze`` adds intervals, tests and the verdict.
     """
     from rich.table import Table
 
-    from ..experiment.tuning import chosen_trials, trial_key
-
     rows = [r for r in rows if run_ids is None or r["run_id"] in run_ids]
-    variants = variant_keys(rows)
-    cells: dict[tuple, list[dict]] = {}
-    for r in rows:
-        vkey = variants[r["run_id"]][1]
-        cells.setdefault((r["task"], vkey, r["train_size"] or 0, r["model"]), []).append(r)
+    cells = group(rows)
     if not cells:
         return
-    table = Table(title="Summary over seeds (test metric of the best checkpoint)",
+    table = Table(title="Summary over evaluation seeds (test metric of the best checkpoint)",
                   title_justify="left")
     for col in ("task", "train size", "model", "trial", "runs", "metric", "mean", "sd",
                 "steps to 95%", "params"):
         table.add_column(col)
-    across: dict[tuple, list[dict]] = {}  # (task, variant, model) -> runs of every size
-    for (task, variant, size, model), runs in cells.items():
-        across.setdefault((task, variant, model), []).extend(runs)
-    chosen = {key: chosen_trials(runs) for key, runs in across.items()}
-    for (task, variant, size, model), runs in sorted(cells.items()):
-        pick = chosen[(task, variant, model)][runs[0]["train_size"]]
-        runs = [r for r in runs if trial_key(r) == pick] if pick else runs
-        done = [r for r in runs if r["status"] == "done" and r["primary_value"] is not None]
-        values = [r["primary_value"] for r in done]
-        steps = [r["steps_to_95"] for r in done if r["steps_to_95"] is not None]
-        others = len(runs) - len(done)
-        label = task if variant == "default" else f"{task} {variant}"
-        table.add_row(
-            label, str(size or "full"), model,
-            ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in (runs[0].get("trial") or {}).items()) or "-",
-            f"{len(done)}" + (f" (+{others} not done)" if others else ""),
-            (done[0]["primary_metric"] if done else "-"),
-            _fmt(statistics.fmean(values)) if values else "-",
-            _fmt(statistics.stdev(values)) if len(values) > 1 else "-",
-            _fmt(statistics.median(steps)) if steps else "-",
-            _fmt(done[0]["param_count"]) if done else "-",
-        )
+    for cell in cells:
+        label = cell.task if cell.variant_key == "default" else f"{cell.task} {cell.variant_key}"
+        for model in cell.models.values():
+            done = model.done
+            values = model.values
+            steps = [r["steps_to_95"] for r in done if r.get("steps_to_95") is not None]
+            others = model.n_failed + len(model.diverged)
+            notes = (f" (+{others} not done)" if others else "") + (
+                f" (+{model.n_tune} tuning)" if model.n_tune else "")
+            table.add_row(
+                label, str(cell.train_size or "full"), model.name,
+                ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in model.selected_trial.items()) or "-",
+                f"{len(done)}{notes}", cell.primary_metric or "-",
+                _fmt(statistics.fmean(values)) if values else "-",
+                _fmt(statistics.stdev(values)) if len(values) > 1 else "-",
+                _fmt(statistics.median(steps)) if steps else "-",
+                _fmt(done[0]["param_count"]) if done else "-",
+            )
     console.print(table)

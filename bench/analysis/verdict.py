@@ -1,7 +1,10 @@
 """Words and tables for the analysis: the plain-language verdict, rich tables, GitHub markdown.
 
-``verdict_text`` is pure (used by ``analysis``); the renderers take the analysis dict as returned
-by ``seqbench.analysis.analyze`` (JSON form: an infinite value is null with a flag).
+``verdict_text`` is pure (used by ``analyze``): it words the four outcomes of a comparison (A
+better, B better, equivalent within the practical margin, inconclusive), the floor/ceiling guard
+("not measurable at this budget"), the Holm-adjusted p-values and the log-rank/AUC speed result.
+The renderers take the analysis dict as returned by ``seqbench.analysis.analyze.analyze`` (JSON
+form: an infinite value is null with a flag).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import math
 from typing import Any, Iterator
 
 INF_MARK = "∞"
+MIN_SEEDS = 3  # as ``analyze.MIN_TEST_SEEDS`` (this module imports nothing from there)
 
 
 # ---------------------------------------------------------------------------- number formatting
@@ -58,55 +62,73 @@ def _mean_ci(row: dict) -> str:
     return f"{num(row['mean'])} {ci(row['ci'])}".strip()
 
 
+def signed(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.3g}"
+
+
+def _diff(cmp: dict, which: str = "ci") -> str:
+    return f"{signed(cmp['diff'])} {ci(cmp[which], signed)}".strip()
+
+
+def _p_phrase(cmp: dict) -> str:
+    out = f"{cmp['test']}, p = {pval(cmp['p_value'])}"
+    if cmp.get("holm_family") and cmp["holm_family"] > 1:
+        out += f", Holm-adjusted over {cmp['holm_family']} sizes {pval(cmp['p_holm'])}"
+    if cmp.get("p_permutation") is not None:
+        kind = "sign-flip" if cmp["paired"] else "permutation"
+        exact = "exact " if cmp.get("permutation_exact") else ""
+        out += f"; {exact}{kind} p = {pval(cmp['p_permutation'])}"
+    return out
+
+
+def _guard_sentence(cell: dict, cmp: dict) -> str:
+    g = cell["guard"]
+    if cmp["guard"] == "floor":
+        return (f"Both models sit within {num(g['floor_margin'])} of chance "
+                f"({num(g['chance'])}, what a trivial predictor scores): the comparison is not "
+                f"measurable at this budget, whatever the difference ({_diff(cmp)}).")
+    return (f"Both models sit within {num(g['ceiling_margin'])} of the best attainable score "
+            f"({num(g['perfect'])}): the task does not separate them at this budget, so the "
+            f"comparison is not measurable ({_diff(cmp)}).")
+
+
 def _accuracy_sentences(f: dict) -> list[str]:
     a, b, cell, cmp, rows = f["a"], f["b"], f["cell"], f["cmp"], f["rows"]
     ka, kb = f["seeds"][a], f["seeds"][b]
     out = [
         f"At the smallest training size with both models ({_size(cell['n'], cell['train_size'])}), "
         f"{a} scores {cell['primary_metric']} {_mean_ci(rows[a])} over {ka} seed{'s' * (ka != 1)} "
-        f"and {b} {_mean_ci(rows[b])} over {kb} ({f['confidence']:.0%} bootstrap CIs)."
+        f"and {b} {_mean_ci(rows[b])} over {kb} ({f['confidence']:.0%} t-intervals)."
     ]
-    d = f"{cmp['diff']:+.3g} {ci(cmp['ci'], lambda x: f'{x:+.3g}')}".strip()
-    if cmp["reason"] == "too few seeds":
-        out.append(f"With fewer than 3 seeds a side no test was run, so the claim that {a} beats "
-                   f"{b} on small data is inconclusive.")
+    outcome = cmp["outcome"]
+    if outcome == "not_measurable":
+        out.append(_guard_sentence(cell, cmp))
         return out
-    test = f"{cmp['test']}, p = {pval(cmp['p_value'])}"
-    # Why a significant test still leaves the claim open: too few seeds, or diverged seeds.
-    if min(ka, kb) < f["min_seeds"]:
-        few = f"only {min(ka, kb)} seeds (at least {f['min_seeds']} are needed for a verdict)"
+    if cmp["p_value"] is None:
+        out.append(f"With fewer than {MIN_SEEDS} seeds a side no test was run, so the claim that "
+                   f"{a} beats {b} on small data is inconclusive.")
+        return out
+    test = _p_phrase(cmp)
+    if outcome == "a_better":
+        out.append(f"The difference, {_diff(cmp)} in {a}'s favour, is significant ({test}): {a} "
+                   f"beats {b} at this size, so the claim holds here.")
+    elif outcome == "b_better":
+        out.append(f"{b} is significantly better, by {_diff(cmp)} in {a}'s terms ({test}): the "
+                   f"claim that {a} beats {b} on small data fails here.")
+    elif outcome == "equivalent":
+        level = 1 - 2 * (1 - f["confidence"])
+        out.append(f"The {level:.0%} interval of the difference, "
+                   f"{ci(cmp['equivalence_ci'], signed)}, lies inside the practical margin "
+                   f"±{cmp['margin']:g} (TOST p = {pval(cmp['tost_p'])}, Holm-adjusted "
+                   f"{pval(cmp['tost_p_holm'])}): the two "
+                   f"are equivalent at this size, so {a} does not beat {b} by a margin that "
+                   f"matters.")
+    elif "diverged" in cmp["reason"]:
+        out.append(f"The difference is {_diff(cmp)} ({test}), but {cmp['reason']}: inconclusive.")
     else:
-        few = "seeds that diverged and have no test score"
-    if cmp["winner"] == a:
-        if f["accuracy"] == "holds":
-            out.append(f"The difference, {d} in {a}'s favour, is significant ({test}): {a} beats "
-                       f"{b} at this size, so the claim holds here.")
-        else:
-            out.append(f"{a} is ahead by {d} ({test}), but with {few} the claim stays "
-                       f"inconclusive.")
-    elif cmp["winner"] == b:
-        if f["accuracy"] == "fails":
-            out.append(f"{b} is significantly better, by {d} in {a}'s terms ({test}): the claim "
-                       f"that {a} beats {b} on small data fails here.")
-        else:
-            out.append(f"{b} is ahead ({d} in {a}'s terms; {test}), but with {few} the claim is "
-                       f"inconclusive.")
-    else:
-        out.append(f"The difference, {d} (positive favours {a}), is not significant ({test}): "
-                   f"inconclusive.")
-    floor = 2 / 2 ** min(ka, kb)
-    if cmp.get("paired") and floor >= 1 - f["confidence"]:
-        out.append(f"With {min(ka, kb)} paired seeds the smallest attainable p is {pval(floor)}, "
-                   f"so no difference can be significant: run at least "
-                   f"{_seeds_needed(1 - f['confidence'])} seeds.")
+        out.append(f"The difference, {_diff(cmp)} (positive favours {a}; {test}), is "
+                   f"inconclusive: {cmp['reason']}.")
     return out
-
-
-def _seeds_needed(alpha: float) -> int:
-    k = 1
-    while 2 / 2**k >= alpha:
-        k += 1
-    return k
 
 
 def _others_sentence(f: dict) -> str | None:
@@ -114,9 +136,10 @@ def _others_sentence(f: dict) -> str | None:
         return None
     parts = []
     for o in f["others"]:
-        what = (f"{o['winner']} significantly better (p = {pval(o['p_value'])})" if o["winner"]
-                else (o["reason"] + (f" (p = {pval(o['p_value'])})" if o["p_value"] is not None
-                                     else "")))
+        c = o["cmp"]
+        what = c["result"]
+        if c["p_holm"] is not None and c["outcome"] != "not_measurable":
+            what += f" (Holm p = {pval(c['p_holm'])})"
         parts.append(f"{_size(o['n'], o['train_size'])}: {what}")
     return "At the larger sizes: " + "; ".join(parts) + "."
 
@@ -128,31 +151,38 @@ def _ttt_phrase(name: str, t: dict) -> str:
 
 
 def _speed_sentences(f: dict) -> list[str]:
-    a, b, cell, rows = f["a"], f["b"], f["cell"], f["rows"]
+    a, b, cell, rows, s = f["a"], f["b"], f["cell"], f["rows"], f["cmp"]["speed"]
     if cell["target"] is None:
         return ["No validation target could be set (no finished runs with a validation score), so "
                 "the claim that it converges faster is inconclusive."]
     ta, tb = rows[a]["ttt"], rows[b]["ttt"]
     out = [
-        f"Time to the target ({cell['primary_metric']} {num(cell['target'])}, "
-        f"{f['target_fraction']:.0%} of the best validation score at this size; medians with "
-        f"{f['confidence']:.0%} CIs, never-reached runs counted as {INF_MARK}): "
-        f"{_ttt_phrase(a, ta)}; {_ttt_phrase(b, tb)}."
+        f"Time to the target ({cell['primary_metric']} {num(cell['target'])}, {f['target_rule']}; "
+        f"medians with {f['confidence']:.0%} bootstrap CIs, never-reached runs counted as "
+        f"{INF_MARK}): {_ttt_phrase(a, ta)}; {_ttt_phrase(b, tb)}."
     ]
-    if f["speed"] == "holds":
-        out.append(f"{a} converges faster in both steps and seconds (the CIs do not overlap): the "
-                   f"claim holds here.")
-    elif f["speed"] == "fails":
-        out.append(f"{b} converges faster in both steps and seconds (the CIs do not overlap): the "
-                   f"claim that {a} converges faster fails here.")
-    elif math.isinf(ta["_steps"][0]) and math.isinf(tb["_steps"][0]):
-        out.append("Neither model reached the target in at least half of its runs, so the speed "
-                   "claim is inconclusive.")
-    elif min(ta["of"], tb["of"]) < f["min_seeds"]:
-        out.append(f"With fewer than {f['min_seeds']} runs a side the speed claim is inconclusive.")
+    tests = []
+    for unit in ("steps", "seconds"):
+        lr = s.get(f"logrank_{unit}")
+        if lr:
+            tests.append(f"{unit} p = {pval(lr['p'])}")
+    lr_text = f"log-rank in {' and '.join(tests)}" if tests else ""
+    if s.get("p_holm") is not None and s["p_holm"] != s["p_value"]:
+        lr_text += f", Holm-adjusted {pval(s['p_holm'])}"
+    auc = (f"; AUC difference {signed(s['auc_diff'])} {ci(s['auc_ci'], signed)}".rstrip()
+           if s.get("auc_diff") is not None else "")
+    if s["outcome"] == "a_faster":
+        out.append(f"{a} reaches it sooner ({lr_text}{auc}): {a} converges faster, so the claim "
+                   f"holds here.")
+    elif s["outcome"] == "b_faster":
+        out.append(f"{b} reaches it sooner ({lr_text}{auc}): the claim that {a} converges faster "
+                   f"fails here.")
+    elif s["outcome"] == "not_measurable":
+        out.append("Both models sit at the floor, so the target is a chance-level score: speed is "
+                   "not measurable at this budget.")
     else:
-        out.append("The CIs overlap in steps or in seconds (or the two disagree), so the speed "
-                   "claim is inconclusive.")
+        detail = f" ({lr_text}{auc})" if lr_text else ""
+        out.append(f"The speed claim is inconclusive: {s['reason']}{detail}.")
     return out
 
 
@@ -174,26 +204,34 @@ def _context_sentences(f: dict) -> list[str]:
     else:
         out.append("Each model ran a single configuration (no tuning sweep); untuned defaults can "
                    "decide small-data comparisons.")
+    for m in (a, b):
+        tuning = f["rows"][m].get("tuning") or {}
+        if tuning.get("lr_edge"):
+            span = tuning.get("lr_range")
+            where = f" ({span[0]:g} .. {span[1]:g})" if span else ""
+            out.append(f"{m}'s selected learning rate sits at the {tuning['lr_edge']} edge of its "
+                       f"searched range{where}: its optimum may lie beyond.")
     pa, pb = f["params"][a], f["params"][b]
     if pa and pb and abs(pa - pb) / min(pa, pb) > f["budget_tolerance"]:
         out.append(f"Parameter counts differ by more than {f['budget_tolerance']:.0%} ({a} "
                    f"{pa:,} vs {b} {pb:,}).")
+    g = f["cell"]["guard"]
+    if g.get("note"):
+        out.append(g["note"][0].upper() + g["note"][1:] + ".")
+    v = f["cell"].get("validation")
+    if v:
+        se = f", a binomial standard error of at most {num(v['se_max'])}" if v["se_max"] else ""
+        out.append(f"Validation: {count(v['size'])} examples{se}.")
     return out
 
 
 def verdict_text(f: dict) -> str:
-    """One paragraph per task variant from the facts ``analysis._verdict`` gathered."""
+    """One paragraph per task variant from the facts ``analyze._verdict`` gathered."""
     head = f["task"] + ("" if f["variant_key"] == "default" else f" ({f['variant_key']})")
     if f.get("missing"):
         return (f"{head}: no training size has finished runs of both {f['a']} and {f['b']}; "
                 f"no verdict.")
     parts = _accuracy_sentences(f)
-    lost = {m: n for m, n in (f.get("diverged") or {}).items() if n}
-    if lost:
-        parts.append(
-            "Diverged seeds (" + ", ".join(f"{m}: {n}" for m, n in lost.items())
-            + ") have no test score, so the accuracy claim is left inconclusive here."
-        )
     other = _others_sentence(f)
     if other:
         parts.append(other)
@@ -220,13 +258,61 @@ def _ttt_cells(t: dict) -> tuple[str, str, str]:
     return steps, seconds, f"{t['reached']}/{t['of']}"
 
 
-MODEL_COLUMNS = ("size", "model", "seeds", "mean [CI]", "trials", "params", "steps to target [CI]",
-                 "seconds to target [CI]", "reached", "AUC")
-COMPARE_COLUMNS = ("size", "A vs B", "diff [CI] (+: A better)", "p", "test", "result")
+MODEL_COLUMNS = ("size", "model", "seeds", "mean [t-CI]", "trials", "params",
+                 "steps to target [CI]", "seconds to target [CI]", "reached", "AUC", "val SE")
+COMPARE_COLUMNS = ("size", "A vs B", "diff [CI] (+: A better)", "test", "p (Holm)",
+                   "equivalence: TOST p (Holm)", "result", "speed")
+
+
+def _p_holm(p, adj) -> str:
+    if p is None:
+        return "-"
+    return pval(p) + (f" ({pval(adj)})" if adj is not None and adj != p else "")
+
+
+def _speed_cell(s: dict | None) -> str:
+    if not s:
+        return "-"
+    if s["p_value"] is None or s["outcome"] == "not_measurable":
+        return s["result"]
+    return f"{s['result']} (log-rank p {_p_holm(s['p_value'], s['p_holm'])})"
+
+
+def _declared(c: dict) -> str:
+    """What a cell declares: the practical margin, the floor/ceiling guard, validation noise."""
+    g = c.get("guard") or {}
+    bits = []
+    if c.get("margin") is not None:
+        bits.append(f"margin ±{c['margin']:g} ({c['margin_source']})")
+    if g.get("floor_margin") is not None:
+        bits.append(f"floor guard: within {num(g['floor_margin'])} of chance {num(g['chance'])}")
+    if g.get("ceiling_margin") is not None:
+        bits.append(f"ceiling guard: within {num(g['ceiling_margin'])} of {num(g['perfect'])}")
+    if g.get("note"):
+        bits.append(g["note"])
+    v = c.get("validation")
+    if v:
+        se = f", binomial SE ≤ {num(v['se_max'])}" if v.get("se_max") else ""
+        bits.append(f"validation {count(v['size'])} examples{se}")
+    return "; ".join(bits)
+
+
+def _notes(cells: list[dict], sizes: list[str]) -> list[str]:
+    """The declarations once when every size shares them (else per size), and the targets."""
+    declared = [_declared(c) for c in cells]
+    if len(set(declared)) == 1:
+        out = [declared[0]] if declared[0] else []
+    else:
+        out = [f"n = {z}: {d}" for z, d in zip(sizes, declared) if d]
+    targets = [f"n = {z}: {num(c['target'])}" for z, c in zip(sizes, cells)
+               if c.get("target") is not None]
+    if targets:
+        out.append("time-to-target targets: " + "; ".join(targets))
+    return out
 
 
 def sections(result: dict) -> Iterator[dict[str, Any]]:
-    """Per task variant: a title, model rows, comparison rows, scaling lines and the verdict."""
+    """Per task variant: a title, model rows, comparison rows, notes, scaling lines, verdict."""
     scaling = {(s["task"], s["variant_key"]): s for s in result.get("scaling", [])}
     verdicts = {(v["task"], v["variant_key"]): v for v in result.get("verdicts", [])}
     order: dict[tuple, list[dict]] = {}
@@ -236,27 +322,34 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
         first = cells[0]
         title = first["task"] + ("" if key[1] == "default" else f" ({key[1]})")
         direction = "higher" if first["higher_is_better"] else "lower"
-        models, compares = [], []
+        models, compares, sizes = [], [], []
         for c in cells:
             size = count(c["n"]) + (" (full)" if c["train_size"] is None else "")
+            sizes.append(size)
             for m in c["models"]:
                 trial = ", ".join(f"{k}={v}" for k, v in m["selected_trial"].items())
                 steps, seconds, reached = _ttt_cells(m["ttt"])
                 seeds = (str(m["n_seeds"])
                          + (f" (+{m['n_diverged']} div.)" if m["n_diverged"] else "")
-                         + (f" (+{m['n_failed']} failed)" if m["n_failed"] else ""))
+                         + (f" (+{m['n_failed']} failed)" if m["n_failed"] else "")
+                         + (f" (+{m['n_tune']} tuning)" if m.get("n_tune") else ""))
                 models.append([
                     size, m["model"], seeds, f"{num(m['mean'])} {ci(m['ci'])}".strip(),
                     f"{m['trials']}" + (f" ({trial})" if trial else "")
                     + (" ≠" if c["unequal_tuning"] else ""),
                     count(m["param_count"]), steps, seconds, reached, num(m["auc"]),
+                    num(m.get("val_se")),
                 ])
             for cmp in c["comparisons"]:
-                diff = "-" if cmp["diff"] is None else f"{cmp['diff']:+.3g} " + ci(
-                    cmp["ci"], lambda x: f"{x:+.3g}")
-                result_text = f"{cmp['winner']} better" if cmp["winner"] else cmp["reason"]
-                compares.append([size, f"{cmp['a']} vs {cmp['b']}", diff.strip(),
-                                 pval(cmp["p_value"]), cmp["test"], result_text])
+                diff = "-" if cmp["diff"] is None else _diff(cmp)
+                equiv = ("-" if cmp["tost_p"] is None else
+                         f"±{cmp['margin']:g}: {_p_holm(cmp['tost_p'], cmp['tost_p_holm'])}")
+                result_text = cmp["result"]
+                if cmp["outcome"] == "inconclusive" and cmp["reason"]:
+                    result_text += f" ({cmp['reason']})"
+                compares.append([size, f"{cmp['a']} vs {cmp['b']}", diff, cmp["test"],
+                                 _p_holm(cmp["p_value"], cmp["p_holm"]), equiv, result_text,
+                                 _speed_cell(cmp.get("speed"))])
         s = scaling.get(key, {})
         lines = []
         for name, m in s.get("models", {}).items():
@@ -271,17 +364,26 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
         v = verdicts.get(key)
         yield {
             "title": f"{title}: {first['primary_metric']} ({direction} is better)",
-            "models": models, "comparisons": compares, "scaling": lines,
+            "models": models, "comparisons": compares, "notes": _notes(cells, sizes),
+            "scaling": lines,
             "verdict": v,
         }
 
 
 def _counts_line(result: dict) -> str:
     c = result.get("counts", {})
+    conf = result["confidence"]
     return (f"{c.get('done', 0)} done, {c.get('diverged', 0)} diverged, {c.get('failed', 0)} "
-            f"failed, {c.get('running', 0)} running; {result['confidence']:.0%} CIs from "
-            f"{result['n_boot']} bootstrap resamples (seed {result['seed']}); target = "
-            f"{result['target_fraction']:.0%} of the best validation score per cell.")
+            f"failed, {c.get('running', 0)} running. {conf:.0%} Student-t intervals over seeds; "
+            f"A vs B: paired t (Welch's when the seeds differ), Holm-adjusted over the sizes of "
+            f"each task, equivalence by TOST within the practical margin; the floor guard uses "
+            f"{result.get('floor_factor', '-')}× that margin around chance. Time to target: "
+            f"{result.get('target_rule', '-')}, compared by log-rank. Medians of times and "
+            f"crossovers: {result['n_boot']} bootstrap resamples (seed {result['seed']}).")
+
+
+_NO_PAIR = ("Only one model has runs (or --pairs named none present): nothing to compare, "
+            "no verdict.")
 
 
 def _claim_line(v: dict) -> str:
@@ -291,29 +393,29 @@ def _claim_line(v: dict) -> str:
 
 def render_rich(result: dict, console) -> None:
     from rich.table import Table
+    from rich.text import Text  # plain text: "[t-CI]" or a model's name is never rich markup
 
-    console.print(_counts_line(result))
+    console.print(_counts_line(result), markup=False)
     if not result.get("cells"):
-        console.print("no finished, failed or diverged runs to analyse")
+        console.print("no finished, failed or diverged runs to analyse", markup=False)
+    elif not result.get("pairs"):
+        console.print(_NO_PAIR, markup=False)
     for sec in sections(result):
-        table = Table(title=sec["title"], title_justify="left")
-        for col in MODEL_COLUMNS:
-            table.add_column(col, overflow="fold")
-        for row in sec["models"]:
-            table.add_row(*row)
-        console.print(table)
-        if sec["comparisons"]:
-            table = Table(title="comparisons", title_justify="left")
-            for col in COMPARE_COLUMNS:
-                table.add_column(col, overflow="fold")
-            for row in sec["comparisons"]:
-                table.add_row(*row)
+        for title, columns, rows in ((sec["title"], MODEL_COLUMNS, sec["models"]),
+                                     ("comparisons", COMPARE_COLUMNS, sec["comparisons"])):
+            if not rows:
+                continue
+            table = Table(title=Text(title), title_justify="left")
+            for col in columns:
+                table.add_column(Text(col), overflow="fold")
+            for row in rows:
+                table.add_row(*(Text(str(x)) for x in row))
             console.print(table)
-        for line in sec["scaling"]:
-            console.print(f"  {line}", highlight=False)
+        for line in sec["notes"] + sec["scaling"]:
+            console.print(f"  {line}", highlight=False, markup=False)
         if sec["verdict"]:
-            console.print(f"[bold]{_claim_line(sec['verdict'])}[/bold]", highlight=False)
-            console.print(sec["verdict"]["text"], highlight=False)
+            console.print(Text(_claim_line(sec["verdict"]), style="bold"), highlight=False)
+            console.print(sec["verdict"]["text"], highlight=False, markup=False)
         console.print()
 
 
@@ -330,13 +432,15 @@ def render_markdown(result: dict) -> str:
     lines = ["# seqbench analysis", "", _counts_line(result), ""]
     if not result.get("cells"):
         lines += ["No finished, failed or diverged runs to analyse.", ""]
+    elif not result.get("pairs"):
+        lines += [_NO_PAIR, ""]
     for sec in sections(result):
         lines += [f"## {sec['title']}", ""]
         lines += _md_table(MODEL_COLUMNS, sec["models"]) + [""]
         if sec["comparisons"]:
             lines += _md_table(COMPARE_COLUMNS, sec["comparisons"]) + [""]
-        if sec["scaling"]:
-            lines += [f"- {x}" for x in sec["scaling"]] + [""]
+        if sec["notes"] or sec["scaling"]:
+            lines += [f"- {x}" for x in sec["notes"] + sec["scaling"]] + [""]
         if sec["verdict"]:
             lines += [f"**{_claim_line(sec['verdict'])}**", "", sec["verdict"]["text"], ""]
     return "\n".join(lines)

@@ -12,7 +12,9 @@ import click
 from .analyze import analyze
 from .dashboard import dashboard, report
 from .data import data
+from .decide import decide
 from .plugins import plugins
+from .rerun import rerun
 from .results import results
 from .run import run
 
@@ -42,7 +44,7 @@ def main():
     """
 
 
-for command in (plugins, run, results, data, analyze, dashboard, report):
+for command in (plugins, run, results, data, analyze, dashboard, report, rerun, decide):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""``bench analyze``: the statistics over a results database .
+"""``bench analyze``: the statistics over a results database.
 
 Imports stay lazy: numpy, scipy and rich load only when the command runs.
 """
@@ -11,7 +11,29 @@ from pathlib import Path
 import click
 
 from ..store import DEFAULT_DB
-from .common import console, fail, parse_pairs
+from .common import (
+    MAX_BOOTSTRAP, SEED, FiniteFloatRange, check_out, console, fail, parse_pairs, write_out,
+)
+
+
+def parse_margins(text: str | None) -> dict | None:
+    """'0.02' -> {"*": 0.02}; 'accuracy=0.02,bleu=0.5' -> {...}; ValueError with a message."""
+    if text is None:
+        return None
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        metric, _, value = item.rpartition("=")
+        try:
+            delta = float(value)
+        except ValueError:
+            raise ValueError(f"--margin: {item!r} is not DELTA or METRIC=DELTA "
+                             "(e.g. 0.02 or accuracy=0.02)") from None
+        if not delta > 0 or delta == float("inf"):
+            raise ValueError(f"--margin: {item!r}: the margin must be a positive number")
+        out[metric.strip() or "*"] = delta
+    if not out:
+        raise ValueError("--margin: give DELTA or METRIC=DELTA pairs separated by commas")
+    return out
 
 
 @click.command("analyze")
@@ -21,19 +43,26 @@ from .common import console, fail, parse_pairs
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Write the markdown/JSON to this file instead of stdout "
                    "(without --json/--markdown: JSON for *.json, markdown otherwise).")
-@click.option("--pairs", default="lstm:transformer", show_default=True,
-              help="Model pairs to compare, 'A:B,C:D', or 'all'. The first pair gets the verdict.")
-@click.option("--target-fraction", type=click.FloatRange(0, 1, min_open=True), default=0.95,
-              show_default=True,
-              help="Time-to-target: this fraction of the cell's best validation score.")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              default=0.95, show_default=True, help="Confidence level of CIs and tests.")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(min=100), default=2000,
+@click.option("--pairs", default=None,
+              help="Model pairs to compare, 'A:B,C:D', or 'all'. The first pair gets the verdict. "
+                   "Default: every pair of the models in the database, lstm:transformer first "
+                   "when both are there.")
+@click.option("--margin", "margin_text", default=None, metavar="[METRIC=]DELTA,...",
+              help="Practical margin for equivalence (TOST) and the floor/ceiling guard, in the "
+                   "metric's units: '0.02' for every metric, or 'accuracy=0.02,bleu=0.5'. "
+                   "Default: 1 point of the metric's scale (0.01 in [0, 1], 1.0 for BLEU).")
+@click.option("--confidence", type=FiniteFloatRange(0.5, 1, min_open=True, max_open=True),
+              default=0.95, show_default=True,
+              help="Confidence level of CIs and tests (equivalence uses 1 - 2 x (1 - this)).")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(100, MAX_BOOTSTRAP), default=2000,
               show_default=True, help="Bootstrap resamples.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the bootstrap and permutation draws (same seed, same numbers).")
-def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_boot, seed):
-    """Compare models over seeds: CIs, permutation tests, time-to-target, scaling, verdicts.
+@click.option("--force", is_flag=True,
+              help="Let --out replace an existing file that is not an earlier analysis.")
+def analyze(db, as_json, markdown, out, pairs, margin_text, confidence, n_boot, seed, force):
+    """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
+    time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
     Exit 2 with a one-line error when the database is missing, unreadable or holds no runs.
     """
@@ -43,9 +72,12 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
     if as_json and markdown:
         fail("give --json or --markdown, not both")
     try:
-        wanted = parse_pairs(pairs)
+        wanted = "auto" if pairs is None else parse_pairs(pairs)
+        margins = parse_margins(margin_text)
     except ValueError as exc:
         fail(str(exc))
+    if out:  # before any work: never the database, never someone else's file
+        check_out(out, db, force, _previous_analysis, "analysis")
     try:
         with Store(db, readonly=True) as store:
             runs = store.runs()
@@ -56,7 +88,7 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
         fail(f"{db} could not be read ({one_line(exc)})")
     if not runs:
         fail(f"{db} holds no runs yet; start a matrix with `bench run`")
-    if wanted != "all":
+    if wanted not in ("all", "auto"):
         known = {r["model"] for r in runs}
         unknown = sorted({m for p in wanted for m in p} - known)
         if unknown:
@@ -65,8 +97,8 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
 
     from ..analysis.analyze import analyze as run_analysis
 
-    result = run_analysis(runs, curves, pairs=wanted, target_fraction=target_fraction,
-                          confidence=confidence, n_boot=n_boot, seed=seed)
+    result = run_analysis(runs, curves, pairs=wanted, confidence=confidence, n_boot=n_boot,
+                          seed=seed, margins=margins)
     fmt = "json" if as_json else "markdown" if markdown else None
     if out and fmt is None:
         fmt = "json" if out.lower().endswith(".json") else "markdown"
@@ -83,8 +115,24 @@ def analyze(db, as_json, markdown, out, pairs, target_fraction, confidence, n_bo
         text = render_markdown(result)
     if out:
         path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text + "\n", encoding="utf-8")
+        write_out(path, text + "\n")
         click.echo(f"wrote {path}", err=True)
     else:
         click.echo(text)
+
+
+def _previous_analysis(path: Path) -> bool:
+    """An earlier ``bench analyze --out``: its markdown heading, or its JSON's top-level keys."""
+    try:
+        if path.stat().st_size > 64 * 2**20:
+            return False
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if text.startswith("# seqbench analysis\n"):
+        return True
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and {"counts", "cells", "verdicts"} <= data.keys()

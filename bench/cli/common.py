@@ -5,11 +5,15 @@ Every command module imports this one and no other command module.
 
 from __future__ import annotations
 
+import math
+import os
 import sys
+from pathlib import Path
+from typing import Callable
 
 import click
 
-from ..api import PluginError
+from ..api import MAX_SEED, MAX_TRAIN_SIZE, PluginError
 
 
 class UserError(click.ClickException):
@@ -34,11 +38,12 @@ def load_registry():
         fail(str(exc))
 
 
-def console():
+def console(stderr: bool = False):
     from rich.console import Console
 
     # Piped to a file or a CI log, rich would assume 80 columns and cut the tables' cells.
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    tty = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr) if tty else Console(stderr=stderr, width=160)
 
 
 def warn_broken(reg) -> None:
@@ -63,3 +68,105 @@ def parse_pairs(text: str):
     if not pairs:
         raise ValueError("--pairs: give MODEL:MODEL pairs separated by commas, or 'all'")
     return pairs
+
+
+# --------------------------------------------------------------------------------------------
+# Option types with the bounds every command shares
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses nan and inf (nan passes every comparison)."""
+
+    def convert(self, value, param, ctx):
+        out = super().convert(value, param, ctx)
+        if not math.isfinite(out):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return out
+
+
+SEED = click.IntRange(0, MAX_SEED)  # numpy's seed range, as `bench run --seeds`
+TRAIN_SIZE = click.IntRange(1, MAX_TRAIN_SIZE)
+MAX_BOOTSTRAP = 100_000  # resamples: memory grows with resamples x seeds
+
+
+# --------------------------------------------------------------------------------------------
+# Output files: never the database, never someone else's file
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links too
+    except (OSError, ValueError):
+        return False
+
+
+def _head(path: Path, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def check_out(out: str, db: str | None, force: bool, is_previous: Callable[[Path], bool],
+              what: str) -> Path:
+    """Refuse an output path that would destroy data, before anything is computed.
+
+    The results database (or its -wal/-shm/-journal files) is refused outright. An existing
+    SQLite file, or any existing file that is not ``is_previous`` (an earlier output of the same
+    command, which is simply replaced), needs ``--force``.
+    """
+    path = Path(out)
+    if db is not None:
+        dbp = Path(db)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if _same_file(path, dbp.with_name(dbp.name + suffix)):
+                fail(f"--out {out} is the results database{suffix and ' ' + suffix[1:] + ' file'}"
+                     f" ({db}); write the {what} to another file")
+    try:
+        exists = path.exists()
+        is_dir = path.is_dir()
+    except (OSError, ValueError) as exc:
+        fail(f"--out {out}: {getattr(exc, 'strerror', None) or exc}")
+    if is_dir:
+        fail(f"--out {out} is a folder; give a file name")
+    if not exists or force:
+        return path
+    if _head(path, 16) == SQLITE_MAGIC:
+        fail(f"--out {out} is an SQLite database; refusing to overwrite it (--force replaces it)")
+    if not is_previous(path):
+        fail(f"--out {out} exists and is not an earlier {what}; refusing to overwrite it "
+             "(--force replaces it)")
+    return path
+
+
+def write_out(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file, then a rename): an error leaves
+    the old file, if any, as it was. One-line error on failure."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except (OSError, ValueError) as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        fail(f"cannot write {path} ({not_a_folder(path) or getattr(exc, 'strerror', None) or exc})")
+
+
+def not_a_folder(path: Path) -> str | None:
+    """'somefile is a file, not a folder' when a parent of ``path`` is a file, else None."""
+    for parent in Path(path).parents:
+        try:
+            if parent.exists() and not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+        except OSError:
+            return None
+    return None

@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 
 from ..store import DEFAULT_DB
+from .common import MAX_BOOTSTRAP, check_out, parse_pairs, write_out
 from .common import fail as _fail
-from .common import parse_pairs
 
 
 def _options(pairs: str, n_boot: int) -> dict:
-    parsed = (("lstm", "transformer"),)
+    parsed = "auto"  # every pair of the models present, lstm:transformer first (as bench analyze)
     if pairs:
         try:
             parsed = parse_pairs(pairs)
@@ -25,9 +25,10 @@ def _options(pairs: str, n_boot: int) -> dict:
 
 
 def _check_db(db: Path, missing_ok: bool) -> None:
-    """A file that exists but is not a readable results database: one line, exit 2."""
+    """A file that exists but is not a readable results database, or has damaged pages: one
+    line, exit 2 (``PRAGMA quick_check`` reads every page: milliseconds for a results file)."""
     from ..dashboard.data import check_database
-    from ..store import StoreError
+    from ..store import Store, StoreError
 
     if not db.exists():
         if missing_ok:
@@ -35,6 +36,8 @@ def _check_db(db: Path, missing_ok: bool) -> None:
         _fail(f"no results database at {db}; run `bench run` first (e.g. `bench run --preset quick`)")
     try:
         check_database(db)
+        with Store(db, readonly=True) as store:
+            store.check()
     except StoreError as exc:
         _fail(str(exc))
 
@@ -42,10 +45,12 @@ def _check_db(db: Path, missing_ok: bool) -> None:
 _common = [
     click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False),
                  help="The results database (opened read-only)."),
-    click.option("--pairs", default="lstm:transformer", show_default=True,
-                 help="Model pairs to compare: 'a:b,c:d' or 'all'."),
-    click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
-                 help="Bootstrap resamples for the CIs."),
+    click.option("--pairs", default=None,
+                 help="Model pairs to compare: 'a:b,c:d' or 'all' (default: every pair of the "
+                      "models present, lstm:transformer first, as `bench analyze`)."),
+    click.option("--n-boot", type=click.IntRange(100, MAX_BOOTSTRAP), default=2000,
+                 show_default=True,
+                 help="Bootstrap resamples for the CIs (as `bench analyze --bootstrap`)."),
 ]
 
 
@@ -75,8 +80,8 @@ def dashboard(db, pairs, n_boot, host, port, verbose):
 
     try:
         server = make_server(db, host=host, port=port, quiet=not verbose, **options)
-    except OSError as exc:
-        _fail(f"cannot listen on {host}:{port} ({exc.strerror or exc})")
+    except (OSError, ValueError) as exc:  # ValueError: a host name that is no name at all
+        _fail(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc})")
     except RuntimeError as exc:  # plotly missing
         _fail(str(exc))
     where = "" if db.exists() else " (not there yet: the page shows how to start a matrix)"
@@ -89,25 +94,44 @@ def dashboard(db, pairs, n_boot, host, port, verbose):
 @click.command("report")
 @click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="The HTML file to write.")
+@click.option("--force", is_flag=True,
+              help="Let --out replace an existing file that is not an earlier report.")
 @_with_common
-def report(out, db, pairs, n_boot):
-    """Write the dashboard as one self-contained HTML file (works offline, from file://)."""
+def report(out, force, db, pairs, n_boot):
+    """Write the dashboard as one self-contained HTML file (works offline, from file://).
+
+    --out is never the database, and an existing file that is not an earlier report is replaced
+    only with --force.
+    """
+    path = check_out(out, db, force, _previous_report, "report")
     db = Path(db)
     _check_db(db, missing_ok=False)
     options = _options(pairs, n_boot)
-    from ..dashboard.report import write_report
+    from ..dashboard.report import build_report
 
     try:
-        summary = write_report(db, out, **options)
+        html, summary = build_report(db, **options)
     except OSError as exc:
-        _fail(f"cannot write {out} ({exc.strerror or exc})")
+        _fail(f"cannot build the report ({exc.strerror or exc})")
     except RuntimeError as exc:
         _fail(str(exc))
-    if summary["status"] == "error":  # the file changed under us
-        Path(out).unlink(missing_ok=True)
+    if summary["status"] == "error":  # the file changed under us: write nothing
         _fail(summary["message"])
-    size = Path(out).stat().st_size / 1e6
+    write_out(path, html)
+    size = path.stat().st_size / 1e6
     n = len(summary.get("rows", []))
     extra = "" if n else " (no runs yet: it shows how to start a matrix)"
     click.echo(f"wrote {out}: {n} runs, {size:.1f} MB{extra}")
 
+
+
+def _previous_report(path: Path) -> bool:
+    """An earlier ``bench report``: an HTML file whose title says so, near its top."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.lstrip().lower().startswith(b"<!doctype html>") and (
+        b"<title>seqbench report</title>" in head
+    )

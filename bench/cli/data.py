@@ -7,7 +7,7 @@ import json
 import click
 
 from ..api import PluginError
-from .common import console, fail, load_registry
+from .common import SEED, TRAIN_SIZE, console, fail, load_registry
 
 
 @click.command()
@@ -15,8 +15,8 @@ from .common import console, fail, load_registry
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True)
 @click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
               help="Examples to show (0 = all).")
-@click.option("--train-size", type=int, help="Show the training subset of this size.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train-size", type=TRAIN_SIZE, help="Show the training subset of this size.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--task-param", "-t", multiple=True, metavar="NAME=VALUE")
 @click.option("--json", "as_json", is_flag=True)
 def data(task, split, limit, train_size, seed, task_param, as_json):
@@ -35,6 +35,12 @@ def data(task, split, limit, train_size, seed, task_param, as_json):
         loaded = plugin.load(params, train_size, seed)
     except PluginError as exc:
         fail(str(exc))
+    except click.ClickException:
+        raise
+    except Exception as exc:  # a plugin's own bug, or a file it could not read: one line
+        from ..api import one_line
+
+        fail(f"task {task!r} could not load its data: {one_line(exc)}")
     part = getattr(loaded, split)
     n = len(part) if not limit else min(limit, len(part))
     rows = [loaded.example_text(part, i) for i in range(n)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
@@ -22,6 +23,9 @@ def plugins(as_json: bool):
                 "source": m.source,
                 "description": m.description,
                 "defaults": {k: p.default for k, p in m.defaults.items()},
+                # What `bench run --tune-trials N` draws from for this model.
+                "search_space": {k: {"kind": type(d).__name__.lower(), **asdict(d)}
+                                 for k, d in m.space.items()},
             }
             for m in reg.models.values()
         ],

@@ -3,7 +3,9 @@
 One :class:`Dashboard` per database path. Its :meth:`Dashboard.snapshot` re-reads the database
 only when the file changed (:func:`db_version`: size and mtime of the file and its WAL), so the
 page can poll a cheap version number and refetch when a matrix stores new runs. A snapshot reads
-runs and curves in one read transaction, runs ``seqbench.analysis.analyze`` over them and keeps
+runs and curves in one read transaction, runs ``seqbench.analysis.analyze`` over them (the very
+numbers ``bench analyze`` prints; the learning-curve bands use the analysis' own t-interval,
+``analysis.stats.mean_ci``: this module has no statistics of its own) and keeps
 
 * ``summary``: counts, the overview cells (winner, margin, significance), data scaling,
   verdicts, one compact row per run for the runs table: what the page needs for its first paint;
@@ -102,47 +104,16 @@ def _r(x: Any, digits: int = 6) -> Any:
     return float(f"{x:.{digits}g}")
 
 
-def t_quantile(confidence: float, df: int) -> float:
-    """Two-sided Student-t critical value, e.g. 4.303 for 95% and df=2 (Hill 1970, ACM
-    algorithm 396: within 1e-4 relative of the exact value; no scipy import on the page's path)."""
-    from statistics import NormalDist
-
-    p = 1.0 - confidence  # two-tailed probability
-    n = float(df)
-    if n < 1:
-        return math.nan
-    if n == 1:
-        return 1.0 / math.tan(p * math.pi / 2)
-    if n == 2:
-        return math.sqrt(2.0 / (p * (2.0 - p)) - 2.0)
-    a = 1.0 / (n - 0.5)
-    b = 48.0 / (a * a)
-    c = ((20700.0 * a / b - 98.0) * a - 16.0) * a + 96.36
-    d = ((94.5 / (b + c) - 3.0) / b + 1.0) * math.sqrt(a * math.pi / 2) * n
-    x = d * p
-    y = x ** (2.0 / n)
-    if y > 0.05 + a:
-        x = NormalDist().inv_cdf(p * 0.5)
-        y = x * x
-        if n < 5:
-            c += 0.3 * (n - 4.5) * (x + 0.6)
-        c = (((0.05 * d * x - 5.0) * x - 7.0) * x - 2.0) * x + b + c
-        y = (((((0.4 * y + 6.3) * y + 36.0) * y + 94.5) / c - y - 3.0) / b + 1.0) * x
-        y = math.expm1(a * y * y)
-    else:
-        y = ((1.0 / (((n + 6.0) / (n * y) - 0.089 * d - 0.822) * (n + 2.0) * 3.0)
-              + 0.5 / (n + 4.0)) * y - 1.0) * (n + 1.0) / (n + 2.0) + 1.0 / y
-    return math.sqrt(n * y)
-
-
 def band(series: list[tuple[list[float], list[float]]], confidence: float) -> dict | None:
-    """Mean and t-interval over seeds on a common x grid.
+    """Mean and t-interval over seeds on a common x grid (``analysis.stats.mean_ci``).
 
     The grid starts where every seed has its first point (seconds differ a little between seeds)
     and ends at the longest seed; a seed that stopped earlier (early stopping, divergence) keeps its
     last value from there on, so the mean never jumps where a seed drops out. Each seed is
     interpolated linearly between its own points. The CI needs at least two seeds."""
     import numpy as np
+
+    from ..analysis.stats import mean_ci
 
     series = [(np.asarray(x, float), np.asarray(y, float)) for x, y in series if len(x)]
     if not series:
@@ -158,11 +129,8 @@ def band(series: list[tuple[list[float], list[float]]], confidence: float) -> di
         Y[i] = np.interp(xs, x[order], y[order])
     k = len(series)
     mean = Y.mean(axis=0)
-    if k > 1:
-        half = t_quantile(confidence, k - 1) * Y.std(axis=0, ddof=1) / math.sqrt(k)
-        lo, hi = [_r(v) for v in mean - half], [_r(v) for v in mean + half]
-    else:
-        lo = hi = None
+    ci = mean_ci(Y.T, confidence)  # the analysis' own t-interval, at every x
+    lo, hi = ([_r(v) for v in ci[0]], [_r(v) for v in ci[1]]) if ci is not None else (None, None)
     return {"x": [_r(v) for v in xs], "mean": [_r(v) for v in mean], "lo": lo, "hi": hi, "k": k}
 
 
@@ -214,70 +182,52 @@ def check_database(path: Path) -> None:
 # ------------------------------------------------------------------------------------- analysis
 
 
-def run_analysis(runs, curves, pairs, target_fraction, confidence, n_boot) -> tuple[dict, str | None]:
-    """``seqbench.analysis.analyze``, or a plain per-cell mean table (and why) if it cannot run."""
+def run_analysis(runs, curves, pairs, confidence, n_boot) -> tuple[dict, str | None]:
+    """``seqbench.analysis.analyze`` (the numbers ``bench analyze`` prints), or, if it fails, the
+    shared cells with their means only (and why)."""
     try:
         from ..analysis.analyze import analyze
     except ImportError as exc:
         return fallback_analysis(runs, confidence), f"analysis unavailable ({exc})"
     try:
-        result = analyze(runs, curves, pairs=pairs, target_fraction=target_fraction,
-                         confidence=confidence, n_boot=n_boot, seed=0)
+        result = analyze(runs, curves, pairs=pairs, confidence=confidence, n_boot=n_boot, seed=0)
         return result, None
     except Exception as exc:  # a bug there must not take the page down
         return fallback_analysis(runs, confidence), (
             f"analysis failed ({one_line(exc)}); "
-            "showing plain means without tests"
+            "showing plain means without intervals or tests"
         )
 
 
 def fallback_analysis(runs: list[dict], confidence: float) -> dict:
-    """The analysis' shape with what needs no statistics module: means, t-CIs, best mean wins
-    (never 'significant'), no time-to-target, no crossovers, no verdicts."""
-    import statistics
+    """The analysis' shape from the shared cell pass (``analysis.cells.group``: the same cells,
+    selected trials and seeds) with nothing that needs statistics: means, the best mean, no
+    intervals, no tests (never 'significant'), no time-to-target, no crossovers, no verdicts."""
+    from ..analysis.cells import group
 
-    keys = variant_keys(runs)
-    groups: dict[tuple, list[dict]] = {}
-    for r in runs:
-        if r["status"] in ("done", "diverged"):
-            groups.setdefault((r["task"], keys[r["run_id"]], r.get("train_size")), []).append(r)
     cells = []
-    for (task, vkey, size), rs in sorted(
-        groups.items(), key=lambda kv: (kv[0][0], kv[0][1], _size_sort(kv[0][2]))
-    ):
-        ref = next((r for r in rs if r.get("primary_metric")), {})
-        higher = bool(ref.get("higher_is_better", True))
-        by_model: dict[str, list[dict]] = {}
-        for r in rs:
-            by_model.setdefault(r["model"], []).append(r)
+    for cell in group(runs):
         models = []
-        for name, mr in sorted(by_model.items()):
-            values = [r["primary_value"] for r in mr
-                      if r["status"] == "done" and r.get("primary_value") is not None]
-            mean = statistics.fmean(values) if values else None
-            ci = None
-            if len(values) > 1:
-                half = t_quantile(confidence, len(values) - 1) * statistics.stdev(values) / math.sqrt(
-                    len(values))
-                ci = [mean - half, mean + half]
-            params = [r["param_count"] for r in mr if r.get("param_count") is not None]
+        for m in cell.models.values():
+            params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
             models.append({
-                "model": name, "n_seeds": len(values), "mean": mean, "ci": ci, "values": values,
-                "param_count": params[0] if params else None,
+                "model": m.name, "n_seeds": len(m.values), "mean": m.mean, "ci": None,
+                "values": m.values, "param_count": params[0] if params else None,
                 "ttt": {"median_steps": None, "steps_ci": None, "median_seconds": None,
                         "seconds_ci": None, "median_samples": None, "samples_ci": None,
-                        "reached": None, "of": len(mr), "censored_median": False},
-                "own95_steps_median": None, "auc": None, "run_ids": [r["run_id"] for r in mr],
+                        "reached": None, "of": len(m.done) + len(m.diverged),
+                        "censored_median": False},
+                "own95_steps_median": None, "auc": None,
+                "run_ids": [r["run_id"] for r in m.done + m.diverged],
             })
+        higher = cell.higher_is_better
         ranked = sorted((m for m in models if m["mean"] is not None),
                         key=lambda m: (-m["mean"] if higher else m["mean"], m["model"]))
         winner = {"model": ranked[0]["model"] if ranked else None, "significant": False,
                   "margin": abs(ranked[0]["mean"] - ranked[1]["mean"]) if len(ranked) > 1 else None}
-        sizes = [r["train_examples"] for r in rs if r.get("train_examples") is not None]
         cells.append({
-            "task": task, "variant_key": vkey, "train_size": size,
-            "n": max(set(sizes), key=sizes.count) if sizes else size,
-            "primary_metric": ref.get("primary_metric"), "higher_is_better": higher,
+            "task": cell.task, "variant_key": cell.variant_key, "train_size": cell.train_size,
+            "n": cell.n, "primary_metric": cell.primary_metric, "higher_is_better": higher,
             "target": None, "models": models, "comparisons": [], "winner": winner,
         })
     scaling: dict[tuple, dict] = {}
@@ -295,10 +245,10 @@ def fallback_analysis(runs: list[dict], confidence: float) -> dict:
                                                       "fit": None})
             row["n"].append(c["n"])
             row["mean"].append(m["mean"])
-            row["ci_lo"].append(m["ci"][0] if m["ci"] else None)
-            row["ci_hi"].append(m["ci"][1] if m["ci"] else None)
+            row["ci_lo"].append(None)
+            row["ci_hi"].append(None)
     return {
-        "generated_at": now(), "confidence": confidence, "target_fraction": None,
+        "generated_at": now(), "confidence": confidence, "target_rule": None,
         "counts": {s: sum(r["status"] == s for r in runs) for s in STATUSES},
         "cells": cells, "scaling": list(scaling.values()), "verdicts": [],
     }
@@ -361,7 +311,8 @@ class Snapshot:
             "label": cell.get("label"), "train_size": cell.get("train_size"), "n": cell.get("n"),
             "primary_metric": cell.get("primary_metric"),
             "higher_is_better": cell.get("higher_is_better"), "target": cell.get("target"),
-            "target_fraction": self.summary.get("analysis", {}).get("target_fraction"),
+            "target_rule": self.summary.get("analysis", {}).get("target_rule"),
+            "validation": cell.get("validation"),
             "confidence": self.confidence, "points": total, "models": models,
         }
         self._cell_cache[cell_id] = out
@@ -385,8 +336,7 @@ def _slim_cell(cell: dict) -> dict:
     return out
 
 
-def build_snapshot(path: Path, version: str, *, pairs, target_fraction: float, confidence: float,
-                   n_boot: int) -> Snapshot:
+def build_snapshot(path: Path, version: str, *, pairs, confidence: float, n_boot: int) -> Snapshot:
     from ..analysis.tables import EXPORT, export_record
     from ..store import StoreError
 
@@ -420,12 +370,13 @@ def build_snapshot(path: Path, version: str, *, pairs, target_fraction: float, c
     snap.runs = [export_record(r) for r in runs]
     summary["counts"] = {s: sum(r["status"] == s for r in runs) for s in STATUSES}
 
-    analysis, error = run_analysis(runs, curves, pairs, target_fraction, confidence, n_boot)
+    analysis, error = run_analysis(runs, curves, pairs, confidence, n_boot)
     analysis = clean(analysis)
     summary["analysis"] = {
         "ok": error is None, "error": error, "confidence": analysis.get("confidence"),
-        "target_fraction": analysis.get("target_fraction"), "n_boot": analysis.get("n_boot"),
+        "target_rule": analysis.get("target_rule"), "n_boot": analysis.get("n_boot"),
         "pairs": analysis.get("pairs"), "generated_at": analysis.get("generated_at"),
+        "margins": analysis.get("margins"), "floor_factor": analysis.get("floor_factor"),
     }
 
     # cells and variants (task x task parameters that vary), each with a stable id
@@ -479,11 +430,10 @@ class Dashboard:
     the analysis of a large database takes seconds and must not stall the page. ``version`` is the
     version of the snapshot being served, so the page refetches once the new one is ready."""
 
-    def __init__(self, db: str | Path, *, pairs=(("lstm", "transformer"),),
-                 target_fraction: float = 0.95, confidence: float = 0.95, n_boot: int = 1000):
+    def __init__(self, db: str | Path, *, pairs="auto", confidence: float = 0.95,
+                 n_boot: int = 2000):  # bench analyze's default: the same numbers
         self.path = Path(db)
-        self.options = dict(pairs=pairs, target_fraction=target_fraction, confidence=confidence,
-                            n_boot=n_boot)
+        self.options = dict(pairs=pairs, confidence=confidence, n_boot=n_boot)
         self._build_lock = threading.Lock()
         self._flag_lock = threading.Lock()
         self._building = False
@@ -547,6 +497,19 @@ class Dashboard:
         with Store(self.path, readonly=True) as store:
             return columnar_curve(run_id, store.curve(run_id))
 
+    def gradients(self, cell_id: str | None = None) -> dict | None:
+        """The cells with gradient probes, or one cell's gradient flow (``gradflow.py``)."""
+        from . import gradflow
+
+        snap = self.snapshot()
+        return gradflow.index(snap) if cell_id is None else gradflow.cell(snap, cell_id)
+
+    def gradflow(self, run_id: str) -> dict | None:
+        """One run's gradient-flow map and gradient norms (``gradflow.py``)."""
+        from . import gradflow
+
+        return gradflow.run(self.snapshot(), run_id)
+
     def bundle(self) -> dict[str, Any]:
         """Every payload the page can ask for, keyed as the API paths are (for the report)."""
         from ..store import Store
@@ -559,6 +522,9 @@ class Dashboard:
             with Store(self.path, readonly=True) as store:
                 for rid in snap.run_index:
                     out[f"curve/{rid}"] = columnar_curve(rid, store.curve(rid))
+        from . import gradflow
+
+        out.update(gradflow.bundle(snap))
         return out
 
 

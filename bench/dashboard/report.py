@@ -64,6 +64,10 @@ def write_report(db: str | Path, out: str | Path, **options) -> dict:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(out)
+    except BaseException:  # a full disk, Ctrl-C: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return summary

@@ -8,10 +8,18 @@ Routes (everything else is 404):
   of a URL is ever joined to a filesystem path, so ``..`` or encoded variants reach nothing;
 * ``/api/version`` - a cheap number that changes when the database is written (the page polls it);
 * ``/api/summary``, ``/api/runs``, ``/api/cell/<id>``, ``/api/curve/<run_id>`` - JSON payloads
-  from :class:`seqbench.dashboard.data.Dashboard`.
+  from :class:`seqbench.dashboard.data.Dashboard`;
+* ``/api/gradients``, ``/api/gradients/<cell id>``, ``/api/gradflow/<run_id>`` - gradient
+  probes (``seqbench.dashboard.gradflow``).
 
 Bound to 127.0.0.1 by default; while bound to a loopback address, requests whose ``Host`` header
 names another host are refused (DNS rebinding). Ctrl-C stops it cleanly.
+
+Connections are bounded: at most :data:`MAX_CONNECTIONS` handler threads, a connection idle or
+half-sent for :data:`IDLE_TIMEOUT` seconds is closed, a request cut off before its headers end
+is dropped unanswered, and when every slot is taken the connection that has waited longest for
+its request is closed to make room. A browser tab left open in a bad state, or a burst of
+half-sent requests, cannot keep the page from answering.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -32,6 +41,8 @@ from .data import Dashboard, dumps
 STATIC_DIR = Path(__file__).parent / "static"
 PAGE_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+MAX_CONNECTIONS = 32  # handler threads at once; the page itself needs a handful
+IDLE_TIMEOUT = 10.0  # seconds a connection may sit without completing a request
 # plotly.js needs 'unsafe-eval' for its WebGL traces (regl compiles shaders with Function);
 # inline scripts stay forbidden, so data can never run as code.
 CSP = (
@@ -79,6 +90,7 @@ def _loopback(host: str) -> bool:
 class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # the listen backlog: a burst of connections waits, not refused
 
     def __init__(self, address, dashboard: Dashboard, quiet: bool = True):
         host = address[0]
@@ -86,6 +98,9 @@ class DashboardServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.dashboard = dashboard
         self.quiet = quiet
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._lock = threading.Lock()
+        self._waiting: dict = {}  # connection -> when it began waiting for its next request
         self.assets = page_assets()
         self.index = (STATIC_DIR / "index.html").read_bytes()
         self.check_host = _loopback(host)
@@ -99,6 +114,55 @@ class DashboardServer(ThreadingHTTPServer):
         except Exception:  # the page reports it when it asks
             pass
 
+    # -- bounded connections
+
+    def process_request(self, request, client_address) -> None:
+        """Start a handler thread if a slot is free; else free the slot of the connection that
+        has waited longest for a request, and wait (briefly) for it."""
+        if not self._slots.acquire(blocking=False):
+            self._evict_longest_waiting()
+            if not self._slots.acquire(timeout=IDLE_TIMEOUT):
+                self.shutdown_request(request)  # every slot busy computing: drop this one
+                return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.waiting(request, False)
+            self._slots.release()
+
+    def waiting(self, conn, flag: bool) -> None:
+        with self._lock:
+            if flag:
+                self._waiting.setdefault(conn, time.monotonic())
+            else:
+                self._waiting.pop(conn, None)
+
+    def _evict_longest_waiting(self) -> None:
+        with self._lock:
+            if not self._waiting:
+                return
+            conn = min(self._waiting, key=self._waiting.get)
+            del self._waiting[conn]
+        try:
+            conn.shutdown(socket.SHUT_RDWR)  # its thread's read returns at once; the thread ends
+        except OSError:
+            pass
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away mid-answer is normal; anything else is one line, never a
+        traceback in the user's terminal."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)) or self.quiet:
+            return
+        sys.stderr.write(f"dashboard: {client_address[0]}: {one_line(exc)}\n")
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -107,11 +171,52 @@ class DashboardServer(ThreadingHTTPServer):
         return f"http://{host}:{port}/"
 
 
+class _TrackedLines:
+    """The request's input, noting whether a read met the end of the stream."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.eof = False
+
+    def readline(self, *args):
+        line = self.raw.readline(*args)
+        if not line.endswith(b"\n"):
+            self.eof = True
+        return line
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
 class Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     server_version = "seqbench-dashboard"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT  # socket timeout: an idle or half-sent connection is closed
+
+    def handle_one_request(self) -> None:
+        self.server.waiting(self.connection, True)  # until its headers have all arrived
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        # A request line or header block cut off by the end of the stream (the client sent half
+        # a request and closed) is dropped unanswered: http.server would otherwise answer it as
+        # if complete, computing a payload for a socket nobody reads.
+        if not self.raw_requestline.endswith(b"\n"):
+            self.close_connection = True
+            return False
+        raw = self.rfile
+        self.rfile = tracked = _TrackedLines(raw)
+        try:
+            ok = super().parse_request()
+        finally:
+            self.rfile = raw
+        if ok and tracked.eof:
+            self.close_connection = True
+            return False
+        self.server.waiting(self.connection, False)
+        return ok
 
     def log_message(self, format, *args):
         if not self.server.quiet:
@@ -204,8 +309,12 @@ class Handler(BaseHTTPRequestHandler):
             self._json(dash.summary(), head=head)
         elif parts == ["runs"]:
             self._json(dash.runs(), head=head)
-        elif len(parts) == 2 and parts[0] in ("cell", "curve") and ID_RE.match(parts[1]):
-            payload = dash.cell(parts[1]) if parts[0] == "cell" else dash.curve(parts[1])
+        elif parts == ["gradients"]:
+            self._json(dash.gradients(), head=head)
+        elif (len(parts) == 2 and parts[0] in ("cell", "curve", "gradients", "gradflow")
+              and ID_RE.match(parts[1])):
+            payload = {"cell": dash.cell, "curve": dash.curve, "gradients": dash.gradients,
+                       "gradflow": dash.gradflow}[parts[0]](parts[1])
             if payload is None:
                 self._not_found(head)
             else:

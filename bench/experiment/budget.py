@@ -7,7 +7,7 @@ closest to it, all other hyperparameters fixed.
 
 from __future__ import annotations
 
-from ..api import ModelPlugin, PluginError, TaskShape
+from ..api import MAX_PARAMS, ModelPlugin, PluginError, TaskShape
 
 
 def count_params(module) -> int:
@@ -83,3 +83,32 @@ def fit_to_budget(
             hi = mid
     best = min((lo, hi), key=lambda k: (abs(size(k) - budget), k))
     return {**hparams, width: best * step}
+
+
+def planned_size(plugin: ModelPlugin, kind: str, shape: TaskShape, hparams: dict,
+                 budget: int = 0) -> int | None:
+    """The parameter count of the model a run will build (after fitting ``budget``), checked
+    against :data:`~seqbench.api.MAX_PARAMS` before anything is allocated; PluginError (one
+    line) when it is over, or when the budget cannot be met.
+
+    Counted on the ``meta`` device only: ``None`` (not checked) for a plugin whose builder cannot
+    run there, rather than risk allocating the very model that may be too large.
+    """
+    import torch
+
+    if budget:
+        hparams = fit_to_budget(plugin, kind, shape, hparams, budget)
+    with torch.random.fork_rng(devices=[]):
+        try:
+            with torch.device("meta"):
+                n = count_params(plugin.build(kind, shape, hparams))
+        except PluginError:
+            raise
+        except Exception:
+            return None
+    if n > MAX_PARAMS:
+        raise PluginError(
+            f"model {plugin.name!r} would have {n:,} parameters, more than the limit of "
+            f"{MAX_PARAMS:,}; use smaller widths or set a parameter budget"
+        )
+    return n

@@ -1,7 +1,8 @@
 """Executors carry run specifications to where they train and bring records back.
 
 An executor is any object with ``run(specs, on_start, on_record)``: ``specs`` are plain dicts
-(:meth:`RunSpec.to_dict`), ``on_start(spec)`` is called when a run is handed out and
+(:meth:`RunSpec.to_dict`), ``on_start(spec)`` is called when a run is about to be handed out
+(it returns False when the run must be skipped: another launch sharing the database has it) and
 ``on_record(record)`` when its record comes back. The parent process alone writes the database,
 so an executor for a cluster engine needs nothing but this interface. Executors are plugins: the
 built-ins below are registered through the same ``register_executors`` hook a third party uses.
@@ -11,14 +12,53 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import shutil
 import signal
+import tempfile
+import threading
 from multiprocessing.connection import wait
 from typing import Callable
 
 from ..hookspecs import hookimpl
 
-OnStart = Callable[[dict], None]
+OnStart = Callable[[dict], "bool | None"]
 OnRecord = Callable[[dict], None]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or taskset's share),
+    not every core of the machine."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+def run_threads(parallel_runs: int = 1) -> int:
+    """Torch threads for each of ``parallel_runs`` runs on this machine: their share of the
+    usable cores, less the cores other work keeps busy right now (the 1-minute load average),
+    at least 1. Decided once per launch, before its own runs add to the load.
+
+    Threads beyond the cores a run really gets do not just idle: OpenMP threads spin waiting
+    for each other, and a small model on a 2-core machine with other work running trained
+    10-60x slower with 2 threads than with 1 (issue 11).
+    """
+    cores = usable_cores()
+    share = max(1, cores // max(1, parallel_runs))
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return share
+    return max(1, min(share, int(cores - busy + 0.5)))
+
+
+def set_torch_threads(threads: int) -> None:
+    """Torch's intra-op threads for this process. Torch's own default counts every core of the
+    machine; more threads than cores a run really has make each one spin waiting for the others
+    (15-60x slower small models when other work shares the cores)."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
 
 
 class SequentialExecutor:
@@ -30,29 +70,66 @@ class SequentialExecutor:
     def run(self, specs: list[dict], on_start: OnStart, on_record: OnRecord) -> None:
         from .runner import execute
 
+        set_torch_threads(run_threads(1))  # one run at a time: every core not busy elsewhere
         for spec in specs:
-            on_start(spec)
+            if on_start(spec) is False:
+                continue  # another launch trains it
             on_record(execute(spec, self.logger_factory))
 
 
-def _worker(conn, threads: int, logger_factory) -> None:
-    """A long-lived worker: imports and the first optimizer step's costs are paid once."""
+def _worker(conn, threads: int, logger_factory, gpu: str | None = None,
+            scratch: str | None = None) -> None:
+    """A long-lived worker: imports and the first optimizer step's costs are paid once.
+
+    It ends with its launcher: when the launcher is gone (``kill -9``, a closed terminal) the
+    worker exits at once, quietly, and removes its temporary files, instead of training on for
+    nobody and then printing a BrokenPipeError when it reports.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    import torch
+    # Every temporary file of this worker's runs (Lightning's checkpoints) lives in one folder
+    # that goes with the worker, however it ends: the worker removes it when it exits (its
+    # launcher gone included), the launcher when the worker is killed.
+    scratch = scratch or tempfile.mkdtemp(prefix="seqbench-worker-")
+    tempfile.tempdir = scratch
+    threading.Thread(target=_exit_with_parent, args=(scratch,), name="seqbench-orphan-watch",
+                     daemon=True).start()
+    try:
+        if gpu is not None:  # before torch initialises CUDA: this worker sees only its GPU
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        set_torch_threads(threads)
+        from .runner import execute, warm_up
 
-    torch.set_num_threads(threads)
-    from .runner import execute, warm_up
+        warm_up()
+        if not _report(conn, ("ready", None)):
+            return
+        while True:
+            try:
+                spec = conn.recv()
+            except (EOFError, OSError):  # the launcher closed the pipe or is gone
+                return
+            if spec is None or not _report(conn, ("record", execute(spec, logger_factory))):
+                return
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    warm_up()
-    conn.send(("ready", None))
-    while True:
-        try:
-            spec = conn.recv()
-        except EOFError:
-            return
-        if spec is None:
-            return
-        conn.send(("record", execute(spec, logger_factory)))
+
+def _report(conn, message) -> bool:
+    """Send to the launcher; False (nobody to report to) when it has gone."""
+    try:
+        conn.send(message)
+        return True
+    except OSError:  # BrokenPipeError, ConnectionResetError
+        return False
+
+
+def _exit_with_parent(scratch: str) -> None:
+    """Exit this process, silently, as soon as the process that started it is gone."""
+    parent = mp.parent_process()
+    if parent is None:  # pragma: no cover - always set in a spawned worker
+        return
+    wait([parent.sentinel])  # readable once the parent has exited, however it died
+    shutil.rmtree(scratch, ignore_errors=True)
+    os._exit(0)
 
 
 def _exit_reason(code: int | None) -> str:
@@ -71,26 +148,46 @@ class LocalExecutor:
 
     Torch threads are split among workers so they don't fight over cores. A worker that dies
     (killed, out of memory) fails only its own run; a fresh worker takes its place.
+    ``gpus_per_run`` packs runs onto GPUs: 0.25 puts four workers on each visible GPU (the
+    default number of workers then fills every GPU), each worker seeing only its own GPU.
     """
 
-    def __init__(self, workers: int = 0, logger_factory=None):
-        cores = os.cpu_count() or 1
-        self.workers = workers or cores
-        self.threads = max(1, cores // self.workers)
+    def __init__(self, workers: int = 0, logger_factory=None, gpus_per_run: float | None = None):
+        cores = usable_cores()
+        self.gpus = _visible_gpus(gpus_per_run) if gpus_per_run else []
+        per_gpu = int(1 / gpus_per_run + 1e-9) if gpus_per_run else 0
+        self.workers = workers or (len(self.gpus) * per_gpu) or cores
+        # Each worker holds torch and a model in memory: more than a few per core only adds
+        # memory and contention (a typo such as --workers 1000 would exhaust the machine).
+        limit = max(4 * cores, len(self.gpus) * per_gpu)
+        if self.workers > limit:
+            from ..api import PluginError
+
+            raise PluginError(
+                f"--workers {self.workers}: at most {limit} local workers on this machine "
+                f"({cores} usable cores, 4 per core)"
+            )
+        self.threads = run_threads(self.workers)
         self.logger_factory = logger_factory
         self.ctx = mp.get_context("spawn")  # fork + torch threads deadlock; spawn is safe
         self.procs: dict = {}  # conn -> process
+        self.gpu_of: dict = {}  # conn -> the GPU its worker sees (None: no packing)
+        self.scratch_of: dict = {}  # conn -> its worker's temporary folder
         self.ready: set = set()  # workers that finished starting
         self.start_failures = 0  # workers that died before they were ready, in a row
 
-    def _start(self):
+    def _start(self, gpu: str | None = None):
         parent, child = self.ctx.Pipe()
+        scratch = tempfile.mkdtemp(prefix="seqbench-worker-")
         proc = self.ctx.Process(
-            target=_worker, args=(child, self.threads, self.logger_factory), daemon=True
+            target=_worker, args=(child, self.threads, self.logger_factory, gpu, scratch),
+            daemon=True,
         )
         proc.start()
         child.close()
+        self.scratch_of[parent] = scratch
         self.procs[parent] = proc
+        self.gpu_of[parent] = gpu
         return parent
 
     def run(self, specs: list[dict], on_start: OnStart, on_record: OnRecord) -> None:
@@ -98,18 +195,22 @@ class LocalExecutor:
         busy: dict = {}  # conn -> spec in flight
         idle: list = []
         try:
-            for _ in range(min(self.workers, len(specs))):
-                self._start()
+            for i in range(min(self.workers, len(specs))):
+                self._start(self.gpus[i % len(self.gpus)] if self.gpus else None)
             while queue or busy:
                 while idle and queue:
                     conn = idle.pop()
                     spec = queue.pop()
-                    on_start(spec)
+                    if on_start(spec) is False:  # another launch trains it
+                        idle.append(conn)
+                        continue
                     busy[conn] = spec
                     try:
                         conn.send(spec)
                     except OSError:  # died between runs; its sentinel has not fired yet
                         self._replace_dead(conn, busy, on_record, idle, queue)
+                if not queue and not busy:
+                    break  # the last runs were skipped (another launch has them)
                 sentinels = {p.sentinel: c for c, p in self.procs.items()}
                 for ready in wait([*self.procs, *sentinels]):
                     conn = sentinels.get(ready, ready)
@@ -134,7 +235,9 @@ class LocalExecutor:
         from .runner import failed_record
 
         proc = self.procs.pop(conn)
+        gpu = self.gpu_of.pop(conn, None)
         proc.join(timeout=5)
+        shutil.rmtree(self.scratch_of.pop(conn, ""), ignore_errors=True)  # killed: left it
         if conn in idle:
             idle.remove(conn)
         reason = _exit_reason(proc.exitcode)
@@ -151,7 +254,7 @@ class LocalExecutor:
                 on_record(failed_record(queue.pop(), f"no worker could start: {reason}"))
             return
         if queue:
-            self._start()
+            self._start(gpu)
 
     def shutdown(self) -> None:
         for conn in self.procs:
@@ -165,10 +268,32 @@ class LocalExecutor:
                 proc.kill()
                 proc.join()
             conn.close()
+            shutil.rmtree(self.scratch_of.pop(conn, ""), ignore_errors=True)
         self.procs.clear()
+        self.gpu_of.clear()
+
+
+def _visible_gpus(gpus_per_run: float) -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them for a child."""
+    from ..api import PluginError
+
+    if not 0 < gpus_per_run <= 1:
+        raise PluginError(
+            f"--gpus-per-run {gpus_per_run:g}: a local run uses one GPU at most; give a share "
+            "of one GPU, e.g. 0.25 for four runs per GPU"
+        )
+    import torch
+
+    count = torch.cuda.device_count()
+    if not count:
+        raise PluginError("--gpus-per-run: no GPU is visible here (torch sees no CUDA device)")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    names = [v.strip() for v in visible.split(",")] if visible else [str(i) for i in range(count)]
+    return names[:count]
 
 
 @hookimpl
 def register_executors(register):
+    # ray and slurm register from their own modules (executor_ray.py, executor_slurm.py).
     register("sequential", SequentialExecutor, "every run in this process, one after another")
     register("local", LocalExecutor, "a pool of warm worker processes, one per core by default")

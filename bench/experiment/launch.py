@@ -4,6 +4,9 @@ Only this (parent) process writes the database. A configuration whose run is ``d
 run again. One left ``running`` by a launch that was killed (even ``kill -9``) is found and redone;
 ``failed`` and ``diverged`` runs are results too and are redone only with ``retry_failed``.
 Ctrl-C keeps every finished run and forgets the ones in flight, so the same command continues.
+Launches sharing a database split the work: each run is claimed with a lease before it trains
+(:mod:`.leases`), a run another launch is training is left to it and waited for, and one whose
+launch died is taken over.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..api import now
 from ..store import Store
+from .leases import Leases
 from .plan import Matrix, Plan, RunSpec
 
 
@@ -37,21 +41,38 @@ def launch(
     console,
     retry_failed: bool = False,
 ) -> Outcome:
-    """Run what is missing (with tuning: the trials, then the selected trials' other seeds)."""
+    """Run what is missing (with tuning: the trials on the tuning seeds, any extension rounds,
+    then the selected trials on every evaluation seed)."""
     store.add_matrix(plan.matrix_id, asdict(matrix), now())
     outcome = Outcome()
     planned = list(plan.runs)
-    _stage("tuning trials" if plan.tuning else "matrix", plan.runs, store, executor, console,
+    if plan.tuning:
+        console.print(plan.tuning.describe())
+    run_stage("tuning trials" if plan.tuning else "matrix", plan.runs, store, executor, console,
            retry_failed, outcome)
     if plan.tuning and not outcome.interrupted:
-        from .tuning import second_stage
-
-        records = {r["run_id"]: r for r in store.runs()}
-        stage = second_stage(plan.runs, plan.seeds, records, plan.tuning)
-        for cell in stage.undecided:
-            console.print(f"[yellow]{cell}: no trial finished, so no learning rate was selected")
-        planned += stage.runs
-        _stage("selected trials", stage.runs, store, executor, console, retry_failed, outcome)
+        tuner = plan.tuner()
+        # Each round's decisions come from the stored records only, so a relaunch repeats
+        # them and skips what is done.
+        while not outcome.interrupted:
+            records = {r["run_id"]: r for r in store.runs()}
+            extra = tuner.extension(records)
+            if not extra.runs:
+                break
+            for note in extra.notes:
+                console.print(f"[cyan]{note}")
+            planned += extra.runs
+            run_stage(f"extension round {tuner.round}", extra.runs, store, executor, console,
+                   retry_failed, outcome)
+    if plan.tuning and not outcome.interrupted:
+        final = tuner.evaluation({r["run_id"]: r for r in store.runs()})
+        for note in final.notes:
+            console.print(f"[yellow]{note}")
+        for cell in final.undecided:
+            console.print(f"[yellow]{cell}: no trial finished, so no trial was selected")
+        planned += final.runs
+        run_stage("selected trials on the evaluation seeds", final.runs, store, executor, console,
+               retry_failed, outcome)
 
     console.print(
         f"{outcome.done} done, {outcome.diverged} diverged, {outcome.failed} failed -> {store.path}"
@@ -60,15 +81,23 @@ def launch(
     return outcome
 
 
-def _stage(label, runs, store, executor, console, retry_failed, outcome: Outcome) -> None:
-    """One batch of runs with a progress bar; Ctrl-C keeps what finished."""
+def run_stage(label, runs, store, executor, console, retry_failed, outcome: Outcome, *,
+           gate=None, saved=None) -> None:
+    """One batch of runs with a progress bar; Ctrl-C keeps what finished.
+
+    ``gate(spec)`` (optional) is asked just before a run is handed out; False skips it (a budget
+    that has run out, a decision already reached). ``saved(record)`` (optional) sees every record
+    once it is stored.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     if not runs:
         return
     status = store.status_of(r.run_id for r in runs)
     todo = select_todo(runs, status, retry_failed)
-    left_running = sum(status.get(r.run_id) == "running" for r in todo)
+    leases = Leases(store.path)
+    busy = leases.held_elsewhere(store, (r.run_id for r in todo))
+    left_running = sum(status.get(r.run_id) == "running" for r in todo) - len(busy)
     skipped = len(runs) - len(todo)
     if skipped:
         kept = "done" if retry_failed else "done, failed or diverged"
@@ -78,34 +107,66 @@ def _stage(label, runs, store, executor, console, retry_failed, outcome: Outcome
         )
     if left_running:
         console.print(f"{left_running} runs were left unfinished by an earlier launch; redoing them")
+    if busy:
+        console.print(f"{len(busy)} runs are being trained by another launch on {store.path}; "
+                      "doing the others, then waiting for those")
     if not todo:
         return
     by_id = {r.run_id: r for r in todo}
     in_flight: set[str] = set()
+    elsewhere: set[str] = set()  # runs another launch holds: waited for, taken over if it dies
     counts = Outcome()
-    with Progress(
+    with leases, Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
     ) as progress:
         bar = progress.add_task(label, total=len(todo), last="")
 
-        def on_start(spec: dict) -> None:
-            run = RunSpec.from_dict(spec)
-            store.mark_running(by_id[run.run_id], now())
-            in_flight.add(run.run_id)
+        def on_start(spec: dict) -> bool:
+            """Claim the run; False tells the executor to skip it (another launch has it)."""
+            run_id = RunSpec.from_dict(spec).run_id
+            if gate is not None and not gate(by_id[run_id]):
+                progress.update(bar, advance=1, last=f"{run_id}: not started (out of budget)")
+                return False
+            claimed = leases.claim(store, by_id[run_id], retry_failed)
+            if claimed == "claimed":
+                in_flight.add(run_id)
+                return True
+            if claimed == "held":
+                elsewhere.add(run_id)
+            else:
+                progress.update(bar, advance=1, last=f"{run_id}: finished by another launch")
+            return False
 
         def on_record(record: dict) -> None:
+            if record["run_id"] not in in_flight:
+                return  # an executor that ignored on_start's False: the other launch stores it
             store.save(record)
             in_flight.discard(record["run_id"])
+            if saved is not None:
+                saved(record)
             for o in (counts, outcome):
                 setattr(o, record["status"], getattr(o, record["status"]) + 1)
             progress.update(bar, advance=1, last=_describe(record))
 
         try:
             executor.run([r.to_dict() for r in todo], on_start, on_record)
+            # Later stages need these results, and the summary shows them: wait for the runs
+            # other launches are training, and do those whose launch stopped renewing its lease.
+            if elsewhere:
+                progress.update(bar, last=f"waiting for {len(elsewhere)} runs another launch "
+                                "is training (Ctrl-C leaves them to it)")
+            while elsewhere:
+                finished, free = leases.wait(store, elsewhere)
+                elsewhere -= finished | free
+                progress.update(bar, advance=len(finished),
+                                last=f"{len(finished)} runs finished by another launch")
+                if free:
+                    progress.update(bar, last=f"another launch left {len(free)} runs; doing them")
+                    executor.run([by_id[i].to_dict() for i in sorted(free)], on_start, on_record)
         except KeyboardInterrupt:
             outcome.interrupted = True
-            store.forget_running(in_flight)
+            store.forget_running(in_flight, leases.owner)
             finished = counts.done + counts.diverged + counts.failed
             progress.update(
                 bar,

@@ -15,6 +15,8 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Sampler
 
 from ..api import BOS, EOS, PAD, Split, TaskData
+from .algorithms import algorithm
+from .tbptt import manual_step
 
 
 class Diverged(RuntimeError):
@@ -117,8 +119,18 @@ class SeqModule(pl.LightningModule):
         self._loss_sum = torch.zeros(())
         self._loss_steps = 0
         self.samples_seen = 0
+        # Truncated BPTT and RTRL make several updates per batch: manual optimisation (tbptt.py).
+        self.automatic_optimization = algorithm(training) == "bptt"
+        self.update_norms: list[torch.Tensor] = []  # manual: each update's pre-clip norm
 
     # ---- training
+
+    @property
+    def ignore_index(self) -> int:
+        """The target id the loss skips: PAD for token targets. A class label is never padding,
+        and class 0 is a real class (the digit 0): skipping it, as this once did, left a tenth
+        of the digits out of every loss."""
+        return -100 if self.kind == "classification" else PAD  # -100: torch's "skip nothing"
 
     def _logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Flattened logits (N, V or C) and their targets (N,), N = scored positions + padding."""
@@ -129,8 +141,11 @@ class SeqModule(pl.LightningModule):
         return logits.reshape(-1, logits.size(-1)), batch["y"].reshape(-1)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits, y = self._logits(batch)
-        loss = F.cross_entropy(logits, y, ignore_index=PAD)  # mean over non-padding targets
+        if self.automatic_optimization:
+            logits, y = self._logits(batch)
+            loss = F.cross_entropy(logits, y, ignore_index=self.ignore_index)  # mean over targets
+        else:  # truncated BPTT or RTRL: several updates per batch, made here
+            loss = manual_step(self, batch)
         if self._loss_sum.device != loss.device:
             self._loss_sum = self._loss_sum.to(loss.device)
         self._loss_sum += loss.detach()  # a NaN anywhere makes the sum NaN: checked at validation
@@ -184,8 +199,9 @@ class SeqModule(pl.LightningModule):
 
     def _eval_step(self, batch: dict) -> None:
         logits, y = self._logits(batch)
-        self._eval_loss[0] += float(F.cross_entropy(logits, y, ignore_index=PAD, reduction="sum"))
-        self._eval_loss[1] += int((y != PAD).sum())
+        ignore = self.ignore_index
+        self._eval_loss[0] += float(F.cross_entropy(logits, y, ignore_index=ignore, reduction="sum"))
+        self._eval_loss[1] += int((y != ignore).sum())
         if self.kind == "seq2seq":
             # Greedy decoding: the model sees its own outputs, as at use time.
             out = self.model.generate(batch["src"], batch["src_len"], self.max_tgt_len + 1)

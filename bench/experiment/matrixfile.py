@@ -20,10 +20,19 @@ A matrix file::
     [task_params.copy]
     T = [10, 50, 100]       # a list sweeps the task parameter
 
-    [tuning]                # equal tuning budget: every model gets these trials
-    lr = [3e-4, 1e-3, 3e-3] # each on the first `seeds` seeds; the best on validation
-    seeds = 1               # then runs on the remaining seeds
+    [tuning]                # equal tuning budget (bench/experiment/tuning.py)
+    trials = 8              # per model and cell, quasi-random in the model's own search space
+    seeds = 1               # tuning seeds: 1 = seed 10000 (N = 10000..), or a list such as
+                            # [100, 101]; never an evaluation seed. The best trial on
+                            # validation then runs on *every* seed of `seeds` above.
     per = "size"            # select per training size ("size") or per task variant ("task")
+    extend = 2              # rounds of edge extension at most (0: off)
+    extend_trials = 4       # trials per model in an extension round (default: trials / 2)
+
+A key a model's search space names (``bench plugins --json`` lists them) that the matrix sets in
+[training] or [model_params] is pinned for that model. The older form ``lr = [3e-4, 1e-3]``
+instead of ``trials`` still works: a fixed learning-rate grid, the same for every model, nothing
+else tuned and never extended.
 """
 
 from __future__ import annotations
@@ -33,8 +42,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..api import PluginError, did_you_mean
+from ..api import MAX_SEED, MAX_SEEDS, PluginError, did_you_mean, shown
 from .plan import TRAINING, Matrix
+
+MAX_FILE_BYTES = 1_000_000  # a matrix file is a page of settings; this is checked before reading
 
 TOP_KEYS = (
     "models", "tasks", "train_sizes", "seeds", "training", "model_params", "task_params", "tuning",
@@ -42,8 +53,27 @@ TOP_KEYS = (
 
 
 def presets() -> dict[str, Path]:
+    """Shipped presets: ``presets/NAME.toml``, or a folder ``presets/NAME/`` holding a study in
+    parts (see :func:`matrix_files`)."""
     folder = resources.files("seqbench.experiment") / "presets"
-    return {p.name.removesuffix(".toml"): Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+    return {
+        p.name.removesuffix(".toml"): Path(str(p)) for p in folder.iterdir()
+        if p.name.endswith(".toml") or (p.is_dir() and not p.name.startswith(("_", ".")))
+    }
+
+
+def matrix_files(path: str | Path) -> list[Path]:
+    """The matrix files behind ``--matrix``/``--preset``: the file itself, or, for a folder, its
+    ``*.toml`` files in name order. A folder is a study in parts: matrices whose crossings
+    differ (settings that only some models have, an algorithm only recurrent models run), each
+    planned on its own and run one after the other."""
+    path = Path(path)
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.suffix == ".toml" and p.is_file())
+    if not files:
+        raise PluginError(f"matrix folder {path} holds no .toml matrix files")
+    return files
 
 
 def preset_path(name: str) -> Path:
@@ -57,11 +87,29 @@ def read(path: str | Path) -> dict[str, Any]:
     """Parse and check a matrix file; returns the raw sections (merged with CLI flags later)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise PluginError(f"matrix file {path} is larger than {MAX_FILE_BYTES:,} bytes; "
+                              "a matrix file is a page of settings")
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise PluginError(f"matrix file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise PluginError(f"matrix file {path} is not UTF-8 text (a TOML file is)") from None
     except tomllib.TOMLDecodeError as exc:
         raise PluginError(f"matrix file {path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PluginError(f"matrix file {path} nests lists or tables too deeply") from None
+    except PluginError:
+        raise
+    except (OSError, ValueError) as exc:  # a folder, no permission, a NUL in the path
+        reason = getattr(exc, "strerror", None) or exc
+        raise PluginError(f"matrix file {path} cannot be read ({reason})") from None
+    if not data:
+        raise PluginError(
+            f"matrix file {path} sets nothing; give at least one of {', '.join(TOP_KEYS)} "
+            "(an empty file would silently plan the whole default matrix)"
+        )
     for key in data:
         if key not in TOP_KEYS:
             raise PluginError(
@@ -70,6 +118,13 @@ def read(path: str | Path) -> dict[str, Any]:
     for key in ("models", "tasks", "seeds"):
         if key in data and not isinstance(data[key], list):
             raise PluginError(f"matrix file {path}: {key!r} must be a list")
+    for key, want, what in (("models", str, "model names"), ("tasks", str, "task names"),
+                            ("seeds", int, "integer seeds")):
+        for item in data.get(key, []):
+            if not isinstance(item, want) or isinstance(item, bool):
+                raise PluginError(
+                    f"matrix file {path}: {key!r} must be a list of {what}, not {shown(item)}"
+                )
     sizes = data.get("train_sizes", [])
     if not isinstance(sizes, list) and not (
         isinstance(sizes, dict) and all(isinstance(v, list) for v in sizes.values())
@@ -111,10 +166,10 @@ def size_value(v: Any) -> int | None:
         raise PluginError(f"training size {v!r} is not a positive integer or 'full'")
     try:
         n = int(v)
-    except (TypeError, ValueError):
-        raise PluginError(f"training size {v!r} is not a positive integer or 'full'") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf
+        raise PluginError(f"training size {shown(v)} is not a positive integer or 'full'") from None
     if n < 1 or (isinstance(v, float) and not v.is_integer()):
-        raise PluginError(f"training size {v!r} is not a positive integer or 'full'")
+        raise PluginError(f"training size {shown(v)} is not a positive integer or 'full'")
     return n
 
 
@@ -128,13 +183,19 @@ def parse_seeds(text: str) -> list[int]:
     for part in parse_list(text):
         lo, sep, hi = part.partition("-")
         try:
-            span = range(int(lo), int(hi) + 1) if sep else [int(part)]
+            span = range(int(lo), int(hi) + 1) if sep else range(int(part), int(part) + 1)
         except ValueError:
             raise PluginError(
-                f"seeds: {part!r} is not a non-negative integer or a range like 0-4"
+                f"seeds: {shown(part)} is not a non-negative integer or a range like 0-4"
             ) from None
         if not span:
-            raise PluginError(f"seeds: {part!r} is an empty range; write low-high, e.g. 0-4")
+            raise PluginError(f"seeds: {shown(part)} is an empty range; write low-high, e.g. 0-4")
+        # Checked on the range before it is expanded: 0-1000000000 is a typo, not a list to build.
+        if span[-1] > MAX_SEED:
+            raise PluginError(f"seeds: {shown(part)} goes above {MAX_SEED} (numpy's largest seed)")
+        if len(seeds) + len(span) > MAX_SEEDS:
+            raise PluginError(f"seeds: {shown(text)} gives more than {MAX_SEEDS:,} seeds; "
+                              f"a matrix has at most {MAX_SEEDS:,}")
         seeds.extend(span)
     return seeds
 
@@ -197,5 +258,17 @@ def build_matrix(
             },
             **training,
         },
-        tuning={**file_data.get("tuning", {}), **tuning},
+        tuning=_merge_tuning(file_data.get("tuning", {}), tuning),
     )
+
+
+def _merge_tuning(file_table: dict, flags: dict) -> dict:
+    """Flags override the file; ``--tune-trials`` replaces a file's ``lr`` grid and
+    ``--tune-lr`` a file's ``trials`` (with its extension settings), as they exclude each other."""
+    out = dict(file_table)
+    if "trials" in flags:
+        out.pop("lr", None)
+    if "lr" in flags:
+        for key in ("trials", "extend", "extend_trials"):
+            out.pop(key, None)
+    return {**out, **flags}

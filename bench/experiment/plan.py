@@ -12,26 +12,51 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from ..api import Param, PluginError, did_you_mean, resolve_params
+from ..api import (
+    MAX_PARAMS, MAX_RUNS, MAX_SEED, MAX_SEEDS, MAX_TRAIN_SIZE, TUNABLE_RECIPE, Choice, ModelPlugin,
+    Param, PluginError, Range, check_space, did_you_mean, resolve_params, shown,
+)
 from ..registry import Registry
-from .tuning import Tuning
+from .sampling import divisors_only
+from .algorithms import RTRL_MODES, check_recipe
+from .tuning import LR, Search, Tuner, Tuning
 
-# The training recipe is the same for every model of a task (a fair comparison); the learning
-# rate is the one knob the tuning protocol varies per model.
+# The training recipe is the same for every model of a task (a fair comparison); the tuning
+# protocol varies only the recipe keys a model's search space names (api.TUNABLE_RECIPE).
 TRAINING: dict[str, Param] = {
-    "max_steps": Param(1000, "optimizer steps at most", minimum=1),
-    "batch_size": Param(32, "examples per step", minimum=1),
-    "lr": Param(1e-3, "AdamW learning rate", minimum=0.0),
-    "weight_decay": Param(0.01, "AdamW weight decay", minimum=0.0),
+    # Upper bounds: what a machine can honour (see api's limits); every value is checked before
+    # anything is planned or allocated.
+    "max_steps": Param(1000, "optimizer steps at most", minimum=1, maximum=10_000_000),
+    "batch_size": Param(32, "examples per step", minimum=1, maximum=65_536),
+    "lr": LR,
+    "weight_decay": Param(0.01, "AdamW weight decay", minimum=0.0, maximum=10.0),
     "schedule": Param("cosine", "learning-rate schedule after warm-up", ("cosine", "constant")),
     "warmup": Param(0.05, "share of max_steps spent warming the learning rate up from 0",
                     minimum=0.0, maximum=0.5),
     "grad_clip": Param(1.0, "gradient-norm clipping threshold; 0 turns clipping off", minimum=0.0),
-    "val_every": Param(100, "validate every this many steps", minimum=1),
-    "patience": Param(5, "stop after this many validations without improvement; 0 = never", minimum=0),
-    "val_limit": Param(0, "score at most this many validation examples; 0 = all", minimum=0),
-    "param_budget": Param(0, "size each model's width to this many parameters; 0 = off", minimum=0),
+    "val_every": Param(100, "validate every this many steps", minimum=1, maximum=10_000_000),
+    "patience": Param(5, "stop after this many validations without improvement; 0 = never",
+                      minimum=0, maximum=100_000),
+    "val_limit": Param(0, "score at most this many validation examples; 0 = all", minimum=0,
+                       maximum=MAX_TRAIN_SIZE),
+    "param_budget": Param(0, "size each model's width to this many parameters; 0 = off",
+                          minimum=0, maximum=MAX_PARAMS),
+    # The mechanisms of issue 10 (see experiment/probes.py and experiment/tbptt.py).
+    "probe_gradients": Param(False, "record gradient probes: per-position input-gradient norms "
+                             "at step 0 and every validation, the pre-clip norm every step"),
+    "tbptt": Param(0.0, "truncated BPTT window (aligned tasks, recurrent models): K steps (a "
+                   "whole number), a share of the sequence length (below 1), or 0 = full BPTT",
+                   minimum=0.0),
+    "rtrl": Param("off", "real-time recurrent learning (aligned tasks, one-layer Elman RNN): "
+                  "an update every time step (online) or one per batch (accumulated)",
+                  RTRL_MODES),
 }
+# Keys that join a run's identity (its run_id) only when they differ from these values, so that
+# runs stored before the keys existed keep their ids; and keys that never do: probing records
+# the gradients without changing the result (tests/test_gradients.py), so a probed run is the
+# same run and the analysis never counts it twice.
+IDENTITY_IF_NOT = {"tbptt": 0.0, "rtrl": "off"}
+NOT_IDENTITY = ("probe_gradients",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,10 @@ class RunSpec:
 
     def config(self) -> dict:
         """The canonical configuration: everything that decides the run's result."""
+        training = {
+            k: v for k, v in self.training.items()
+            if k not in NOT_IDENTITY and not (k in IDENTITY_IF_NOT and v == IDENTITY_IF_NOT[k])
+        }
         return {
             "model": self.model,
             "model_params": self.model_params,
@@ -56,7 +85,7 @@ class RunSpec:
             "task_params": self.task_params,
             "train_size": self.train_size,
             "seed": self.seed,
-            "training": self.training,
+            "training": training,
         }
 
     @property
@@ -81,11 +110,16 @@ class Skipped:
 
 @dataclass
 class Plan:
-    runs: list[RunSpec]  # with tuning: stage one (every trial on the tuning seeds)
+    runs: list[RunSpec]  # with tuning: the first round of trials, on the tuning seeds
     skipped: list[Skipped]
     matrix_id: str
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)  # the evaluation seeds
     tuning: Tuning | None = None
+    searches: list[Search] = field(default_factory=list)  # with tuning: what each model tunes
+
+    def tuner(self) -> Tuner:
+        """The tuning rounds of this plan (the first is :attr:`runs`)."""
+        return Tuner(self.searches, self.tuning, self.seeds)
 
 
 @dataclass
@@ -99,7 +133,7 @@ class Matrix:
     model_params: dict = field(default_factory=dict)  # {"*": {...}, "lstm": {...}}
     task_params: dict = field(default_factory=dict)  # {"*": {...}, "copy": {...}}
     training: dict = field(default_factory=dict)  # a sub-dict under a task's name: its own
-    tuning: dict = field(default_factory=dict)  # {"lr": [...], "seeds": 1, "per": "size"}
+    tuning: dict = field(default_factory=dict)  # {"trials": 8, "seeds": 1, "per": "size", ...}
 
     def sizes_for(self, task: str) -> list[int | None]:
         if isinstance(self.train_sizes, dict):
@@ -119,6 +153,14 @@ def _sweep(values: Mapping[str, Any]) -> list[dict]:
     for k, axis in zip(keys, axes):
         if not axis:
             raise PluginError(f"parameter {k!r}: an empty list sweeps nothing")
+    combos = 1
+    for axis in axes:  # counted before any is built: three lists of 1000 are 10**9 dicts
+        combos *= len(axis)
+        if combos > MAX_RUNS:
+            raise PluginError(
+                f"parameters {', '.join(map(repr, keys))} sweep more than {MAX_RUNS:,} "
+                f"combinations; a matrix plans at most {MAX_RUNS:,} runs"
+            )
     return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
 
 
@@ -156,16 +198,37 @@ def check_sizes_and_seeds(matrix: Matrix) -> None:
         raise PluginError("no seeds given: at least one seed is needed")
     if not matrix.models or not matrix.tasks:
         raise PluginError("at least one model and one task are needed")
+    for what, names in (("model", matrix.models), ("task", matrix.tasks)):
+        for name in names:
+            if not isinstance(name, str):
+                raise PluginError(f"{what} {shown(name)} is not a name (a string)")
+    if len(matrix.seeds) > MAX_SEEDS:
+        raise PluginError(f"{len(matrix.seeds):,} seeds; a matrix has at most {MAX_SEEDS:,}")
     for s in matrix.seeds:
-        if not isinstance(s, int) or isinstance(s, bool) or s < 0:
-            raise PluginError(f"seed {s!r} is not a non-negative integer")
+        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SEED:
+            raise PluginError(
+                f"seed {shown(s)} is not an integer from 0 to {MAX_SEED} (numpy's seed range)"
+            )
     sizes = matrix.train_sizes
     every = [n for v in sizes.values() for n in v] if isinstance(sizes, dict) else sizes
     for n in every:
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-            raise PluginError(f"training size {n!r} is not a positive integer (or 'full')")
-    if len(set(matrix.seeds)) != len(matrix.seeds):
-        raise PluginError("seeds repeat: each seed once")
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool)
+                              or not 1 <= n <= MAX_TRAIN_SIZE):
+            raise PluginError(
+                f"training size {shown(n)} is not an integer from 1 to {MAX_TRAIN_SIZE:,} "
+                "(or 'full')"
+            )
+    # Each axis names every value once: a repeat is a typo, never a request for more runs.
+    per_task = sizes.items() if isinstance(sizes, dict) else [("", sizes)]
+    for label, values in (("seeds", matrix.seeds), ("models", matrix.models),
+                          ("tasks", matrix.tasks),
+                          *((f"training sizes{' of ' + t if t else ''}", v) for t, v in per_task)):
+        seen = set()
+        for v in values:
+            if v in seen:
+                name = "full" if v is None else v
+                raise PluginError(f"{label} repeat: {name!r} is given twice; each once")
+            seen.add(v)
 
 
 def plan(matrix: Matrix, reg: Registry) -> Plan:
@@ -188,29 +251,30 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                     f"training sizes or recipe given for {name!r}, which is not a task of this "
                     f"matrix{did_you_mean(name, names)}"
                 )
-    tuning = Tuning.parse(matrix.tuning) if matrix.tuning else None
-    seeds = matrix.seeds
-    if tuning:
-        if tuning.seeds > len(seeds):
-            raise PluginError(f"[tuning] seeds = {tuning.seeds}, but the matrix has {len(seeds)} seeds")
-        seeds = seeds[: tuning.seeds]
+    tuning = Tuning.parse(matrix.tuning, matrix.seeds) if matrix.tuning else None
+    for name in tuning.space if tuning else ():
+        if name not in [m.name for m in models]:
+            raise PluginError(f"[tuning.space.{name}] names a model not in this matrix"
+                              f"{did_you_mean(name, [m.name for m in models])}")
     matrix_id = hashlib.sha256(
         json.dumps(asdict(matrix), sort_keys=True, default=str).encode()
     ).hexdigest()[:12]
 
     runs: list[RunSpec] = []
     skipped: list[Skipped] = []
+    searches: list[Search] = []
     for task in tasks:
         training = matrix.training_for(task.name)
-        if tuning:
-            if "lr" in training:
-                raise PluginError("the learning rate is tuned: set lr in [tuning] or [training], not both")
-            training["lr"] = list(tuning.lr)
+        if tuning and "lr" in training:
+            raise PluginError("the learning rate is tuned: set lr in [tuning] or [training], not both")
         training_sweep = [resolve_params("training", TRAINING, t) for t in _sweep(training)]
         varied = [k for k, v in training.items() if isinstance(v, list)]
+        swept_task = [k for k, v in task_params[task.name].items() if isinstance(v, list)]
         for tparams in _sweep(task_params[task.name]):
             tp = resolve_params(f"task {task.name!r}", task.params, tparams)
             kind = task.kind_for(tp)
+            for recipe in training_sweep:
+                check_recipe(recipe, kind, f"task {task.name!r}")
             for model in models:
                 if kind not in model.kinds:
                     skipped.append(
@@ -224,12 +288,29 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                     continue
                 for mparams in _sweep(model_params[model.name]):
                     mp = resolve_params(f"model {model.name!r}", model.defaults, mparams)
+                    if tuning:
+                        pinned = {*model_params[model.name], *training}
+                        label = " ".join([task.name, *(f"{k}={tp[k]}" for k in swept_task)])
+                        for recipe in training_sweep:
+                            if len(searches) * tuning.trials > MAX_RUNS:
+                                raise PluginError(
+                                    f"this matrix has more than {MAX_RUNS:,} tuning trials; a "
+                                    "matrix plans at most that many runs"
+                                )
+                            searches += _searches(
+                                model, task.name, kind, tp, mp, recipe, varied, pinned, label,
+                                matrix.sizes_for(task.name), tuning, matrix_id,
+                            )
+                        continue
                     for recipe, size, seed in itertools.product(
-                        training_sweep, matrix.sizes_for(task.name), seeds
+                        training_sweep, matrix.sizes_for(task.name), matrix.seeds
                     ):
                         trial = {k: recipe[k] for k in varied}
-                        if tuning and tuning.per == "task":
-                            trial["per"] = "task"  # the analysis selects as the launcher did
+                        if len(runs) >= MAX_RUNS:
+                            raise PluginError(
+                                f"this matrix has more than {MAX_RUNS:,} runs; a matrix plans at "
+                                "most that many (fewer seeds, sizes or swept values)"
+                            )
                         runs.append(
                             RunSpec(
                                 model=model.name,
@@ -244,6 +325,74 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                                 trial=trial,
                             )
                         )
+    the_plan = Plan([], skipped, matrix_id, list(matrix.seeds), tuning, searches)
+    if tuning:
+        if len(searches) * tuning.trials > MAX_RUNS:
+            raise PluginError(f"this matrix has more than {MAX_RUNS:,} tuning trials; a matrix "
+                              "plans at most that many runs")
+        runs = the_plan.tuner().first
     # The same configuration twice (e.g. a swept value equal to another) is one run.
-    unique = list({r.run_id: r for r in runs}.values())
-    return Plan(unique, skipped, matrix_id, list(matrix.seeds), tuning)
+    the_plan.runs = list({r.run_id: r for r in runs}.values())
+    return the_plan
+
+
+def _searches(
+    model: ModelPlugin, task: str, kind: str, tp: dict, mp: dict, recipe: dict, varied: list,
+    pinned: set, label: str, sizes: list, tuning: Tuning, matrix_id: str,
+) -> list[Search]:
+    """One model's searches in one task variant: one per training size, or one for all sizes
+    when selecting per task."""
+    space, fixed = _space(model, mp, recipe, pinned, tuning)
+    params = {k: TRAINING[k] if k in TUNABLE_RECIPE else model.defaults[k] for k in space}
+    bases = [
+        RunSpec(model=model.name, task=task, kind=kind, train_size=size, seed=tuning.seeds[0],
+                model_params=mp, task_params=tp, training=recipe, matrix_id=matrix_id,
+                trial={k: recipe[k] for k in varied})
+        for size in sizes
+    ]
+    tp_key = json.dumps(tp, sort_keys=True)
+    recipe_keys = frozenset(k for k in space if k in TUNABLE_RECIPE)
+    if tuning.per == "task":
+        return [Search(model.name, (task, tp_key, "*"), f"{label} (every size)", bases, space,
+                       params, recipe_keys, fixed)]
+    return [
+        Search(model.name, (task, tp_key, b.train_size),
+               f"{label} n={b.train_size or 'full'}", [b], space, params, recipe_keys, fixed)
+        for b in bases
+    ]
+
+
+def _space(model: ModelPlugin, mp: dict, recipe: dict, pinned: set, tuning: Tuning) -> tuple:
+    """What this model draws from (its plugin's space, with the matrix's [tuning.space]
+    overrides, less the keys the matrix pins) and which keys were pinned."""
+    if tuning.grid:
+        return {"lr": Choice(tuning.grid)}, ()  # the legacy fixed list: only the lr varies
+    declared = {**model.space, **tuning.space.get(model.name, {})}
+    if model.name in tuning.space:
+        try:
+            check_space(model.name, declared, model.defaults)
+        except PluginError as exc:
+            raise PluginError(f"[tuning.space.{model.name}]: {exc}") from None
+    space = {k: d for k, d in declared.items() if k not in pinned}
+    if not space:
+        raise PluginError(f"model {model.name!r}: the matrix pins every key of its search space, "
+                          "so nothing is left to tune")
+    owner = model.width_multiple_of
+    if owner in space and not recipe["param_budget"]:
+        # Without a budget the width is the given one, so only divisors of it are valid.
+        width = mp[model.width_param]
+        space[owner] = divisors_only(space[owner], width)
+        if space[owner] is None:
+            raise PluginError(
+                f"model {model.name!r}: no {owner} in its search space divides "
+                f"{model.width_param}={width}; set --param-budget (the width is then fitted "
+                f"to {owner}) or pin {owner}"
+            )
+    for key, dist in space.items():  # recipe bounds are the core's (warm-up at most half)
+        if key in TUNABLE_RECIPE:
+            try:
+                for v in (dist.low, dist.high) if isinstance(dist, Range) else dist.values:
+                    TRAINING[key].coerce(key, v)
+            except PluginError as exc:
+                raise PluginError(f"model {model.name!r}: search space: {exc}") from None
+    return space, tuple(k for k in declared if k in pinned)

@@ -9,6 +9,7 @@ import functools
 import logging
 import os
 import platform
+import random
 import signal
 import subprocess
 import tempfile
@@ -18,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from ..api import now, one_line
+from ..api import Split, TaskData, now, one_line
 from .plan import RunSpec
 from ..registry import registry
 
@@ -85,6 +86,38 @@ def warm_up() -> None:
     opt.step()
 
 
+# Fixed, not the run's seed: every run of a task variant scores the same validation examples, so
+# their validation scores (which select trials, checkpoints and early stopping) are comparable.
+VAL_SAMPLE_SEED = 20_260_107
+
+
+def validation_sample(val: Split, limit: int) -> Split:
+    """The validation examples a run scores: all of them, or (``limit`` > 0) a random sample of
+    ``limit``, drawn with a fixed seed.
+
+    Never a prefix: a task's split may be sorted (SCAN's is, by command), and the first 300 of
+    SCAN's validation set were 205 "jump ..." and 95 "look ...", no run / turn / walk.
+    """
+    if not limit or limit >= len(val):
+        return val
+    chosen = random.Random(VAL_SAMPLE_SEED).sample(range(len(val)), limit)
+    return val.subset(sorted(chosen))
+
+
+def task_extras(data: TaskData, val_size: int) -> dict:
+    """The task's extras as stored with the run, plus the anchors the analysis reads: ``chance``
+    and ``perfect`` (from the TaskData fields, when the task declares them) and ``val_size``,
+    the number of validation examples scored (the standard error of a validation accuracy p is
+    about sqrt(p (1 - p) / val_size))."""
+    extras = dict(data.extras)
+    for key in ("chance", "perfect"):
+        value = getattr(data, key)
+        if value is not None:
+            extras[key] = float(value)
+    extras["val_size"] = val_size
+    return extras
+
+
 def _base_record(spec: RunSpec) -> dict:
     return {
         "run_id": spec.run_id,
@@ -146,7 +179,8 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
     record["train_examples"] = len(data.train)
     record["primary_metric"] = data.primary_metric
     record["higher_is_better"] = data.higher_is_better
-    record["extras"] = data.extras
+    val = validation_sample(data.val, cfg["val_limit"])
+    record["extras"] = task_extras(data, len(val))
 
     pl.seed_everything(spec.seed, workers=True, verbose=False)
     shape = data.shape()
@@ -158,19 +192,24 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
     record["param_count"] = count_params(model)
 
     module = SeqModule(model, data, cfg)
-    val = data.val.subset(range(min(cfg["val_limit"], len(data.val)))) if cfg["val_limit"] else data.val
     module.eval_splits = {"val": val, "test": data.test}
     mode = "max" if data.higher_is_better else "min"
     val_every = min(cfg["val_every"], cfg["max_steps"])
     curve = CurveRecorder(val_every)
     record["curve"] = curve.points  # filled as training goes, kept if the run diverges
+    probe = None
+    if cfg.get("probe_gradients"):
+        from .probes import GradientProbe
+
+        probe = GradientProbe(data.train, spec.kind, cfg["grad_clip"])
+        record["gradients"] = probe.data  # likewise
 
     logger = logger_factory(spec) if logger_factory else False
     with tempfile.TemporaryDirectory(prefix="seqbench-") as tmp:
         best = ModelCheckpoint(
             dirpath=tmp, monitor="val_primary", mode=mode, save_top_k=1, save_weights_only=True
         )
-        callbacks = [curve, best]
+        callbacks = [curve, best] + ([probe] if probe else [])
         if cfg["patience"]:
             callbacks.append(
                 EarlyStopping(monitor="val_primary", mode=mode, patience=cfg["patience"])
@@ -183,7 +222,8 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
             val_check_interval=val_every,
             check_val_every_n_epoch=None,
             num_sanity_val_steps=0,
-            gradient_clip_val=cfg["grad_clip"] or None,
+            # Manual optimisation (truncated BPTT, RTRL) clips each update itself.
+            gradient_clip_val=(cfg["grad_clip"] or None) if module.automatic_optimization else None,
             callbacks=callbacks,
             logger=logger,
             enable_progress_bar=False,

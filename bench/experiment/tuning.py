@@ -1,46 +1,280 @@
-"""The equal tuning budget: every model gets the same learning-rate trials, chosen on validation.
+"""The tuning protocol: an equal budget of trials per model, each in the model's own search space,
+selected on dedicated tuning seeds, then evaluated on every evaluation seed.
 
-Stage one runs each trial on the first ``seeds`` seeds; the trial with the best mean validation
-score is selected per model and cell (task variant x training size, or per task variant with
-``per = "task"``); stage two runs the selected trial on the remaining seeds. Test scores never
-take part in the choice. The analysis and the summary table apply the same rule
-(:func:`chosen_trials`) to the stored runs, so they count exactly the seeds of the trial the
-launcher chose.
+1. **Trials.** Every model gets ``trials`` points per cell (task variant x training size, or task
+   variant with ``per = "task"``), drawn quasi-randomly (:mod:`.sampling`) in the search space
+   its plugin declares (``ModelPlugin.search_space``; the learning rate alone by default). Keys
+   the matrix sets explicitly are pinned and left out of the draw. A legacy ``lr = [...]`` list
+   instead gives every model exactly those learning rates and nothing else (a fixed grid).
+2. **Tuning seeds.** Trials train on seeds kept apart from the evaluation seeds (10000, 10001, …
+   or an explicit list that must not meet ``seeds``), so the seed a trial won on never counts
+   in the comparison (no winner's curse). Their runs carry ``trial["stage"] = "tune"``.
+3. **Edge extension.** When a model's selected learning rate sits at an edge of its range (it is
+   the lowest/highest tried *and* lies in the outer :data:`EDGE_SHARE` of the log-range) the
+   optimum may lie beyond it: the range grows by a decade on that side and the model draws
+   ``extend_trials`` more trials in the new decade. To keep budgets equal, **every** model of
+   that cell gets the same number of extra trials; a model not at an edge draws them in its
+   own (unchanged) range, continuing its sequence. At most ``extend`` rounds; a model still at an
+   edge after the last one is recorded (``lr_edge``) and reported. Grids are never extended.
+4. **Evaluation.** The trial with the best mean validation score on the tuning seeds is run on
+   **all** evaluation seeds (``trial["stage"] = "eval"``, with the trial count, the final
+   learning-rate range and any extensions). Test scores never take part in the choice.
+
+The analysis and the summary table apply the same rule (:func:`chosen_trials`) to stored runs,
+and count only evaluation runs (:func:`evaluated`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from ..api import Param, PluginError, resolve_params
+from ..api import (
+    MAX_SEED, MAX_SEEDS, Choice, Param, PluginError, Range, did_you_mean, resolve_params, shown,
+)
+from .sampling import draw
+
+TUNING_SEED_BASE = 10_000  # "[tuning] seeds = n" means seeds 10000 .. 10000 + n - 1
+# The outer share of the log-range in which a selected lr counts as at the edge (when it is also
+# the most extreme lr tried). Sobol puts one of 8 trials in each eighth of the range, so the top
+# trial sits anywhere in the outer 12.5%: a 10% rule would miss a fifth of the top wins.
+EDGE_SHARE = 0.2
+EXTENSION = 10.0  # an extension round searches one decade beyond the edge
+
+# Keys of a trial dict that describe the protocol rather than a hyperparameter value.
+META = ("stage", "round", "per", "trials", "lr_range", "extended", "lr_edge")
+
+# The learning rate's bounds, for [training] lr (plan.TRAINING) and a tuning grid alike: above 0
+# (0 trains nothing) and at most 10 (AdamW steps of that size overflow float32 at once).
+LR = Param(1e-3, "AdamW learning rate", minimum=0.0, maximum=10.0, min_open=True)
+MAX_TRIALS = 1_000  # trials per model and cell (and per extension round)
 
 TUNING: dict[str, Param] = {
-    "seeds": Param(1, "seeds each trial runs on before selection", minimum=1),
+    "trials": Param(8, "trials per model and cell, drawn in each model's own search space",
+                    minimum=2, maximum=MAX_TRIALS),
     "per": Param("size", "select per training size or once per task variant", ("size", "task")),
+    "extend": Param(2, "extension rounds at most when a selected learning rate sits on an edge",
+                    minimum=0, maximum=100),
+    "extend_trials": Param(0, "trials per model in an extension round (0: half of trials, "
+                              "at least 2)", minimum=0, maximum=MAX_TRIALS),
 }
 
 
 @dataclass(frozen=True)
 class Tuning:
-    lr: tuple[float, ...]
-    seeds: int = 1
+    trials: int  # per model and cell in the first round (a grid's length for a grid)
+    seeds: tuple[int, ...]  # the tuning seeds, disjoint from the evaluation seeds
     per: str = "size"
+    grid: tuple[float, ...] | None = None  # legacy "lr = [...]": a fixed list, never extended
+    extend: int = 2
+    extend_trials: int = 4
+    space: dict = field(default_factory=dict)  # [tuning.space.MODEL]: model -> key -> Range|Choice
 
     @classmethod
-    def parse(cls, table: dict) -> "Tuning":
+    def parse(cls, table: dict, eval_seeds: list[int]) -> "Tuning":
         table = dict(table)
+        for key in table:
+            if key not in (*TUNING, "lr", "seeds", "space"):
+                raise PluginError(f"[tuning] has no parameter {key!r}"
+                                  f"{did_you_mean(key, [*TUNING, 'lr', 'seeds', 'space'])}")
         lrs = table.pop("lr", None)
-        if not isinstance(lrs, list) or len(lrs) < 2:
-            raise PluginError("[tuning] needs lr = [a list of at least two learning rates]")
-        try:
-            values = tuple(float(v) for v in lrs)
-        except (TypeError, ValueError):
-            raise PluginError(f"[tuning] lr: {lrs!r} is not a list of numbers") from None
-        if any(v <= 0 for v in values):
-            raise PluginError("[tuning] lr: learning rates must be positive")
+        space = _space_overrides(table.pop("space", {}))
+        seeds = _tuning_seeds(table.pop("seeds", 1), eval_seeds)
+        if lrs is not None:
+            for key in ("trials", "extend", "extend_trials", "space"):
+                if key in table or (key == "space" and space):
+                    raise PluginError(
+                        f"[tuning] {key} goes with each model's own search space; a fixed "
+                        "lr = [...] grid is not drawn from or extended: give one or the other"
+                    )
+            grid = _grid(lrs)
+            opts = resolve_params("[tuning]", TUNING, table)
+            return cls(len(grid), seeds, opts["per"], grid, extend=0, extend_trials=0)
+        if "trials" not in table:
+            raise PluginError(
+                "[tuning] needs trials = N (trials per model in its own search space), or a "
+                "fixed grid lr = [...]"
+            )
         opts = resolve_params("[tuning]", TUNING, table)
-        return cls(values, opts["seeds"], opts["per"])
+        extra = opts["extend_trials"] or max(2, opts["trials"] // 2)
+        return cls(opts["trials"], seeds, opts["per"], None, opts["extend"], extra, space)
+
+    def describe(self) -> str:
+        seeds = ", ".join(map(str, self.seeds))
+        if self.grid:
+            what = f"the learning rates {', '.join(f'{v:g}' for v in self.grid)} (a fixed grid)"
+        else:
+            what = f"{self.trials} quasi-random trials in its own search space"
+        text = f"tuning: every model gets {what} per {self.per}, on tuning seed(s) {seeds}"
+        if self.extend:
+            text += (f"; a learning rate selected at an edge of its range extends the range by "
+                     f"a decade, {self.extend_trials} more trials for every model of that cell, "
+                     f"at most {self.extend} rounds")
+        return text
+
+
+def _space_overrides(table: Any) -> dict:
+    """``[tuning.space.MODEL]``: ``key = [values]`` (a Choice) or ``key = {low = .., high = ..,
+    log = true, integer = false}`` (a Range), replacing or adding to the plugin's own space.
+    Checked against the model when the plan is made."""
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise PluginError("[tuning.space] must hold one table per model, e.g. "
+                          "[tuning.space.transformer]")
+    out: dict = {}
+    for model, keys in table.items():
+        out[model] = {}
+        for key, value in keys.items():
+            where = f"[tuning.space.{model}] {key}"
+            if isinstance(value, list):
+                out[model][key] = Choice(tuple(value))
+            elif isinstance(value, dict):
+                extra = set(value) - {"low", "high", "log", "integer"}
+                if extra or not {"low", "high"} <= set(value):
+                    raise PluginError(f"{where}: a range is {{low = .., high = .., "
+                                      "log = true|false, integer = true|false}")
+                try:
+                    out[model][key] = Range(**value)
+                except PluginError as exc:
+                    raise PluginError(f"{where}: {exc}") from None
+            else:
+                raise PluginError(f"{where}: give a list of values or a table {{low, high, log}}")
+    return out
+
+
+def _tuning_seeds(value: Any, eval_seeds: list[int]) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise PluginError(f"[tuning] seeds = {value}: at least one tuning seed is needed")
+        if value > MAX_SEEDS:
+            raise PluginError(f"[tuning] seeds = {value}: at most {MAX_SEEDS} tuning seeds")
+        seeds = tuple(TUNING_SEED_BASE + i for i in range(value))
+    elif isinstance(value, list) and value:
+        if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
+                   for s in value):
+            raise PluginError(f"[tuning] seeds: {shown(value)} is not a list of integers from 0 "
+                              f"to {MAX_SEED} (numpy's seed range)")
+        if len(value) > MAX_SEEDS:
+            raise PluginError(f"[tuning] seeds: {len(value)} seeds; at most {MAX_SEEDS}")
+        if len(set(value)) != len(value):
+            raise PluginError("[tuning] seeds repeat: each seed once")
+        seeds = tuple(value)
+    else:
+        raise PluginError(
+            f"[tuning] seeds: {value!r} is neither a number of tuning seeds nor a list of them"
+        )
+    shared = sorted(set(seeds) & set(eval_seeds))
+    if shared:
+        raise PluginError(
+            f"[tuning] seed {shared[0]} is also an evaluation seed: a trial selected on a seed "
+            "must not be scored on it (use seeds = N for N seeds from 10000 up, or other seeds)"
+        )
+    return seeds
+
+
+def _grid(lrs: Any) -> tuple[float, ...]:
+    if not isinstance(lrs, list) or len(lrs) < 2:
+        raise PluginError("[tuning] lr must be a list of at least two learning rates")
+    if len(lrs) > MAX_TRIALS:
+        raise PluginError(f"[tuning] lr: {len(lrs)} learning rates; at most {MAX_TRIALS}")
+    try:
+        return tuple(LR.coerce("lr", v) for v in lrs)
+    except PluginError as exc:
+        raise PluginError(f"[tuning] {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# What is tuned where
+
+
+@dataclass
+class Search:
+    """One model's trials in one cell (for one combination of swept settings, if any)."""
+
+    model: str
+    cell: tuple  # (task, task-params JSON, training size or "*"): the models compared together
+    label: str  # the cell in words, for the console
+    bases: list  # RunSpecs to apply each trial to: one per training size in the cell
+    space: dict[str, Range | Choice]
+    params: dict[str, Param]  # how each drawn value is checked and typed
+    recipe: frozenset[str]  # the space's keys that belong to the training recipe
+    pinned: tuple[str, ...] = ()  # keys of the plugin's space that the matrix fixed
+
+    def specs(self, values: list[dict], seeds: tuple[int, ...], meta: dict) -> list:
+        """The runs of these trials: every base (size) x every tuning seed."""
+        out = []
+        for v in values:
+            typed = {k: self.params[k].coerce(k, x) for k, x in v.items()}
+            model_params = {k: x for k, x in typed.items() if k not in self.recipe}
+            recipe = {k: x for k, x in typed.items() if k in self.recipe}
+            for base in self.bases:
+                trial = {**base.trial, **typed, "stage": "tune", **meta}
+                for seed in seeds:
+                    out.append(replace(
+                        base, seed=seed, trial=trial,
+                        model_params={**base.model_params, **model_params},
+                        training={**base.training, **recipe},
+                    ))
+        return out
+
+
+def describe(searches: list[Search], tuning: Tuning, eval_seeds: list[int]) -> list[str]:
+    """The protocol and each model's search space in words (``bench run --dry-run``)."""
+    lines = [tuning.describe()]
+    seen = set()
+    for s in searches:
+        parts = [f"{k} {d.describe()}" + (" (recipe)" if k in s.recipe else "")
+                 for k, d in s.space.items()]
+        line = f"  {s.model}: " + "; ".join(parts)
+        if s.pinned:
+            line += f" (pinned by the matrix: {', '.join(s.pinned)})"
+        if line not in seen:
+            seen.add(line)
+            lines.append(line)
+    lines.append(f"then the selected trial of each model and {tuning.per} runs on every "
+                 f"evaluation seed: {', '.join(map(str, eval_seeds))}")
+    return lines
+
+
+def lr_bounds(space: dict) -> tuple[float, float] | None:
+    dist = space.get("lr")
+    if isinstance(dist, Range):
+        return (dist.low, dist.high)
+    if isinstance(dist, Choice):
+        return (min(dist.values), max(dist.values))
+    return None
+
+
+def first_round(searches: list[Search], tuning: Tuning) -> list:
+    """Every search's first ``trials`` points, on the tuning seeds."""
+    runs = []
+    for s in searches:
+        if tuning.grid:
+            values = [{"lr": lr} for lr in tuning.grid]
+        else:
+            values = draw(s.space, 0, tuning.trials)
+        runs += s.specs(values, tuning.seeds, {"round": 0} | _per(tuning))
+    return runs
+
+
+def _per(tuning: Tuning) -> dict:
+    # The analysis selects as the launcher did: once per task variant when told so.
+    return {"per": "task"} if tuning.per == "task" else {}
+
+
+# --------------------------------------------------------------------------------------------
+# Selection (shared with the analysis and the summary table)
+
+
+def is_tune(run: dict) -> bool:
+    """A run on a tuning seed: it decides the trial, and is never evaluated."""
+    return (run.get("trial") or {}).get("stage") == "tune"
+
+
+def evaluated(runs: list[dict]) -> list[dict]:
+    """The runs a comparison may count: evaluation runs, and legacy runs (no stage)."""
+    return [r for r in runs if not is_tune(r)]
 
 
 def trial_key(run: dict) -> str:
@@ -58,7 +292,8 @@ def chosen_trials(runs: list[dict]) -> dict:
     """For the runs of one model in one task variant: training size -> the selected trial key.
 
     Honours the launcher's scope: a trial tuned ``per = "task"`` (its ``trial`` says so) is
-    chosen once across every size, as the launcher chose it.
+    chosen once across every size, as the launcher chose it. Keep only :func:`evaluated` runs
+    of the chosen key when scoring it.
     """
     higher = next((r["higher_is_better"] for r in runs if r.get("higher_is_better") is not None), True)
     by_size: dict = {}
@@ -71,13 +306,15 @@ def chosen_trials(runs: list[dict]) -> dict:
 
 
 def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
-    """The trial key with the best mean validation score over the seeds every trial ran.
+    """The trial key with the best mean validation score, on the tuning runs when there are any
+    (evaluation runs never vote), else over the seeds every trial ran (legacy records).
 
-    Comparing on shared seeds keeps the choice the launcher made (on the tuning seeds) even
-    after the selected trial has been run on more seeds. A diverged run scores worst.
+    Comparing on shared seeds keeps the choice the launcher made even after the selected trial
+    has been run on more seeds. A diverged run scores worst.
     """
+    tune = [r for r in runs if is_tune(r)]
     by_trial: dict[str, dict[tuple, dict]] = {}  # trial -> (size, seed) -> run
-    for r in runs:
+    for r in tune or runs:
         if r["status"] in ("done", "diverged"):
             by_trial.setdefault(trial_key(r), {})[(r.get("train_size"), r["seed"])] = r
     if not by_trial:
@@ -98,35 +335,163 @@ def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
     return ranked[0]
 
 
-@dataclass
-class Stage:
-    """Stage two's runs, and the cells still waiting for their trials (if stage one failed)."""
+def lr_edge(selected: float, tried: list[float], low: float, high: float) -> str | None:
+    """"low" or "high" when the selected learning rate may not bracket the optimum: it is the
+    lowest (highest) tried and lies in the outer :data:`EDGE_SHARE` of the log-range
+    ``[low, high]``; None when trials on both sides of it scored worse or it is well inside."""
+    span = math.log(high / low)
+    if selected <= min(tried) and math.log(selected / low) <= EDGE_SHARE * span:
+        return "low"
+    if selected >= max(tried) and math.log(high / selected) <= EDGE_SHARE * span:
+        return "high"
+    return None
 
+
+# --------------------------------------------------------------------------------------------
+# The rounds the launcher runs
+
+
+def _beyond(edge: str, low: float, high: float) -> tuple[float, float] | None:
+    """The decade beyond ``edge`` of ``[low, high]``, within the learning rates the recipe
+    accepts; None when there is nothing beyond."""
+    if edge == "low":
+        return (low / EXTENSION, low)
+    top = min(high * EXTENSION, LR.maximum) if LR.maximum is not None else high * EXTENSION
+    return (high, top) if top > high else None
+
+
+@dataclass
+class Round:
     runs: list = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the console: what was decided, and why
     undecided: list[str] = field(default_factory=list)
 
 
-def second_stage(first: list, all_seeds: list[int], records: dict[str, dict], tuning: Tuning) -> Stage:
-    """For every cell of stage one's runs, the selected trial on the seeds not yet run."""
-    cells: dict[tuple, list] = {}
-    for spec in first:
-        size_key = spec.train_size if tuning.per == "size" else "*"
-        key = (spec.model, spec.task, json.dumps(spec.task_params, sort_keys=True), size_key)
-        # Trials within a cell differ in what was tuned (lr) or swept (model parameters).
-        cells.setdefault(key, []).append(spec)
-    stage = Stage()
-    rest = [s for s in all_seeds if s not in all_seeds[: tuning.seeds]]
-    for key, specs in cells.items():
-        runs = [records[s.run_id] for s in specs if s.run_id in records]
-        higher = next((r["higher_is_better"] for r in runs if r.get("higher_is_better") is not None), True)
-        chosen = select_trial(runs, higher)
-        if chosen is None:
-            stage.undecided.append(f"{key[0]} x {key[1]}")
-            continue
-        # One spec per training size (several when selecting per task variant; the tuning
-        # seeds give several specs per size, any one of which is the template).
-        winners = {s.train_size: s for s in specs if trial_key({"config": s.config()}) == chosen}
-        for spec in winners.values():
-            for seed in rest:
-                stage.runs.append(replace(spec, seed=seed))
-    return stage
+@dataclass
+class _Group:
+    """One model in one cell: its searches (one per swept combination), its learning-rate
+    range so far, and every trial run it has had."""
+
+    searches: list[Search]
+    lr: tuple[float, float] | None
+    drawn: int  # points of the sequence used so far (the same for every search)
+    specs: list = field(default_factory=list)
+    extended: list[str] = field(default_factory=list)
+
+
+class Tuner:
+    """Carries a plan's tuning through its rounds: first trials, extensions, evaluation.
+
+    Every decision is a function of the stored records, so a relaunch after an interruption
+    makes the same decisions and skips what is done.
+    """
+
+    def __init__(self, searches: list[Search], tuning: Tuning, eval_seeds: list[int]):
+        self.tuning = tuning
+        self.eval_seeds = list(eval_seeds)
+        self.round = 0
+        self.groups: dict[tuple, _Group] = {}
+        for s in searches:
+            g = self.groups.setdefault(
+                (s.cell, s.model), _Group([], lr_bounds(s.space), tuning.trials))
+            g.searches.append(s)
+        for g in self.groups.values():
+            g.specs = first_round(g.searches, tuning)
+
+    @property
+    def first(self) -> list:
+        return [spec for g in self.groups.values() for spec in g.specs]
+
+    def _edge(self, g: _Group, records: dict[str, dict]) -> tuple[list, str | None]:
+        """The selected trial's runs, one per training size (empty if no trial finished), and
+        the edge its learning rate sits at, if any."""
+        runs = [records[s.run_id] for s in g.specs if s.run_id in records]
+        higher = next((r["higher_is_better"] for r in runs
+                       if r.get("higher_is_better") is not None), True)
+        key = select_trial(runs, higher)
+        if key is None:
+            return [], None
+        winners = list({s.train_size: s for s in g.specs
+                        if trial_key({"config": s.config()}) == key}.values())
+        lr = winners[0].training["lr"]
+        if g.lr is None or "lr" not in winners[0].trial:
+            return winners, None  # the learning rate was not tuned here
+        tried = [s.training["lr"] for s in g.specs
+                 if records.get(s.run_id, {}).get("status") in ("done", "diverged")]
+        return winners, lr_edge(lr, tried, *g.lr)
+
+    def extension(self, records: dict[str, dict]) -> Round:
+        """The next extension round (empty when none is due): every model of a cell where a
+        selected learning rate sits at an edge draws ``extend_trials`` more trials."""
+        out = Round()
+        if self.tuning.grid or self.round >= self.tuning.extend:
+            return out
+        edges = {}
+        for key, g in self.groups.items():
+            winners, edge = self._edge(g, records)
+            region = _beyond(edge, *g.lr) if edge else None
+            if region:  # (an edge at the largest learning rate accepted is only recorded)
+                edges[key] = (edge, winners[0].training["lr"], region)
+        hit = {cell for cell, _ in edges}
+        if not hit:
+            return out
+        self.round += 1
+        n = self.tuning.extend_trials
+        for (cell, model), g in self.groups.items():
+            if cell not in hit:
+                continue
+            region = None
+            if (cell, model) in edges:
+                lo, hi = g.lr
+                edge, lr, region = edges[(cell, model)]
+                g.lr = (min(lo, region[0]), max(hi, region[1]))
+                g.extended.append(edge)
+                out.notes.append(
+                    f"{model} on {g.searches[0].label}: selected lr {lr:g} at the {edge} edge of "
+                    f"{lo:g} .. {hi:g}; round {self.round} of at most {self.tuning.extend} "
+                    f"searches {region[0]:g} .. {region[1]:g} ({n} more trials for every model "
+                    "of this cell)"
+                )
+            for s in g.searches:
+                # A model not at an edge continues its own sequence in its own (current) range,
+                # so its extra trials are spent as well as its first ones.
+                space = dict(s.space)
+                if isinstance(space.get("lr"), Range):
+                    space["lr"] = Range(*(region or g.lr), log=True)
+                values = draw(space, g.drawn, n)
+                meta = {"round": self.round, "lr_range": [space["lr"].low, space["lr"].high]} \
+                    if "lr" in space else {"round": self.round}
+                new = s.specs(values, self.tuning.seeds, meta | _per(self.tuning))
+                g.specs += new
+                out.runs += new
+            g.drawn += n
+        out.runs = list({r.run_id: r for r in out.runs}.values())
+        return out
+
+    def evaluation(self, records: dict[str, dict]) -> Round:
+        """The selected trial of every model and cell, on every evaluation seed."""
+        out = Round()
+        for (cell, model), g in self.groups.items():
+            winners, edge = self._edge(g, records)
+            if not winners:
+                out.undecided.append(f"{model} on {g.searches[0].label}")
+                continue
+            values = {k: v for k, v in winners[0].trial.items() if k not in META}
+            meta = {"stage": "eval", "trials": g.drawn * len(g.searches)} | _per(self.tuning)
+            if g.lr:
+                meta["lr_range"] = list(g.lr)
+            if g.extended:
+                meta["extended"] = list(g.extended)
+            if edge:
+                meta["lr_edge"] = edge
+                out.notes.append(
+                    f"{model} on {g.searches[0].label}: selected lr {values['lr']:g} still at the "
+                    f"{edge} edge of {g.lr[0]:g} .. {g.lr[1]:g}"
+                    + (" (a grid is not extended)" if self.tuning.grid else
+                       f" after {len(g.extended)} extension round(s)")
+                    + "; recorded as lr_edge"
+                )
+            for spec in winners:
+                for seed in self.eval_seeds:
+                    out.runs.append(replace(spec, seed=seed, trial={**values, **meta}))
+        return out

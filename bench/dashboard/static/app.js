@@ -322,8 +322,8 @@
       list.append(el("li", { "data-task": v.task },
         el("strong", { text: v.label || v.task }),
         el("span", { class: "claims" },
-          el("span", { class: "claim " + v.accuracy_claim, text: "accuracy: " + v.accuracy_claim }),
-          el("span", { class: "claim " + v.speed_claim, text: "speed: " + v.speed_claim })),
+          el("span", { class: "claim " + v.accuracy_claim.replace(/ /g, "-"), text: "accuracy: " + v.accuracy_claim }),
+          el("span", { class: "claim " + v.speed_claim.replace(/ /g, "-"), text: "speed: " + v.speed_claim })),
         el("p", { class: "verdict-text", text: v.text || "" })));
     }
   }
@@ -352,14 +352,19 @@
     const runner = ranked.find((m) => m.model !== w.model);
     const cmp = runner && (c.comparisons || []).find((x) =>
       (x.a === w.model && x.b === runner.model) || (x.a === runner.model && x.b === w.model));
+    // The outcome is bench analyze's own (Holm-adjusted, with equivalence and the floor guard).
+    const p = cmp && cmp.p_holm !== null && cmp.p_holm !== undefined ? cmp.p_holm : cmp && cmp.p_value;
+    const pText = p !== null && p !== undefined ? " (" + (cmp.p_holm !== null && cmp.p_holm !== undefined ? "Holm p = " : "p = ") + fmt(p) + ")" : "";
     let sig;
     if (w.significant) {
-      sig = el("div", { class: "sig yes", text: "significant" + (cmp && cmp.p_value !== null ? " (p = " + fmt(cmp.p_value) + ")" : "") });
+      sig = el("div", { class: "sig yes", text: "significant" + pText });
     } else if (!runner) {
       sig = el("div", { class: "sig no", text: "single model" });
+    } else if (cmp && cmp.outcome && cmp.outcome !== "inconclusive") {
+      sig = el("div", { class: "sig no", text: cmp.result + (cmp.outcome === "not_measurable" ? "" : pText) });
     } else {
       const reason = cmp && cmp.reason && cmp.reason !== "significant" ? cmp.reason : "not significant";
-      sig = el("div", { class: "sig no", text: reason + (cmp && cmp.p_value !== null && cmp.p_value !== undefined ? " (p = " + fmt(cmp.p_value) + ")" : "") });
+      sig = el("div", { class: "sig no", text: reason + pText });
     }
     td.append(sig);
     td.append(el("div", { class: "ncell", text: "n = " + fmt(c.n) + " · seeds " + models.map((m) => m.n_seeds).join(" / ") }));
@@ -399,7 +404,7 @@
 
   async function renderCharts() {
     // the selected cell's curves are fetched while plotly.js is still loading
-    await Promise.all([renderCurves(), renderScaling(), renderConvergence()]);
+    await Promise.all([renderCurves(), renderScaling(), renderConvergence(), renderGradients()]);
   }
 
   // -- learning curves
@@ -459,7 +464,7 @@
       shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: c.target, y1: c.target,
         line: { color: "#444", width: 1.2, dash: "dash" } });
       annotations.push({ xref: "paper", x: 1, xanchor: "right", yref: "y", y: c.target, yanchor: "bottom",
-        text: "target " + fmt(c.target) + (c.target_fraction ? " (" + Math.round(c.target_fraction * 100) + "% of best val)" : ""),
+        text: "target " + fmt(c.target) + (c.target_rule ? " (median of the models' median best val)" : ""),
         showarrow: false, font: { size: 11, color: "#444" } });
     }
     const layout = baseLayout({
@@ -475,7 +480,9 @@
       (type === "scattergl" ? " (WebGL)" : "") + ". " +
       (c.target !== null && c.target !== undefined
         ? "Dashed line: the cell's target; dotted verticals: each model's median time to target. Time to target — " + notes.join("; ") + "."
-        : "No time-to-target (needs the analysis).");
+        : "No time-to-target (needs the analysis).") +
+      (c.validation ? " Validation: " + fmt(c.validation.size) + " examples" +
+        (c.validation.se_max ? " (binomial SE ≤ " + fmt(c.validation.se_max) + ")" : "") + "." : "");
     mark("curves");
   }
 
@@ -631,8 +638,8 @@
     div.setAttribute("data-variant", state.convVariant);
     const anyTarget = cells.some((c) => c.target !== null && c.target !== undefined);
     $("conv-note").textContent = anyTarget
-      ? "Median time to the cell's target (" + Math.round(((s.analysis && s.analysis.target_fraction) || 0.95) * 100) +
-        "% of the best validation score any model reached at that size) with its CI. Runs that never reached it count as ∞: " +
+      ? "Median time to the cell's target (" + ((s.analysis && s.analysis.target_rule) || "its reference validation score") +
+        ") with its CI. Runs that never reached it count as ∞: " +
         "a median that is ∞ is drawn at the top edge as an open triangle, \"not reached\"."
       : "No time-to-target for this task (needs the analysis).";
   }
@@ -761,6 +768,129 @@
     setTimeout(() => URL.revokeObjectURL(url), 5000);
   }
 
+  // -- gradient flow (runs trained with --probe-gradients; payloads from dashboard/gradflow.py)
+
+  const grad = { cell: null, config: null, cache: new Map() };
+
+  function gradData(key) {  // cached per database version, like the cells
+    const k = state.version + "|" + key;
+    if (!grad.cache.has(k)) {
+      const p = get(key);
+      p.catch(() => grad.cache.delete(k));
+      grad.cache.set(k, p);
+    }
+    return grad.cache.get(k);
+  }
+
+  /** A heatmap of log10 ‖∂L/∂x_t‖ over input position × training step. */
+  function flowTrace(flow, name) {
+    return {
+      type: "heatmap", x: flow.log10.length ? flow.log10[0].map((_, t) => t) : [], y: flow.steps,
+      z: flow.log10, colorscale: "Viridis", name: pt(name), hoverongaps: false,
+      colorbar: { title: { text: "log10 ‖∂L/∂x_t‖", side: "right" }, thickness: 12 },
+      hovertemplate: "position %{x}<br>step %{y}<br>log10 ‖∂L/∂x_t‖ = %{z:.2f}<extra></extra>",
+    };
+  }
+
+  async function renderGradients() {
+    const sec = $("gradients-section");
+    if (!state.summary || state.summary.status !== "ok") { sec.hidden = true; return; }
+    const idx = await gradData("gradients").catch(() => ({ cells: [] }));
+    sec.hidden = !idx.cells.length;
+    const link = document.querySelector('#toc a[href="#gradients-section"]');
+    if (link) link.hidden = !idx.cells.length;
+    if (!idx.cells.length) return;
+    if (!idx.cells.some((c) => c.id === grad.cell)) {
+      grad.cell = idx.cells.some((c) => c.id === state.cellId) ? state.cellId : idx.cells[0].id;
+    }
+    grad.cell = fillSelect($("grad-cell-select"), idx.cells.map((c) => [c.id, c.label + " (" + c.runs + " probed runs)"]), grad.cell);
+    const id = grad.cell;
+    const [d, P] = await Promise.all([gradData("gradients/" + id), plotly()]);
+    if (id !== grad.cell) return;
+    const configs = d.configs || [];
+    if (!configs.some((c) => c.label === grad.config)) grad.config = configs.length ? configs[0].label : null;
+    grad.config = fillSelect($("grad-config-select"), configs.map((c) => [c.label, c.label + " · " + c.n + " seed" + (c.n === 1 ? "" : "s")]), grad.config);
+    const prof = $("grad-profile-chart");
+    const traces = configs.map((c, i) => {
+      const y = c.step0.log10_mean;
+      return {
+        type: "scatter", mode: "lines", name: pt(c.label), x: y.map((_, t) => t), y,
+        line: { color: PALETTE[i % PALETTE.length], width: 2 },
+        hovertemplate: pt(c.label) + "<br>position %{x}<br>log10 ‖∂L/∂x_t‖ = %{y:.2f}<extra></extra>",
+      };
+    });
+    await P.react(prof, traces, baseLayout({
+      title: { text: "step 0: signal reaching each position (mean over seeds, log10)", font: { size: 13 } },
+      xaxis: { title: { text: "input position t (loss at the last)" } },
+      yaxis: { title: { text: "log10 ‖∂L/∂x_t‖" } },
+      legend: { orientation: "h", y: -0.25, x: 0 }, margin: { l: 60, r: 20, t: 40, b: 90 },
+    }), PLOT_CONFIG);
+    prof.setAttribute("data-configs", String(configs.length));
+    const chosen = configs.find((c) => c.label === grad.config);
+    const map = $("grad-flow-chart");
+    if (chosen) {
+      await P.react(map, [flowTrace(chosen.flow, chosen.label)], baseLayout({
+        title: { text: pt(chosen.label) + ": log10 ‖∂L/∂x_t‖ over training", font: { size: 13 } },
+        xaxis: { title: { text: "input position t" } }, yaxis: { title: { text: "training step" } },
+        margin: { l: 60, r: 20, t: 40, b: 50 },
+      }), PLOT_CONFIG);
+      map.setAttribute("data-config", chosen.label);
+    }
+    const zeros = configs.filter((c) => c.step0.zeros > 0).map((c) => c.label);
+    $("grad-note").textContent = "Ratio ‖∂L/∂x_0‖ / ‖∂L/∂x_last‖ at step 0 (median over seeds): " +
+      configs.map((c) => c.label + " " + (c.ratio.median === null ? "–" : c.ratio.median === 0 ? "0" : c.ratio.median.toExponential(1))).join("; ") +
+      ". The loss is the final output position's, the gradient is taken at the input embedding, in eval mode, on a fixed batch of training examples." +
+      (zeros.length ? " Exact zeros (float32 underflow), drawn at log10 = −44.9: " + zeros.join(", ") + "." : "");
+    mark("gradients");
+  }
+
+  $("grad-cell-select").addEventListener("change", (e) => { grad.cell = e.target.value; renderGradients().catch(showError); });
+  $("grad-config-select").addEventListener("change", (e) => { grad.config = e.target.value; renderGradients().catch(showError); });
+
+  async function renderRunGradients(id) {
+    let box = $("detail-grad");
+    if (!box) {
+      box = el("div", { id: "detail-grad" });
+      $("detail-chart").after(box);
+    }
+    const [g, P] = await Promise.all([gradData("gradflow/" + id).catch(() => null), plotly()]);
+    if (state.detailId !== id) return;
+    clear(box);
+    box.removeAttribute("data-run");
+    if (!g || !g.probed) return;
+    box.setAttribute("data-run", id);
+    box.append(el("h3", { text: "Gradient flow" }));
+    if (g.note) box.append(el("p", { class: "note", text: g.note }));
+    const clipText = g.grad_clip ? "clipping threshold " + fmt(g.grad_clip) + ", " +
+      (g.clip_fraction === null || g.clip_fraction === undefined ? "–" : fmt(100 * g.clip_fraction, 1) + "%") + " of the updates clipped" : "clipping off";
+    box.append(el("p", { class: "note", text: "Step-0 ratio ‖∂L/∂x_0‖ / ‖∂L/∂x_last‖: " +
+      (g.step0_ratio === null || g.step0_ratio === undefined ? "–" : g.step0_ratio === 0 ? "0 (underflow)" : g.step0_ratio.toExponential(2)) + "; " + clipText + "." }));
+    const pair = el("div", { class: "pair" });
+    const mapDiv = el("div", { class: "chart small", id: "detail-grad-flow" });
+    const normDiv = el("div", { class: "chart small", id: "detail-grad-norm" });
+    pair.append(mapDiv, normDiv);
+    box.append(pair);
+    if (g.flow && g.flow.steps.length) {
+      await P.react(mapDiv, [flowTrace(g.flow, id)], baseLayout({
+        xaxis: { title: { text: "input position t" } }, yaxis: { title: { text: "training step" } },
+        margin: { l: 60, r: 20, t: 20, b: 45 },
+      }), PLOT_CONFIG);
+    }
+    const gn = g.grad_norm || { step: [], median: [], max: [] };
+    const shapes = g.grad_clip ? [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: g.grad_clip, y1: g.grad_clip,
+      line: { color: "#b42318", width: 1.2, dash: "dash" } }] : [];
+    await P.react(normDiv, [
+      { type: "scatter", mode: "lines+markers", name: "median", x: gn.step, y: gn.median, line: { color: "#1f77b4" } },
+      { type: "scatter", mode: "lines+markers", name: "max", x: gn.step, y: gn.max, line: { color: "#ff7f0e", dash: "dot" } },
+    ], baseLayout({
+      xaxis: { title: { text: "step (updates since the previous validation)" } },
+      yaxis: { title: { text: "gradient norm before clipping" }, type: "log" },
+      shapes, margin: { l: 60, r: 20, t: 20, b: 45 },
+      annotations: g.grad_clip ? [{ xref: "paper", x: 1, xanchor: "right", y: Math.log10(g.grad_clip), yanchor: "bottom",
+        text: "clip " + fmt(g.grad_clip), showarrow: false, font: { size: 10, color: "#b42318" } }] : [],
+    }), PLOT_CONFIG);
+  }
+
   // -- run detail
 
   async function openDetail(id, scroll) {
@@ -802,6 +932,7 @@
     more.append(blocks);
     if (scroll) sec.scrollIntoView({ behavior: "smooth", block: "start" });
     await renderDetailChart(id, r);
+    await renderRunGradients(id);
   }
 
   async function renderDetailChart(id, r) {

@@ -1,0 +1,207 @@
+"""``bench decide``: which model for *my* data, answered within a wall-clock budget."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from ..api import PluginError
+
+DECIDE_DB = "results/decide.sqlite"
+
+
+@click.command()
+@click.option("--task", help="A registered task (see `bench plugins`).")
+@click.option("--data", "data_path", type=click.Path(),
+              help="Your data file or folder: picks the task from its format and columns.")
+@click.option("--models", default="lstm,transformer", show_default=True,
+              help="Two or more comma-separated model names.")
+@click.option("--budget", default="20m", show_default=True,
+              help="Wall-clock budget: 20m, 1h, 1h30m, 90s.")
+@click.option("--margin", type=float,
+              help="Differences smaller than this do not matter: 'equivalent' (default: one "
+                   "point of the metric, 0.01 for accuracy, 1.0 for BLEU).")
+@click.option("--task-param", "-t", multiple=True, metavar="[TASK.]NAME=VALUE",
+              help="A task parameter, e.g. -t text_column=question (repeatable).")
+@click.option("--model-param", "-m", multiple=True, metavar="[MODEL.]NAME=VALUE",
+              help="A model hyperparameter the tuning must not change (repeatable).")
+@click.option("--train-size", type=click.IntRange(min=1),
+              help="Train on a subset of this many examples (default: all of them).")
+@click.option("--param-budget", type=click.IntRange(min=0),
+              help="Fit every model to about this many parameters (default: the largest "
+                   "model's default size; 0: each model at its own default size).")
+@click.option("--max-steps", type=click.IntRange(1, 10**7), default=3000, show_default=True,
+              help="Step cap per run (early stopping usually ends runs sooner).")
+@click.option("--val-every", type=click.IntRange(1, 10**6), default=50, show_default=True)
+@click.option("--patience", type=click.IntRange(0, 10**4), default=5, show_default=True,
+              help="Early stopping: validations without improvement.")
+@click.option("--batch-size", type=click.IntRange(1, 1 << 16), default=32, show_default=True)
+@click.option("--trials", type=click.IntRange(2, 64), default=8, show_default=True,
+              help="Tuning trials planned per model (fewer if the tuning share runs out; "
+                   "always the same number for every model).")
+@click.option("--tune-share", type=click.FloatRange(0.05, 0.9), default=0.4, show_default=True,
+              help="Share of the budget for tuning.")
+@click.option("--max-seeds", type=click.IntRange(4, 100), default=20, show_default=True,
+              help="The planned maximum of evaluation seeds per model.")
+@click.option("--alpha", type=click.FloatRange(0.001, 0.2), default=0.05, show_default=True,
+              help="Error rate of the verdict, valid at any stopping time.")
+@click.option("--outlook", is_flag=True,
+              help="Also train the same seeds on 1/4 and 1/2 of the data: does the gap grow?")
+@click.option("--db", default=DECIDE_DB, show_default=True, type=click.Path(dir_okay=False),
+              help="Where every run is kept: the same command again continues from it.")
+@click.option("--executor", default="local", show_default=True)
+@click.option("--workers", type=click.IntRange(0, 1024), default=0,
+              help="Worker processes (0 = one per core).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the HTML report here (default: beside the database).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def decide(task, data_path, models, budget, margin, task_param, model_param, train_size,
+           param_budget, max_steps, val_every, patience, batch_size, trials, tune_share,
+           max_seeds, alpha, outlook, db, executor, workers, report_path, as_json):
+    """Decide which model to use for your data, spending at most --budget.
+
+    Sanity check against the trivial baseline, an equal tuning budget per model, then rounds of
+    one paired seed per model until a sequential test (valid however often it looks) says one
+    is better or they are equivalent within --margin. The same command again continues.
+    """
+    from ..decision.request import Request, parse_budget, task_for_data
+    from ..experiment.matrixfile import parse_assignments
+    from .common import console, fail, load_registry
+    from .preflight import check_plan_fits, make_executor
+
+    reg = load_registry()
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    try:
+        budget_s = parse_budget(budget)
+        if len(set(names)) < 2 or len(set(names)) != len(names):
+            raise PluginError(f"--models {models!r}: give two or more different models")
+        for m in names:
+            reg.model(m)
+        if margin is not None and not (math.isfinite(margin) and margin >= 0):
+            raise PluginError(f"--margin {margin}: give a finite number >= 0")
+        given = parse_assignments(task_param, "--task-param")
+        shared = given.pop("*", {})
+        if data_path and task:
+            raise PluginError("give --task or --data, not both (use -t data=PATH with --task)")
+        if not data_path and not task:
+            raise PluginError("give --task NAME or --data FILE (see `bench plugins` for tasks)")
+        why = None
+        if data_path:
+            task, why = task_for_data(data_path, {k: str(v) for k, v in shared.items()},
+                                      reg.tasks)
+            shared["data"] = str(Path(data_path).resolve())
+        plugin = reg.task(task)
+        unknown_scope = [k for k in given if k != task]
+        if unknown_scope:
+            raise PluginError(f"--task-param for {unknown_scope[0]!r}, but the task is {task!r}")
+        task_params = {**shared, **given.get(task, {})}
+        model_given = parse_assignments(model_param, "--model-param")
+        model_params = {k: v for k, v in model_given.items()}
+        for m in names:
+            if not any(k in plugin.kinds for k in reg.model(m).kinds):
+                raise PluginError(f"model {m!r} supports {', '.join(reg.model(m).kinds)}; task "
+                                  f"{task!r} is {', '.join(plugin.kinds)}")
+    except PluginError as exc:
+        fail(str(exc))
+    training = {"max_steps": max_steps, "val_every": val_every, "patience": patience,
+                "batch_size": batch_size}
+    request = Request(task=task, models=names, budget_s=budget_s, task_params=task_params,
+                      model_params=model_params, training=training, train_size=train_size,
+                      margin=margin, alpha=alpha, max_seeds=max_seeds, trials=trials,
+                      tune_share=tune_share, outlook=outlook)
+    from ..experiment.plan import plan as make_plan
+
+    try:
+        the_plan = make_plan(request.matrix(), reg)
+    except PluginError as exc:
+        fail(str(exc))
+    shapes = check_plan_fits(the_plan, reg)
+    if param_budget is None:
+        param_budget = _default_budget(the_plan, reg, shapes)
+    if param_budget:
+        request.training["param_budget"] = param_budget
+        try:
+            check_plan_fits(make_plan(request.matrix(), reg), reg)
+        except PluginError as exc:
+            fail(str(exc))
+
+    from ..store import Store, StoreError
+
+    try:
+        executor_plugin = reg.executor(executor)
+    except PluginError as exc:
+        fail(str(exc))
+    executor_obj = make_executor(executor_plugin, workers, None, {})
+    try:
+        if Path(db).is_file():
+            with Store(db, readonly=True) as existing:
+                existing.check()
+        store = Store(db)
+    except StoreError as exc:
+        fail(str(exc))
+    out = console(stderr=as_json)  # with --json, stdout carries the JSON object alone
+    if why:
+        out.print(f"data: {why}")
+    out.print(f"deciding between {', '.join(names)} on {task} within {budget} "
+              f"(runs kept in {db}; the same command again continues)")
+    from ..decision.procedure import Procedure
+    from ..decision.summary import as_json as to_json
+    from ..decision.summary import first_line, print_table, speed
+
+    try:
+        with store:
+            procedure = Procedure(request, reg, store, executor_obj, out)
+            result = procedure.run()
+            curves = store.curves({r["run_id"] for rs in result.runs.values() for r in rs})
+    except StoreError as exc:
+        fail(str(exc))
+    except PluginError as exc:
+        fail(str(exc))
+    spd = speed(result, curves)
+    report = None
+    if not result.interrupted:
+        report = _write_report(db, report_path, result.matrix_id, out)
+    if as_json:
+        click.echo(json.dumps(to_json(result, spd, report), indent=2, allow_nan=False))
+    else:
+        console().print(first_line(result, spd), highlight=False)
+        print_table(result, spd, console())
+        if report:
+            console().print(f"report: {report}")
+    if result.interrupted:
+        sys.exit(130)
+
+
+def _default_budget(the_plan, reg, shapes) -> int:
+    """The largest model's default size on this data: every model is fitted to it."""
+    from ..experiment.budget import planned_size
+
+    sizes = []
+    for spec in the_plan.runs:
+        key = spec.task + json.dumps(spec.task_params, sort_keys=True)
+        if shapes.get(key) is None:
+            continue
+        try:
+            size = planned_size(reg.model(spec.model), spec.kind, shapes[key],
+                                dict(spec.model_params), 0)
+        except PluginError:
+            continue
+        if size:
+            sizes.append(size)
+    return max(sizes) if sizes else 0
+
+
+def _write_report(db: str, path: str | None, matrix_id: str, out) -> str | None:
+    from ..dashboard.report import write_report
+
+    target = Path(path) if path else Path(db).with_name(f"decide-{matrix_id}.html")
+    try:
+        write_report(db, target)
+    except Exception as exc:  # the decision stands without its report
+        out.print(f"[yellow]the HTML report could not be written ({type(exc).__name__}: {exc})")
+        return None
+    return str(target)

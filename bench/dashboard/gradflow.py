@@ -1,0 +1,118 @@
+"""The dashboard's gradient-flow payloads, read on demand from the ``gradients`` table.
+
+* ``gradients``: the cells (task variant x training size) that have probed runs;
+* ``gradients/<cell>``: per configuration of that cell (``rnn init=identity ...``), the
+  step-0 profile (log10 of the mean ‖∂L/∂x_t‖ over the probe batch, averaged over seeds in log
+  space, with the seeds' range), the ratio first/last position, and the seeds' mean map of
+  log10 ‖∂L/∂x_t‖ over position x training step;
+* ``gradflow/<run>``: one run's map, its pre-clip gradient norm (median and max between
+  validations), the clipping threshold and the share of steps clipped.
+
+Probes stay out of the snapshot the overview is built from (a study's probes are megabytes);
+each payload is built the first time the page asks for it, once per database version. All of
+a cell's probed runs count, whatever trial the analysis selected for the per-model verdict:
+the mechanisms study varies settings within a model, and the map shows each setting.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..analysis.gradients import configurations, flow, profile_at, ratio
+
+_LOCK = threading.Lock()
+
+
+def _cache(snap) -> dict:
+    with _LOCK:
+        return snap.__dict__.setdefault("_gradient_payloads", {})
+
+
+def _probed_ids(path: Path) -> set[str]:
+    from ..store import Store
+
+    with Store(path, readonly=True) as store:
+        has = store.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='gradients'").fetchone()
+        if not has:
+            return set()
+        return {r[0] for r in store.conn.execute("SELECT run_id FROM gradients")}
+
+
+def _cell_runs(snap, cell: dict) -> list[dict]:
+    """Every stored run of the cell's task variant and training size (not only the selected
+    trial's), finished or not."""
+    rows = snap.summary.get("rows", [])
+    ids = [r["run_id"] for r in rows
+           if r["task"] == cell["task"] and r.get("variant_key") == cell.get("variant_key")
+           and r.get("train_size") == cell.get("train_size")]
+    return [snap.run_index[i] for i in ids if i in snap.run_index]
+
+
+def index(snap) -> dict:
+    cache = _cache(snap)
+    if "index" not in cache:
+        probed = _probed_ids(snap.path) if snap.run_index else set()
+        cells = []
+        for cid, cell in snap.cells.items():
+            n = sum(1 for r in _cell_runs(snap, cell) if r["run_id"] in probed)
+            if n:
+                cells.append({"id": cid, "label": cell.get("label"), "runs": n})
+        cache["index"] = {"cells": cells, "runs": sorted(probed & set(snap.run_index))}
+    return cache["index"]
+
+
+def cell(snap, cell_id: str) -> dict | None:
+    from ..store import Store
+
+    cache = _cache(snap)
+    key = "cell/" + cell_id
+    if key not in cache:
+        c = snap.cells.get(cell_id)
+        if c is None:
+            return None
+        runs = [r for r in _cell_runs(snap, c) if r["status"] in ("done", "diverged")]
+        with Store(snap.path, readonly=True) as store:
+            gradients = store.gradients(r["run_id"] for r in runs)
+        cache[key] = {
+            "id": cell_id, "label": c.get("label"), "task": c["task"],
+            "configs": configurations(runs, gradients),
+        }
+    return cache[key]
+
+
+def run(snap, run_id: str) -> dict | None:
+    from ..store import Store
+
+    cache = _cache(snap)
+    key = "run/" + run_id
+    if key not in cache:
+        r = snap.run_index.get(run_id)
+        if r is None:
+            return None
+        with Store(snap.path, readonly=True) as store:
+            g = store.gradients([run_id]).get(run_id)
+        training = (r.get("config") or {}).get("training") or {}
+        out: dict[str, Any] = {"run_id": run_id, "probed": g is not None,
+                               "grad_clip": training.get("grad_clip")}
+        if g is not None:
+            out.update(
+                note=g.get("note"), flow=flow(g),
+                step0_ratio=ratio(profile_at(g, 0)), grad_norm=g.get("grad_norm"),
+                clip_fraction=g.get("clip_fraction"),
+            )
+        cache[key] = out
+    return cache[key]
+
+
+def bundle(snap) -> dict[str, Any]:
+    """The payloads a static report embeds: the index, each probed cell, each probed run."""
+    idx = index(snap)
+    out: dict[str, Any] = {"gradients": idx}
+    for c in idx["cells"]:
+        out["gradients/" + c["id"]] = cell(snap, c["id"])
+    for rid in idx["runs"]:
+        out["gradflow/" + rid] = run(snap, rid)
+    return out

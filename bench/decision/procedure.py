@@ -1,0 +1,331 @@
+"""Spending a decision's budget: sanity, fair tuning, then paired evaluation rounds until decided.
+
+Everything is stored as ordinary runs of one matrix, and every step is a function of the stored
+runs, so the same command again (or with a larger budget) continues where it stopped:
+
+1. **Fair tuning** (the protocol of :mod:`seqbench.experiment.tuning`: each model's own search
+   space, quasi-random trials, tuning seeds apart from the evaluation seeds). The trials run in
+   *waves* of one trial per model, and a wave starts only while the tuning share of the budget
+   allows it, so every model gets the same number of trials whatever the budget. Once
+   evaluation has begun the trials are frozen: a later, larger budget does not change which
+   configuration was selected.
+2. **Sanity:** a model whose best validation score does not beat the task's trivial baseline
+   (``extras["chance"]``) by the margin is reported as such and not compared.
+3. **Rounds:** round k trains every model once more on evaluation seed k (paired: the same seed
+   gives every model the same data subset and order). After every finished round the sequential
+   rule (:mod:`seqbench.analysis.sequential`) looks at the paired test scores; the rounds stop
+   when it decides (better, or equivalent within the margin), when the planned maximum of seeds
+   is reached, or when the next round would not finish within the budget.
+4. **Outlook** (optional): the same seeds at nested fractions (1/4, 1/2) of the training set.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass, field, replace
+
+from ..analysis.sequential import decide_best
+from ..experiment.launch import Outcome, run_stage
+from ..experiment.plan import plan as make_plan
+from ..experiment.tuning import META, is_tune
+from .request import Request
+
+OUTLOOK_FRACTIONS = (0.25, 0.5)
+MIN_TRIALS = 2  # below this it is not tuning: two waves start even past the tuning share
+
+
+def default_margin(metric: str, higher_is_better: bool, values: list[float]) -> float:
+    """One point of the metric's scale: 0.01 for shares in [0, 1], 1.0 for 0-100 scores (BLEU)."""
+    top = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=1.0)
+    return 1.0 if top > 1.5 else 0.01
+
+
+@dataclass
+class Decided:
+    """What the rounds found, plus what it cost; ``summary`` turns it into words and JSON."""
+
+    request: Request
+    metric: str = ""
+    higher_is_better: bool = True
+    margin: float = 0.01
+    chance: float | None = None
+    train_examples: int | None = None
+    tuned: dict = field(default_factory=dict)  # model -> selected hyperparameters
+    trials: dict = field(default_factory=dict)  # model -> tuning trials finished
+    insane: dict = field(default_factory=dict)  # model -> why it failed the sanity check
+    scores: dict = field(default_factory=dict)  # model -> {seed: test score}
+    runs: dict = field(default_factory=dict)  # model -> its finished evaluation records
+    decision: object = None  # sequential.BestDecision over the compared models
+    stop: str = ""  # why the rounds stopped
+    seconds: float = 0.0
+    interrupted: bool = False
+    outlook: dict = field(default_factory=dict)  # train size -> model -> mean test score
+    matrix_id: str = ""
+
+
+class Procedure:
+    def __init__(self, request: Request, registry, store, executor, console,
+                 clock=time.monotonic):
+        self.request, self.store, self.executor, self.console = request, store, executor, console
+        self.clock = clock
+        self.start = clock()
+        self.deadline = self.start + request.budget_s
+        self.tune_deadline = self.start + request.tune_share * request.budget_s
+        self.matrix = request.matrix()
+        self.plan = make_plan(self.matrix, registry)
+        self.tuner = self.plan.tuner()
+        self.workers = max(1, getattr(executor, "workers", 1) or 1)
+        self.started: dict[str, float] = {}  # run id -> clock at hand-out
+        self.took: dict[str, list[float]] = {m: [] for m in request.models}
+        self.out = Decided(request, matrix_id=self.plan.matrix_id)
+        self.known = {spec.run_id for spec in self.tuner.first}
+        self.outcome = Outcome()
+
+    # ---- time
+
+    def left(self) -> float:
+        return self.deadline - self.clock()
+
+    def estimate(self, model: str) -> float:
+        """Seconds one run of ``model`` takes here: the median of those timed so far (stored
+        training time, plus a margin for loading and testing, before any has been timed)."""
+        if self.took[model]:
+            return statistics.median(self.took[model])
+        stored = [r["train_seconds"] for r in self.store.runs(model=model)
+                  if r.get("train_seconds") and r["matrix_id"] == self.plan.matrix_id]
+        return 1.3 * statistics.median(stored) + 2 if stored else 0.0
+
+    def wave_seconds(self, models) -> float:
+        """A wave or round: one run per model, ``workers`` at a time."""
+        times = sorted((self.estimate(m) for m in models), reverse=True)
+        return max(times[0] if times else 0.0, sum(times) / self.workers)
+
+    def _timed(self, record: dict) -> None:
+        began = self.started.pop(record["run_id"], None)
+        if began is not None and record["status"] in ("done", "diverged"):
+            self.took[record["model"]].append(self.clock() - began)
+
+    def _gated(self, allow):
+        def gate(spec) -> bool:
+            ok = allow(spec)
+            if ok:
+                self.started[spec.run_id] = self.clock()
+            return ok
+
+        return gate
+
+    # ---- the steps
+
+    def run(self) -> Decided:
+        self.store.add_matrix(self.plan.matrix_id, _asdict(self.matrix), _now())
+        # Evaluation runs of an earlier call freeze the tuning: the selection must not move.
+        evaluated = [r for r in self.store.runs(task=self.request.task)
+                     if r.get("matrix_id") == self.plan.matrix_id and not is_tune(r)]
+        frozen = any(r["status"] == "done" for r in evaluated)
+        if not frozen:
+            self._tune()
+        if self.outcome.interrupted:
+            return self._finish("interrupted during tuning")
+        records = self._records()
+        final = self.tuner.evaluation(records)
+        self.known |= {spec.run_id for spec in final.runs}
+        self._describe_tuning(records, final)
+        if not frozen and min(self.out.trials.values()) < MIN_TRIALS:
+            # Too few trials to call a model incompetent or to compare tuned models: the budget
+            # went to tuning; the same command with more budget goes on with it.
+            self.out.insane = {}
+            return self._finish("budget (tuning not finished)")
+        compared = [m for m in self.request.models if m not in self.out.insane]
+        if len(compared) < 2:
+            return self._finish("sanity check")
+        by_seed: dict[int, list] = {}
+        for spec in final.runs:
+            if spec.model in compared:
+                by_seed.setdefault(spec.seed, []).append(spec)
+        self._rounds(by_seed, compared)
+        if self.request.outlook and not self.outcome.interrupted:
+            self._outlook(by_seed)
+        return self._finish(self.out.stop)
+
+    def _records(self) -> dict[str, dict]:
+        """This decision's stored runs (its tuning trials, evaluation and outlook runs)."""
+        return {r["run_id"]: r for r in self.store.runs(task=self.request.task)
+                if r["run_id"] in self.known}
+
+    def _tune(self) -> None:
+        per_model: dict[str, list] = {}
+        for spec in self.tuner.first:
+            per_model.setdefault(spec.model, []).append(spec)
+        waves = max(len(v) for v in per_model.values())
+        ordered, wave_of = [], {}
+        for w in range(waves):
+            for model in self.request.models:
+                if w < len(per_model.get(model, [])):
+                    spec = per_model[model][w]
+                    ordered.append(spec)
+                    wave_of[spec.run_id] = w
+        allowed: set[int] = set()
+
+        def allow(spec) -> bool:
+            w = wave_of[spec.run_id]
+            if w in allowed:
+                return True
+            need = self.wave_seconds(self.request.models)
+            limit = self.deadline if w < MIN_TRIALS else self.tune_deadline
+            if w == 0 or self.clock() + need <= limit:
+                allowed.add(w)
+                return True
+            return False
+
+        run_stage("tuning trials (waves of one trial per model)", ordered, self.store,
+                  self.executor, self.console, False, self.outcome, gate=self._gated(allow),
+                  saved=self._timed)
+
+    def _describe_tuning(self, records: dict, final) -> None:
+        tune = [r for r in records.values() if is_tune(r)]
+        for model in self.request.models:
+            mine = [r for r in tune if r["model"] == model and r["status"] in ("done", "diverged")]
+            self.out.trials[model] = len(mine)
+        any_run = next((r for r in records.values() if r.get("primary_metric")), None)
+        if any_run:
+            self.out.metric = any_run["primary_metric"]
+            self.out.higher_is_better = bool(any_run["higher_is_better"])
+            self.out.chance = (any_run.get("extras") or {}).get("chance")
+            self.out.train_examples = any_run.get("train_examples")
+        values = [r.get("best_val") for r in tune]
+        self.out.margin = (self.request.margin if self.request.margin is not None else
+                           default_margin(self.out.metric, self.out.higher_is_better, values))
+        chosen = {s.model: s for s in final.runs}
+        for model in self.request.models:
+            spec = chosen.get(model)
+            if spec is None:
+                self.out.insane[model] = "no tuning trial finished"
+                continue
+            self.out.tuned[model] = {k: v for k, v in spec.trial.items() if k not in META}
+            best = [r["best_val"] for r in tune if r["model"] == model
+                    and r["status"] == "done" and r.get("best_val") is not None]
+            chance = self.out.chance
+            if chance is None or not best:
+                continue
+            top = max(best) if self.out.higher_is_better else min(best)
+            beats = (top > chance + self.out.margin if self.out.higher_is_better
+                     else top < chance - self.out.margin)
+            if not beats:
+                self.out.insane[model] = (
+                    f"its best validation {self.out.metric} {top:.4g} does not beat the trivial "
+                    f"baseline {chance:.4g} by the margin {self.out.margin:g}")
+
+    def _rounds(self, by_seed: dict[int, list], compared: list[str]) -> None:
+        seeds = sorted(by_seed)
+        round_of = {spec.run_id: i for i, s in enumerate(seeds) for spec in by_seed[s]}
+        allowed: set[int] = set()
+        state = {"decided": False}
+
+        def update(_record=None) -> None:
+            records = self._records()
+            self._collect(records, compared)
+            d = self.out.decision
+            state["decided"] = d is not None and d.verdict != "undecided"
+
+        update()
+
+        def allow(spec) -> bool:
+            r = round_of[spec.run_id]
+            if r in allowed:
+                return True
+            if state["decided"]:
+                self.out.stop = "decided"
+                return False
+            if self.clock() + self.wave_seconds(compared) > self.deadline:
+                self.out.stop = "budget"
+                return False
+            allowed.add(r)
+            return True
+
+        def saved(record: dict) -> None:
+            self._timed(record)
+            update(record)
+
+        ordered = [spec for s in seeds for spec in by_seed[s]]
+        if state["decided"]:
+            self.out.stop = "decided"
+            return
+        run_stage("evaluation rounds (one seed per model each)", ordered, self.store,
+                  self.executor, self.console, False, self.outcome, gate=self._gated(allow),
+                  saved=saved)
+        update()
+        if self.outcome.interrupted:
+            self.out.stop = "interrupted"
+        elif state["decided"]:
+            self.out.stop = "decided"
+        elif not self.out.stop:
+            self.out.stop = "max seeds"
+
+    def _collect(self, records: dict, compared: list[str]) -> None:
+        """Paired test scores per seed (seeds every compared model finished), and the rule."""
+        scores: dict[str, dict[int, float]] = {m: {} for m in compared}
+        runs: dict[str, list] = {m: [] for m in compared}
+        worst = self.out.chance
+        for r in records.values():
+            if is_tune(r) or r["model"] not in scores or r.get("train_size") != self.request.train_size:
+                continue
+            if r["status"] == "done" and r.get("primary_value") is not None:
+                scores[r["model"]][r["seed"]] = float(r["primary_value"])
+                runs[r["model"]].append(r)
+            elif r["status"] == "diverged" and worst is not None:
+                scores[r["model"]][r["seed"]] = float(worst)  # a diverged seed scores trivially
+        shared = sorted(set.intersection(*(set(v) for v in scores.values())))
+        self.out.scores = {m: {s: scores[m][s] for s in shared} for m in compared}
+        self.out.runs = runs
+        if not shared:
+            self.out.decision = None
+            return
+        self.out.decision = decide_best(
+            {m: [scores[m][s] for s in shared] for m in compared}, self.out.margin,
+            alpha=self.request.alpha, n_max=self.request.max_seeds,
+            higher_is_better=self.out.higher_is_better)
+
+    def _outlook(self, by_seed: dict[int, list]) -> None:
+        full = self.out.train_examples
+        seeds = [s for s in sorted(by_seed) if all(
+            s in self.out.scores.get(m, {}) for m in self.out.scores)]
+        if not full or len(seeds) < 3:
+            return
+        sizes = sorted({max(2, int(full * f)) for f in OUTLOOK_FRACTIONS})
+        specs = [replace(spec, train_size=n) for n in sizes for s in seeds for spec in by_seed[s]]
+        self.known |= {spec.run_id for spec in specs}
+
+        def allow(spec) -> bool:
+            return self.clock() + self.estimate(spec.model) <= self.deadline
+
+        run_stage("outlook: the same seeds on 1/4 and 1/2 of the data", specs, self.store,
+                  self.executor, self.console, False, self.outcome, gate=self._gated(allow),
+                  saved=self._timed)
+        records = self._records()
+        table: dict[int, dict[str, list[float]]] = {}
+        for r in records.values():
+            if not is_tune(r) and r["status"] == "done" and r.get("train_size") in sizes:
+                table.setdefault(r["train_size"], {}).setdefault(r["model"], []).append(
+                    float(r["primary_value"]))
+        table[full] = {m: list(v.values()) for m, v in self.out.scores.items()}
+        self.out.outlook = {n: {m: v for m, v in row.items()} for n, row in sorted(table.items())}
+
+    def _finish(self, stop: str) -> Decided:
+        self.out.stop = stop
+        self.out.seconds = self.clock() - self.start
+        self.out.interrupted = self.outcome.interrupted
+        return self.out
+
+
+def _asdict(matrix) -> dict:
+    from dataclasses import asdict
+
+    return asdict(matrix)
+
+
+def _now() -> str:
+    from ..api import now
+
+    return now()

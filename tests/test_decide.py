@@ -1,0 +1,120 @@
+"""``bench decide``: one answer for the user's own data, within a wall-clock budget, resumable."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+
+from seqbench.api import PluginError
+from seqbench.decision.request import parse_budget, task_for_data
+
+# Small digits runs: a few seconds each, so a decision's phases fit a test's budget.
+SMALL = ["--task", "classification", "--train-size", "160", "--max-steps", "60",
+         "--val-every", "20", "--param-budget", "8000", "--trials", "2"]
+
+
+def _wall(run: dict) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(run["finished_at"]) -
+            datetime.fromisoformat(run["started_at"])).total_seconds()
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("20m", 1200), ("1h", 3600), ("1h30m", 5400), ("90s", 90), ("2", 120), ("0.5h", 1800),
+])
+def test_budgets_are_durations(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text, message", [
+    ("10s", "too small for even one round"), ("soon", "give a duration"), ("1x", "give a duration"),
+    ("20m5", "give a duration"), ("9999h", "at most"),
+])
+def test_bad_budgets_say_what_is_accepted(text, message):
+    with pytest.raises(PluginError, match=message):
+        parse_budget(text)
+
+
+def test_the_data_file_picks_its_task(tmp_path):
+    tasks = {"classification": None, "translation": None}
+    (tmp_path / "q.csv").write_text("question,label\nwhat is it ?,DESC\n")
+    task, why = task_for_data(str(tmp_path / "q.csv"),
+                              {"text_column": "question", "label_column": "label"}, tasks)
+    assert task == "classification" and "'question' and 'label'" in why
+    (tmp_path / "p.jsonl").write_text('{"source": "a b", "target": "c d"}\n')
+    assert task_for_data(str(tmp_path / "p.jsonl"), {}, tasks)[0] == "translation"
+    (tmp_path / "t.label").write_text("DESC:def What is a cat ?\n")
+    assert task_for_data(str(tmp_path / "t.label"), {}, tasks)[0] == "classification"
+    with pytest.raises(PluginError, match="neither a text and a label column"):
+        task_for_data(str(tmp_path / "q.csv"), {}, tasks)
+    with pytest.raises(PluginError, match="cannot tell which task"):
+        (tmp_path / "x.bin").write_bytes(b"\0")
+        task_for_data(str(tmp_path / "x.bin"), {}, tasks)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "classification", "--models", "lstm,nope"], "unknown model 'nope'"),
+    (["--task", "classification", "--models", "lstm"], "two or more different models"),
+    (["--task", "classification", "--budget", "5s"], "too small for even one round"),
+    (["--task", "nope"], "unknown task 'nope'"),
+    (["--models", "lstm,gru"], "give --task NAME or --data FILE"),
+    (["--task", "classification", "--data", "x.csv"], "give --task or --data, not both"),
+    (["--data", "missing.csv"], "no such file"),
+    (["--task", "classification", "--margin", "nan"], "--margin"),
+    (["--task", "translation", "--models", "lstm,seq2seq-attention", "--train-size", "999999"],
+     "larger than"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, args, message):
+    db = tmp_path / "d.sqlite"
+    res = cli("decide", *args, "--db", db, cwd=tmp_path)
+    assert res.rc == 2, res.stdout + res.stderr
+    assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:")
+    assert message in res.stderr
+    assert not db.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_empty_data_file_is_one_line(cli, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    res = cli("decide", "--data", tmp_path / "empty.csv", "--db", tmp_path / "d.sqlite")
+    assert res.rc == 2 and res.stderr.count("\n") == 1
+    assert not (tmp_path / "d.sqlite").exists()
+
+
+def test_a_small_budget_ends_in_time_undecided_and_a_larger_one_continues(cli, tmp_path):
+    db = tmp_path / "d.sqlite"
+    began = time.monotonic()
+    first = cli("decide", *SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db, "--json")
+    took = time.monotonic() - began
+    assert first.rc == 0, first.stderr
+    one = json.loads(first.stdout)
+    assert one["verdict"] == "undecided" and one["budget_seconds"] == 30
+    assert one["models"] == ["lstm", "transformer"] and one["metric"] == "accuracy"
+    assert one["tuning"]["lstm"]["trials"] == one["tuning"]["transformer"]["trials"] >= 1
+    runs = json.loads(cli("results", "--db", db, "--json").stdout)
+    # the budget, plus at most one run's length and the workers' start (imports: seconds)
+    longest = max(_wall(r) for r in runs)
+    assert one["seconds"] <= 30 + longest + 15, (one["seconds"], longest)
+    assert took <= one["seconds"] + 30
+    tune = [r for r in runs if r["trial"].get("stage") == "tune"]
+    assert tune and all(r["seed"] >= 10_000 for r in tune)  # tuning seeds are never evaluated
+
+    second = cli("decide", *SMALL, "--budget", "45s", "--tune-share", "0.8", "--db", db, "--json")
+    assert second.rc == 0, second.stderr
+    two = json.loads(second.stdout)
+    again = json.loads(cli("results", "--db", db, "--json").stdout)
+    assert {r["run_id"] for r in runs} <= {r["run_id"] for r in again}  # nothing redone or lost
+    assert len(again) > len(runs)  # it continued
+    assert sum(two["seeds"].values()) >= sum(one["seeds"].values())
+    evaluated = [r for r in again if r["trial"].get("stage") == "eval"]
+    assert all(r["seed"] < 10_000 for r in evaluated)
+    # a paired design: every evaluation seed of one model is one of the other's
+    seeds = {m: {r["seed"] for r in evaluated if r["model"] == m and r["status"] == "done"}
+             for m in ("lstm", "transformer")}
+    assert len(seeds["lstm"] ^ seeds["transformer"]) <= 1  # at most the round in flight
+    diff = two["difference"]
+    if two["verdict"] == "undecided" and diff["estimate"] is not None:
+        assert diff["low"] is None or diff["low"] <= diff["estimate"] <= (diff["high"] or math.inf)
