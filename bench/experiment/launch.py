@@ -126,7 +126,8 @@ def run_stage(label, runs, store, executor, console, retry_failed, outcome: Outc
             """Claim the run; False tells the executor to skip it (another launch has it)."""
             run_id = RunSpec.from_dict(spec).run_id
             if gate is not None and not gate(by_id[run_id]):
-                progress.update(bar, advance=1, last=f"{run_id}: not started (out of budget)")
+                progress.update(bar, advance=1,
+                                last=f"{run_id}: not started (budget spent or decision reached)")
                 return False
             claimed = leases.claim(store, by_id[run_id], retry_failed)
             if claimed == "claimed":
