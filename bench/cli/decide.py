@@ -177,17 +177,20 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
 
 
 def _default_budget(the_plan, reg, shapes) -> int:
-    """The largest model's default size on this data: every model is fitted to it."""
+    """The largest model's size at its declared defaults on this data (not at a tuning trial's
+    depth): every model is fitted to it."""
     from ..experiment.budget import planned_size
 
-    sizes = []
+    sizes, seen = [], set()
     for spec in the_plan.runs:
         key = spec.task + json.dumps(spec.task_params, sort_keys=True)
-        if shapes.get(key) is None:
+        if spec.model in seen or shapes.get(key) is None:
             continue
+        seen.add(spec.model)
+        plugin = reg.model(spec.model)
+        defaults = {k: p.default for k, p in plugin.defaults.items()}
         try:
-            size = planned_size(reg.model(spec.model), spec.kind, shapes[key],
-                                dict(spec.model_params), 0)
+            size = planned_size(plugin, spec.kind, shapes[key], defaults, 0)
         except PluginError:
             continue
         if size:
