@@ -13,12 +13,10 @@ underflow), plus the share of steps whose gradient norm was clipped and the seco
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 from collections import defaultdict
 
-from scipy import stats
-
+from seqbench.analysis import stats
 from seqbench.analysis.gradients import config_labels, profile_at, ratio
 from seqbench.store import Store
 
@@ -26,11 +24,10 @@ from seqbench.store import Store
 def mean_ci(values: list[float]) -> str:
     if not values:
         return "—"
-    m = statistics.mean(values)
-    if len(values) < 2:
-        return f"{m:.3f}"
-    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return f"{m:.3f} ± {half:.3f}"
+    ci = stats.mean_ci(values, 0.95)  # the analysis' own t-interval
+    if ci is None:
+        return f"{values[0]:.3f}"
+    return f"{(ci[0] + ci[1]) / 2:.3f} ± {(ci[1] - ci[0]) / 2:.3f}"
 
 
 def med(values: list[float]) -> str:

@@ -184,14 +184,13 @@ def print_table(out: Decided, spd: dict, console) -> None:
                 "s / step", "params"):
         table.add_column(col)
     rows = (spd or {}).get("models", {})
-    from scipy import stats
+    from ..analysis.stats import mean_ci
 
     for m in out.request.models:
         values = list(out.scores.get(m, {}).values())
         if len(values) >= 2:
-            mean, sd = statistics.mean(values), statistics.stdev(values)
-            half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
-            score = f"{mean:.4f} ± {half:.4f}"
+            lo, hi = mean_ci(values, 0.95)  # the analysis' own t-interval
+            score = f"{(lo + hi) / 2:.4f} ± {(hi - lo) / 2:.4f}"
         elif values:
             score = f"{values[0]:.4f}"
         else:

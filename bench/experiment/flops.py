@@ -49,7 +49,8 @@ def train_step_flops(model: torch.nn.Module, split: Split, kind: str, batch_size
             else:
                 logits = clone(batch["src"], batch["src_len"])  # (B, C) or (B, S, V)
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["y"].reshape(-1),
-                                   ignore_index=PAD)
+                                   # a class label 0 is a class, a token 0 is padding (as lit.py)
+                                   ignore_index=-100 if kind == "classification" else PAD)
             loss.backward()
     return int(counter.get_total_flops()) + 3 * sum(recurrent)  # forward + 2x forward backward
 
