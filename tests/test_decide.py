@@ -84,15 +84,14 @@ def test_an_empty_data_file_is_one_line(cli, tmp_path):
     assert not (tmp_path / "d.sqlite").exists()
 
 
-def test_a_small_budget_ends_in_time_undecided_and_a_larger_one_continues(cli, tmp_path):
+def test_a_small_budget_ends_in_time_and_the_same_command_again_continues(cli, tmp_path):
     db = tmp_path / "d.sqlite"
     began = time.monotonic()
     first = cli("decide", *SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db, "--json")
     took = time.monotonic() - began
     assert first.rc == 0, first.stderr
     one = json.loads(first.stdout)
-    # 30 s rarely reaches a comparison; a model that fails the sanity check may still be named
-    assert one["verdict"] != "equivalent" and one["budget_seconds"] == 30
+    assert one["budget_seconds"] == 30
     assert one["models"] == ["lstm", "transformer"] and one["metric"] == "accuracy"
     assert one["tuning"]["lstm"]["trials"] == one["tuning"]["transformer"]["trials"] >= 1
     runs = json.loads(cli("results", "--db", db, "--json").stdout)
@@ -108,8 +107,16 @@ def test_a_small_budget_ends_in_time_undecided_and_a_larger_one_continues(cli, t
     two = json.loads(second.stdout)
     again = json.loads(cli("results", "--db", db, "--json").stdout)
     assert {r["run_id"] for r in runs} <= {r["run_id"] for r in again}  # nothing redone or lost
-    assert len(again) > len(runs)  # it continued
-    assert sum(two["seeds"].values()) >= sum(one["seeds"].values())
+    # How far 30 s gets depends on the machine (an idle one often decides): either way the
+    # second call builds on the first.
+    if one["stopped_because"] in ("decided", "sanity check"):
+        assert len(again) == len(runs)  # an answer already given is not trained again
+        assert (two["verdict"], two["seeds"]) == (one["verdict"], one["seeds"])
+        assert two["stopped_because"] == one["stopped_because"]
+    else:
+        assert one["stopped_because"].startswith("budget") and one["verdict"] == "undecided"
+        assert len(again) > len(runs)  # it continued
+        assert sum(two["seeds"].values()) >= sum(one["seeds"].values())
     evaluated = [r for r in again if r["trial"].get("stage") == "eval"]
     assert all(r["seed"] < 10_000 for r in evaluated)
     # a paired design: every evaluation seed of one model is one of the other's

@@ -208,14 +208,20 @@ def test_two_concurrent_launches_train_each_run_once(counted, tmp_path):
     assert pids == {str(a.pid), str(b.pid)}, "one launch did everything: nothing was shared"
 
 
-@pytest.mark.skip(reason="timing-sensitive: failed on an idle machine in the final clean-clone run; to be fixed (closing note)")
 def test_a_killed_launch_s_runs_are_done_by_the_next_one(counted, tmp_path):
     db, count = tmp_path / "killed.sqlite", tmp_path / "count"
     args = ["run", *TINY, "--seeds", "0-5", "--executor", "sequential", "--db", db]
     env = launch_env(count, counted, SEQBENCH_STEP_SLEEP="0.05")
     first = start(args, env, tmp_path)
-    wait_until(lambda: "done" in statuses(db).values() and "running" in statuses(db).values(),
-               first, what="one run was done and another in flight")
+    def one_done_and_one_training() -> bool:
+        # "running" is stored before the model is built: wait until the in-flight run has
+        # really started training (counted), or the kill would land before it and leave
+        # nothing trained twice to see.
+        states = list(statuses(db).values())
+        done = states.count("done")
+        return done >= 1 and "running" in states and sum(trainings(count).values()) > done
+
+    wait_until(one_done_and_one_training, first, what="one run was done and another training")
     os.kill(first.pid, signal.SIGKILL)  # no cleanup of any kind: its lease stays in the file
     first.communicate()
     killed_in_flight = [run for run, status in statuses(db).items() if status == "running"]
