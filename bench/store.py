@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 DEFAULT_DB = "results/bench.sqlite"  # every command's --db default
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("running", "done", "failed", "diverged")
 
 SCHEMA = """
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS runs (
     best_val REAL,                      -- best validation primary metric
     test TEXT,                          -- JSON: test metrics from the best checkpoint
     param_count INTEGER,
+    step_flops INTEGER,                 -- FLOPs of one training step (forward + backward)
     train_examples INTEGER,
     steps INTEGER,                      -- optimizer steps taken
     samples INTEGER,                    -- training examples seen
@@ -102,6 +103,9 @@ MIGRATIONS = {
     2: [  # leases, so that concurrent launches never train a run twice
         "ALTER TABLE runs ADD COLUMN lease_owner TEXT",
         "ALTER TABLE runs ADD COLUMN lease_expires REAL",
+    ],
+    3: [  # the cost of a step, so that "converges faster" can be paid for in FLOPs
+        "ALTER TABLE runs ADD COLUMN step_flops INTEGER",
     ],
 }
 

@@ -13,7 +13,7 @@ from scipy.optimize import brentq
 
 from seqbench.analysis import stats as st
 from seqbench.analysis.analyze import analyze, default_pairs
-from seqbench.analysis.verdict import render_markdown
+from seqbench.analysis.verdict import MODEL_COLUMNS, render_markdown, sections
 from seqbench.cli.analyze import analyze as analyze_cmd
 from seqbench.cli.analyze import parse_margins
 from seqbench.cli.common import parse_pairs
@@ -520,6 +520,26 @@ def test_target_is_the_median_of_the_models_median_best():
     tt = model_of(cell, "transformer")["ttt"]
     assert tt["reached"] == 0 and tt["median_steps"] is None and tt["censored_median"] is True
     assert tt["steps_ci_infinite"] is True and tt["steps_ci"][1] is None
+
+
+def test_flops_to_target_weigh_each_step_by_its_cost():
+    """Fewer steps of a costlier step: in FLOPs the LSTM (twice the steps) is the faster one."""
+    lstm = [dict(run("lstm", s, 0.9, curve=curve([0.6, 0.7, 0.8, 0.9])), step_flops=10**6)
+            for s in range(3)]
+    tr = [dict(run("transformer", s, 0.9, curve=curve([0.85, 0.9])), step_flops=10**7)
+          for s in range(3)]
+    result = go(lstm + tr)
+    cell = cell_of(result)
+    t, tt = (model_of(cell, m)["ttt"] for m in ("lstm", "transformer"))
+    assert (t["median_steps"], tt["median_steps"]) == (400, 200)
+    assert (t["median_flops"], tt["median_flops"]) == (4e8, 2e9)
+    assert model_of(cell, "transformer")["step_flops"] == 10**7
+    rows = {r[1]: r for sec in sections(result) for r in sec["models"]}
+    column = MODEL_COLUMNS.index("FLOPs to target [CI]")
+    assert rows["lstm"][column].startswith("400 M") and rows["transformer"][column].startswith("2 G")
+    # runs stored before FLOPs were counted: no FLOPs to report, the rest unchanged
+    old = cell_of(go([run("lstm", s, 0.9, curve=curve([0.9])) for s in range(3)]))
+    assert "median_flops" not in model_of(old, "lstm")["ttt"]
 
 
 def test_third_party_error_rate_where_one_model_solves_the_task():

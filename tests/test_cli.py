@@ -86,6 +86,7 @@ def test_matrix_stores_every_run_done(matrix_db, runs):
         assert r["primary_metric"] == primary
         assert 0.0 <= r["test"][primary] <= 1.0 and r["primary_value"] == r["test"][primary]
         assert r["param_count"] > 1000
+        assert r["step_flops"] > r["param_count"]  # counted per run: a step's forward + backward
         assert r["train_examples"] == r["train_size"]
         assert r["steps"] == 10 and r["samples"] == 10 * min(32, r["train_size"])
         assert r["steps_to_95"] in (5, 10)

@@ -115,6 +115,7 @@ def test_an_old_database_is_migrated_and_keeps_its_runs(tmp_path):
     conn = sqlite3.connect(db)  # make it what seqbench with schema version 1 wrote
     conn.execute("ALTER TABLE runs DROP COLUMN lease_owner")
     conn.execute("ALTER TABLE runs DROP COLUMN lease_expires")
+    conn.execute("ALTER TABLE runs DROP COLUMN step_flops")  # (version 3)
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()

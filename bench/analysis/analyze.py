@@ -232,8 +232,10 @@ def _auc(pts: list[tuple[float, float, float]], lo: float, hi: float) -> float |
 
 
 def _ttt_summary(times: np.ndarray, reached: int, of: int, rng_key, confidence, n_boot, seed):
+    """Median time-to-target with a bootstrap CI in each currency: the columns of ``times`` are
+    steps, samples, seconds and (when every run counted its step's cost) FLOPs."""
     out: dict[str, Any] = {"reached": reached, "of": of}
-    for j, name in enumerate(("steps", "samples", "seconds")):
+    for j, name in enumerate(("steps", "samples", "seconds", "flops")[:times.shape[1]]):
         col = times[:, j]
         med = st.median(col) if len(col) else None
         ci = st.bootstrap_median_ci(col, confidence, n_boot, st.rng_for(seed, *rng_key, name))
@@ -254,6 +256,11 @@ def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests,
     runs = m.done + m.diverged
     raw = [_time_to(r, curves, target, higher) for r in runs]
     times = np.array([t[:3] for t in raw], dtype=float).reshape(-1, 3)
+    step_flops = [r.get("step_flops") for r in runs]
+    if runs and all(step_flops):
+        # FLOPs to target = steps to target x the run's FLOPs per step (inf stays inf): a model
+        # that needs fewer steps of a costlier step does not look faster than it is.
+        times = np.column_stack([times, times[:, 0] * np.array(step_flops, dtype=float)])
     params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
     own = [r["steps_to_95"] for r in m.done if r.get("steps_to_95") is not None]
     aucs = {r["run_id"]: _auc(_points(curves, r), *horizon) for r in m.done} if horizon else {}
@@ -280,6 +287,8 @@ def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests,
         "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
         "ci": list(ci) if ci else None, "values": values.tolist(), "seeds": m.seeds,
         "param_count": int(round(float(np.mean(params)))) if params else None,
+        "step_flops": (int(np.median([r["step_flops"] for r in m.done if r.get("step_flops")]))
+                       if any(r.get("step_flops") for r in m.done) else None),
         "best_val_median": med_best, "val_se": val_se,
         "ttt": _ttt_summary(times, int(sum(t[3] for t in raw)), len(runs),
                             ("ttt", *key, m.name), confidence, n_boot, seed),

@@ -39,6 +39,18 @@ def secs(v: float | None) -> str:
     return INF_MARK if math.isinf(v) else f"{v:,.1f}"
 
 
+def flops(v: float | None) -> str:
+    """FLOPs with an SI prefix: 3.1 G, 2.4 T."""
+    if v is None:
+        return "-"
+    if math.isinf(v):
+        return INF_MARK
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {prefix}"
+    return f"{v:.3g}"
+
+
 def ci(bounds, fmt=num, infinite: bool = False) -> str:
     if not bounds:
         return ""
@@ -146,7 +158,9 @@ def _others_sentence(f: dict) -> str | None:
 
 def _ttt_phrase(name: str, t: dict) -> str:
     (ms, cs), (mt, ct) = t["_steps"], t["_seconds"]
-    return (f"{name} {count(ms)} steps {ci(cs, count)} / {secs(mt)} s {ci(ct, secs)} "
+    cost = (f" / {flops(t['_flops'][0])}FLOPs {ci(t['_flops'][1], flops)}".rstrip()
+            if "_flops" in t else "")
+    return (f"{name} {count(ms)} steps {ci(cs, count)} / {secs(mt)} s {ci(ct, secs)}{cost} "
             f"({t['reached']}/{t['of']} runs reached it)")
 
 
@@ -243,23 +257,26 @@ def verdict_text(f: dict) -> str:
 # ---------------------------------------------------------------------------- tables
 
 
-def _ttt_cells(t: dict) -> tuple[str, str, str]:
-    def median(unit):
+def _ttt_cells(t: dict) -> tuple[str, str, str, str]:
+    """Steps, seconds and FLOPs to the target (median [CI]) and how many runs reached it."""
+    fmt = {"steps": count, "seconds": secs, "flops": flops}
+
+    def cell(unit):
+        if f"median_{unit}" not in t:
+            return "-"  # runs stored before FLOPs were counted
         m = t[f"median_{unit}"]
         if m is None:
-            return INF_MARK if t["censored_median"] and t["of"] else "-"
-        return count(m) if unit == "steps" else secs(m)
+            median = INF_MARK if t["censored_median"] and t["of"] else "-"
+        else:
+            median = fmt[unit](m)
+        return f"{median} {ci(t[f'{unit}_ci'], fmt[unit], t[f'{unit}_ci_infinite'])}".strip()
 
-    fmt = {"steps": count, "seconds": secs}
-    steps, seconds = (
-        f"{median(u)} {ci(t[f'{u}_ci'], fmt[u], t[f'{u}_ci_infinite'])}".strip()
-        for u in ("steps", "seconds")
-    )
-    return steps, seconds, f"{t['reached']}/{t['of']}"
+    return cell("steps"), cell("seconds"), cell("flops"), f"{t['reached']}/{t['of']}"
 
 
 MODEL_COLUMNS = ("size", "model", "seeds", "mean [t-CI]", "trials", "params",
-                 "steps to target [CI]", "seconds to target [CI]", "reached", "AUC", "val SE")
+                 "steps to target [CI]", "seconds to target [CI]", "FLOPs to target [CI]",
+                 "reached", "AUC", "val SE")
 COMPARE_COLUMNS = ("size", "A vs B", "diff [CI] (+: A better)", "test", "p (Holm)",
                    "equivalence: TOST p (Holm)", "result", "speed")
 
@@ -328,7 +345,7 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
             sizes.append(size)
             for m in c["models"]:
                 trial = ", ".join(f"{k}={v}" for k, v in m["selected_trial"].items())
-                steps, seconds, reached = _ttt_cells(m["ttt"])
+                steps, seconds, cost, reached = _ttt_cells(m["ttt"])
                 seeds = (str(m["n_seeds"])
                          + (f" (+{m['n_diverged']} div.)" if m["n_diverged"] else "")
                          + (f" (+{m['n_failed']} failed)" if m["n_failed"] else "")
@@ -337,7 +354,7 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
                     size, m["model"], seeds, f"{num(m['mean'])} {ci(m['ci'])}".strip(),
                     f"{m['trials']}" + (f" ({trial})" if trial else "")
                     + (" ≠" if c["unequal_tuning"] else ""),
-                    count(m["param_count"]), steps, seconds, reached, num(m["auc"]),
+                    count(m["param_count"]), steps, seconds, cost, reached, num(m["auc"]),
                     num(m.get("val_se")),
                 ])
             for cmp in c["comparisons"]:

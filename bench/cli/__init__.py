@@ -13,6 +13,7 @@ from .analyze import analyze
 from .dashboard import dashboard, report
 from .data import data
 from .decide import decide
+from .figures import figures
 from .plugins import plugins
 from .rerun import rerun
 from .results import results
@@ -44,7 +45,7 @@ def main():
     """
 
 
-for command in (plugins, run, results, data, analyze, dashboard, report, rerun, decide):
+for command in (plugins, run, results, data, analyze, dashboard, report, figures, rerun, decide):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

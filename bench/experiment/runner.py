@@ -164,6 +164,17 @@ def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dic
     return record
 
 
+def _step_flops(model, train, kind: str, batch_size: int, seed: int) -> int | None:
+    """FLOPs of one training step, counted on a copy (the run is untouched); None if the count
+    fails: a run's result is never lost over its cost."""
+    from .flops import train_step_flops
+
+    try:
+        return train_step_flops(model, train, kind, batch_size, seed)
+    except Exception:
+        return None
+
+
 def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict:
     _quiet_lightning()
     import pytorch_lightning as pl
@@ -190,6 +201,7 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
     record["model_params"] = hparams
     model = plugin.build(spec.kind, shape, hparams)
     record["param_count"] = count_params(model)
+    record["step_flops"] = _step_flops(model, data.train, spec.kind, cfg["batch_size"], spec.seed)
 
     module = SeqModule(model, data, cfg)
     module.eval_splits = {"val": val, "test": data.test}
