@@ -319,7 +319,11 @@ def test_page_and_static_files(db, serve):
         status, headers, body = srv.request(f"/static/{name}")
         assert status == 200 and headers["Content-Type"].startswith(ctype), name
     status, _, body = srv.request("/static/plotly.js")
-    assert len(body) > 1_000_000 and b"plotly.js" in body[:200]  # the real bundle, no CDN
+    # the real bundles, no CDN: the cartesian one first, the full one only for WebGL traces
+    assert 1_000_000 < len(body) < 2_000_000 and b"plotly.js (cartesian" in body[:200]
+    status, headers, full = srv.request("/static/plotly-gl.js")
+    assert status == 200 and len(full) > 3 * len(body) and b"plotly.js v" in full[:200]
+    assert headers["Cache-Control"] == "public, max-age=86400"
     status, _, _ = srv.request("/static/app.js", method="HEAD")
     assert status == 200
 

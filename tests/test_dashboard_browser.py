@@ -420,3 +420,41 @@ def test_report_paints_fast_enough_to_be_usable(report_file, browser):
     marks = page.evaluate("window.__seqbench.marks")
     assert marks["overview"] <= marks["curves"]
     page.context.close()
+
+
+def test_a_big_cell_draws_with_webgl_and_a_small_one_with_svg_again(browser, tmp_path):
+    """The page starts with plotly's cartesian bundle; a cell of more than 20,000 curve points
+    fetches the full bundle for WebGL, and the chart goes back to SVG for a small cell."""
+    from test_dashboard import make_db, record
+
+    big = range(5, 10_005, 5)  # 2,000 validations per run, 12 runs: 24,000 points
+    recs = [record(m, size=size, seed=s, value=v + s / 100, steps=steps)
+            for size, steps in ((32, (10, 20, 30)), (64, big))
+            for m, v in (("lstm", 0.8), ("transformer", 0.5)) for s in range(6)]
+    db = make_db(tmp_path / "big.sqlite", recs, running=0)
+    srv = Served(db)
+    errors: list = []
+    requested: list = []
+    try:
+        page = open_page(browser, "about:blank", errors)
+        page.on("request", lambda r: requested.append(r.url.rsplit("/", 1)[-1]))
+        page.goto(srv.url)
+        wait_charts(page)
+        cells = page.locator("#overview td.cell")
+
+        def show(i: int) -> str:
+            cell_id = cells.nth(i).get_attribute("data-cell")
+            cells.nth(i).click()
+            page.wait_for_function(
+                "(id) => document.getElementById('curves-chart').getAttribute('data-cell') === id",
+                arg=cell_id)
+            return page.evaluate("document.getElementById('curves-chart').data[0].type")
+
+        kinds = {show(i) for i in range(cells.count())}
+        assert kinds == {"scatter", "scattergl"}
+        assert requested.count("plotly.js") == 1 and requested.count("plotly-gl.js") == 1
+        assert show(0) in ("scatter", "scattergl") and chart_points(page, "curves-chart") > 0
+        assert errors == []
+    finally:
+        page.context.close()
+        srv.close()

@@ -75,9 +75,23 @@
     return res.json();
   }
 
+  function loadScript(src, what) {
+    return new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      s.src = src;
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => reject(new Error("could not load " + what));
+      document.head.appendChild(s);
+    });
+  }
+
+  // The server's plotly.js is the cartesian partial bundle (quick to start); the full bundle
+  // (WebGL traces) is fetched only for a cell too big for SVG. The report inlines the full one.
   let plotlyPromise = null;
+  let glPromise = null;
   function plotly() {
-    if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (plotlyPromise) return plotlyPromise;
+    if (window.Plotly) return (plotlyPromise = Promise.resolve(window.Plotly));
     if (!plotlyPromise && STATIC) {
       // the report inlines plotly.js after this script, so that the overview paints first
       plotlyPromise = new Promise((resolve, reject) => {
@@ -86,16 +100,20 @@
         else done();
       });
     }
-    if (!plotlyPromise) {
-      plotlyPromise = new Promise((resolve, reject) => {
-        const s = document.createElement("script");
-        s.src = "static/plotly.js";
-        s.onload = () => resolve(window.Plotly);
-        s.onerror = () => reject(new Error("could not load plotly.js"));
-        document.head.appendChild(s);
-      });
-    }
+    if (!plotlyPromise) plotlyPromise = loadScript("static/plotly.js", "plotly.js");
     return plotlyPromise;
+  }
+  function plotlyGL() {
+    if (STATIC) return plotly();
+    if (!glPromise) glPromise = plotly().then(() => loadScript("static/plotly-gl.js", "plotly.js (WebGL)"));
+    return glPromise;
+  }
+
+  /** Draw with P; a div last drawn by the other bundle is cleared by that one first. */
+  async function react(P, div, traces, layout, config) {
+    if (div._plotlyOwner && div._plotlyOwner !== P) div._plotlyOwner.purge(div);
+    div._plotlyOwner = P;
+    return P.react(div, traces, layout, config);
   }
 
   async function runsFull() {
@@ -413,10 +431,12 @@
     const id = state.cellId;
     const div = $("curves-chart");
     if (!id) return;
-    const [c, P] = await Promise.all([cellData(id), plotly()]);
+    const [c, P0] = await Promise.all([cellData(id), plotly()]);
     if (id !== state.cellId) return;
     const axis = state.axis;
     const type = c.points > 20000 ? "scattergl" : "scatter";  // SVG is quicker to start; WebGL for big cells
+    const P = type === "scattergl" ? await plotlyGL() : P0;
+    if (id !== state.cellId) return;
     const traces = [];
     const shapes = [];
     const annotations = [];
@@ -472,7 +492,7 @@
       xaxis: { title: { text: AXIS_TITLES[axis] }, zeroline: false },
       yaxis: { title: { text: "validation " + pt(c.primary_metric || "metric") }, zeroline: false },
     });
-    await P.react($("curves-chart"), traces, layout, PLOT_CONFIG);
+    await react(P, $("curves-chart"), traces, layout, PLOT_CONFIG);
     div.setAttribute("data-cell", id);
     div.setAttribute("data-axis", axis);
     $("curves-note").textContent =
