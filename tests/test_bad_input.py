@@ -446,6 +446,55 @@ CASES = {
     "data/val-size-zero": ["data", "classification", "-t", "val_size=0"],
     "data/translation-csv-empty": ["data", "translation", "-t", "data=data/pairs_empty.csv"],
     "data/translation-csv-not-utf8": ["data", "translation", "-t", "data=data/latin1.csv"],
+    # ---- bench decide (every case fails before a database or a run exists)
+    "decide/budget-10s": ["decide", "--task", "classification", "--budget", "10s", "--db", "d.sqlite"],
+    "decide/budget-words": ["decide", "--task", "classification", "--budget", "soon", "--db",
+                            "d.sqlite"],
+    "decide/budget-9999h": ["decide", "--task", "classification", "--budget", "9999h", "--db",
+                            "d.sqlite"],
+    "decide/one-model": ["decide", "--task", "classification", "--models", "lstm", "--db",
+                         "d.sqlite"],
+    "decide/same-model-twice": ["decide", "--task", "classification", "--models", "lstm,lstm",
+                                "--db", "d.sqlite"],
+    "decide/unknown-model": ["decide", "--task", "classification", "--models", "lstm,nope",
+                             "--db", "d.sqlite"],
+    "decide/unknown-task": ["decide", "--task", "nope", "--db", "d.sqlite"],
+    "decide/task-and-data": ["decide", "--task", "classification", "--data", "data/empty.csv",
+                             "--db", "d.sqlite"],
+    "decide/neither": ["decide", "--db", "d.sqlite"],
+    "decide/data-missing": ["decide", "--data", "data/missing.csv", "--db", "d.sqlite"],
+    "decide/data-empty": ["decide", "--data", "data/empty.csv", "--db", "d.sqlite"],
+    "decide/data-wrong-columns": ["decide", "--data", "data/wrong_columns.csv", "--db", "d.sqlite"],
+    "decide/data-type": ["decide", "--data", "data/table.xyz", "--db", "d.sqlite"],
+    "decide/margin-nan": ["decide", "--task", "classification", "--margin", "nan", "--db",
+                          "d.sqlite"],
+    "decide/margin-negative": ["decide", "--task", "classification", "--margin", "-1", "--db",
+                               "d.sqlite"],
+    "decide/tune-share-2": ["decide", "--task", "classification", "--tune-share", "2", "--db",
+                            "d.sqlite"],
+    "decide/size-larger-than-data": ["decide", "--task", "classification", "--train-size",
+                                     "999999", "--db", "d.sqlite"],
+    "decide/param-unknown": ["decide", "--task", "classification", "-t", "nope=1", "--db",
+                             "d.sqlite"],
+    "decide/db-damaged": ["decide", "--task", "classification", "--db", "corrupt.sqlite"],
+    "decide/db-not-sqlite": ["decide", "--task", "classification", "--db", "notadb.sqlite"],
+    "decide/db-in-proc": ["decide", "--task", "classification", "--db", "/proc/x.sqlite"],
+    # ---- bench rerun
+    "rerun/unknown-id": ["rerun", "0123456789abcdef", "--db", "results.sqlite"],
+    "rerun/db-missing": ["rerun", "0123456789abcdef", "--db", "missing.sqlite"],
+    "rerun/db-damaged": ["rerun", "0123456789abcdef", "--db", "corrupt.sqlite"],
+    "rerun/db-not-sqlite": ["rerun", "0123456789abcdef", "--db", "notadb.sqlite"],
+    "rerun/tolerance-2": ["rerun", "0123456789abcdef", "--db", "results.sqlite", "--tolerance",
+                          "2"],
+    # ---- bench figures
+    "figures/db-missing": ["figures", "--db", "missing.sqlite", "--out", "figs"],
+    "figures/db-damaged": ["figures", "--db", "corrupt.sqlite", "--out", "figs"],
+    "figures/db-not-sqlite": ["figures", "--db", "notadb.sqlite", "--out", "figs"],
+    "figures/db-someone-elses": ["figures", "--db", "other.sqlite", "--out", "figs"],
+    "figures/out-a-file": ["figures", "--db", "results.sqlite", "--out", "somefile"],
+    "figures/unknown-model": ["figures", "--db", "results.sqlite", "--out", "figs", "--models",
+                              "nope"],
+    "figures/n-boot-1": ["figures", "--db", "results.sqlite", "--out", "figs", "--n-boot", "1"],
     # ---- bench plugins, and the group itself
     "plugins/unknown-option": ["plugins", "--bogus"],
     "plugins/extra-argument": ["plugins", "extra"],
@@ -460,7 +509,8 @@ for _name in MATRICES:
 def test_the_battery_is_large_and_covers_every_command_and_field():
     assert len(CASES) >= 100
     commands = {args[0] for args in CASES.values()}
-    assert {"run", "results", "analyze", "data", "dashboard", "report", "plugins"} <= commands
+    assert {"run", "results", "analyze", "data", "dashboard", "report", "plugins", "decide",
+            "rerun", "figures"} <= commands
     text = "\n".join(MATRICES[k] if isinstance(MATRICES[k], str) else "" for k in MATRICES)
     for field in ("models", "tasks", "seeds", "train_sizes", "training", "model_params",
                   "task_params", "tuning"):
