@@ -542,6 +542,23 @@ def test_flops_to_target_weigh_each_step_by_its_cost():
     assert "median_flops" not in model_of(old, "lstm")["ttt"]
 
 
+def test_runs_that_early_stopping_ended_are_counted():
+    """Converged or budget-limited: a run counts as stopped early only if it had a patience and
+    ended before its step cap."""
+    def trained(seed, steps, patience, status="done"):
+        r = run("lstm", seed, 0.5, status=status)
+        r["config"]["training"].update(max_steps=1000, patience=patience)
+        r["steps"] = steps
+        return r
+
+    runs = [trained(0, 400, 5), trained(1, 1000, 5), trained(2, 400, 0), trained(3, 300, 5),
+            trained(4, 200, 5, status="diverged")]
+    result = go(runs)
+    assert result["counts"]["early_stopped"] == 2
+    assert "5 done" not in render_markdown(result)  # 4 done (2 of them stopped early)
+    assert "4 done (2 of them stopped early, before their step cap)" in render_markdown(result)
+
+
 def test_third_party_error_rate_where_one_model_solves_the_task():
     """Finding 8: a lower-is-better error rate, one model at 0 in every seed. The old target
     (95% of the best: 0.000) was reached by no one; now the best model reaches the cell's

@@ -177,6 +177,15 @@ def _where(mean: float | None, guard: dict, higher: bool) -> str | None:
 # ---------------------------------------------------------------------------- validation curves
 
 
+def _stopped_early(run: dict) -> bool:
+    """A finished run that early stopping ended before its step cap: it had converged (its
+    validation score stopped improving) rather than run out of budget."""
+    training = (run.get("config") or {}).get("training") or {}
+    cap, steps = training.get("max_steps"), run.get("steps")
+    return (run["status"] == "done" and bool(training.get("patience")) and cap is not None
+            and steps is not None and steps < cap)
+
+
 def _points(curves: dict, run: dict) -> list[tuple[float, float, float]]:
     """(step, seconds, value) of a run's validations, in step order."""
     pts = [(float(p["step"]), float(p.get("seconds") or 0.0), float(p["val_primary"]))
@@ -806,6 +815,7 @@ def analyze(runs: list[dict], curves: dict, *, pairs="auto", confidence: float =
     """
     counts = {s: sum(r["status"] == s for r in runs)
               for s in ("done", "failed", "diverged", "running")}
+    counts["early_stopped"] = sum(_stopped_early(r) for r in runs)
     grouped = group(runs)
     names = sorted({name for c in grouped for name in c.models})
     wanted = resolve_pairs(pairs, names)

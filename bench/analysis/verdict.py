@@ -390,8 +390,11 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
 def _counts_line(result: dict) -> str:
     c = result.get("counts", {})
     conf = result["confidence"]
-    return (f"{c.get('done', 0)} done, {c.get('diverged', 0)} diverged, {c.get('failed', 0)} "
-            f"failed, {c.get('running', 0)} running. {conf:.0%} Student-t intervals over seeds; "
+    early = (f" ({c['early_stopped']} of them stopped early, before their step cap)"
+             if c.get("early_stopped") else "")
+    return (f"{c.get('done', 0)} done{early}, {c.get('diverged', 0)} diverged, "
+            f"{c.get('failed', 0)} failed, {c.get('running', 0)} running. {conf:.0%} Student-t "
+            "intervals over seeds; "
             f"A vs B: paired t (Welch's when the seeds differ), Holm-adjusted over the sizes of "
             f"each task, equivalence by TOST within the practical margin; the floor guard uses "
             f"{result.get('floor_factor', '-')}× that margin around chance. Time to target: "
