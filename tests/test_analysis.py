@@ -448,7 +448,8 @@ def test_status_counts_and_failed_runs_count_only():
     runs.append(run("lstm", 8, 0.0, status="diverged"))
     runs.append(run("transformer", 9, 0.0, status="running"))
     res = go(runs)
-    assert res["counts"] == {"done": 6, "failed": 1, "diverged": 1, "running": 0 + 1}
+    assert res["counts"] == {"done": 6, "failed": 1, "diverged": 1, "running": 0 + 1,
+                             "early_stopped": 0}  # no step cap or patience declared
     lstm = model_of(cell_of(res), "lstm")
     assert lstm["n_seeds"] == 3 and lstm["n_failed"] == 1 and lstm["n_diverged"] == 1
     assert lstm["ttt"]["of"] == 4  # the diverged run is censored, not dropped
