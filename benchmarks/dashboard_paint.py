@@ -4,7 +4,8 @@ Builds a synthetic results database (``Store.save`` with fake records and curves
 dashboard server on a free port, opens the page in headless Chromium (Playwright) and prints
 
 * the time to first paint of the overview and of the learning-curve chart (``performance.now()``
-  from navigation start, recorded by the page one frame after each is drawn), over several loads;
+  from navigation start, recorded by the page one frame after each is drawn), over several loads,
+  and the time from a click on another cell of the overview until its curves are painted;
 * the size and server time of every API response the page asks for on load;
 * the same for the static report (``bench report``) opened from a file:// URL.
 
@@ -130,6 +131,25 @@ def paint(page, url: str, timeout_ms: int = 60_000) -> dict:
     return {"overview_ms": marks["overview"], "curves_ms": marks["curves"], "chart_points": points}
 
 
+CLICK = """async (id) => {
+  const td = document.querySelector(`#overview td.cell[data-cell="${id}"]`);
+  const div = document.getElementById("curves-chart");
+  const t0 = performance.now();
+  td.click();
+  await new Promise((done) => {
+    const check = () => (div.getAttribute("data-cell") === id ? done() : requestAnimationFrame(check));
+    check();
+  });
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));  // painted
+  return performance.now() - t0;
+}"""
+
+
+def click(page, cell_id: str) -> float:
+    """Milliseconds from a click on an overview cell until its learning curves are on screen."""
+    return page.evaluate(CLICK, cell_id)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=1000)
@@ -164,6 +184,7 @@ def main(argv=None) -> int:
 
     summary = json.loads(urllib.request.urlopen(server.url + "api/summary").read())
     first_cell = summary["variants"][0]["cells"][0]["id"]
+    other_cells = [c["id"] for v in summary["variants"] for c in v["cells"]][-3:]
     first_run = summary["rows"][0]["run_id"]
     print("API responses (bytes, seconds):")
     for key in ("version", "summary", "runs", f"cell/{first_cell}", f"curve/{first_run}"):
@@ -200,13 +221,17 @@ def main(argv=None) -> int:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
                 results.append(paint(page, url))
+                results[-1]["clicks_ms"] = [click(page, c) for c in other_cells]
                 context.close()  # a fresh context each time: nothing cached
             for i, r in enumerate(results):
                 print(f"{label} load {i + 1}: overview {r['overview_ms']:.0f} ms, learning curves "
-                      f"{r['curves_ms']:.0f} ms ({r['chart_points']} points drawn)")
+                      f"{r['curves_ms']:.0f} ms ({r['chart_points']} points drawn); after a click "
+                      f"on another cell: {', '.join(f'{t:.0f}' for t in r['clicks_ms'])} ms")
+            clicks = [t for r in results for t in r["clicks_ms"]]
             print(f"{label} median: overview "
                   f"{statistics.median(r['overview_ms'] for r in results):.0f} ms, learning curves "
-                  f"{statistics.median(r['curves_ms'] for r in results):.0f} ms")
+                  f"{statistics.median(r['curves_ms'] for r in results):.0f} ms from navigation, "
+                  f"{statistics.median(clicks):.0f} ms after a click (max {max(clicks):.0f})")
         browser.close()
     server.shutdown()
     server.server_close()
