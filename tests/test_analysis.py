@@ -535,6 +535,8 @@ def test_flops_to_target_weigh_each_step_by_its_cost():
     assert (t["median_steps"], tt["median_steps"]) == (400, 200)
     assert (t["median_flops"], tt["median_flops"]) == (4e8, 2e9)
     assert model_of(cell, "transformer")["step_flops"] == 10**7
+    text = render_markdown(result)
+    assert "400 MFLOPs" in text and "2 GFLOPs" in text  # in the verdict's words too
     rows = {r[1]: r for sec in sections(result) for r in sec["models"]}
     column = MODEL_COLUMNS.index("FLOPs to target [CI]")
     assert rows["lstm"][column].startswith("400 M") and rows["transformer"][column].startswith("2 G")

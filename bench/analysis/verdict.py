@@ -158,8 +158,11 @@ def _others_sentence(f: dict) -> str | None:
 
 def _ttt_phrase(name: str, t: dict) -> str:
     (ms, cs), (mt, ct) = t["_steps"], t["_seconds"]
-    cost = (f" / {flops(t['_flops'][0])}FLOPs {ci(t['_flops'][1], flops)}".rstrip()
-            if "_flops" in t else "")
+    cost = ""
+    if "_flops" in t:
+        value = flops(t["_flops"][0])
+        unit = "FLOPs" if value[-1:].isalpha() else " FLOPs"  # "65.7 GFLOPs", "∞ FLOPs"
+        cost = f" / {value}{unit} {ci(t['_flops'][1], flops)}".rstrip()
     return (f"{name} {count(ms)} steps {ci(cs, count)} / {secs(mt)} s {ci(ct, secs)}{cost} "
             f"({t['reached']}/{t['of']} runs reached it)")
 
