@@ -72,3 +72,16 @@ def test_bad_input_is_one_line_and_nothing_is_lost(cli, tmp_path, setup, args, m
         assert ok.rc == 0 and kept.read_text() == "my notes" and list(out.iterdir()) == [kept]
         forced = cli("figures", "--db", db, "--out", out, "--n-boot", 200, "--force")
         assert forced.rc == 0 and kept.read_bytes()[:8] == PNG
+
+
+def test_variants_get_short_distinct_file_names():
+    from seqbench.dashboard.figures import short_name
+
+    taken: set[str] = set()
+    names = []
+    for vkey in ("data=../shared/data/trec/train_5500.label,encoding=latin-1",
+                 "data=digits,encoding=utf-8", "data=digits,encoding=latin-1", "default"):
+        names.append(short_name("classification", vkey, taken))
+        taken.add(names[-1])
+    assert names == ["classification-train-5500", "classification-digits",
+                     "classification-digits-latin-1", "classification"]

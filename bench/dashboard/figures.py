@@ -32,6 +32,21 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "task"
 
 
+def short_name(task: str, vkey, taken: set[str]) -> str:
+    """A file-name-sized name for a task variant: the task and the first varying parameter's
+    value (a file's stem: 'classification-train-5500', 'classification-digits'), more values
+    only when needed to tell two variants of the task apart."""
+    values = [seg.split("=", 1)[1] for seg in str(vkey or "").split(",") if "=" in seg]
+    for k in range(1, len(values) + 1):
+        name = slug("-".join([task] + [Path(v).stem or v for v in values[:k]]))
+        if name not in taken:
+            return name
+    name = slug(f"{task}-{vkey}") if values else slug(task)
+    while name in taken:
+        name += "-"
+    return name
+
+
 def need_matplotlib():
     """matplotlib with a file-only backend, or a one-line error naming the pip command."""
     try:
@@ -49,9 +64,13 @@ def draw(snapshot, out: Path, models: list[str] | None = None, dpi: int = 110) -
     plt = need_matplotlib()
     palette = plt.get_cmap("tab10").colors
     written: list[Path] = []
+    taken: set[str] = set()
     for variant in snapshot.summary["variants"]:
         cells = [snapshot.cells[c["id"]] for c in variant["cells"]]
-        name = slug(variant["label"])
+        name = short_name(variant["task"], variant["variant_key"], taken)
+        taken.add(name)
+        variant = {**variant, "label": name if variant["variant_key"] not in (None, "", "default")
+                   else variant["label"]}
         fig = _scaling(plt, palette, variant, cells, models)
         if fig is not None:
             written.append(_save(plt, fig, out / f"scaling-{name}.png", dpi))
