@@ -916,6 +916,29 @@ def test_cli_against_a_real_database(tmp_path):
     assert data["cells"][0]["margin"] == 0.5 and data["margins"]["toy"]["source"] == "given"
 
 
+def test_cli_models_narrows_the_analysis_and_its_targets(tmp_path):
+    """--models: a third model's runs leave the cell, so the target (the median over the cell's
+    models) and the pairs come from the chosen ones alone."""
+    runs = two_models([0.9] * 6, [0.5] * 6, curve=curve([0.5, 0.9]))
+    for r in runs:
+        if r["model"] == "transformer":
+            r["_curve"] = curve([0.3, 0.6])
+    runs += [run("gru", s, 0.2, curve=curve([0.1, 0.2])) for s in range(6)]
+    db = make_db(tmp_path / "three.sqlite", runs)
+    cli = CliRunner()
+    every = json.loads(cli.invoke(analyze_cmd, ["--db", str(db), "--json", "--bootstrap",
+                                                "200"]).output)
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--json", "--bootstrap", "200", "--models",
+                                   "lstm,transformer"])
+    assert res.exit_code == 0, res.output
+    two = json.loads(res.output)
+    assert {m["model"] for m in two["cells"][0]["models"]} == {"lstm", "transformer"}
+    assert two["pairs"] == [["lstm", "transformer"]] and two["counts"]["done"] == 12
+    assert (every["cells"][0]["target"], two["cells"][0]["target"]) == (0.6, 0.75)
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--models", "lstm,gpt"])
+    assert res.exit_code == 2 and "no runs of 'gpt'" in res.output
+
+
 def test_cli_without_a_transformer_compares_the_models_present(tmp_path):
     """Finding 10: `bench analyze` on a database without a Transformer is not an error."""
     db = make_db(tmp_path / "bench.sqlite",

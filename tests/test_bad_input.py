@@ -446,6 +446,8 @@ CASES = {
     "data/val-size-zero": ["data", "classification", "-t", "val_size=0"],
     "data/translation-csv-empty": ["data", "translation", "-t", "data=data/pairs_empty.csv"],
     "data/translation-csv-not-utf8": ["data", "translation", "-t", "data=data/latin1.csv"],
+    "analyze/models-unknown": ["analyze", "--db", "results.sqlite", "--models", "lstm,nope"],
+    "analyze/models-empty": ["analyze", "--db", "results.sqlite", "--models", ","],
     # ---- bench decide (every case fails before a database or a run exists)
     "decide/budget-10s": ["decide", "--task", "classification", "--budget", "10s", "--db", "d.sqlite"],
     "decide/budget-words": ["decide", "--task", "classification", "--budget", "soon", "--db",

@@ -47,6 +47,9 @@ def parse_margins(text: str | None) -> dict | None:
               help="Model pairs to compare, 'A:B,C:D', or 'all'. The first pair gets the verdict. "
                    "Default: every pair of the models in the database, lstm:transformer first "
                    "when both are there.")
+@click.option("--models", "only", default=None, metavar="A,B,...",
+              help="Analyse only these models' runs (time-to-target targets and pairs then "
+                   "come from them alone), e.g. 'lstm,transformer'. Default: every model.")
 @click.option("--margin", "margin_text", default=None, metavar="[METRIC=]DELTA,...",
               help="Practical margin for equivalence (TOST) and the floor/ceiling guard, in the "
                    "metric's units: '0.02' for every metric, or 'accuracy=0.02,bleu=0.5'. "
@@ -60,7 +63,8 @@ def parse_margins(text: str | None) -> dict | None:
               help="Seed of the bootstrap and permutation draws (same seed, same numbers).")
 @click.option("--force", is_flag=True,
               help="Let --out replace an existing file that is not an earlier analysis.")
-def analyze(db, as_json, markdown, out, pairs, margin_text, confidence, n_boot, seed, force):
+def analyze(db, as_json, markdown, out, pairs, only, margin_text, confidence, n_boot, seed,
+            force):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
     time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
@@ -88,6 +92,16 @@ def analyze(db, as_json, markdown, out, pairs, margin_text, confidence, n_boot, 
         fail(f"{db} could not be read ({one_line(exc)})")
     if not runs:
         fail(f"{db} holds no runs yet; start a matrix with `bench run`")
+    if only is not None:
+        from ..experiment.matrixfile import parse_list
+
+        chosen = parse_list(only)
+        known = {r["model"] for r in runs}
+        missing = [m for m in chosen if m not in known]
+        if not chosen or missing:
+            fail(f"--models {only!r}: no runs of {', '.join(map(repr, missing)) or 'any model'} "
+                 f"in {db}; models: {', '.join(sorted(known))}")
+        runs = [r for r in runs if r["model"] in chosen]
     if wanted not in ("all", "auto"):
         known = {r["model"] for r in runs}
         unknown = sorted({m for p in wanted for m in p} - known)
