@@ -126,3 +126,21 @@ def test_a_small_budget_ends_in_time_and_the_same_command_again_continues(cli, t
     diff = two["difference"]
     if two["verdict"] == "undecided" and diff["estimate"] is not None:
         assert diff["low"] is None or diff["low"] <= diff["estimate"] <= (diff["high"] or math.inf)
+
+
+def test_a_verdict_once_reached_stands_when_the_round_in_flight_finishes():
+    """Measured with `bench decide --task classification --param-budget 20000 --budget 10m`:
+    the rule decided at 7 paired seeds; the 8th round, already training, then finished with a
+    reversed difference. The repeated intervals hold at every look at once, so the verdict of
+    look 7 stands (it was once reported as "Not decided yet (decided)")."""
+    from seqbench.analysis.sequential import decide_best
+    from seqbench.decision.procedure import first_decision
+
+    scores = {"lstm": [0.847, 0.869, 0.897, 0.822, 0.852, 0.905, 0.844, 0.858],
+              "transformer": [0.928, 0.894, 0.911, 0.919, 0.955, 0.939, 0.908, 0.805]}
+    assert decide_best(scores, 0.01).verdict == "undecided"  # the last look alone
+    d = first_decision(scores, 0.01, alpha=0.05, n_max=20, higher_is_better=True)
+    assert (d.verdict, d.n) == ("transformer", 7)
+    short = {m: v[:6] for m, v in scores.items()}  # no look decided: the last one is reported
+    d = first_decision(short, 0.01, alpha=0.05, n_max=20, higher_is_better=True)
+    assert (d.verdict, d.n) == ("undecided", 6)

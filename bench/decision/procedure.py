@@ -42,6 +42,25 @@ def default_margin(metric: str, higher_is_better: bool, values: list[float]) -> 
     return 1.0 if top > 1.5 else 0.01
 
 
+def first_decision(scores: dict[str, list[float]], margin: float, *, alpha: float,
+                   n_max: int, higher_is_better: bool):
+    """The sequential rule at every look in seed order (a look after each paired seed), and the
+    first look that decided; the last look when none did.
+
+    A verdict, once reached, stands: the repeated confidence intervals hold at every look at
+    once, so a round that was already in flight when the rule decided (or a later call with a
+    larger budget) cannot take it back. Replaying the looks from the stored scores makes the
+    answer the same whichever call computes it."""
+    n = min(len(v) for v in scores.values())
+    decision = None
+    for k in range(min(n, 3), n + 1):
+        decision = decide_best({m: v[:k] for m, v in scores.items()}, margin, alpha=alpha,
+                               n_max=n_max, higher_is_better=higher_is_better)
+        if decision.verdict != "undecided":
+            break
+    return decision
+
+
 @dataclass
 class Decided:
     """What the rounds found, plus what it cost; ``summary`` turns it into words and JSON."""
@@ -282,7 +301,7 @@ class Procedure:
         if not shared:
             self.out.decision = None
             return
-        self.out.decision = decide_best(
+        self.out.decision = first_decision(
             {m: [scores[m][s] for s in shared] for m in compared}, self.out.margin,
             alpha=self.request.alpha, n_max=self.request.max_seeds,
             higher_is_better=self.out.higher_is_better)

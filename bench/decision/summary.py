@@ -88,6 +88,7 @@ def as_json(out: Decided, spd: dict, report: str | None) -> dict:
         "difference": diff,
         "valid_at_any_stop": bool(d.valid_at_any_stop) if d is not None else True,
         "seeds": {m: len(out.scores.get(m, {})) for m in models},
+        "seeds_at_verdict": d.n if d is not None else None,  # the look the verdict comes from
         "seconds": round(out.seconds, 1),
         "budget_seconds": out.request.budget_s,
         "stopped_because": out.stop,
@@ -145,7 +146,9 @@ def first_line(out: Decided, spd: dict) -> str:
     best = d.best
     ci = _ci(metric, comp.low, comp.high, out.margin)
     valid = "valid at any stopping time" if d.valid_at_any_stop else "past the planned maximum"
-    after = f"after {seeds} seeds per model, {spent}"
+    # the look that decided (a round in flight then still finishes and is shown in the table)
+    after = (f"after {d.n} seeds per model" + (f" ({seeds} trained)" if seeds > d.n else "")
+             + f", {spent}")
     if d.verdict == "equivalent":
         return (f"Either will do: {' and '.join(pretty(m) for m in d.tied)} are equivalent "
                 f"within ±{_margin(out)} (95% CI of the difference {ci}, {valid}) {after}.")
