@@ -13,7 +13,8 @@ CONVERGENCE = ("steps", "samples", "train_seconds", "steps_to_95", "samples_to_9
 EXPORT = (
     "run_id", "matrix_id", "model", "task", "kind", "train_size", "seed", "status", "error",
     "params", "trial", "primary_metric", "primary_value", "best_val", "test", "param_count",
-    "step_flops", "train_examples", *CONVERGENCE, "extras", "environment", "started_at", "finished_at",
+    "step_flops", "train_examples", *CONVERGENCE, "extras", "environment", "started_at",
+    "finished_at",
 )
 
 

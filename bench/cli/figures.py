@@ -42,7 +42,8 @@ def figures(db, out, models, n_boot, force):
 
     db = Path(db)
     if not db.exists():
-        _fail(f"no results database at {db}; run `bench run` first (e.g. `bench run --preset quick`)")
+        _fail(f"no results database at {db}; run `bench run` first "
+              "(e.g. `bench run --preset quick`)")
     try:
         need_matplotlib()
     except RuntimeError as exc:

@@ -52,7 +52,8 @@ def need_matplotlib():
     try:
         import matplotlib
     except ImportError:
-        raise RuntimeError("bench figures needs matplotlib: pip install 'seqbench[figures]'") from None
+        raise RuntimeError(
+            "bench figures needs matplotlib: pip install 'seqbench[figures]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
