@@ -64,36 +64,44 @@ def index(snap) -> dict:
     return cache["index"]
 
 
-def cell(snap, cell_id: str) -> dict | None:
+def _memo(snap, key: str, build):
+    """The payload ``key`` of this snapshot, built once (``build()``; None, for an unknown id,
+    is not kept)."""
+    cache = _cache(snap)
+    if key not in cache:
+        payload = build()
+        if payload is None:
+            return None
+        cache[key] = payload
+    return cache[key]
+
+
+def _gradients(snap, run_ids) -> dict:
     from ..store import Store
 
-    cache = _cache(snap)
-    key = "cell/" + cell_id
-    if key not in cache:
+    with Store(snap.path, readonly=True) as store:
+        return store.gradients(run_ids)
+
+
+def cell(snap, cell_id: str) -> dict | None:
+    def build():
         c = snap.cells.get(cell_id)
         if c is None:
             return None
         runs = [r for r in _cell_runs(snap, c) if r["status"] in ("done", "diverged")]
-        with Store(snap.path, readonly=True) as store:
-            gradients = store.gradients(r["run_id"] for r in runs)
-        cache[key] = {
-            "id": cell_id, "label": c.get("label"), "task": c["task"],
-            "configs": configurations(runs, gradients),
-        }
-    return cache[key]
+        gradients = _gradients(snap, [r["run_id"] for r in runs])
+        return {"id": cell_id, "label": c.get("label"), "task": c["task"],
+                "configs": configurations(runs, gradients)}
+
+    return _memo(snap, "cell/" + cell_id, build)
 
 
 def run(snap, run_id: str) -> dict | None:
-    from ..store import Store
-
-    cache = _cache(snap)
-    key = "run/" + run_id
-    if key not in cache:
+    def build():
         r = snap.run_index.get(run_id)
         if r is None:
             return None
-        with Store(snap.path, readonly=True) as store:
-            g = store.gradients([run_id]).get(run_id)
+        g = _gradients(snap, [run_id]).get(run_id)
         training = (r.get("config") or {}).get("training") or {}
         out: dict[str, Any] = {"run_id": run_id, "probed": g is not None,
                                "grad_clip": training.get("grad_clip")}
@@ -103,8 +111,9 @@ def run(snap, run_id: str) -> dict | None:
                 step0_ratio=ratio(profile_at(g, 0)), grad_norm=g.get("grad_norm"),
                 clip_fraction=g.get("clip_fraction"),
             )
-        cache[key] = out
-    return cache[key]
+        return out
+
+    return _memo(snap, "run/" + run_id, build)
 
 
 def bundle(snap) -> dict[str, Any]:
