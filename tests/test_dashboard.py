@@ -478,7 +478,9 @@ def test_report_is_one_self_contained_file(db, tmp_path):
     outside = re.sub(r"(<script[^>]*>).*?</script>", r"\1", html, flags=re.DOTALL)
     assert not re.search(r"""(src|href)\s*=\s*(?!["']?#)""", outside)  # no tag fetches anything
     assert "<link" not in outside and "@import" not in outside
-    assert "<style>" in html and "plotly.js v" in html
+    assert "<style>" in html
+    # no cell here is big enough for WebGL: plotly's cartesian bundle, not the full one
+    assert "plotly.js (cartesian - minified) v" in html and "* plotly.js v" not in html
     blobs = report_blobs(html)
     assert blobs["summary"]["counts"]["done"] == 12
     assert len(blobs["runs"]) == 15
@@ -487,6 +489,16 @@ def test_report_is_one_self_contained_file(db, tmp_path):
     # app.js is the dashboard's own file, byte for byte
     app = (ROOT / "bench" / "dashboard" / "static" / "app.js").read_text(encoding="utf-8")
     assert app.replace("</script", "<\\/script") in html
+
+
+def test_a_report_with_a_webgl_sized_cell_carries_the_full_plotly_bundle(db, tmp_path, monkeypatch):
+    from seqbench.dashboard import report
+
+    small, _ = report.build_report(db)
+    monkeypatch.setattr(report, "WEBGL_POINTS", 0)  # every cell of this database counts as big
+    full, _ = report.build_report(db)
+    assert "* plotly.js v" in full and "(cartesian - minified)" not in full
+    assert len(full) > len(small) + 3_000_000
 
 
 def test_report_escapes_scripts_from_the_data(tmp_path):

@@ -37,6 +37,9 @@ from ..analysis.cells import variant_keys as _variants
 HOW_TO_START = "bench run --preset quick"
 AXES = (("steps", "step"), ("samples", "samples"), ("seconds", "seconds"))
 GRID_POINTS = 200  # at most this many x values per band
+# A cell with more curve points than this is drawn with WebGL traces (app.js holds the same
+# number): SVG starts sooner, but slows down past a few tens of thousands of points.
+WEBGL_POINTS = 20000
 STATUSES = ("done", "failed", "diverged", "running")
 
 

@@ -15,8 +15,8 @@ import html
 import re
 from pathlib import Path
 
-from .data import Dashboard, dumps
-from .server import STATIC_DIR, plotly_js
+from .data import WEBGL_POINTS, Dashboard, dumps
+from .server import CARTESIAN, STATIC_DIR, plotly_js
 
 CSS_TAG = '<link rel="stylesheet" href="static/style.css">'
 APP_TAG = '<script src="static/app.js"></script>'
@@ -35,7 +35,11 @@ def build_report(db: str | Path, **options) -> tuple[str, dict]:
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     css = (STATIC_DIR / "style.css").read_text(encoding="utf-8").replace("</", "<\\/")
     app = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
-    plotly = plotly_js().decode("utf-8")
+    # plotly's cartesian bundle (1.5 MB) draws every chart but a WebGL one; the full bundle
+    # (4.8 MB) goes in only when some cell is big enough for app.js to draw it with WebGL.
+    webgl = any(key.startswith("cell/") and payload.get("points", 0) > WEBGL_POINTS
+                for key, payload in bundle.items())
+    plotly = (plotly_js() if webgl else (STATIC_DIR / CARTESIAN).read_bytes()).decode("utf-8")
     for tag in (CSS_TAG, APP_TAG):
         if page.count(tag) != 1:  # pragma: no cover - guards edits of index.html
             raise RuntimeError(f"index.html must contain {tag!r} exactly once")

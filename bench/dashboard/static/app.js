@@ -434,7 +434,7 @@
     const [c, P0] = await Promise.all([cellData(id), plotly()]);
     if (id !== state.cellId) return;
     const axis = state.axis;
-    const type = c.points > 20000 ? "scattergl" : "scatter";  // SVG is quicker to start; WebGL for big cells
+    const type = c.points > 20000 ? "scattergl" : "scatter";  // WEBGL_POINTS in data.py: SVG starts sooner
     const P = type === "scattergl" ? await plotlyGL() : P0;
     if (id !== state.cellId) return;
     const traces = [];
