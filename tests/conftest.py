@@ -6,6 +6,8 @@
 * ``fresh_registry``: forget every loaded plugin before and after a test that changes the
   ``SEQBENCH_*`` environment variables.
 * ``cli``: run the real ``bench`` command in a subprocess; returns ``Result(rc, stdout, stderr)``.
+* ``require_chromium()`` and ``browser``: the browser tests' headless Chromium (Debian's build,
+  driven by Playwright), or their module skipped with the reason.
 * ``make_dist``: write a fake installed distribution (``*.dist-info`` with entry points, plus its
   modules) into a fresh folder; put that folder on the subprocess's ``PYTHONPATH`` and seqbench
   discovers it exactly as it discovers a pip-installed plugin.
@@ -112,6 +114,31 @@ def bench_command() -> list[str]:
     """The ``bench`` console script next to this Python, else ``python -m seqbench.cli``."""
     script = Path(sys.executable).with_name("bench")
     return [str(script)] if script.exists() else [sys.executable, "-m", "seqbench.cli"]
+
+
+def require_chromium() -> None:
+    """Skip the calling test module, saying why, without Playwright or a Chromium binary
+    (``SEQBENCH_CHROMIUM`` names another one than /usr/bin/chromium). Playwright's own browser
+    download is not used: it fails offline."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set "
+                    "SEQBENCH_CHROMIUM)", allow_module_level=True)
+
+
+CHROMIUM = os.environ.get("SEQBENCH_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module."""
+    from playwright.sync_api import sync_playwright
+
+    require_chromium()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
 
 
 def run_bench(*args, env: dict | None = None, pythonpath=(), cwd=None, timeout=300) -> Result:

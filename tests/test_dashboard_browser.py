@@ -14,23 +14,19 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-CHROMIUM = os.environ.get("SEQBENCH_CHROMIUM", "/usr/bin/chromium")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set SEQBENCH_CHROMIUM)",
-                allow_module_level=True)
+from conftest import OFFLINE, bench_command, require_chromium
+
+require_chromium()
 
 from seqbench.dashboard.server import make_server  # noqa: E402
 from seqbench.store import Store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
 MATRIX = ["--models", "lstm,transformer", "--tasks", "copy,classification", "--train-sizes", "32,64",
           "--seeds", "0,1,2", "--max-steps", "20", "--val-every", "10", "-t", "copy.T=5"]
 PWN_MODEL = "<script>window.__pwned=1</script>"
@@ -40,11 +36,6 @@ TIMEOUT = 30_000  # ms, for anything the page waits on (plotly.js is 4.8 MB on a
 
 # --------------------------------------------------------------------------------------------
 # fixtures: the real matrix, servers, a browser
-
-
-def bench_command() -> list[str]:
-    script = Path(sys.executable).with_name("bench")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "seqbench.cli"]
 
 
 def run_matrix(db: Path) -> Path:
@@ -86,14 +77,6 @@ class Served:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def open_page(browser, url: str, errors: list | None = None):

@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-CHROMIUM = os.environ.get("SEQBENCH_CHROMIUM", "/usr/bin/chromium")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set SEQBENCH_CHROMIUM)",
-                allow_module_level=True)
+from conftest import OFFLINE, bench_command, require_chromium
+
+require_chromium()
 
 from seqbench.dashboard.server import make_server  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
 TIMEOUT = 30_000
 COMMON = """
     tasks = ["copy"]
@@ -49,11 +45,6 @@ PARTS = {  # a study in parts: each file one matrix, run in name order
 }
 
 
-def bench_command() -> list[str]:
-    script = Path(sys.executable).with_name("bench")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "seqbench.cli"]
-
-
 @pytest.fixture(scope="module")
 def study_db(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("study")
@@ -66,14 +57,6 @@ def study_db(tmp_path_factory) -> Path:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "part 3-unprobed" in proc.stdout
     return db
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def open_page(browser, url: str, errors: list):
