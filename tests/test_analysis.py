@@ -939,6 +939,28 @@ def test_cli_models_narrows_the_analysis_and_its_targets(tmp_path):
     assert res.exit_code == 2 and "no runs of 'gpt'" in res.output
 
 
+def test_cli_tasks_narrows_the_analysis_to_those_tasks(tmp_path):
+    runs = (two_models([0.9] * 6, [0.5] * 6)
+            + two_models([0.4] * 6, [0.8] * 6, task="copy", a="lstm", b="gru"))
+    db = make_db(tmp_path / "two-tasks.sqlite", runs)
+    cli = CliRunner()
+    every = json.loads(cli.invoke(analyze_cmd, ["--db", str(db), "--json", "--bootstrap",
+                                                "200"]).output)
+    assert {c["task"] for c in every["cells"]} == {"toy", "copy"}
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--json", "--bootstrap", "200", "--tasks",
+                                   "copy"])
+    assert res.exit_code == 0, res.output
+    copy = json.loads(res.output)
+    assert {c["task"] for c in copy["cells"]} == {"copy"} and copy["counts"]["done"] == 12
+    assert copy["pairs"] == [["gru", "lstm"]] or copy["pairs"] == [["lstm", "gru"]]
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--tasks", "copy", "--models",
+                                   "lstm,transformer"])  # no Transformer on copy
+    assert res.exit_code == 2 and "no runs of 'transformer'" in res.output
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--tasks", "translation"])
+    assert res.exit_code == 2 and "--tasks 'translation': no runs of 'translation'" in res.output
+    assert "tasks: copy, toy" in res.output
+
+
 def test_cli_without_a_transformer_compares_the_models_present(tmp_path):
     """Finding 10: `bench analyze` on a database without a Transformer is not an error."""
     db = make_db(tmp_path / "bench.sqlite",

@@ -389,6 +389,8 @@ CASES = {
     "analyze/pairs-self": ["analyze", "--db", "results.sqlite", "--pairs", "lstm:lstm"],
     "analyze/pairs-unknown": ["analyze", "--db", "results.sqlite", "--pairs", "nope:other"],
     "analyze/pairs-garbage": ["analyze", "--db", "results.sqlite", "--pairs", "a:b:c"],
+    "analyze/tasks-unknown": ["analyze", "--db", "results.sqlite", "--tasks", "nope"],
+    "analyze/tasks-empty": ["analyze", "--db", "results.sqlite", "--tasks", ","],
     "analyze/margin-negative": ["analyze", "--db", "results.sqlite", "--margin", "-1"],
     "analyze/margin-nan": ["analyze", "--db", "results.sqlite", "--margin", "nan"],
     "analyze/db-damaged": ["analyze", "--db", "corrupt.sqlite"],

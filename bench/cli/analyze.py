@@ -50,6 +50,8 @@ def parse_margins(text: str | None) -> dict | None:
 @click.option("--models", "only", default=None, metavar="A,B,...",
               help="Analyse only these models' runs (time-to-target targets and pairs then "
                    "come from them alone), e.g. 'lstm,transformer'. Default: every model.")
+@click.option("--tasks", "only_tasks", default=None, metavar="A,B,...",
+              help="Analyse only these tasks' runs, e.g. 'translation'. Default: every task.")
 @click.option("--margin", "margin_text", default=None, metavar="[METRIC=]DELTA,...",
               help="Practical margin for equivalence (TOST) and the floor/ceiling guard, in the "
                    "metric's units: '0.02' for every metric, or 'accuracy=0.02,bleu=0.5'. "
@@ -63,8 +65,8 @@ def parse_margins(text: str | None) -> dict | None:
               help="Seed of the bootstrap and permutation draws (same seed, same numbers).")
 @click.option("--force", is_flag=True,
               help="Let --out replace an existing file that is not an earlier analysis.")
-def analyze(db, as_json, markdown, out, pairs, only, margin_text, confidence, n_boot, seed,
-            force):
+def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, confidence, n_boot,
+            seed, force):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
     time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
@@ -92,16 +94,11 @@ def analyze(db, as_json, markdown, out, pairs, only, margin_text, confidence, n_
         fail(f"{db} could not be read ({one_line(exc)})")
     if not runs:
         fail(f"{db} holds no runs yet; start a matrix with `bench run`")
-    if only is not None:
-        from ..experiment.matrixfile import parse_list
-
-        chosen = parse_list(only)
-        known = {r["model"] for r in runs}
-        missing = [m for m in chosen if m not in known]
-        if not chosen or missing:
-            fail(f"--models {only!r}: no runs of {', '.join(map(repr, missing)) or 'any model'} "
-                 f"in {db}; models: {', '.join(sorted(known))}")
-        runs = [r for r in runs if r["model"] in chosen]
+    where = str(db)
+    for field, option, text in (("task", "--tasks", only_tasks), ("model", "--models", only)):
+        if text is not None:
+            runs = _narrow(runs, field, option, text, where)
+            where = f"the {text} runs of {db}"
     if wanted not in ("all", "auto"):
         known = {r["model"] for r in runs}
         unknown = sorted({m for p in wanted for m in p} - known)
@@ -133,6 +130,19 @@ def analyze(db, as_json, markdown, out, pairs, only, margin_text, confidence, n_
         click.echo(f"wrote {path}", err=True)
     else:
         click.echo(text)
+
+
+def _narrow(runs: list[dict], field: str, option: str, text: str, where: str) -> list[dict]:
+    """The runs whose ``field`` (model or task) is one of the names in ``text``."""
+    from ..experiment.matrixfile import parse_list
+
+    chosen = parse_list(text)
+    known = {r[field] for r in runs}
+    missing = [name for name in chosen if name not in known]
+    if not chosen or missing:
+        fail(f"{option} {text!r}: no runs of {', '.join(map(repr, missing)) or f'any {field}'} "
+             f"in {where}; {field}s: {', '.join(sorted(known))}")
+    return [r for r in runs if r[field] in chosen]
 
 
 def _previous_analysis(path: Path) -> bool:
