@@ -116,6 +116,9 @@ def bench_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "seqbench.cli"]
 
 
+CHROMIUM = os.environ.get("SEQBENCH_CHROMIUM", "/usr/bin/chromium")
+
+
 def require_chromium() -> None:
     """Skip the calling test module, saying why, without Playwright or a Chromium binary
     (``SEQBENCH_CHROMIUM`` names another one than /usr/bin/chromium). Playwright's own browser
@@ -124,9 +127,6 @@ def require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set "
                     "SEQBENCH_CHROMIUM)", allow_module_level=True)
-
-
-CHROMIUM = os.environ.get("SEQBENCH_CHROMIUM", "/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
