@@ -99,6 +99,9 @@ class BestDecision:
     more_seeds: int | None
 
 
+N_MIN = 3  # the earliest look: no verdict from fewer paired seeds (an SD needs two)
+
+
 def pocock_spending(alpha: float, tau: float) -> float:
     """Lan-DeMets Pocock-type spending: the alpha spent by information fraction tau in [0, 1]."""
     return alpha * math.log1p((math.e - 1.0) * tau)
@@ -213,7 +216,7 @@ class Sequential:
     results database, so a resumed decision simply passes the longer list)."""
 
     def __init__(self, margin: float, alpha: float = 0.05, n_max: int | None = 20,
-                 n_min: int = 3):
+                 n_min: int = N_MIN):
         if not (math.isfinite(margin) and margin >= 0):
             raise ValueError(f"margin must be a finite number >= 0, got {margin}")
         if not 0 < alpha < 1:
@@ -299,7 +302,7 @@ class Sequential:
 
 
 def decide_best(scores: Mapping[str, Sequence[float]], margin: float, *, alpha: float = 0.05,
-                n_max: int | None = 20, n_min: int = 3,
+                n_max: int | None = 20, n_min: int = N_MIN,
                 higher_is_better: bool = True) -> BestDecision:
     """The best model (highest mean score, or lowest when ``higher_is_better`` is False; the
     first listed on a tie) against each other one. ``scores[model]`` lists the model's score per

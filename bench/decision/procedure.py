@@ -26,7 +26,7 @@ import statistics
 import time
 from dataclasses import dataclass, field, replace
 
-from ..analysis.sequential import decide_best
+from ..analysis.sequential import N_MIN, decide_best
 from ..experiment.launch import Outcome, run_stage
 from ..experiment.plan import plan as make_plan
 from ..experiment.tuning import META, is_tune
@@ -53,7 +53,7 @@ def first_decision(scores: dict[str, list[float]], margin: float, *, alpha: floa
     answer the same whichever call computes it."""
     n = min(len(v) for v in scores.values())
     decision = None
-    for k in range(min(n, 3), n + 1):
+    for k in range(min(n, N_MIN), n + 1):  # looks before N_MIN cannot decide
         decision = decide_best({m: v[:k] for m, v in scores.items()}, margin, alpha=alpha,
                                n_max=n_max, higher_is_better=higher_is_better)
         if decision.verdict != "undecided":
