@@ -210,8 +210,9 @@ def test_presets_are_valid_and_the_claim_preset_is_the_study(cli):
 
 def test_the_published_claim_study_plans_its_parts_at_convergence():
     """results/claim-study (the study behind results/claim.sqlite): every part converges
-    (early stopping, a high step cap), tunes every model equally and evaluates 6 seeds. The
-    TREC-6 parts read ../shared/data; without it they are only read, not planned."""
+    (early stopping, a high step cap), tunes every model equally (drawn trials or one grid of
+    learning rates for all) and evaluates 6 seeds. The TREC-6 and Multi30k parts read
+    ../shared/data; without it they are only read, not planned."""
     from seqbench.experiment import matrixfile
     from seqbench.experiment.plan import plan
     from seqbench.registry import registry
@@ -219,14 +220,15 @@ def test_the_published_claim_study_plans_its_parts_at_convergence():
     root = Path(__file__).resolve().parents[1]
     reg = registry()
     parts = matrixfile.matrix_files(root / "results" / "claim-study")
-    assert len(parts) == 5
+    assert len(parts) == 6
     for path in parts:
         data = matrixfile.read(path)
         training, tuning = data["training"], data["tuning"]
         assert training["patience"] >= 5 and training["max_steps"] >= 50 * training["val_every"]
-        assert len(data["seeds"]) >= 6 and tuning["trials"] >= 4 and len(data["train_sizes"]) >= 5
-        local = data.get("task_params", {}).get("classification", {}).get("data", "")
-        if local and not (root / local).exists():
+        trials = tuning.get("trials") or len(tuning["lr"])
+        assert len(data["seeds"]) >= 6 and trials >= 2 and len(data["train_sizes"]) >= 5
+        local = [p["data"] for p in data.get("task_params", {}).values() if "data" in p]
+        if any(not (root / d).exists() for d in local):
             continue
         matrix = matrixfile.build_matrix(data, None, None, None, None, (), (), {}, {},
                                          list(reg.models), list(reg.tasks))
