@@ -35,7 +35,6 @@ from .plan import RunSpec
 
 DEFAULT_FOLDER = "results/slurm"
 DEFAULT_RUNS_PER_TASK = 10
-LOCAL_CANCEL_GRACE_S = 15.0  # how long a cancelled local job is signalled again while it runs
 
 
 def _record_path(records: Path, spec: dict) -> Path:
@@ -171,7 +170,11 @@ class SlurmExecutor:
                 if left:
                     time.sleep(self.poll)
         except BaseException:
-            _cancel(jobs)  # Ctrl-C: nobody would store what they train
+            for job in jobs:  # Ctrl-C: nobody would store what they train
+                try:
+                    job.cancel(check=False)
+                except Exception:
+                    pass
             raise
 
     @staticmethod
@@ -180,35 +183,6 @@ class SlurmExecutor:
             if path.stem in left:
                 left.pop(path.stem)
                 on_record(json.loads(path.read_text()))
-
-
-def _cancel(jobs, grace_s: float = LOCAL_CANCEL_GRACE_S) -> None:
-    """Cancel every job. SLURM's scancel is final; submitit's local stand-in sends one SIGINT,
-    which was once lost (CI: two of three cancelled jobs still running 30 s later), so local jobs
-    are signalled again every 3 s until they end or ``grace_s`` has passed. Not sooner: a job
-    that got the first SIGINT interrupts its task, waits 1 s, then kills it, and a second SIGINT
-    in that second would cut the kill short."""
-    from submitit.local.local import LocalJob
-
-    deadline = time.monotonic() + grace_s
-    pending = list(jobs)
-    while pending:
-        for job in pending:
-            try:
-                job.cancel(check=False)
-            except Exception:
-                pass
-        if time.monotonic() >= deadline:
-            return
-        time.sleep(3)
-        pending = [job for job in pending if isinstance(job, LocalJob) and not _ended(job)]
-
-
-def _ended(job) -> bool:
-    try:
-        return job.done()
-    except Exception:  # its state cannot be read: nothing more to do for it
-        return True
 
 
 def _job_error(job) -> str:
