@@ -200,7 +200,17 @@ def test_a_task_that_never_finishes_leaves_its_runs_failed_with_the_cause(counte
         assert "timed-out too many times" in r["error"], r["error"]
 
 
-def test_an_interrupted_driver_cancels_its_array(counted, monkeypatch, tmp_path):
+@pytest.fixture
+def sigint_default():
+    """submitit cancels a local job with SIGINT, and a suite started in the background
+    (``cmd &``, as a CI script may) has SIGINT ignored, a setting the jobs inherit: without this
+    they never see the cancel (two of three jobs still running 30 s later)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_an_interrupted_driver_cancels_its_array(counted, monkeypatch, tmp_path, sigint_default):
     """Ctrl-C in the driver (here: raised by its on_record) cancels the jobs still running:
     nobody would store what they train."""
     from seqbench.experiment.executor_slurm import SlurmExecutor
