@@ -917,8 +917,8 @@ def test_cli_against_a_real_database(tmp_path):
 
 
 def test_cli_models_narrows_the_analysis_and_its_targets(tmp_path):
-    """--models: a third model's runs leave the cell, so the target (the median over the cell's
-    models) and the pairs come from the chosen ones alone."""
+    """--models: a third model's runs leave the cell and the pairs come from the chosen ones
+    alone; the pair's target (its own two models') is the same either way."""
     runs = two_models([0.9] * 6, [0.5] * 6, curve=curve([0.5, 0.9]))
     for r in runs:
         if r["model"] == "transformer":
@@ -934,7 +934,7 @@ def test_cli_models_narrows_the_analysis_and_its_targets(tmp_path):
     two = json.loads(res.output)
     assert {m["model"] for m in two["cells"][0]["models"]} == {"lstm", "transformer"}
     assert two["pairs"] == [["lstm", "transformer"]] and two["counts"]["done"] == 12
-    assert (every["cells"][0]["target"], two["cells"][0]["target"]) == (0.6, 0.75)
+    assert (every["cells"][0]["target"], two["cells"][0]["target"]) == (0.75, 0.75)
     res = cli.invoke(analyze_cmd, ["--db", str(db), "--models", "lstm,gpt"])
     assert res.exit_code == 2 and "no runs of 'gpt'" in res.output
 

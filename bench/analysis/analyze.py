@@ -31,17 +31,20 @@ Methods (primitives in ``seqbench.analysis.stats``; alpha = 1 - confidence):
   *not measurable at this budget*, whatever the test says (a mean below chance is at the floor
   too; at the floor the speed comparison is not measurable either: its target is a chance-level
   score). A task that declares no chance level gets no floor guard, and the output says so.
-* **Convergence speed** (AlgoPerf): per cell one target, the *reference*: the median over the
-  cell's models of each model's median best validation score (lower-is-better metrics: the same
-  median, never a fraction of 0). The best model therefore reaches it in at least half its runs.
-  With a declared chance level, a ladder of easier targets (``LADDER``: that share of the way
-  from chance to the reference) is reported too. A run's time is its first validation at or past
-  the target; a run that never gets there, or diverged, is censored at the last point it was
-  watched. Medians (+inf when the middle is censored) carry percentile-bootstrap CIs. "A
-  converges faster" is decided by log-rank tests in steps *and* in seconds (both must reject;
-  p = the larger, Holm-adjusted over sizes), with the AUC of the validation curve (the mean
-  validation score over the cell's common step range, each run held at its last value after it
-  stopped) pointing the same way.
+* **Convergence speed** (AlgoPerf): each pair A vs B has its own target, the *reference*: the
+  median of the two models' median best validation scores (lower-is-better metrics: the same
+  median, never a fraction of 0), so a pair's answer does not depend on which other models are
+  in the cell or listed. The better of the two reaches it in at least half its runs. The cell's
+  rows and plots show its first compared pair's target. With a declared chance level, a ladder
+  of easier targets (``LADDER``: that share of the way from chance to the reference) is
+  reported too. A run's time is its first validation at or past the target; a run that never
+  gets there (it stopped below it, ran out of steps or diverged) has an infinite time, and the
+  log-rank test counts it as still waiting beyond every event (censoring it where it gave up
+  would favour the model that quits early). Medians (+inf when the middle is never reached)
+  carry percentile-bootstrap CIs. "A converges faster" is decided by log-rank tests in steps
+  *and* in seconds (both must reject; p = the larger, Holm-adjusted), with the AUC of the
+  validation curve (the mean validation score over the pair's common step range, each run held
+  at its last value after it stopped) pointing the same way and A's median time no longer.
 * **Validation noise**: ``extras["val_size"]`` and the binomial standard error it implies,
   sqrt(p(1-p)/n) at each model's median best validation score, for metrics in [0, 1].
 * **Scaling**: the error is 1 - metric for higher-is-better metrics in [0, 1], 1 - metric/100 for
@@ -77,7 +80,8 @@ BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are call
 PERCENT_METRICS = {"bleu", "chrf", "ter"}  # metrics on a 0-100 scale
 FLOOR_FACTOR = 5  # floor guard: both means within this many practical margins of chance
 LADDER = (0.5, 0.75, 1.0)  # easier targets: this share of the way from chance to the reference
-TARGET_RULE = ("the median over the cell's models of each model's median best validation score")
+TARGET_RULE = ("per pair: the median of the two models' median best validation scores (the "
+               "cell's rows and plots show its first pair's)")
 OUTCOME_TEXT = {"equivalent": "equivalent", "inconclusive": "inconclusive",
                 "not_measurable": "not measurable at this budget"}
 
@@ -256,12 +260,14 @@ def _ttt_summary(times: np.ndarray, reached: int, of: int, rng_key, confidence, 
     return out
 
 
-def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests, val_size,
-               unit_scale, confidence, n_boot, seed) -> dict:
+def _speed_side(m: ModelRuns, cell: Cell, curves, target, horizon, confidence, n_boot,
+                seed) -> dict:
+    """One model's time to ``target`` and its runs' validation AUC over ``horizon``.
+
+    A run that never got there (it stopped below it, ran out of steps or diverged) has an
+    infinite time: the log-rank test counts it as still waiting beyond every event, whichever
+    way it stopped."""
     higher = cell.higher_is_better
-    key = (cell.task, cell.variant_key, cell.train_size)
-    values = np.array(m.values, dtype=float)
-    ci = st.mean_ci(values, confidence)
     runs = m.done + m.diverged
     raw = [_time_to(r, curves, target, higher) for r in runs]
     times = np.array([t[:3] for t in raw], dtype=float).reshape(-1, 3)
@@ -270,10 +276,26 @@ def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests,
         # FLOPs to target = steps to target x the run's FLOPs per step (inf stays inf): a model
         # that needs fewer steps of a costlier step does not look faster than it is.
         times = np.column_stack([times, times[:, 0] * np.array(step_flops, dtype=float)])
+    aucs = {r["run_id"]: _auc(_points(curves, r), *horizon) for r in m.done} if horizon else {}
+    key = ("ttt", cell.task, cell.variant_key, cell.train_size, m.name)
+    return {
+        "ttt": _ttt_summary(times, int(sum(t[3] for t in raw)), len(runs), key, confidence,
+                            n_boot, seed),
+        "censored": [(t[0], t[2], t[3]) for t in raw],  # (steps, seconds, reached)
+        "auc": [aucs.get(r["run_id"]) for r in m.done],
+    }
+
+
+def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests, val_size,
+               unit_scale, confidence, n_boot, seed) -> dict:
+    higher = cell.higher_is_better
+    values = np.array(m.values, dtype=float)
+    ci = st.mean_ci(values, confidence)
+    runs = m.done + m.diverged
+    side = _speed_side(m, cell, curves, target, horizon, confidence, n_boot, seed)
     params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
     own = [r["steps_to_95"] for r in m.done if r.get("steps_to_95") is not None]
-    aucs = {r["run_id"]: _auc(_points(curves, r), *horizon) for r in m.done} if horizon else {}
-    good = [a for a in aucs.values() if a is not None]
+    good = [a for a in side["auc"] if a is not None]
     med_best = float(np.median(bests)) if bests else None
     val_se = None
     if val_size and unit_scale and med_best is not None and 0 <= med_best <= 1:
@@ -299,15 +321,11 @@ def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests,
         "step_flops": (int(np.median([r["step_flops"] for r in m.done if r.get("step_flops")]))
                        if any(r.get("step_flops") for r in m.done) else None),
         "best_val_median": med_best, "val_se": val_se,
-        "ttt": _ttt_summary(times, int(sum(t[3] for t in raw)), len(runs),
-                            ("ttt", *key, m.name), confidence, n_boot, seed),
+        "ttt": side["ttt"],
         "ladder": ladder_rows,
         "own95_steps_median": float(np.median(own)) if own else None,
         "auc": float(np.mean(good)) if good else None,
         "run_ids": [r["run_id"] for r in runs],
-        # for the comparisons; dropped from the output
-        "_censored": [(t[4], t[5], t[3]) if not t[3] else (t[0], t[2], True) for t in raw],
-        "_auc": [aucs.get(r["run_id"]) for r in m.done],
     }
 
 
@@ -324,7 +342,7 @@ def _aligned(ma: ModelRuns, mb: ModelRuns, va: np.ndarray, vb: np.ndarray):
     return va, vb, paired
 
 
-def _raw_compare(ra: dict, rb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, margin, guard,
+def _raw_compare(sa: dict, sb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, margin, guard,
                  target, confidence, seed) -> dict:
     """Everything about A vs B in one cell that needs no other cell; :func:`_decide` adds the
     Holm-adjusted p-values and the outcome."""
@@ -339,7 +357,7 @@ def _raw_compare(ra: dict, rb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
            "speed": None}
     if not ma.values or not mb.values:
         out["reason"] = f"no finished runs of {a if not ma.values else b}"
-        out["speed"] = _raw_speed(ra, rb, ma, mb, target, False, False,
+        out["speed"] = _raw_speed(sa, sb, ma, mb, target, False, False,
                                   1.0 if higher else -1.0, confidence)
         return out
     sign = 1.0 if higher else -1.0
@@ -351,7 +369,7 @@ def _raw_compare(ra: dict, rb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
         out["guard"] = where.pop()
     elif guard["floor_margin"] is None:
         out["guard"] = "unavailable"
-    out["speed"] = _raw_speed(ra, rb, ma, mb, target, out["guard"] == "floor", paired, sign,
+    out["speed"] = _raw_speed(sa, sb, ma, mb, target, out["guard"] == "floor", paired, sign,
                               confidence)
     td = st.t_diff(va, vb, paired)
     if td is None:
@@ -372,9 +390,11 @@ def _raw_compare(ra: dict, rb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
     return out
 
 
-def _raw_speed(ra, rb, ma: ModelRuns, mb: ModelRuns, target, guard_floor, paired, sign,
+def _raw_speed(sa, sb, ma: ModelRuns, mb: ModelRuns, target, guard_floor, paired, sign,
                confidence) -> dict:
-    out = {"target": target, "logrank_steps": None, "logrank_seconds": None, "p_value": None,
+    """A vs B in time to the pair's own target; ``sa``/``sb``: :func:`_speed_side`."""
+    out = {"target": target, "ttt": {ma.name: sa["ttt"], mb.name: sb["ttt"]},
+           "logrank_steps": None, "logrank_seconds": None, "p_value": None,
            "p_holm": None, "faster": None, "auc_diff": None, "auc_ci": None,
            "outcome": "inconclusive", "result": "inconclusive", "reason": ""}
     if guard_floor:
@@ -382,7 +402,7 @@ def _raw_speed(ra, rb, ma: ModelRuns, mb: ModelRuns, target, guard_floor, paired
     if target is None:
         out["reason"] = "no validation target (no finished run has a validation score)"
         return out
-    ca, cb = ra["_censored"], rb["_censored"]
+    ca, cb = sa["censored"], sb["censored"]
     if min(len(ca), len(cb)) < MIN_TEST_SEEDS:
         out["reason"] = f"fewer than {MIN_TEST_SEEDS} runs a side"
         return out
@@ -404,8 +424,8 @@ def _raw_speed(ra, rb, ma: ModelRuns, mb: ModelRuns, target, guard_floor, paired
         out["reason"] = "the log-rank tests in steps and in seconds point different ways"
     out["_z"] = za
     # AUC: a supporting figure, oriented like the accuracy difference (positive: A better)
-    xa = np.array([v for v in ra["_auc"] if v is not None]) * sign
-    xb = np.array([v for v in rb["_auc"] if v is not None]) * sign
+    xa = np.array([v for v in sa["auc"] if v is not None]) * sign
+    xb = np.array([v for v in sb["auc"] if v is not None]) * sign
     if len(xa) and len(xb):
         out["auc_diff"] = float(xa.mean() - xb.mean())
         if paired and len(xa) == len(ma.done) and len(xb) == len(mb.done):
@@ -483,8 +503,13 @@ def _speed_outcome(c: dict, alpha: float) -> None:
                                       "in steps and in seconds, Holm-adjusted)")
         return
     faster = c["a"] if z > 0 else c["b"]
+    slower = c["b"] if faster == c["a"] else c["a"]
     if s["auc_diff"] and (s["auc_diff"] < 0) == (faster == c["a"]):
         s["reason"] = f"the log-rank tests favour {faster}, but its AUC is worse"
+        return
+    if s["ttt"][faster]["_steps"][0] > s["ttt"][slower]["_steps"][0]:
+        s["reason"] = (f"the log-rank tests favour {faster}, but its median time to the target "
+                       "is longer")
         return
     s["faster"] = faster
     s["outcome"] = "a_faster" if faster == c["a"] else "b_faster"
@@ -499,17 +524,24 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
     higher = cell.higher_is_better
     margin, margin_source = margin_info
     guard = _guard(cell, margin)
-    # the reference (target): median over models of each model's median best validation score
     bests = {name: [b for b in (_best(r, curves, higher) for r in m.done) if b is not None]
              for name, m in cell.models.items()}
-    medians = [float(np.median(v)) for v in bests.values() if v]
-    target = float(np.median(medians)) if medians else None
+
+    def reference(names) -> tuple[float | None, tuple | None]:
+        """The pair's target (median of its models' median best validation scores) and the
+        step range its runs share, for the AUC."""
+        medians = [float(np.median(bests[n])) for n in names if bests[n]]
+        steps = [p[0] for n in names for r in cell.models[n].done for p in _points(curves, r)]
+        return (float(np.median(medians)) if medians else None,
+                (min(steps), max(steps)) if steps else None)
+
+    asked = _present(pairs, cell.models) + _present(extra_pairs, cell.models)
+    # the rows (and the plots) show the first compared pair's target; one model: its own
+    target, horizon = reference(asked[0] if asked else list(cell.models))
     chance = cell.extras.get("chance")
     ladder = None
     if target is not None and chance is not None:
         ladder = [(lv, chance + lv * (target - chance)) for lv in LADDER]
-    steps = [p[0] for m in cell.models.values() for r in m.done for p in _points(curves, r)]
-    horizon = (min(steps), max(steps)) if steps else None
     all_values = [v for m in cell.models.values() for v in m.values]
     unit = _scale(cell.primary_metric, all_values, higher) == "unit"
     val_size = cell.extras.get("val_size")
@@ -518,8 +550,11 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
             for name, m in cell.models.items()}
 
     def compare(a, b):
-        c = _raw_compare(rows[a], rows[b], cell.models[a], cell.models[b], cell, margin, guard,
-                         target, confidence, seed)
+        t, span = reference((a, b))
+        sa, sb = (_speed_side(cell.models[m], cell, curves, t, span, confidence, n_boot, seed)
+                  for m in (a, b))
+        c = _raw_compare(sa, sb, cell.models[a], cell.models[b], cell, margin, guard, t,
+                         confidence, seed)
         lost = [f"{m.name}: {len(m.diverged)}" for m in (cell.models[a], cell.models[b])
                 if m.diverged]
         if lost:
@@ -536,7 +571,8 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
     return {
         "task": cell.task, "variant": cell.variant, "variant_key": cell.variant_key,
         "train_size": cell.train_size, "n": cell.n, "primary_metric": cell.primary_metric,
-        "higher_is_better": higher, "target": target, "ladder": (
+        "higher_is_better": higher, "target": target,
+        "target_pair": list(asked[0]) if asked else None, "ladder": (
             [{"level": lv, "target": v} for lv, v in ladder] if ladder else None),
         "margin": margin, "margin_source": margin_source, "guard": guard,
         "validation": validation,

@@ -168,13 +168,14 @@ def _ttt_phrase(name: str, t: dict) -> str:
 
 
 def _speed_sentences(f: dict) -> list[str]:
-    a, b, cell, rows, s = f["a"], f["b"], f["cell"], f["rows"], f["cmp"]["speed"]
-    if cell["target"] is None:
+    a, b, cell, s = f["a"], f["b"], f["cell"], f["cmp"]["speed"]
+    if s["target"] is None:
         return ["No validation target could be set (no finished runs with a validation score), so "
                 "the claim that it converges faster is inconclusive."]
-    ta, tb = rows[a]["ttt"], rows[b]["ttt"]
+    ta, tb = s["ttt"][a], s["ttt"][b]
     out = [
-        f"Time to the target ({cell['primary_metric']} {num(cell['target'])}, {f['target_rule']}; "
+        f"Time to the target ({cell['primary_metric']} {num(s['target'])}, the median of the two "
+        f"models' median best validation scores; "
         f"medians with {f['confidence']:.0%} bootstrap CIs, never-reached runs counted as "
         f"{INF_MARK}): {_ttt_phrase(a, ta)}; {_ttt_phrase(b, tb)}."
     ]

@@ -1,0 +1,111 @@
+"""Analysis outcomes that once pointed the wrong way, each on hand-made records (no training)."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_analysis import NOISE, cell_of, curve, go, make_db, model_of, run, two_models
+
+from seqbench.cli.analyze import analyze as analyze_cmd
+
+
+def cli_json(db, *args):
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(db), "--json", "--bootstrap", "200",
+                                           *args])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def trained(r, cap, patience=5):
+    """A record that says how training was bounded: its step cap and early stopping."""
+    r["config"]["training"].update(max_steps=cap, patience=patience)
+    return r
+
+
+# ---------------------------------------------------------------------------- time to target
+
+
+def early_quitters():
+    """4 of 8 LSTM runs reach the target at steps 200-300, the other 4 plateau at 0.55 and
+    early stopping ends them at step 400; every Transformer run reaches it at step 700."""
+    runs = []
+    for s in range(8):
+        if s < 4:
+            vals = [0.5] * (1 + s // 2) + [0.9] * (3 - s // 2)
+        else:
+            vals = [0.5, 0.55, 0.55, 0.55]
+        runs.append(trained(run("lstm", s, 0.7, curve=curve(vals)), 3000))
+        ramp = [0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.9, 0.9]
+        runs.append(trained(run("transformer", s, 0.9, curve=curve(ramp)), 3000))
+    return runs
+
+
+def never_reached():
+    """No LSTM run reaches the target (each stops at step 1,000 on a plateau at 0.55); every
+    Transformer run reaches it by step 2,500."""
+    runs = []
+    for s in range(6):
+        runs.append(trained(run("lstm", s, 0.55, curve=curve([0.3, 0.45] + [0.55] * 8)), 3000))
+        ramp = list(np.linspace(0.5, 0.9, 20 + s)) + [0.9] * (5 - s)
+        runs.append(trained(run("transformer", s, 0.9, curve=curve(ramp)), 3000))
+    return runs
+
+
+def test_a_run_that_stopped_below_the_target_never_reaches_it(tmp_path):
+    """Censoring a stopped run where it gave up favoured the model that quits early; a run
+    that never reaches the target has an infinite time to it, counted beyond every event."""
+    data = cli_json(make_db(tmp_path / "quit.sqlite", early_quitters()))
+    (cmp,) = data["cells"][0]["comparisons"]
+    speed = cmp["speed"]
+    lstm = model_of(data["cells"][0], "lstm")["ttt"]
+    assert lstm["reached"] == 4 and lstm["censored_median"] is True
+    assert speed["outcome"] != "a_faster"  # the old answer: "lstm faster", p = 0.025
+    assert speed["logrank_steps"]["z"] <= 0
+    assert data["verdicts"][0]["speed_claim"] != "holds"
+
+    data = cli_json(make_db(tmp_path / "never.sqlite", never_reached()))
+    (cmp,) = data["cells"][0]["comparisons"]
+    speed = cmp["speed"]
+    assert model_of(data["cells"][0], "lstm")["ttt"]["reached"] == 0
+    assert model_of(data["cells"][0], "transformer")["ttt"]["reached"] == 6
+    assert speed["logrank_steps"]["z"] < -3  # the old answer: z = 0, no difference
+    assert speed["outcome"] == "b_faster" and speed["faster"] == "transformer"
+    assert data["verdicts"][0]["speed_claim"] == "fails"
+
+
+# ---------------------------------------------------------------------------- one target per pair
+
+
+def three_models():
+    """The GRU, far behind, used to drag the cell's target (the median over all models)."""
+    runs = []
+    for s in range(6):
+        runs.append(run("lstm", s, 0.8, curve=curve([0.6, 0.7, 0.8, 0.8])))
+        runs.append(run("transformer", s, 0.8, curve=curve([0.5, 0.6, 0.75, 0.9])))
+        runs.append(run("gru", s, 0.3, curve=curve([0.2, 0.3, 0.3, 0.3])))
+    return runs
+
+
+def test_a_pairs_verdict_does_not_depend_on_the_other_models(tmp_path):
+    db = make_db(tmp_path / "three.sqlite", three_models())
+    every = cli_json(db)
+    two = cli_json(db, "--models", "lstm,transformer")
+    listed = cli_json(db, "--pairs", "gru:lstm,lstm:transformer")
+
+    def pair(data):
+        (c,) = [x for x in data["cells"][0]["comparisons"]
+                if (x["a"], x["b"]) == ("lstm", "transformer")]
+        return c["speed"]
+
+    speeds = [pair(d) for d in (every, two, listed)]
+    assert [s["target"] for s in speeds] == [pytest.approx((0.8 + 0.9) / 2)] * 3
+    assert len({(s["outcome"], s["p_value"]) for s in speeds}) == 1
+    assert [s["ttt"]["transformer"]["median_steps"] for s in speeds] == [400] * 3
+    assert [s["ttt"]["lstm"]["reached"] for s in speeds] == [0] * 3  # 0.8 < 0.85
+    # with the GRU's 0.3 in the median the target was 0.8, and the dashboard said "lstm faster"
+    assert speeds[0]["outcome"] == "inconclusive" and "AUC" in speeds[0]["reason"]
+    assert "per pair" in every["target_rule"]
+    verdicts = [next(v for v in d["verdicts"] if (v["a"], v["b"]) == ("lstm", "transformer"))
+                for d in (every, two)]
+    assert verdicts[0]["speed_claim"] == verdicts[1]["speed_claim"]
