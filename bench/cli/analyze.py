@@ -65,8 +65,22 @@ def parse_margins(text: str | None) -> dict | None:
               help="Seed of the bootstrap and permutation draws (same seed, same numbers).")
 @click.option("--force", is_flag=True,
               help="Let --out replace an existing file that is not an earlier analysis.")
+@click.option("--pool", is_flag=True,
+              help="Pool across data sets: for a task with several variants, a random-effects "
+                   "meta-analysis of the first --pairs pair (default lstm:transformer) per size "
+                   "regime, with its prediction interval for a new data set, and every model "
+                   "against the best other.")
+@click.option("--regimes", default=None, metavar="LO-HI,...,full",
+              help="With --pool: the size regimes, ranges of training examples or 'full' "
+                   "[default: 250-500,1000-2000,full].")
+@click.option("--pool-method", type=click.Choice(["dl", "pm"]), default="dl", show_default=True,
+              help="With --pool: tau² by DerSimonian-Laird or Paule-Mandel.")
+@click.option("--pool-interval", type=click.Choice(["hksj", "z"]), default="hksj",
+              show_default=True,
+              help="With --pool: the pooled interval, Hartung-Knapp-Sidik-Jonkman (t, k-1 df; "
+                   "holds its coverage with few data sets) or normal.")
 def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, confidence, n_boot,
-            seed, force):
+            seed, force, pool, regimes, pool_method, pool_interval):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
     time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
@@ -80,6 +94,7 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, co
     try:
         wanted = "auto" if pairs is None else parse_pairs(pairs)
         margins = parse_margins(margin_text)
+        pool_options = _pool_options(pool, regimes, pool_method, pool_interval)
     except ValueError as exc:
         fail(str(exc))
     if out:  # before any work: never the database, never someone else's file
@@ -108,28 +123,68 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, co
 
     from ..analysis.analyze import analyze as run_analysis
 
-    result = run_analysis(runs, curves, pairs=wanted, confidence=confidence, n_boot=n_boot,
-                          seed=seed, margins=margins)
     fmt = "json" if as_json else "markdown" if markdown else None
     if out and fmt is None:
         fmt = "json" if out.lower().endswith(".json") else "markdown"
-    if fmt is None:
-        from ..analysis.verdict import render_rich
+    if pool_options is not None:
+        from ..analysis.pool import pairs_for
 
-        render_rich(result, console())
-        return
-    if fmt == "json":
-        text = json.dumps(result, indent=2, allow_nan=False)
+        first = None if wanted in ("all", "auto") else wanted[0]
+        result = run_analysis(runs, curves, pairs=pairs_for({r["model"] for r in runs}, first),
+                              confidence=confidence, n_boot=n_boot, seed=seed, margins=margins)
+        text = _pooled(result, fmt, first, confidence, pool_options)
     else:
-        from ..analysis.verdict import render_markdown
-
-        text = render_markdown(result)
+        result = run_analysis(runs, curves, pairs=wanted, confidence=confidence, n_boot=n_boot,
+                              seed=seed, margins=margins)
+        text = _render(result, fmt)
+    if text is None:
+        return
     if out:
         path = Path(out)
         write_out(path, text + "\n")
         click.echo(f"wrote {path}", err=True)
     else:
         click.echo(text)
+
+
+def _render(result: dict, fmt: str | None) -> str | None:
+    """The analysis as JSON or markdown text; printed with rich (and None) without a format."""
+    if fmt is None:
+        from ..analysis.verdict import render_rich
+
+        render_rich(result, console())
+        return None
+    if fmt == "json":
+        return json.dumps(result, indent=2, allow_nan=False)
+    from ..analysis.verdict import render_markdown
+
+    return render_markdown(result)
+
+
+def _pool_options(pool: bool, regimes: str | None, method: str, interval: str) -> dict | None:
+    """The pooling options (None without --pool); ValueError for a bad --regimes."""
+    if not pool:
+        if regimes is not None:
+            raise ValueError("--regimes applies to --pool only")
+        return None
+    from ..analysis.pool import DEFAULT_REGIMES, parse_regimes
+
+    return {"regimes": parse_regimes(regimes or DEFAULT_REGIMES), "method": method,
+            "interval": interval}
+
+
+def _pooled(result: dict, fmt: str | None, pair, confidence: float, options: dict) -> str | None:
+    """The pooled verdict as JSON or markdown text; printed with rich (and None) without one."""
+    from ..analysis.pool import pool
+    from ..analysis.pool_tables import render_markdown, render_rich
+
+    report = pool(result, pair=pair, confidence=confidence, **options)
+    if fmt is None:
+        render_rich(report, console())
+        return None
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2, allow_nan=False)
+    return render_markdown(report).rstrip("\n")
 
 
 def _narrow(runs: list[dict], field: str, option: str, text: str, where: str) -> list[dict]:
@@ -153,10 +208,11 @@ def _previous_analysis(path: Path) -> bool:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    if text.startswith("# seqbench analysis\n"):
+    if text.startswith(("# seqbench analysis\n", "# seqbench pooled analysis\n")):
         return True
     try:
         data = json.loads(text)
     except ValueError:
         return False
-    return isinstance(data, dict) and {"counts", "cells", "verdicts"} <= data.keys()
+    return isinstance(data, dict) and ({"counts", "cells", "verdicts"} <= data.keys()
+                                       or {"regimes", "tasks", "skipped"} <= data.keys())
