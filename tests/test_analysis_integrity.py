@@ -109,3 +109,30 @@ def test_a_pairs_verdict_does_not_depend_on_the_other_models(tmp_path):
     verdicts = [next(v for v in d["verdicts"] if (v["a"], v["b"]) == ("lstm", "transformer"))
                 for d in (every, two)]
     assert verdicts[0]["speed_claim"] == verdicts[1]["speed_claim"]
+
+
+# ---------------------------------------------------------------------------- floor guard
+
+CHANCE = {"chance": 0.1, "perfect": 1.0}
+
+
+def test_a_difference_told_apart_from_chance_is_measurable():
+    """0.148 vs chance-level 0.100 over 6 seeds: the LSTM can be told from chance, so the
+    comparison is measured (it used to be 'not measurable': within 5 margins of chance)."""
+    runs = two_models([0.148 + x / 10 for x in NOISE[:6]], [0.100 + x / 10 for x in NOISE[:6]],
+                      extras=CHANCE)
+    (cmp,) = cell_of(go(runs))["comparisons"]
+    assert cmp["guard"] is None and cmp["outcome"] == "a_better"
+    assert cmp["ci"][0] > 0.04
+
+
+def test_both_indistinguishable_from_chance_is_not_measurable():
+    runs = two_models([0.1 + x for x in NOISE[:6]], [0.1 + x for x in NOISE[1:7]],
+                      extras=CHANCE)
+    res = go(runs)
+    (cmp,) = cell_of(res)["comparisons"]
+    assert cmp["guard"] == "floor" and cmp["outcome"] == "not_measurable"
+    assert "cannot be told from chance (0.1)" in cmp["reason"]
+    assert "declared margin" not in cmp["reason"]
+    assert "cannot be told from chance" in res["verdicts"][0]["text"]
+    assert "within" not in res["verdicts"][0]["text"].split("cannot be told")[0][-80:]

@@ -25,12 +25,14 @@ Methods (primitives in ``seqbench.analysis.stats``; alpha = 1 - confidence):
   relabellings, sampled beyond) is reported beside it as a supporting figure; it decides nothing.
   Pairs: by default every pair of the models present, LSTM vs Transformer first (the verdict's
   pair); each cell's two best models are also compared, for its winner, if no pair asked for them.
-* **Floor/ceiling guard**: when both models' means lie within ``FLOOR_FACTOR`` x delta of the
-  task's declared chance level (``extras["chance"]``: a trivial predictor's score), or both
-  within delta of its declared best value (``extras["perfect"]``), the comparison is
-  *not measurable at this budget*, whatever the test says (a mean below chance is at the floor
-  too; at the floor the speed comparison is not measurable either: its target is a chance-level
-  score). A task that declares no chance level gets no floor guard, and the output says so.
+* **Floor/ceiling guard**: a model is at the floor when its scores cannot be told from the
+  task's declared chance level (``extras["chance"]``: a trivial predictor's score): its
+  t-interval reaches chance or lies past it. When both models are at the floor, or both means
+  lie within delta of the declared best value (``extras["perfect"]``), the comparison is *not
+  measurable at this budget*, whatever the test says (at the floor the speed comparison is not
+  measurable either: its target is a chance-level score). A difference measured between a model
+  above chance and one at it is reported, and the verdict says which one is at chance. A task
+  that declares no chance level gets no floor guard, and the output says so.
 * **Convergence speed** (AlgoPerf): each pair A vs B has its own target, the *reference*: the
   median of the two models' median best validation scores (lower-is-better metrics: the same
   median, never a fraction of 0), so a pair's answer does not depend on which other models are
@@ -78,7 +80,8 @@ VERDICT_FIRST = ("lstm", "transformer")  # the claim under test: first when both
 MIN_TEST_SEEDS = 3  # fewer a side: no test (a t-test on 2 values rests on normality alone)
 BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
 PERCENT_METRICS = {"bleu", "chrf", "ter"}  # metrics on a 0-100 scale
-FLOOR_FACTOR = 5  # floor guard: both means within this many practical margins of chance
+FLOOR_RULE = ("a model is at the floor when its scores cannot be told from chance: its "
+              "t-interval reaches the declared chance level")
 LADDER = (0.5, 0.75, 1.0)  # easier targets: this share of the way from chance to the reference
 TARGET_RULE = ("per pair: the median of the two models' median best validation scores (the "
                "cell's rows and plots show its first pair's)")
@@ -151,29 +154,35 @@ def practical_margin(metric, higher, values, extras: dict,
 
 def _guard(cell: Cell, margin: float | None) -> dict:
     chance, perfect = cell.extras.get("chance"), cell.extras.get("perfect")
-    out = {"chance": chance, "perfect": perfect, "floor_margin": None, "ceiling_margin": None,
-           "note": None}
-    if margin is None:
-        out["note"] = "no practical margin for this metric, so no floor/ceiling guard"
-        return out
-    out["ceiling_margin"] = margin if perfect is not None else None
-    out["floor_margin"] = FLOOR_FACTOR * margin if chance is not None else None
+    out = {"chance": chance, "perfect": perfect,
+           "floor_rule": FLOOR_RULE if chance is not None else None,
+           "ceiling_margin": margin if perfect is not None else None, "note": None}
     if chance is None:
         out["note"] = ("the task declares no chance level, so the floor guard could not be "
                        "applied")
+    elif perfect is not None and margin is None:
+        out["note"] = "no practical margin for this metric, so no ceiling guard"
     return out
 
 
-def _where(mean: float | None, guard: dict, higher: bool) -> str | None:
-    """"floor" / "ceiling" when a model's mean sits within the guard's margin of chance / of
-    the best attainable value (a score below chance is at the floor too)."""
-    if mean is None:
-        return None
+def _at_floor(m: ModelRuns, chance: float, higher: bool, confidence: float) -> bool:
+    """Its scores cannot be told from chance: its t-interval reaches chance (or lies past it;
+    one seed: its score is no better than chance)."""
     sign = 1.0 if higher else -1.0
-    floor, ceiling = guard["floor_margin"], guard["ceiling_margin"]
-    if floor is not None and sign * (mean - guard["chance"]) <= floor:
+    ci = st.mean_ci(m.values, confidence)
+    worst = min(sign * ci[0], sign * ci[1]) if ci else sign * m.values[0]
+    return worst <= sign * chance
+
+
+def _where(m: ModelRuns, guard: dict, higher: bool, confidence: float) -> str | None:
+    """"floor" when the model's scores cannot be told from chance, "ceiling" when its mean sits
+    within the practical margin of the best attainable value."""
+    if not m.values:
+        return None
+    if guard["floor_rule"] and _at_floor(m, guard["chance"], higher, confidence):
         return "floor"
-    if ceiling is not None and sign * (guard["perfect"] - mean) <= ceiling:
+    ceiling = guard["ceiling_margin"]
+    if ceiling is not None and (1 if higher else -1) * (guard["perfect"] - m.mean) <= ceiling:
         return "ceiling"
     return None
 
@@ -352,7 +361,8 @@ def _raw_compare(sa: dict, sb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
            "positive_means": f"{a} better", "diff": None, "se": None, "df": None, "ci": None,
            "test": "none", "p_value": None, "p_holm": None, "holm_family": None,
            "margin": margin, "equivalence_ci": None, "tost_p": None, "tost_p_holm": None,
-           "p_permutation": None, "permutation_exact": None, "guard": None,
+           "p_permutation": None, "permutation_exact": None, "guard": None, "at_floor": [],
+           "_chance": guard["chance"], "_perfect": guard["perfect"],
            "outcome": "inconclusive", "winner": None, "result": "inconclusive", "reason": "",
            "speed": None}
     if not ma.values or not mb.values:
@@ -364,10 +374,12 @@ def _raw_compare(sa: dict, sb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
     va, vb, paired = _aligned(ma, mb, sign * np.array(ma.values), sign * np.array(mb.values))
     out["paired"] = paired
     out["diff"] = float(va.mean() - vb.mean())
-    where = {_where(ma.mean, guard, higher), _where(mb.mean, guard, higher)}
+    places = {m.name: _where(m, guard, higher, confidence) for m in (ma, mb)}
+    out["at_floor"] = [name for name, w in places.items() if w == "floor"]
+    where = set(places.values())
     if len(where) == 1 and None not in where:
         out["guard"] = where.pop()
-    elif guard["floor_margin"] is None:
+    elif guard["floor_rule"] is None:
         out["guard"] = "unavailable"
     out["speed"] = _raw_speed(sa, sb, ma, mb, target, out["guard"] == "floor", paired, sign,
                               confidence)
@@ -458,8 +470,12 @@ def _outcome(c: dict, alpha: float) -> None:
         return  # no finished runs of one side: the reason says so
     if c["guard"] in ("floor", "ceiling"):
         c["outcome"], c["result"] = "not_measurable", OUTCOME_TEXT["not_measurable"]
-        where = "chance" if c["guard"] == "floor" else "the best attainable score"
-        c["reason"] = f"both models are within the declared margin of {where} ({c['guard']})"
+        if c["guard"] == "floor":
+            c["reason"] = (f"both models' scores cannot be told from chance ({c['_chance']:g}): "
+                           "their t-intervals reach it (floor)")
+        else:
+            c["reason"] = (f"both models are within the practical margin ±{c['margin']:g} of "
+                           f"the best attainable score ({c['_perfect']:g}) (ceiling)")
         return
     if c["p_value"] is None:
         return  # too few seeds
@@ -901,7 +917,7 @@ def analyze(runs: list[dict], curves: dict, *, pairs="auto", confidence: float =
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "confidence": confidence, "n_boot": n_boot, "seed": seed,
         "pairs": [list(p) for p in used], "verdict_pair": list(verdict_pair or []),
-        "margins": margins_used, "floor_factor": FLOOR_FACTOR, "target_rule": TARGET_RULE,
+        "margins": margins_used, "floor_rule": FLOOR_RULE, "target_rule": TARGET_RULE,
         "ladder": list(LADDER), "min_test_seeds": MIN_TEST_SEEDS,
         "counts": counts, "cells": cells, "scaling": scaling, "verdicts": verdicts,
     }, drop_private=True)  # "_cell", "_extra", "_censored", "_steps"... stay inside

@@ -96,8 +96,8 @@ def _p_phrase(cmp: dict) -> str:
 def _guard_sentence(cell: dict, cmp: dict) -> str:
     g = cell["guard"]
     if cmp["guard"] == "floor":
-        return (f"Both models sit within {num(g['floor_margin'])} of chance "
-                f"({num(g['chance'])}, what a trivial predictor scores): the comparison is not "
+        return (f"Both models' scores cannot be told from chance ({num(g['chance'])}, what a "
+                f"trivial predictor scores: their t-intervals reach it): the comparison is not "
                 f"measurable at this budget, whatever the difference ({_diff(cmp)}).")
     return (f"Both models sit within {num(g['ceiling_margin'])} of the best attainable score "
             f"({num(g['perfect'])}): the task does not separate them at this budget, so the "
@@ -140,6 +140,9 @@ def _accuracy_sentences(f: dict) -> list[str]:
     else:
         out.append(f"The difference, {_diff(cmp)} (positive favours {a}; {test}), is "
                    f"inconclusive: {cmp['reason']}.")
+    for m in cmp.get("at_floor") or []:
+        out.append(f"{m}'s scores cannot be told from chance ({num(cell['guard']['chance'])}): "
+                   f"it has not learnt the task at this budget.")
     return out
 
 
@@ -305,8 +308,8 @@ def _declared(c: dict) -> str:
     bits = []
     if c.get("margin") is not None:
         bits.append(f"margin ±{c['margin']:g} ({c['margin_source']})")
-    if g.get("floor_margin") is not None:
-        bits.append(f"floor guard: within {num(g['floor_margin'])} of chance {num(g['chance'])}")
+    if g.get("floor_rule"):
+        bits.append(f"floor guard: a t-interval that reaches chance {num(g['chance'])}")
     if g.get("ceiling_margin") is not None:
         bits.append(f"ceiling guard: within {num(g['ceiling_margin'])} of {num(g['perfect'])}")
     if g.get("note"):
@@ -399,9 +402,9 @@ def _counts_line(result: dict) -> str:
     return (f"{c.get('done', 0)} done{early}, {c.get('diverged', 0)} diverged, "
             f"{c.get('failed', 0)} failed, {c.get('running', 0)} running. {conf:.0%} Student-t "
             "intervals over seeds; "
-            f"A vs B: paired t (Welch's when the seeds differ), Holm-adjusted over the sizes of "
-            f"each task, equivalence by TOST within the practical margin; the floor guard uses "
-            f"{result.get('floor_factor', '-')}× that margin around chance. Time to target: "
+            "A vs B: paired t (Welch's when the seeds differ), Holm-adjusted over the sizes of "
+            "each task, equivalence by TOST within the practical margin; a model is at the floor "
+            "when its scores cannot be told from chance. Time to target: "
             f"{result.get('target_rule', '-')}, compared by log-rank. Medians of times and "
             f"crossovers: {result['n_boot']} bootstrap resamples (seed {result['seed']}).")
 

@@ -379,7 +379,7 @@ def build_snapshot(path: Path, version: str, *, pairs, confidence: float, n_boot
         "ok": error is None, "error": error, "confidence": analysis.get("confidence"),
         "target_rule": analysis.get("target_rule"), "n_boot": analysis.get("n_boot"),
         "pairs": analysis.get("pairs"), "generated_at": analysis.get("generated_at"),
-        "margins": analysis.get("margins"), "floor_factor": analysis.get("floor_factor"),
+        "margins": analysis.get("margins"), "floor_rule": analysis.get("floor_rule"),
     }
 
     # cells and variants (task x task parameters that vary), each with a stable id
