@@ -471,6 +471,14 @@ class Store:
         return [decode_row(r) for r in self.conn.execute(sql, args)]
 
     @_readable
+    def matrix(self, matrix_id: str) -> dict[str, Any] | None:
+        """The request ``add_matrix`` stored under ``matrix_id``, or None."""
+        row = self.conn.execute(
+            "SELECT request FROM matrices WHERE matrix_id = ?", (matrix_id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    @_readable
     def curve(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT * FROM curves WHERE run_id = ? ORDER BY step", (run_id,)

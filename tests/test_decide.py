@@ -144,3 +144,125 @@ def test_a_verdict_once_reached_stands_when_the_round_in_flight_finishes():
     short = {m: v[:6] for m, v in scores.items()}  # no look decided: the last one is reported
     d = first_decision(short, 0.01, alpha=0.05, n_max=20, higher_is_better=True)
     assert (d.verdict, d.n) == ("undecided", 6)
+
+
+# --------------------------------------------------------------------------------------------
+# A decision's design, and diverged seeds, through the real command over a scripted executor
+
+SCRIPTED = """
+import hashlib
+import os
+
+from seqbench import hookimpl
+from seqbench.experiment.plan import RunSpec
+
+
+def score(model, seed):
+    # a fixed draw per (model, seed): N(0.8, 0.05) from the hash, the same on every call
+    u = [int(hashlib.sha256(f"{model}/{seed}/{i}".encode()).hexdigest()[:8], 16) / 2**32
+         for i in range(12)]
+    return 0.8 + 0.05 * (sum(u) - 6)
+
+
+class Scripted:
+    \"\"\"Trains nothing: a run's accuracy is a fixed function of its model and seed, and the
+    seeds named in SCRIPTED_DIVERGE (model:seed,...) diverge.\"\"\"
+
+    workers = 1
+
+    def __init__(self, workers, logger_factory=None):
+        pass
+
+    def run(self, specs, on_start, on_record):
+        bad = {tuple(x.split(":")) for x in os.environ.get("SCRIPTED_DIVERGE", "").split(",") if x}
+        for raw in specs:
+            if not on_start(raw):
+                continue
+            spec = RunSpec.from_dict(raw)
+            value = score(spec.model, spec.seed)
+            record = {"run_id": spec.run_id, "matrix_id": spec.matrix_id, "model": spec.model,
+                      "task": spec.task, "kind": spec.kind, "train_size": spec.train_size,
+                      "seed": spec.seed, "config": spec.config(), "trial": spec.trial,
+                      "started_at": "2026-01-01T00:00:00", "finished_at": "2026-01-01T00:00:01",
+                      "primary_metric": "accuracy", "higher_is_better": True,
+                      "extras": {"chance": 0.1}, "train_examples": 160, "steps": 10,
+                      "train_seconds": 0.01,
+                      "curve": [{"step": 10, "samples": 320, "seconds": 0.01,
+                                 "val_primary": value}]}
+            if (spec.model, str(spec.seed)) in bad:
+                record.update(status="diverged", error="Diverged: training loss became nan")
+            else:
+                record.update(status="done", best_val=value, test={"accuracy": value})
+            on_record(record)
+
+
+@hookimpl
+def register_executors(register):
+    register("scripted", Scripted, "fixed scores, no training")
+"""
+
+FAKE = ["--task", "classification", "--train-size", "160", "--param-budget", "8000",
+        "--trials", "2", "--budget", "1m", "--executor", "scripted", "--json"]
+
+
+@pytest.fixture(scope="module")
+def scripted(make_dist):
+    return make_dist("seqbench-scripted", {"seqbench_scripted": SCRIPTED},
+                     {"scripted": "seqbench_scripted"})
+
+
+def _fingerprint(db) -> tuple:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return tuple(conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                     for t in ("runs", "matrices"))
+    finally:
+        conn.close()
+
+
+def test_the_stopping_rule_is_frozen_once_evaluation_begins(cli, scripted, tmp_path):
+    db = tmp_path / "d.sqlite"
+    first = cli("decide", *FAKE, "--max-seeds", "4", "--db", db, pythonpath=[scripted])
+    assert first.rc == 0, first.stderr
+    one = json.loads(first.stdout)
+    assert one["stopped_because"] == "max seeds" and one["verdict"] == "undecided", one
+    assert one["seeds"] == {"lstm": 4, "transformer": 4}
+    before = _fingerprint(db)
+    for args, stored in ((["--max-seeds", "8"], "--max-seeds 4"),
+                         (["--max-seeds", "4", "--alpha", "0.1"], "--alpha 0.05"),
+                         (["--max-seeds", "4", "--margin", "0.02"], "no --margin")):
+        res = cli("decide", *FAKE, *args, "--db", db, pythonpath=[scripted])
+        assert res.rc == 2, res.stdout + res.stderr
+        assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:"), res.stderr
+        assert stored in res.stderr and "frozen" in res.stderr
+        assert res.stdout == ""
+        assert _fingerprint(db) == before  # nothing trained, nothing written
+    again = cli("decide", *FAKE, "--max-seeds", "4", "--db", db, pythonpath=[scripted])
+    assert again.rc == 0, again.stderr
+    assert json.loads(again.stdout)["scores"] == one["scores"]
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT request FROM matrices WHERE matrix_id LIKE 'decide-design:%'")
+    designs = [json.loads(r[0])["design"] for r in rows]
+    conn.close()
+    assert designs == [{"alpha": 0.05, "max_seeds": 4, "margin": None, "n_min": 3}]
+
+
+def test_a_diverged_seed_is_its_own_outcome_not_a_score_at_chance(cli, scripted, tmp_path):
+    db = tmp_path / "d.sqlite"
+    res = cli("decide", *FAKE, "--max-seeds", "5", "--db", db, pythonpath=[scripted],
+              env={"SCRIPTED_DIVERGE": "transformer:1,transformer:3"})
+    assert res.rc == 0, res.stderr
+    one = json.loads(res.stdout)
+    assert one["diverged"]["transformer"] == {"seeds": [1, 3], "of": 5}
+    assert one["diverged"]["lstm"] == {"seeds": [], "of": 5}
+    # the paired scores leave the diverged seeds out for every model, not at chance (0.1)
+    assert sorted(one["scores"]["transformer"]) == sorted(one["scores"]["lstm"]) == ["0", "2", "4"]
+    assert min(one["scores"]["transformer"].values()) > 0.5
+    text = cli("decide", *FAKE[:-1], "--max-seeds", "5", "--db", db, pythonpath=[scripted])
+    assert text.rc == 0, text.stderr
+    first = text.stdout.splitlines()[0] + text.stdout
+    assert "Transformer diverged on 2 of 5 evaluation seeds" in " ".join(first.split())

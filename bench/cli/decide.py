@@ -129,6 +129,7 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
         except PluginError as exc:
             fail(str(exc))
 
+    from ..decision import design as frozen_design
     from ..store import Store, StoreError
 
     try:
@@ -140,8 +141,9 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
         if Path(db).is_file():
             with Store(db, readonly=True) as existing:
                 existing.check()
+                frozen_design.check(existing, request)  # a changed design: refused, untouched
         store = Store(db)
-    except StoreError as exc:
+    except (StoreError, PluginError) as exc:
         fail(str(exc))
     out = console(stderr=as_json)  # with --json, stdout carries the JSON object alone
     if why:

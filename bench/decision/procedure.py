@@ -30,6 +30,7 @@ from ..analysis.sequential import N_MIN, decide_best
 from ..experiment.launch import Outcome, run_stage
 from ..experiment.plan import plan as make_plan
 from ..experiment.tuning import META, is_tune
+from . import design
 from .request import Request
 
 OUTLOOK_FRACTIONS = (0.25, 0.5)
@@ -74,7 +75,9 @@ class Decided:
     tuned: dict = field(default_factory=dict)  # model -> selected hyperparameters
     trials: dict = field(default_factory=dict)  # model -> tuning trials finished
     insane: dict = field(default_factory=dict)  # model -> why it failed the sanity check
-    scores: dict = field(default_factory=dict)  # model -> {seed: test score}
+    scores: dict = field(default_factory=dict)  # model -> {seed: test score}, paired seeds
+    diverged: dict = field(default_factory=dict)  # model -> evaluation seeds that diverged
+    finished: dict = field(default_factory=dict)  # model -> evaluation seeds done or diverged
     runs: dict = field(default_factory=dict)  # model -> its finished evaluation records
     decision: object = None  # sequential.BestDecision over the compared models
     stop: str = ""  # why the rounds stopped
@@ -138,11 +141,14 @@ class Procedure:
     # ---- the steps
 
     def run(self) -> Decided:
+        design.check(self.store, self.request)  # before anything is written
         self.store.add_matrix(self.plan.matrix_id, _asdict(self.matrix), _now())
         # Evaluation runs of an earlier call freeze the tuning: the selection must not move.
         evaluated = [r for r in self.store.runs(task=self.request.task)
                      if r.get("matrix_id") == self.plan.matrix_id and not is_tune(r)]
         frozen = any(r["status"] == "done" for r in evaluated)
+        if evaluated:
+            design.freeze(self.store, self.request, _now())
         if not frozen:
             self._tune()
         if self.outcome.interrupted:
@@ -260,6 +266,8 @@ class Procedure:
             if self.clock() + self.wave_seconds(compared) > self.deadline:
                 self.out.stop = "budget"
                 return False
+            if not allowed:  # evaluation begins: the stopping rule's design is frozen
+                design.freeze(self.store, self.request, _now())
             allowed.add(r)
             return True
 
@@ -283,20 +291,27 @@ class Procedure:
             self.out.stop = "max seeds"
 
     def _collect(self, records: dict, compared: list[str]) -> None:
-        """Paired test scores per seed (seeds every compared model finished), and the rule."""
+        """Paired test scores per seed (seeds every compared model trained without diverging),
+        and the rule. A diverged seed is its own outcome, counted per model: scoring it at
+        chance would feed the rule an outlier that it is not built for."""
         scores: dict[str, dict[int, float]] = {m: {} for m in compared}
         runs: dict[str, list] = {m: [] for m in compared}
-        worst = self.out.chance
+        diverged: dict[str, list[int]] = {m: [] for m in compared}
+        finished: dict[str, set[int]] = {m: set() for m in compared}
         for r in records.values():
             if is_tune(r) or r["model"] not in scores or r.get("train_size") != self.request.train_size:
                 continue
             if r["status"] == "done" and r.get("primary_value") is not None:
                 scores[r["model"]][r["seed"]] = float(r["primary_value"])
                 runs[r["model"]].append(r)
-            elif r["status"] == "diverged" and worst is not None:
-                scores[r["model"]][r["seed"]] = float(worst)  # a diverged seed scores trivially
+                finished[r["model"]].add(r["seed"])
+            elif r["status"] == "diverged":
+                diverged[r["model"]].append(r["seed"])
+                finished[r["model"]].add(r["seed"])
         shared = sorted(set.intersection(*(set(v) for v in scores.values())))
         self.out.scores = {m: {s: scores[m][s] for s in shared} for m in compared}
+        self.out.diverged = {m: sorted(v) for m, v in diverged.items() if v}
+        self.out.finished = {m: sorted(v) for m, v in finished.items()}
         self.out.runs = runs
         if not shared:
             self.out.decision = None

@@ -88,6 +88,8 @@ def as_json(out: Decided, spd: dict, report: str | None) -> dict:
         "difference": diff,
         "valid_at_any_stop": bool(d.valid_at_any_stop) if d is not None else True,
         "seeds": {m: len(out.scores.get(m, {})) for m in models},
+        "diverged": {m: {"seeds": out.diverged.get(m, []), "of": len(out.finished.get(m, ()))}
+                     for m in models},
         "seeds_at_verdict": d.n if d is not None else None,  # the look the verdict comes from
         "seconds": round(out.seconds, 1),
         "budget_seconds": out.request.budget_s,
@@ -126,7 +128,30 @@ def _headline(out: Decided):
     return other, comps[other]
 
 
+def diverged_clause(out: Decided) -> str:
+    """Divergence as its own outcome: per model, the evaluation seeds on which training blew up
+    (with a 95% Clopper-Pearson interval of its rate), never averaged into the scores."""
+    from scipy.stats import binomtest
+
+    parts = []
+    for m, seeds in out.diverged.items():
+        n = len(out.finished.get(m, ())) or len(seeds)
+        ci = binomtest(len(seeds), n).proportion_ci(0.95)
+        parts.append(f"the {pretty(m)} diverged on {len(seeds)} of {n} evaluation seeds "
+                     f"(95% CI {ci.low:.0%}–{ci.high:.0%} of its runs)")
+    if not parts:
+        return ""
+    return ("Warning: " + "; ".join(parts) + ". The scores compared are those of the seeds "
+            "every model trained without diverging.")
+
+
 def first_line(out: Decided, spd: dict) -> str:
+    line = _verdict_line(out, spd)
+    warning = diverged_clause(out)
+    return f"{line} {warning}" if warning else line
+
+
+def _verdict_line(out: Decided, spd: dict) -> str:
     d = out.decision
     seeds = min((len(v) for v in out.scores.values()), default=0)
     spent = fmt_duration(out.seconds)
@@ -138,6 +163,9 @@ def first_line(out: Decided, spd: dict) -> str:
             return (f"Use the {pretty(sane[0])}: the other model could not learn this task at "
                     f"all ({bad}).")
         return f"No model learned this task ({bad}): check the data and the budget."
+    if d is None and out.diverged:
+        return ("Not decided yet: no evaluation seed has a score from every model; run the "
+                "same command again, with a larger --budget, to continue.")
     if d is None:
         return (f"Not decided yet: no evaluation round finished in {spent} (tuning took the "
                 f"budget: {', '.join(f'{pretty(m)} {n}' for m, n in out.trials.items())} "
@@ -168,10 +196,13 @@ def first_line(out: Decided, spd: dict) -> str:
         a, b = rows[best]["seconds_to_target"], rows[other]["seconds_to_target"]
         if math.isfinite(a) and math.isfinite(b) and a > 0:
             ratio = b / a
-            line += (f"; it also reached the target {ratio:.1f}× sooner" if ratio >= 1 else
-                     f"; the {pretty(other)} reached the target {1 / ratio:.1f}× sooner")
+            # a ratio of medians over a few runs: described, not tested
+            line += (f"; its median time to the validation target was {ratio:.1f}× shorter"
+                     if ratio >= 1 else f"; the {pretty(other)}'s median time to the validation "
+                     f"target was {1 / ratio:.1f}× shorter") + " (descriptive, not tested)"
         elif math.isfinite(a) and not math.isfinite(b):
-            line += "; only it reached the validation target in most of its runs"
+            line += ("; only it reached the validation target in most of its runs "
+                     "(descriptive, not tested)")
     return line + "."
 
 
@@ -205,7 +236,8 @@ def print_table(out: Decided, spd: dict, console) -> None:
                                      f"{t:.0f} s ({row['reached']}/{row['runs']} runs)")
         sps = row.get("seconds_per_step")
         table.add_row(pretty(m), f"{tuned} ({out.trials.get(m, 0)})", score,
-                      str(len(values)), ttt, f"{sps * 1000:.1f} ms" if sps else "—",
+                      str(len(values)) + (f" (+{len(out.diverged[m])} diverged)"
+                                          if out.diverged.get(m) else ""), ttt, f"{sps * 1000:.1f} ms" if sps else "—",
                       f"{row.get('param_count') or '—'}")
     console.print(table)
 
