@@ -277,3 +277,42 @@ def test_cli_pool_bad_input_is_one_line_exit_2(tmp_path, args, message):
     db = make_db(tmp_path / "a.sqlite", atlas_runs({"mr": DIFFS["mr"]}))
     res = CliRunner().invoke(analyze_cmd, ["--db", str(db), *args])
     assert res.exit_code == 2 and message in res.output
+
+
+# ---------------------------------------------------------------------------- the forest plots
+
+
+def test_dashboard_summary_carries_one_forest_per_regime(tmp_path):
+    from seqbench.dashboard.data import build_snapshot, db_version
+
+    db = make_db(tmp_path / "atlas.sqlite", atlas_runs())
+    snap = build_snapshot(db, db_version(db), pairs="auto", confidence=0.95, n_boot=200)
+    figs = snap.summary["forest"]
+    assert snap.summary["forest_error"] is None
+    assert [f["regime"] for f in figs] == ["n ≈ 250–500", "n ≈ 1,000–2,000", "full"]
+    full = figs[2]
+    assert (full["a"], full["b"], full["unit"]) == ("lstm", "transformer", "points")
+    assert sorted(r["label"] for r in full["rows"]) == sorted(DIFFS)
+    report = pool(go(atlas_runs()), regimes="full")
+    meta = report.tasks[0].pair[0].meta
+    assert full["pooled"]["estimate"] == pytest.approx(100 * meta.estimate)
+    assert (full["pooled"]["pi_lo"], full["pooled"]["pi_hi"]) == pytest.approx(
+        tuple(100 * x for x in meta.pi))
+    assert full["prediction"].startswith("On a new classification data set of this kind on the "
+                                         "full training set, the lstm − transformer difference")
+
+
+def test_bench_figures_draws_a_forest_per_regime(cli, tmp_path):
+    pytest.importorskip("matplotlib", reason="the figures extra: pip install 'seqbench[figures]'")
+    db = make_db(tmp_path / "atlas.sqlite", atlas_runs())
+    out = tmp_path / "figs"
+    res = cli("figures", "--db", db, "--out", out, "--n-boot", 200)
+    assert res.rc == 0, res.stderr
+    forests = sorted(p.name for p in out.glob("forest-*"))
+    assert forests == ["forest-classification-full.png", "forest-classification-n-1000-2000.png",
+                       "forest-classification-n-250-500.png"]
+    for name in forests:
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    only = cli("figures", "--db", db, "--out", tmp_path / "lstm", "--models", "lstm")
+    assert only.rc == 0 and not list((tmp_path / "lstm").glob("forest-*"))  # the pair needs both

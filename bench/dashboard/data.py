@@ -412,6 +412,9 @@ def build_snapshot(path: Path, version: str, *, pairs, confidence: float, n_boot
     for v in analysis.get("verdicts", []):
         v["label"] = variant_label(v["task"], v.get("variant_key"))
     summary["verdicts"] = analysis.get("verdicts", [])
+    from .forest import safe_payload  # pooled across data sets: one forest per task and regime
+
+    summary["forest"], summary["forest_error"] = safe_payload(analysis)
 
     keys = variant_keys(runs)
     summary["rows"] = [_compact_row(r, keys[r["run_id"]], run_cell.get(r["run_id"])) for r in runs]

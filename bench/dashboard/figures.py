@@ -12,6 +12,11 @@ Per task variant (a task and the task parameters that vary, e.g. the copy task's
 * ``curves-<variant>.png``: validation score against optimizer steps at the smallest and the
   largest size, the mean over seeds with its band (each seed held at its last value after it
   stopped), so "converges faster" can be seen where it is claimed.
+
+Per task with several data sets and per size regime (``forest.py``, the dashboard's payload):
+
+* ``forest-<task>-<regime>.png``: the pooled verdict's forest plot, one row per data set, the
+  pooled diamond and the prediction interval for a new data set beneath.
 """
 
 from __future__ import annotations
@@ -79,6 +84,12 @@ def draw(snapshot, out: Path, models: list[str] | None = None, dpi: int = 110) -
         fig = _curves(plt, palette, variant, [snapshot.cell_curves(c["id"]) for c in ends], models)
         if fig is not None:
             written.append(_save(plt, fig, out / f"curves-{name}.png", dpi))
+    from .forest import draw_forest
+
+    for f in snapshot.summary.get("forest") or []:
+        if _wanted(f["a"], models) and _wanted(f["b"], models):
+            name = f"forest-{slug(f['task'])}-{slug(f['regime'].replace(',', ''))}.png"
+            written.append(_save(plt, draw_forest(plt, f), out / name, dpi))
     return written
 
 

@@ -422,7 +422,7 @@
 
   async function renderCharts() {
     // the selected cell's curves are fetched while plotly.js is still loading
-    await Promise.all([renderCurves(), renderScaling(), renderConvergence(), renderGradients()]);
+    await Promise.all([renderCurves(), renderScaling(), renderConvergence(), renderGradients(), renderForest()]);
   }
 
   // -- learning curves
@@ -1002,6 +1002,72 @@
     if (!STATIC) history.replaceState(null, "", location.pathname);
     for (const tr of document.querySelectorAll("#runs-table tbody tr.selected")) tr.classList.remove("selected");
   });
+
+  // -- pooled across data sets: one forest plot per task and size regime (dashboard/forest.py)
+
+  const forest = { id: null };
+
+  function forestSection() {  // built here, not in index.html: the page has it only when needed
+    let sec = $("forest-section");
+    if (sec) return sec;
+    sec = el("section", { id: "forest-section", class: "panel", hidden: true },
+      el("h2", { text: "Pooled across data sets" }),
+      el("div", { class: "controls" }, el("label", null, "Task and size ", el("select", { id: "forest-select" }))),
+      el("div", { id: "forest-chart", class: "chart" }),
+      el("p", { id: "forest-prediction", class: "note" }),
+      el("ul", { id: "forest-notes", class: "note" }));
+    $("runs-section").before(sec);
+    $("toc").insertBefore(el("a", { href: "#forest-section", hidden: true, text: "Pooled" }),
+      document.querySelector('#toc a[href="#runs-section"]'));
+    $("forest-select").addEventListener("change", (e) => { forest.id = e.target.value; renderForest().catch(showError); });
+    return sec;
+  }
+
+  async function renderForest() {
+    const figs = (state.summary && state.summary.status === "ok" && state.summary.forest) || [];
+    const sec = forestSection();
+    sec.hidden = !figs.length;
+    document.querySelector('#toc a[href="#forest-section"]').hidden = !figs.length;
+    if (!figs.length) return;
+    if (!figs.some((f) => f.id === forest.id)) forest.id = figs[0].id;
+    forest.id = fillSelect($("forest-select"), figs.map((f) => [f.id, f.label + " · " + f.a + " − " + f.b]), forest.id);
+    const f = figs.find((x) => x.id === forest.id);
+    const P = await plotly();
+    const k = f.rows.length, q = f.pooled, conf = Math.round(f.confidence * 100) + "%";
+    const ys = f.rows.map((_, i) => k + 1 - i);  // data sets top down, then the diamond and the PI
+    const traces = [{
+      type: "scatter", mode: "markers", name: "data set (" + conf + " t-CI over seeds)", x: f.rows.map((r) => r.diff), y: ys,
+      marker: { symbol: "square", size: 9, color: PALETTE[0] },
+      error_x: { type: "data", symmetric: false, array: f.rows.map((r) => r.hi - r.diff), arrayminus: f.rows.map((r) => r.diff - r.lo), color: "#333", thickness: 1.5, width: 4 },
+      customdata: f.rows.map((r) => [r.lo, r.hi, r.seeds, pt(r.result)]),
+      hovertemplate: "%{x:+.2f} [%{customdata[0]:+.2f}, %{customdata[1]:+.2f}]<br>%{customdata[2]} seeds · %{customdata[3]}<extra></extra>",
+    }];
+    const ticks = ys.slice(), labels = f.rows.map((r) => pt(r.label) + " (n = " + fmtInt(r.n) + (r.full ? ", full" : "") + ")");
+    if (q) {
+      traces.push({ type: "scatter", mode: "lines", fill: "toself", name: "pooled (" + conf + " CI)", x: [q.lo, q.estimate, q.hi, q.estimate, q.lo],
+        y: [1, 1.3, 1, 0.7, 1], line: { color: PALETTE[1], width: 1 }, fillcolor: rgba(PALETTE[1], 0.8),
+        hovertemplate: "pooled " + signed(q.estimate) + " [" + signed(q.lo) + ", " + signed(q.hi) + "]<extra></extra>" });
+      ticks.push(1); labels.push("pooled (k = " + q.k + ", I² = " + Math.round(q.i2 * 100) + "%)");
+      if (q.pi_lo !== null) {
+        traces.push({ type: "scatter", mode: "lines+markers", name: conf + " prediction interval (new data set)", x: [q.pi_lo, q.pi_hi], y: [0, 0],
+          line: { color: PALETTE[1], width: 3 }, marker: { symbol: "line-ns-open", size: 12, color: PALETTE[1] },
+          hovertemplate: "prediction interval [" + signed(q.pi_lo) + ", " + signed(q.pi_hi) + "]<extra></extra>" });
+        ticks.push(0); labels.push(conf + " prediction interval");
+      }
+    }
+    const div = $("forest-chart");
+    await P.react(div, traces, baseLayout({
+      uirevision: "forest" + f.id, height: 180 + 34 * (k + 2), margin: { l: 200, r: 20, t: 40, b: 50 },
+      shapes: [{ type: "line", xref: "x", yref: "paper", x0: 0, x1: 0, y0: 0, y1: 1, line: { color: "#888", width: 1, dash: "dot" } }],
+      xaxis: { title: { text: pt(f.xlabel) }, zeroline: false },
+      yaxis: { tickvals: ticks, ticktext: labels, range: [-0.8, k + 1.8], zeroline: false },
+    }), PLOT_CONFIG);
+    div.setAttribute("data-forest", f.id);
+    $("forest-prediction").textContent = f.prediction || (q ? "" : "Fewer than two data sets in this regime: nothing pooled.");
+    const notes = clear($("forest-notes"));
+    if (q) notes.append(el("li", { text: "Pooled " + signed(q.estimate) + " " + f.unit + " [" + signed(q.lo) + ", " + signed(q.hi) + "], τ² = " + fmt(q.tau2) + ", I² = " + Math.round(q.i2 * 100) + "%, Q = " + fmt(q.q, 2) + " (random effects, " + (f.method === "pm" ? "Paule–Mandel" : "DerSimonian–Laird") + ", " + (f.interval === "hksj" ? "Hartung–Knapp interval" : "normal interval") + ")." }));
+    for (const n of f.notes) notes.append(el("li", { text: n }));
+  }
 
   function setLive(ok, text) {
     const live = $("live");
