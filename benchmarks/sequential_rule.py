@@ -97,7 +97,74 @@ def main() -> None:
         widths = half_widths(name, alpha, n_max, ns)
         print("  half-width / sample SD at n = "
               + ", ".join(f"{n}: {w:.2f}" for n, w in zip(ns, widths)))
+    heavy_tails(sims, n_max, alpha)
     print(f"\n({time.perf_counter() - start:.1f} s)")
+
+
+def contaminated(sims: int, n: int, seed: int) -> np.ndarray:
+    """Mean-zero differences with 10% outliers: N(1, 1) on 90% of seeds, N(-9, 1) on 10% (a rare
+    seed on which one model does far worse, as a run that half-diverges)."""
+    rng = np.random.default_rng(seed)
+    out = rng.random((sims, n)) < 0.1
+    return rng.standard_normal((sims, n)) + np.where(out, -9.0, 1.0)
+
+
+def lognormal(sims: int, n: int, seed: int) -> np.ndarray:
+    """Mean-zero lognormal-skewed differences: exp(N(0, 1)) - e^0.5 (skewness 6.2)."""
+    return np.exp(np.random.default_rng(seed).standard_normal((sims, n))) - math.exp(0.5)
+
+
+def diverging(sims: int, n: int, seed: int):
+    """Accuracy points, B - A: B is 7 points better (seed noise 5) on the seeds it trains, and
+    diverges on 10% of them, where it scores chance (10% against A's 80%). Returns the
+    differences with a diverged seed scored at chance, and the mask of diverged seeds."""
+    rng = np.random.default_rng(seed)
+    bad = rng.random((sims, n)) < 0.1
+    d = 7.0 + 5.0 * rng.standard_normal((sims, n))
+    return np.where(bad, 10.0 - 80.0 + 5.0 * rng.standard_normal((sims, n)), d), bad
+
+
+def dropped(d: np.ndarray, bad: np.ndarray):
+    """The paired differences ``bench decide`` sees when a diverged seed is its own outcome: the
+    other seeds moved to the front (NaN after them), and per path the round of every kept seed."""
+    order = np.argsort(bad, axis=1, kind="stable")
+    kept = np.take_along_axis(d, order, axis=1)
+    kept[np.take_along_axis(bad, order, axis=1)] = np.nan
+    rounds = np.take_along_axis(np.broadcast_to(np.arange(1, d.shape[1] + 1), d.shape), order, 1)
+    return kept, rounds
+
+
+def heavy_tails(sims: int, n_max: int, alpha: float) -> None:
+    """The planned rule's false "better" rate when its normality assumption fails."""
+    rule = Sequential(0.0, alpha, n_max=n_max)
+    print(f"\nheavy tails (planned rule, n_max={n_max}; the rule tests the mean difference)")
+    for name, x in (("10% outliers, mean zero", contaminated(sims, n_max, 20)),
+                    ("lognormal-skewed, mean zero", lognormal(sims, n_max, 21))):
+        codes, _ = rule.replay(x)
+        print(f"  false 'better', {name:28s}: {np.isin(codes, (A, B)).mean():.4f} "
+              f"(a {np.mean(codes == A):.4f}, b {np.mean(codes == B):.4f})")
+    d, bad = diverging(sims, n_max, 22)
+    codes, _ = rule.replay(d)
+    print(f"  B 7 points better when it trains, diverging on 10% of seeds (mean difference "
+          f"{d.mean():+.2f} points):")
+    print(f"    a diverged seed scored at chance: 'B better' {np.mean(codes == A):.4f}, "
+          f"'A better' {np.mean(codes == B):.4f}")
+    kept, rounds = dropped(d, bad)
+    codes, stops = rule.replay(kept)
+    better = codes == A
+    at = np.take_along_axis(rounds, np.maximum(stops - 1, 0)[:, None], 1)[:, 0]
+    seen = (bad & (np.arange(1, n_max + 1) <= at[:, None])).any(axis=1)
+    print(f"    a diverged seed its own outcome (bench decide): 'B better' {better.mean():.4f}, "
+          f"of which with B's divergence reported {np.mean(seen[better]):.4f}; B diverged "
+          f"within {n_max} seeds in {bad.any(axis=1).mean():.4f} of decisions")
+    # what freezing the design prevents: undecided at n_max, resumed with twice the maximum
+    x = noise("normal", sims, 2 * n_max, seed=23)
+    codes, _ = rule.replay(x)
+    longer = Sequential(0.0, alpha, n_max=2 * n_max).factors(2 * n_max)
+    later, _ = replay(x, [math.inf] * (n_max + 1) + longer[n_max + 1:], 0.0, n_max + 1)
+    wrong = np.isin(codes, (A, B)) | ((codes == 0) & np.isin(later, (A, B)))
+    print(f"  resumed past the design (undecided at {n_max}, continued with --max-seeds "
+          f"{2 * n_max}), normal, no difference: false 'better' {wrong.mean():.4f}")
 
 
 if __name__ == "__main__":
