@@ -7,7 +7,14 @@ import pytest
 from click.testing import CliRunner
 from test_analysis import NOISE, cell_of, curve, go, make_db, model_of, run, two_models
 
+from seqbench.analysis.verdict import COMPARE_COLUMNS, sections
+from seqbench.analysis.verdict import ci as ci_text_of
+from seqbench.analysis.verdict import signed
 from seqbench.cli.analyze import analyze as analyze_cmd
+
+
+def ci_text(cmp):
+    return ci_text_of(cmp["equivalence_ci"], signed)
 
 
 def cli_json(db, *args):
@@ -136,3 +143,40 @@ def test_both_indistinguishable_from_chance_is_not_measurable():
     assert "declared margin" not in cmp["reason"]
     assert "cannot be told from chance" in res["verdicts"][0]["text"]
     assert "within" not in res["verdicts"][0]["text"].split("cannot be told")[0][-80:]
+
+
+# ---------------------------------------------------------------------------- equivalence
+
+
+def test_the_equivalence_interval_shown_is_the_one_the_outcome_uses():
+    """TOST p = 0.031 and 0.040 at two sizes, Holm-adjusted 0.062: neither is equivalent, and
+    neither shown interval may then lie inside ±0.01 (the unadjusted 90% ones both did)."""
+    runs = []
+    for size, scale in ((100, 4.3), (400, 4.6)):
+        runs += two_models([0.7 + x * scale for x in NOISE[:6]], [0.7] * 6, size=size)
+    res = go(runs)
+    cmps = [c["comparisons"][0] for c in res["cells"]]
+    assert [round(c["tost_p"], 3) for c in cmps] == [0.031, 0.04]
+    for c in cmps:
+        assert c["tost_p_holm"] == pytest.approx(0.0624, abs=1e-3)
+        assert c["outcome"] == "inconclusive" and "not shown to be within ±0.01" in c["reason"]
+        raw_lo, raw_hi = c["equivalence_ci_unadjusted"]
+        assert -0.01 < raw_lo and raw_hi < 0.01  # what the table used to show
+        lo, hi = c["equivalence_ci"]
+        assert not (-0.01 < lo and hi < 0.01)
+        assert c["equivalence_level"] > 0.9  # wider than the unadjusted 90%
+    rows = [r for sec in sections(res) for r in sec["comparisons"]]
+    column = COMPARE_COLUMNS.index("equivalence: TOST p (Holm) [interval]")
+    assert all(ci_text(c) in r[column] for c, r in zip(cmps, rows))
+
+
+def test_an_equivalent_pair_shows_an_interval_inside_the_margin():
+    runs = []
+    for size in (100, 400):
+        runs += two_models([0.7 + x for x in NOISE[:6]], [0.7] * 6, size=size)
+    for c in (c["comparisons"][0] for c in go(runs)["cells"]):
+        lo, hi = c["equivalence_ci"]
+        assert c["outcome"] == "equivalent" and -0.01 < lo and hi < 0.01
+        # the level of the interval and the adjusted p agree: inside  <=>  Holm p < alpha
+        assert c["equivalence_level"] == pytest.approx(1 - 2 * 0.05 * c["tost_p"]
+                                                       / c["tost_p_holm"])

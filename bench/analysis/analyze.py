@@ -360,7 +360,8 @@ def _raw_compare(sa: dict, sb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
     out = {"a": a, "b": b, "n_a": len(ma.values), "n_b": len(mb.values), "paired": False,
            "positive_means": f"{a} better", "diff": None, "se": None, "df": None, "ci": None,
            "test": "none", "p_value": None, "p_holm": None, "holm_family": None,
-           "margin": margin, "equivalence_ci": None, "tost_p": None, "tost_p_holm": None,
+           "margin": margin, "equivalence_ci": None, "equivalence_level": None,
+           "equivalence_ci_unadjusted": None, "tost_p": None, "tost_p_holm": None,
            "p_permutation": None, "permutation_exact": None, "guard": None, "at_floor": [],
            "_chance": guard["chance"], "_perfect": guard["perfect"],
            "outcome": "inconclusive", "winner": None, "result": "inconclusive", "reason": "",
@@ -394,8 +395,9 @@ def _raw_compare(sa: dict, sb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
         return out
     out["p_value"] = td.p_value()
     if margin is not None:
-        out["equivalence_ci"] = list(td.ci(1 - 2 * (1 - confidence)))
+        out["equivalence_ci_unadjusted"] = list(td.ci(1 - 2 * (1 - confidence)))
         out["tost_p"] = td.tost_p(margin)
+        out["_td"] = td
     rng = st.rng_for(seed, "compare", cell.task, cell.variant_key, cell.train_size, a, b)
     p, exact = st.sign_flip_test(va - vb, rng) if paired else st.two_sample_test(va, vb, rng)
     out["p_permutation"], out["permutation_exact"] = p, exact
@@ -455,6 +457,16 @@ def _decide(cmps: list[dict], confidence: float) -> None:
         for c, p in zip(cmps, st.holm([c[field] for c in cmps])):
             c[adj] = p
     family = sum(c["p_value"] is not None for c in cmps)
+    for c in cmps:
+        td = c.pop("_td", None)
+        if td is None:
+            continue
+        # The interval whose lying inside +-margin is the Holm-adjusted TOST's rejection: level
+        # 1 - 2 alpha p/p_adj (Bonferroni's 1 - 2 alpha/m when p_adj = m p).
+        p, adj = c["tost_p"], c["tost_p_holm"]
+        share = p / adj if p > 0 and adj > 0 else 1.0 / family
+        c["equivalence_level"] = 1 - 2 * alpha * share
+        c["equivalence_ci"] = list(td.ci(c["equivalence_level"]))
     speed_adj = st.holm([(c["speed"] or {}).get("p_value") for c in cmps])
     for c, sp in zip(cmps, speed_adj):
         c["holm_family"] = family if c["p_value"] is not None else None
@@ -485,7 +497,8 @@ def _outcome(c: dict, alpha: float) -> None:
         return
     if c["tost_p_holm"] is not None and c["tost_p_holm"] < alpha:
         c["outcome"], c["result"] = "equivalent", "equivalent"
-        c["reason"] = (f"the {1 - 2 * alpha:.0%} interval lies inside ±{c['margin']:g}"
+        c["reason"] = (f"the Holm-adjusted {c['equivalence_level']:.1%} interval lies inside "
+                       f"±{c['margin']:g}"
                        + (" (significant, but smaller than the margin)"
                           if c["p_holm"] < alpha else ""))
         return

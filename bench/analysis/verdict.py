@@ -128,8 +128,8 @@ def _accuracy_sentences(f: dict) -> list[str]:
         out.append(f"{b} is significantly better, by {_diff(cmp)} in {a}'s terms ({test}): the "
                    f"claim that {a} beats {b} on small data fails here.")
     elif outcome == "equivalent":
-        level = 1 - 2 * (1 - f["confidence"])
-        out.append(f"The {level:.0%} interval of the difference, "
+        level = cmp["equivalence_level"]
+        out.append(f"The Holm-adjusted {level:.1%} interval of the difference, "
                    f"{ci(cmp['equivalence_ci'], signed)}, lies inside the practical margin "
                    f"±{cmp['margin']:g} (TOST p = {pval(cmp['tost_p'])}, Holm-adjusted "
                    f"{pval(cmp['tost_p_holm'])}): the two "
@@ -285,7 +285,7 @@ MODEL_COLUMNS = ("size", "model", "seeds", "mean [t-CI]", "trials", "params",
                  "steps to target [CI]", "seconds to target [CI]", "FLOPs to target [CI]",
                  "reached", "AUC", "val SE")
 COMPARE_COLUMNS = ("size", "A vs B", "diff [CI] (+: A better)", "test", "p (Holm)",
-                   "equivalence: TOST p (Holm)", "result", "speed")
+                   "equivalence: TOST p (Holm) [interval]", "result", "speed")
 
 
 def _p_holm(p, adj) -> str:
@@ -367,7 +367,9 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
             for cmp in c["comparisons"]:
                 diff = "-" if cmp["diff"] is None else _diff(cmp)
                 equiv = ("-" if cmp["tost_p"] is None else
-                         f"±{cmp['margin']:g}: {_p_holm(cmp['tost_p'], cmp['tost_p_holm'])}")
+                         f"±{cmp['margin']:g}: {_p_holm(cmp['tost_p'], cmp['tost_p_holm'])} "
+                         f"{ci(cmp['equivalence_ci'], signed)} "
+                         f"({cmp['equivalence_level']:.1%})")
                 result_text = cmp["result"]
                 if cmp["outcome"] == "inconclusive" and cmp["reason"]:
                     result_text += f" ({cmp['reason']})"
