@@ -202,6 +202,12 @@ MATRICES = {
     "tuning_unknown": MODEL + "[tuning]\nnope = 1\n",
     "tuning_trials_huge": MODEL + "[tuning]\ntrials = 1000000\n",
     "tuning_and_training_lr": MODEL + "[training]\nlr = 0.001\n[tuning]\nlr = [0.001, 0.01]\n",
+    "tuning_prune_nope": MODEL + '[tuning]\ntrials = 12\nprune = "asha"\n',
+    "tuning_eta_one": MODEL + '[tuning]\ntrials = 12\nprune = "halving"\neta = 1\n',
+    "tuning_halving_one_left": MODEL + '[tuning]\ntrials = 9\nprune = "halving"\n',
+    "tuning_rungs_past_max_steps": MODEL + '[training]\nmax_steps = 100\n[tuning]\n'
+                                   'trials = 12\nprune = "halving"\n',
+    "tuning_eta_unpruned": MODEL + "[tuning]\ntrials = 12\neta = 3\n",
 }
 
 DATA_FILES = {
@@ -334,6 +340,13 @@ CASES = {
     "run/tune-seeds-a-billion": ["run", *ONE, "--tune-seeds", "1000000000", *DRY],
     "run/tune-trials-one": ["run", *ONE, "--tune-trials", "1", *DRY],
     "run/tune-trials-a-billion": ["run", *ONE, "--tune-trials", "1000000000", *DRY],
+    "run/tune-prune-nope": ["run", *ONE, "--tune-trials", "12", "--tune-prune", "nope", *DRY],
+    "run/tune-eta-one": ["run", *ONE, "--tune-trials", "12", "--tune-prune", "halving",
+                         "--tune-eta", "1", *DRY],
+    "run/tune-min-steps-zero": ["run", *ONE, "--tune-trials", "12", "--tune-prune", "halving",
+                                "--tune-min-steps", "0", *DRY],
+    "run/tune-rungs-past-max-steps": ["run", *ONE, "--tune-trials", "12", "--tune-prune",
+                                      "halving", "--max-steps", "100", *DRY],
     "run/workers-negative": ["run", *ONE, "--workers", "-1", *DRY],
     "run/workers-a-billion": ["run", *ONE, "--workers", "1000000000", *DRY],
     "run/workers-more-than-the-machine": ["run", *ONE, "--max-steps", "1", "--db", "new.sqlite",
@@ -688,7 +701,8 @@ PARAM_KEYS = ("hidden_size", "embed_size", "num_layers", "dropout", "d_model", "
               "ff_mult", "T", "n_symbols", "alphabet", "framing", "pool_size", "val_size", "nope")
 TRAINING_KEYS = ("max_steps", "batch_size", "lr", "weight_decay", "schedule", "warmup",
                  "grad_clip", "val_every", "patience", "val_limit", "param_budget", "nope")
-TUNING_KEYS = ("lr", "seeds", "per", "trials", "extend", "extend_trials", "nope")
+TUNING_KEYS = ("lr", "seeds", "per", "trials", "extend", "extend_trials", "prune", "eta",
+               "rungs", "min_steps", "nope")
 small = st.one_of(st.integers(-2, 300), st.sampled_from([0.0, 1e-3, 0.1, 0.5, 1.0, 2.0, 1e308]),
                   st.sampled_from(["full", "aligned", "seq2seq", "size", "task", "cosine", ""]),
                   scalars)

@@ -50,6 +50,13 @@ from .preflight import check_plan_fits, make_executor
 @click.option("--tune-lr", help="Tune on a fixed learning-rate grid instead, e.g. 3e-4,1e-3,3e-3.")
 @click.option("--tune-seeds", type=int,
               help="Tuning seeds (10000 up), never evaluation seeds (default 1).")
+@click.option("--tune-prune", metavar="off|halving",
+              help="Successive halving within each model's trials (default off: every trial "
+                   "trains in full).")
+@click.option("--tune-eta", type=int, help="Halving: keep the best 1/eta per rung (default 3).")
+@click.option("--tune-rungs", type=int, help="Halving: rungs (default 3).")
+@click.option("--tune-min-steps", type=int,
+              help="Halving: steps of the first rung; rung k trains min x eta^k (default 100).")
 @click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False))
 @click.option("--executor", default="local", show_default=True,
               help="How runs are carried out (see `bench plugins`).")
@@ -78,7 +85,8 @@ from .preflight import check_plan_fits, make_executor
 def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, task_param,
         max_steps, batch_size, lr, val_every, patience, grad_clip, param_budget, probe_gradients,
         tbptt, rtrl, tune_trials,
-        tune_extend, tune_lr, tune_seeds, db, executor, workers, retry_failed, use_wandb, wandb_project, dry_run,
+        tune_extend, tune_lr, tune_seeds, tune_prune, tune_eta, tune_rungs, tune_min_steps,
+        db, executor, workers, retry_failed, use_wandb, wandb_project, dry_run,
         **executor_options):
     """Train every compatible model x task pairing over training sizes and seeds.
 
@@ -108,6 +116,10 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
         tuning["lr"] = matrixfile.parse_list(tune_lr)
     if tune_seeds is not None:
         tuning["seeds"] = tune_seeds
+    for key, value in (("prune", tune_prune), ("eta", tune_eta), ("rungs", tune_rungs),
+                       ("min_steps", tune_min_steps)):
+        if value is not None:
+            tuning[key] = value
     try:
         if matrix_file and preset:
             fail("give --matrix or --preset, not both")

@@ -48,8 +48,8 @@ def launch(
     planned = list(plan.runs)
     if plan.tuning:
         console.print(plan.tuning.describe())
-    run_stage("tuning trials" if plan.tuning else "matrix", plan.runs, store, executor, console,
-           retry_failed, outcome)
+    run_stage(plan.tuning.stage(0) if plan.tuning else "matrix", plan.runs, store, executor,
+              console, retry_failed, outcome)
     if plan.tuning and not outcome.interrupted:
         tuner = plan.tuner()
         # Each round's decisions come from the stored records only, so a relaunch repeats
@@ -62,8 +62,8 @@ def launch(
             for note in extra.notes:
                 console.print(f"[cyan]{note}")
             planned += extra.runs
-            run_stage(f"extension round {tuner.round}", extra.runs, store, executor, console,
-                   retry_failed, outcome)
+            run_stage(extra.label or f"extension round {tuner.round}", extra.runs, store,
+                      executor, console, retry_failed, outcome)
     if plan.tuning and not outcome.interrupted:
         final = tuner.evaluation({r["run_id"]: r for r in store.runs()})
         for note in final.notes:

@@ -28,6 +28,10 @@ A matrix file::
     per = "size"            # select per training size ("size") or per task variant ("task")
     extend = 2              # rounds of edge extension at most (0: off)
     extend_trials = 4       # trials per model in an extension round (default: trials / 2)
+    prune = "halving"       # or "off" (default): successive halving within each model's trials,
+    eta = 3                 #   keeping the best 1/eta per rung, over `rungs` rungs of
+    rungs = 3               #   min_steps x eta^k steps (then no extension rounds)
+    min_steps = 100
 
 A key a model's search space names (``bench plugins --json`` lists them) that the matrix sets in
 [training] or [model_params] is pinned for that model. The older form ``lr = [3e-4, 1e-3]``
@@ -269,6 +273,6 @@ def _merge_tuning(file_table: dict, flags: dict) -> dict:
     if "trials" in flags:
         out.pop("lr", None)
     if "lr" in flags:
-        for key in ("trials", "extend", "extend_trials"):
+        for key in ("trials", "extend", "extend_trials", "prune", "eta", "rungs", "min_steps"):
             out.pop(key, None)
     return {**out, **flags}

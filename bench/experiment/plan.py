@@ -19,6 +19,7 @@ from ..api import (
 from ..registry import Registry
 from .sampling import divisors_only
 from .algorithms import RTRL_MODES, check_recipe
+from .halving import HalvingTuner
 from .tuning import LR, Search, Tuner, Tuning
 
 # The training recipe is the same for every model of a task (a fair comparison); the tuning
@@ -117,8 +118,10 @@ class Plan:
     tuning: Tuning | None = None
     searches: list[Search] = field(default_factory=list)  # with tuning: what each model tunes
 
-    def tuner(self) -> Tuner:
-        """The tuning rounds of this plan (the first is :attr:`runs`)."""
+    def tuner(self) -> Tuner | HalvingTuner:
+        """The tuning rounds (or rungs) of this plan (the first is :attr:`runs`)."""
+        if self.tuning.prune == "halving":
+            return HalvingTuner(self.searches, self.tuning, self.seeds)
         return Tuner(self.searches, self.tuning, self.seeds)
 
 

@@ -44,7 +44,8 @@ EDGE_SHARE = 0.2
 EXTENSION = 10.0  # an extension round searches one decade beyond the edge
 
 # Keys of a trial dict that describe the protocol rather than a hyperparameter value.
-META = ("stage", "round", "per", "trials", "lr_range", "extended", "lr_edge")
+META = ("stage", "round", "per", "trials", "lr_range", "extended", "lr_edge",
+        "rung", "full_steps", "prune", "rungs")
 
 # The learning rate's bounds, for [training] lr (plan.TRAINING) and a tuning grid alike: above 0
 # (0 trains nothing) and at most 10 (AdamW steps of that size overflow float32 at once).
@@ -59,7 +60,16 @@ TUNING: dict[str, Param] = {
                     minimum=0, maximum=100),
     "extend_trials": Param(0, "trials per model in an extension round (0: half of trials, "
                               "at least 2)", minimum=0, maximum=MAX_TRIALS),
+    "prune": Param("off", "successive halving within each model's trials, or every trial "
+                          "trained in full", ("off", "halving")),
+    "eta": Param(3, "successive halving: each rung keeps the best 1/eta of the trials and "
+                    "trains them eta times longer", minimum=2, maximum=100),
+    "rungs": Param(3, "successive halving: budgets per trial (the last one selects)",
+                   minimum=2, maximum=10),
+    "min_steps": Param(100, "successive halving: optimizer steps of the first rung",
+                       minimum=1, maximum=10_000_000),
 }
+HALVING = ("eta", "rungs", "min_steps")  # the keys that go with prune = "halving"
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,25 @@ class Tuning:
     extend: int = 2
     extend_trials: int = 4
     space: dict = field(default_factory=dict)  # [tuning.space.MODEL]: model -> key -> Range|Choice
+    prune: str = "off"  # "halving": successive halving over rungs (bench/experiment/halving.py)
+    eta: int = 3
+    rungs: int = 3
+    min_steps: int = 100
+
+    def rung_steps(self, rung: int) -> int:
+        """The step budget of rung ``rung`` (0 = the first): min_steps x eta^rung."""
+        return self.min_steps * self.eta ** rung
+
+    def kept(self, rung: int) -> int:
+        """Trials per model that train at rung ``rung``: the best ceil(trials / eta^rung)."""
+        return -(-self.trials // self.eta ** rung)
+
+    def stage(self, rung: int) -> str:
+        """The console's name for the first round of trials, or for a rung."""
+        if self.prune != "halving":
+            return "tuning trials"
+        return (f"rung {rung + 1} of {self.rungs} ({self.kept(rung)} trials x "
+                f"{self.rung_steps(rung)} steps)")
 
     @classmethod
     def parse(cls, table: dict, eval_seeds: list[int]) -> "Tuning":
@@ -83,7 +112,7 @@ class Tuning:
         space = _space_overrides(table.pop("space", {}))
         seeds = _tuning_seeds(table.pop("seeds", 1), eval_seeds)
         if lrs is not None:
-            for key in ("trials", "extend", "extend_trials", "space"):
+            for key in ("trials", "extend", "extend_trials", "space", "prune", *HALVING):
                 if key in table or (key == "space" and space):
                     raise PluginError(
                         f"[tuning] {key} goes with each model's own search space; a fixed "
@@ -98,8 +127,35 @@ class Tuning:
                 "fixed grid lr = [...]"
             )
         opts = resolve_params("[tuning]", TUNING, table)
+        if opts["prune"] == "halving":
+            return cls._halving(opts, table, seeds, space)
+        for key in HALVING:
+            if key in table:
+                raise PluginError(f'[tuning] {key} goes with prune = "halving" (successive '
+                                  "halving); without it every trial trains in full")
         extra = opts["extend_trials"] or max(2, opts["trials"] // 2)
         return cls(opts["trials"], seeds, opts["per"], None, opts["extend"], extra, space)
+
+    @classmethod
+    def _halving(cls, opts: dict, table: dict, seeds: tuple, space: dict) -> "Tuning":
+        for key in ("extend", "extend_trials"):
+            if key in table:
+                raise PluginError(
+                    f'[tuning] {key} goes with the unpruned protocol: prune = "halving" selects '
+                    "among its own trials (widen a range in [tuning.space.MODEL] instead)")
+        out = cls(opts["trials"], seeds, opts["per"], None, 0, 0, space, "halving",
+                  opts["eta"], opts["rungs"], opts["min_steps"])
+        last = out.rungs - 1
+        if out.kept(last) < 2:
+            raise PluginError(
+                f"[tuning] trials = {out.trials} with eta = {out.eta} leaves "
+                f"{out.kept(last)} trial at rung {out.rungs} of {out.rungs}, so the last rung "
+                f"selects nothing: give more than eta^(rungs - 1) = {out.eta ** last} trials, "
+                "or fewer rungs")
+        if out.rung_steps(last) > 10_000_000:
+            raise PluginError(f"[tuning] the last rung would train min_steps x eta^(rungs - 1) "
+                              f"= {out.rung_steps(last):,} steps; at most 10,000,000")
+        return out
 
     def describe(self) -> str:
         seeds = ", ".join(map(str, self.seeds))
@@ -108,6 +164,12 @@ class Tuning:
         else:
             what = f"{self.trials} quasi-random trials in its own search space"
         text = f"tuning: every model gets {what} per {self.per}, on tuning seed(s) {seeds}"
+        if self.prune == "halving":
+            steps = ", ".join(str(self.rung_steps(k)) for k in range(self.rungs))
+            kept = " -> ".join(str(self.kept(k)) for k in range(self.rungs))
+            return (text + f"; successive halving: rungs of {steps} steps (a run each, annealed "
+                    f"at its end), {kept} trials, the best 1/{self.eta} on mean validation go "
+                    "on, and the best at the last rung is selected")
         if self.extend:
             text += (f"; a learning rate selected at an edge of its range extends the range by "
                      f"a decade, {self.extend_trials} more trials for every model of that cell, "
@@ -284,6 +346,9 @@ def trial_key(run: dict) -> str:
     config = run.get("config")
     if config:
         rest = {k: v for k, v in config.items() if k not in ("seed", "train_size")}
+        full = (run.get("trial") or {}).get("full_steps")
+        if full is not None:  # a rung of successive halving: the trial at a shorter budget
+            rest["training"] = {**rest["training"], "max_steps": full}
         return json.dumps(rest, sort_keys=True, default=str)
     return json.dumps(run.get("trial") or {}, sort_keys=True, default=str)
 
@@ -313,6 +378,10 @@ def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
     has been run on more seeds. A diverged run scores worst.
     """
     tune = [r for r in runs if is_tune(r)]
+    rungs = [(r.get("trial") or {}).get("rung") for r in tune]
+    if any(k is not None for k in rungs):  # successive halving: the last rung selects
+        top = max(k for k in rungs if k is not None)
+        tune = [r for r, k in zip(tune, rungs) if k == top]
     by_trial: dict[str, dict[tuple, dict]] = {}  # trial -> (size, seed) -> run
     for r in tune or runs:
         if r["status"] in ("done", "diverged"):
@@ -363,6 +432,7 @@ def _beyond(edge: str, low: float, high: float) -> tuple[float, float] | None:
 @dataclass
 class Round:
     runs: list = field(default_factory=list)
+    label: str = ""  # the stage's name on the console (default: "extension round N")
     notes: list[str] = field(default_factory=list)  # for the console: what was decided, and why
     undecided: list[str] = field(default_factory=list)
 

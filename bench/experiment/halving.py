@@ -1,0 +1,139 @@
+"""Successive halving within each model's own trials (Jamieson & Talwalkar 2016).
+
+Every model draws ``trials`` Optuna points (:mod:`.qmc`) in its own search space. Rung ``k``
+trains the trials still in the race for ``min_steps x eta^k`` steps: a run each, on every
+tuning seed, annealed at its end like any run (its schedule fits its ``max_steps``). The best
+``ceil(trials / eta^(k+1))`` on mean validation score over the tuning seeds (and sizes, with
+``per = "task"``) go on; at the last rung the best one is selected and runs in full on every
+evaluation seed. Every model gets the same trials, rungs and budgets: how many go on depends
+on ``trials`` and ``eta`` only, never on scores. Test scores never take part.
+
+The rungs are synchronous: a rung is decided once all its runs are stored, from the stored
+records alone, so a relaunch makes the same decisions and retrains nothing. (Optuna's
+``SuccessiveHalvingPruner`` is asynchronous: it decides each trial as it reports, against the
+trials that reported before it, so what goes on, and how many, would depend on the order in
+which worker processes finish.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..api import PluginError, Range
+from .qmc import draw
+from .tuning import META, Round, Search, Tuning, _per, lr_bounds, lr_edge, select_trial, trial_key
+
+
+@dataclass
+class _Race:
+    """One search's trials: their points and which are still in the race."""
+
+    search: Search
+    points: list[dict]
+    alive: list[int] = field(default_factory=list)  # trial indices at the current rung
+
+
+class HalvingTuner:
+    """The rungs of a plan's tuning, then the selected trials on the evaluation seeds (the same
+    interface as :class:`.tuning.Tuner`: ``first``, ``extension`` for each next rung,
+    ``evaluation``)."""
+
+    def __init__(self, searches: list[Search], tuning: Tuning, eval_seeds: list[int]):
+        self.tuning = tuning
+        self.eval_seeds = list(eval_seeds)
+        self.round = 0  # the rung whose runs were handed out last
+        top = tuning.rung_steps(tuning.rungs - 1)
+        self.races = []
+        for s in searches:
+            full = s.bases[0].training["max_steps"]
+            if top > full:
+                raise PluginError(
+                    f"[tuning] the last rung trains {top:,} steps (min_steps {tuning.min_steps} "
+                    f"x eta {tuning.eta}^{tuning.rungs - 1}), more than max_steps = {full:,} "
+                    f"({s.model} on {s.label}): lower min_steps or rungs, or raise max_steps")
+            points = draw(s.space, tuning.trials)
+            self.races.append(_Race(s, points, list(range(tuning.trials))))
+
+    def _specs(self, race: _Race, index: int, rung: int) -> list:
+        """Trial ``index`` at rung ``rung``: a run per size and tuning seed, with the rung's step
+        budget (``full_steps`` keeps the trial's identity across rungs, :func:`trial_key`)."""
+        s, steps = race.search, self.tuning.rung_steps(rung)
+        meta = {"rung": rung, "full_steps": s.bases[0].training["max_steps"]} | _per(self.tuning)
+        return [replace(r, training={**r.training, "max_steps": steps})
+                for r in s.specs([race.points[index]], self.tuning.seeds, meta)]
+
+    @property
+    def first(self) -> list:
+        return [spec for race in self.races for i in race.alive for spec in self._specs(race, i, 0)]
+
+    def _score(self, specs: list, records: dict[str, dict]) -> float:
+        """Mean best validation score of a trial's runs at one rung (higher is better here); a
+        run that failed, diverged or is missing scores worst."""
+        runs = [records.get(s.run_id) or {} for s in specs]
+        higher = next((r["higher_is_better"] for r in runs
+                       if r.get("higher_is_better") is not None), True)
+        sign = 1.0 if higher else -1.0
+        values = [sign * float(r["best_val"]) if r.get("status") == "done"
+                  and r.get("best_val") is not None else float("-inf") for r in runs]
+        return sum(values) / len(values)
+
+    def extension(self, records: dict[str, dict]) -> Round:
+        """The next rung: in every race the best ``kept(rung)`` trials of the last one, on a
+        budget eta times longer. Empty after the last rung."""
+        out = Round()
+        rung = self.round + 1
+        if rung >= self.tuning.rungs:
+            return out
+        keep, steps = self.tuning.kept(rung), self.tuning.rung_steps(rung)
+        for race in self.races:
+            scores = {i: self._score(self._specs(race, i, rung - 1), records) for i in race.alive}
+            ranked = sorted(race.alive, key=lambda i: (-scores[i], i))  # ties: the earlier point
+            race.alive = sorted(ranked[:keep])
+            out.runs += [spec for i in race.alive for spec in self._specs(race, i, rung)]
+        self.round = rung
+        out.label = self.tuning.stage(rung)
+        out.notes.append(f"successive halving: the best {keep} of {self.tuning.kept(rung - 1)} "
+                         f"trials of every model go on to {steps} steps")
+        out.runs = list({r.run_id: r for r in out.runs}.values())
+        return out
+
+    def evaluation(self, records: dict[str, dict]) -> Round:
+        """Per model and cell, the trial with the best mean validation score at the last rung
+        (:func:`.tuning.select_trial`, the analysis's rule too), on every evaluation seed with
+        the recipe's own ``max_steps``."""
+        out = Round()
+        groups: dict[tuple, list[_Race]] = {}
+        for race in self.races:
+            groups.setdefault((race.search.cell, race.search.model), []).append(race)
+        for (cell, model), races in groups.items():
+            last = [spec for race in races for i in race.alive
+                    for spec in self._specs(race, i, self.round)]
+            runs = [records[s.run_id] for s in last if s.run_id in records]
+            higher = next((r["higher_is_better"] for r in runs
+                           if r.get("higher_is_better") is not None), True)
+            key = select_trial(runs, higher)
+            search = races[0].search
+            if key is None:
+                out.undecided.append(f"{model} on {search.label}")
+                continue
+            winners = list({s.train_size: s for s in last if trial_key(
+                {"config": s.config(), "trial": s.trial}) == key}.values())
+            values = {k: v for k, v in winners[0].trial.items() if k not in META}
+            meta = {"stage": "eval", "trials": self.tuning.trials * len(races),
+                    "prune": "halving", "rungs": self.tuning.rungs} | _per(self.tuning)
+            bounds = lr_bounds(search.space)
+            if bounds and isinstance(search.space.get("lr"), Range) and "lr" in values:
+                meta["lr_range"] = list(bounds)
+                tried = [p["lr"] for race in races for p in race.points]
+                edge = lr_edge(values["lr"], tried, *bounds)
+                if edge:
+                    meta["lr_edge"] = edge
+                    out.notes.append(f"{model} on {search.label}: selected lr {values['lr']:g} "
+                                     f"at the {edge} edge of {bounds[0]:g} .. {bounds[1]:g}; "
+                                     "recorded as lr_edge")
+            full = winners[0].trial["full_steps"]
+            for spec in winners:
+                for seed in self.eval_seeds:
+                    out.runs.append(replace(spec, seed=seed, trial={**values, **meta},
+                                            training={**spec.training, "max_steps": full}))
+        return out

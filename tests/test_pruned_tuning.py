@@ -1,0 +1,182 @@
+"""Successive halving within each model's trials: equal trials, rungs and budgets for every
+model, promotion and selection on mean validation over the tuning seeds, Optuna's scrambled
+Sobol points, and a relaunch that trains nothing."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import Counter
+
+import pytest
+
+from seqbench.api import Choice, PluginError, Range
+from seqbench.experiment import matrixfile
+from seqbench.experiment.plan import plan
+from seqbench.experiment.tuning import chosen_trials, select_trial, trial_key
+
+HALVING = {"prune": "halving", "trials": 10, "eta": 3, "rungs": 3, "min_steps": 10,
+           "seeds": 2}
+
+
+@pytest.fixture
+def reg(fresh_registry):
+    return fresh_registry.registry()
+
+
+def pruned(reg, models="lstm,gru,transformer", sizes="64", tuning=None, max_steps=200):
+    matrix = matrixfile.build_matrix(
+        file_data={}, models=models, tasks="copy", train_sizes=sizes, seeds="0-2",
+        model_params=(), task_params=(), training={"max_steps": max_steps},
+        tuning={**HALVING, **(tuning or {})}, all_models=list(reg.models),
+        all_tasks=list(reg.tasks),
+    )
+    return plan(matrix, reg)
+
+
+def records(specs, val, test=None):
+    """Stored records for ``specs``: validation ``val(spec)``, test ``test(spec)``."""
+    return {s.run_id: {"run_id": s.run_id, "model": s.model, "seed": s.seed,
+                       "train_size": s.train_size, "status": "done", "best_val": val(s),
+                       "test": {"accuracy": (test or val)(s)}, "higher_is_better": True,
+                       "config": s.config(), "trial": s.trial}
+            for s in specs}
+
+
+def rung_of(spec) -> int:
+    return spec.trial["rung"]
+
+
+def test_every_model_gets_the_same_trials_rungs_and_budgets(reg):
+    p = pruned(reg)
+    tuner = p.tuner()
+    lr = {"lstm": 3e-3, "gru": 1e-2, "transformer": 3e-4}  # each model's own optimum
+    score = lambda s: -abs(math.log(s.training["lr"] / lr[s.model]))  # noqa: E731
+    stages = [tuner.first]
+    recs = records(tuner.first, score)
+    while (nxt := tuner.extension(recs)).runs:
+        stages.append(nxt.runs)
+        recs |= records(nxt.runs, score)
+    assert len(stages) == 3 and tuner.round == 2
+    for rung, (runs, steps, kept) in enumerate(zip(stages, (10, 30, 90), (10, 4, 2))):
+        per_model = Counter(s.model for s in runs)
+        assert per_model == {m: kept * 2 for m in ("lstm", "gru", "transformer")}, per_model
+        assert {s.training["max_steps"] for s in runs} == {steps}
+        assert {rung_of(s) for s in runs} == {rung}
+        assert {s.seed for s in runs} == {10_000, 10_001}
+        assert {s.trial["full_steps"] for s in runs} == {200}
+    final = tuner.evaluation(recs)
+    assert Counter(s.model for s in final.runs) == {"lstm": 3, "gru": 3, "transformer": 3}
+    assert {s.training["max_steps"] for s in final.runs} == {200}  # the recipe's own budget
+    assert {s.seed for s in final.runs} == {0, 1, 2}
+    for s in final.runs:
+        assert s.trial["stage"] == "eval" and s.trial["trials"] == 10
+        assert s.trial["prune"] == "halving" and "rung" not in s.trial
+    # Each model's selection is the best of its own points, found through the rungs.
+    for model, best in lr.items():
+        tried = {s.training["lr"] for s in tuner.first if s.model == model}
+        chosen = {s.training["lr"] for s in final.runs if s.model == model}
+        assert chosen == {min(tried, key=lambda x: abs(math.log(x / best)))}
+
+
+def test_promotion_and_selection_use_mean_validation_over_the_tuning_seeds_only(reg):
+    p = pruned(reg, "lstm", tuning={"trials": 4, "eta": 2, "rungs": 2})
+    tuner = p.tuner()
+    points = sorted({s.training["lr"] for s in tuner.first})
+    a, b, c = points[:3]
+
+    def val(s):
+        lr, seed, rung = s.training["lr"], s.seed, s.trial["rung"]
+        if lr == a:  # the best single score, but not on average over the tuning seeds
+            return 0.95 if seed == 10_000 else 0.05
+        if lr == b:  # second at rung 0, best at the last rung
+            return 0.7 if rung == 0 else 0.9
+        if lr == c:
+            return 0.8 if rung == 0 else 0.85
+        return 0.1
+
+    # Test scores say the opposite everywhere: they must never move a decision.
+    recs = records(tuner.first, val, test=lambda s: 1.0 - val(s))
+    top = tuner.extension(recs)
+    promoted = sorted({s.training["lr"] for s in top.runs})
+    assert promoted == sorted([b, c])  # means 0.7 and 0.8 beat a's 0.5 and the rest
+    recs |= records(top.runs, val, test=lambda s: 1.0 - val(s))
+    assert tuner.extension(recs).runs == []
+    final = tuner.evaluation(recs)
+    assert {s.training["lr"] for s in final.runs} == {b}  # the last rung decides, not rung 0
+    # The analysis picks the same trial, and its key is the evaluation runs' key.
+    every = list(recs.values()) + list(records(final.runs, lambda s: 0.5).values())
+    key = trial_key({"config": final.runs[0].config(), "trial": final.runs[0].trial})
+    assert select_trial(every, True) == key
+    assert chosen_trials(every) == {64: key}
+
+
+def test_a_run_that_failed_or_diverged_is_never_promoted(reg):
+    p = pruned(reg, "lstm", tuning={"trials": 4, "eta": 2, "rungs": 2})
+    tuner = p.tuner()
+    best = max(s.training["lr"] for s in tuner.first)
+    recs = records(tuner.first, lambda s: s.training["lr"])
+    for r in recs.values():
+        if r["config"]["training"]["lr"] == best and r["seed"] == 10_001:
+            r.update(status="diverged", best_val=None)
+    promoted = {s.training["lr"] for s in tuner.extension(recs).runs}
+    assert best not in promoted and len(promoted) == 2
+
+
+def test_optuna_points_are_the_scrambled_sobol_points_of_the_seed():
+    from scipy.stats import qmc as scipy_qmc
+
+    from seqbench.experiment.qmc import draw
+
+    space = {"lr": Range(1e-4, 3e-2, log=True), "dropout": Range(0.0, 0.3),
+             "n_heads": Choice((1, 2, 4))}
+    points = draw(space, 8, seed=7)
+    assert points == draw(space, 8, seed=7)  # deterministic
+    assert points != draw(space, 8, seed=8)
+    unit = scipy_qmc.Sobol(3, scramble=True, seed=7).random(8)  # columns: lr, dropout, n_heads
+    expected = [{"lr": space["lr"].at(u[0]), "dropout": space["dropout"].at(u[1]),
+                 "n_heads": space["n_heads"].at(u[2])} for u in unit]
+    assert points == expected
+    assert draw(space, 4, seed=7) == points[:4]  # a prefix: fewer trials are the first points
+
+
+def test_bad_pruning_settings_are_one_line_errors(reg):
+    for tuning, message in [
+        ({"trials": 9}, "leaves 1 trial at rung 3 of 3"),
+        ({"prune": "asha"}, "'asha'"),
+        ({"eta": 1}, "eta"),
+        ({"extend": 1}, "extend goes with the unpruned protocol"),
+        ({"min_steps": 100}, "the last rung trains 900 steps"),
+        ({"prune": "off"}, 'eta goes with prune = "halving"'),
+    ]:
+        with pytest.raises(PluginError, match=message):
+            pruned(reg, "lstm", tuning=tuning)
+    with pytest.raises(PluginError, match="a fixed lr"):
+        matrix = matrixfile.build_matrix({"tuning": {"lr": [1e-3, 1e-2], "prune": "halving"}},
+                                         "lstm", "copy", "64", "0", (), (), {}, {},
+                                         list(reg.models), list(reg.tasks))
+        plan(matrix, reg)
+
+
+def test_a_pruned_study_runs_end_to_end_and_a_relaunch_trains_nothing(cli, tmp_path):
+    db = tmp_path / "pruned.sqlite"
+    args = ["run", "--models", "lstm", "--tasks", "copy", "--train-sizes", "16",
+            "--seeds", "0", "--max-steps", "8", "--val-every", "2", "-t", "copy.T=5",
+            "-m", "hidden_size=8", "--tune-trials", "3", "--tune-seeds", "2",
+            "--tune-prune", "halving", "--tune-eta", "2", "--tune-rungs", "2",
+            "--tune-min-steps", "4", "--executor", "sequential", "--db", db]
+    first = cli(*args)
+    assert first.rc == 0, first.stderr[-3000:]
+    assert "rung 2 of 2 (2 trials x 8 steps)" in first.stdout
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT model, json_extract(trial, '$.stage'), "
+                        "json_extract(trial, '$.rung'), json_extract(config, "
+                        "'$.training.max_steps'), count(*) FROM runs GROUP BY 1, 2, 3, 4").fetchall()
+    conn.close()
+    # 3 trials x 2 tuning seeds at 4 steps, the best 2 x 2 seeds at 8, the winner on seed 0
+    assert sorted(rows, key=str) == sorted([("lstm", "tune", 0, 4, 6), ("lstm", "tune", 1, 8, 4),
+                                            ("lstm", "eval", None, 8, 1)], key=str), rows
+    again = cli(*args)
+    assert again.rc == 0, again.stderr[-3000:]
+    assert "0 done, 0 diverged, 0 failed" in again.stdout
+    assert "skipping them" in again.stdout
