@@ -180,3 +180,21 @@ def test_an_equivalent_pair_shows_an_interval_inside_the_margin():
         # the level of the interval and the adjusted p agree: inside  <=>  Holm p < alpha
         assert c["equivalence_level"] == pytest.approx(1 - 2 * 0.05 * c["tost_p"]
                                                        / c["tost_p_holm"])
+
+
+# ---------------------------------------------------------------------------- one margin rule
+
+
+@pytest.mark.parametrize("metric, higher, values, extras", [
+    ("accuracy", True, [0.5, 0.9], {}),
+    ("bleu", True, [0.4, 0.8], {}),  # BLEU at a tiny n: still 0-100 points
+    ("bleu", True, [12.0, 31.0], {}),
+    ("token_error_rate", False, [0.05, 0.6, None], {}),
+    ("reward", True, [3.0, 140.0], {"chance": 0.0, "perfect": 200.0}),
+])
+def test_decide_and_analyze_use_one_margin_rule(metric, higher, values, extras):
+    from seqbench.analysis.margins import practical_margin
+    from seqbench.decision.procedure import default_margin
+
+    delta, _ = practical_margin(metric, higher, values, extras, None)
+    assert default_margin(metric, higher, values, extras) == delta

@@ -75,11 +75,11 @@ import numpy as np
 
 from . import stats as st
 from .cells import Cell, ModelRuns, clean, group
+from .margins import practical_margin, scale_of
 
 VERDICT_FIRST = ("lstm", "transformer")  # the claim under test: first when both are present
 MIN_TEST_SEEDS = 3  # fewer a side: no test (a t-test on 2 values rests on normality alone)
 BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
-PERCENT_METRICS = {"bleu", "chrf", "ter"}  # metrics on a 0-100 scale
 FLOOR_RULE = ("a model is at the floor when its scores cannot be told from chance: its "
               "t-interval reaches the declared chance level")
 LADDER = (0.5, 0.75, 1.0)  # easier targets: this share of the way from chance to the reference
@@ -115,41 +115,6 @@ def _present(pairs, names) -> list[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------------------- margins, guard
-
-
-def _scale(metric: str | None, values: list[float], higher: bool) -> str | None:
-    """"unit" for a metric in [0, 1] (accuracy, an error rate), "percent" for BLEU-like metrics
-    in [0, 100], else None (a loss of 2.3 is on no declared scale)."""
-    if not values:
-        return None
-    lo, hi = min(values), max(values)
-    if (metric or "").lower() in PERCENT_METRICS and lo >= 0 and hi <= 100:
-        return "percent"  # judged by name: a BLEU of 0.8 at a tiny n is 0.8 out of 100
-    if lo >= 0 and hi <= 1:
-        return "unit"
-    if higher and lo >= 0 and hi <= 100:
-        return "percent"
-    return None
-
-
-def practical_margin(metric, higher, values, extras: dict,
-                     margins: dict | None) -> tuple[float | None, str]:
-    """(delta, where it comes from): ``margins[metric]`` or ``margins["*"]`` if given, else 1 point
-    of the metric's scale (0.01 in [0, 1], 1.0 in [0, 100]), else 1% of the declared
-    chance-to-perfect range; None when nothing declares a scale."""
-    margins = margins or {}
-    for key in (metric, "*"):
-        if key in margins:
-            return float(margins[key]), "given"
-    scale = _scale(metric, values, higher)
-    if scale == "unit":
-        return 0.01, "default: 1 point of [0, 1]"
-    if scale == "percent":
-        return 1.0, "default: 1 point of [0, 100]"
-    chance, perfect = extras.get("chance"), extras.get("perfect")
-    if chance is not None and perfect is not None and chance != perfect:
-        return 0.01 * abs(perfect - chance), "default: 1% of chance-to-perfect"
-    return None, "no scale declared"
 
 
 def _guard(cell: Cell, margin: float | None) -> dict:
@@ -572,7 +537,7 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
     if target is not None and chance is not None:
         ladder = [(lv, chance + lv * (target - chance)) for lv in LADDER]
     all_values = [v for m in cell.models.values() for v in m.values]
-    unit = _scale(cell.primary_metric, all_values, higher) == "unit"
+    unit = scale_of(cell.primary_metric, all_values, higher) == "unit"
     val_size = cell.extras.get("val_size")
     rows = {name: _model_row(m, cell, curves, target, ladder, horizon, bests[name], val_size,
                              unit, confidence, n_boot, seed)
@@ -639,7 +604,7 @@ def _error_scale(metric: str, higher: bool, values: np.ndarray):
     if not len(values):
         return None
     lo, hi = float(values.min()), float(values.max())
-    scale = _scale(metric, [lo, hi], higher)
+    scale = scale_of(metric, [lo, hi], higher)
     if higher and scale == "percent":
         return f"1 - {metric}/100", (lambda m: 1.0 - m / 100.0), 1.0
     if higher and scale == "unit":

@@ -21,11 +21,11 @@ runs, so the same command again (or with a larger budget) continues where it sto
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import dataclass, field, replace
 
+from ..analysis.margins import practical_margin
 from ..analysis.sequential import N_MIN, decide_best
 from ..experiment.launch import Outcome, run_stage
 from ..experiment.plan import plan as make_plan
@@ -37,10 +37,9 @@ OUTLOOK_FRACTIONS = (0.25, 0.5)
 MIN_TRIALS = 2  # below this it is not tuning: two waves start even past the tuning share
 
 
-def default_margin(metric: str, higher_is_better: bool, values: list[float]) -> float:
-    """One point of the metric's scale: 0.01 for shares in [0, 1], 1.0 for 0-100 scores (BLEU)."""
-    top = max((abs(v) for v in values if v is not None and math.isfinite(v)), default=1.0)
-    return 1.0 if top > 1.5 else 0.01
+def default_margin(metric: str, higher_is_better: bool, values: list, extras: dict) -> float:
+    """The analysis' practical margin (one rule for both); 0 (no equivalence) without a scale."""
+    return practical_margin(metric, higher_is_better, values, extras, None)[0] or 0.0
 
 
 def first_decision(scores: dict[str, list[float]], margin: float, *, alpha: float,
@@ -221,7 +220,8 @@ class Procedure:
             self.out.train_examples = any_run.get("train_examples")
         values = [r.get("best_val") for r in tune]
         self.out.margin = (self.request.margin if self.request.margin is not None else
-                           default_margin(self.out.metric, self.out.higher_is_better, values))
+                           default_margin(self.out.metric, self.out.higher_is_better, values,
+                                          any_run.get("extras") or {} if any_run else {}))
         chosen = {s.model: s for s in final.runs}
         for model in self.request.models:
             spec = chosen.get(model)
