@@ -24,6 +24,12 @@ from .qmc import draw
 from .tuning import META, Round, Search, Tuning, _per, lr_bounds, lr_edge, select_trial, trial_key
 
 
+def promote(scores: dict[int, float], keep: int) -> list[int]:
+    """The ``keep`` trials (by index) with the highest scores, in index order; a tie goes to the
+    earlier point."""
+    return sorted(sorted(scores, key=lambda i: (-scores[i], i))[:keep])
+
+
 @dataclass
 class _Race:
     """One search's trials: their points and which are still in the race."""
@@ -87,8 +93,7 @@ class HalvingTuner:
         keep, steps = self.tuning.kept(rung), self.tuning.rung_steps(rung)
         for race in self.races:
             scores = {i: self._score(self._specs(race, i, rung - 1), records) for i in race.alive}
-            ranked = sorted(race.alive, key=lambda i: (-scores[i], i))  # ties: the earlier point
-            race.alive = sorted(ranked[:keep])
+            race.alive = promote(scores, keep)
             out.runs += [spec for i in race.alive for spec in self._specs(race, i, rung)]
         self.round = rung
         out.label = self.tuning.stage(rung)
