@@ -316,3 +316,60 @@ def test_bench_figures_draws_a_forest_per_regime(cli, tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     only = cli("figures", "--db", db, "--out", tmp_path / "lstm", "--models", "lstm")
     assert only.rc == 0 and not list((tmp_path / "lstm").glob("forest-*"))  # the pair needs both
+
+
+# ---------------------------------------------------------------------------- the atlas file
+
+KIM_FILES = {"mr": "sentences/rt-polarity.all.gz", "subj": "sentences/subj.all.gz",
+             "sst2": "sentences/stsa.binary.train.gz", "trec": "trec/train_5500.label"}
+CONTROL = {"mr": 0.761 + 0.005, "subj": 0.896 - 0.015, "sst2": 0.827 - 0.03, "trec": 0.912 - 0.01}
+
+
+def atlas_db(path):
+    """The pair at a 300k budget on Kim's four data sets, the CNN control at its own size."""
+    runs = atlas_runs(models=("lstm", "transformer"))
+    for r in runs:
+        name = r["config"]["task_params"]["data"].split("/")[1].split(".")[0]
+        r["config"]["task_params"] = {"data": KIM_FILES[name]}
+        r["config"]["training"]["param_budget"] = 300_000
+    for name, acc in CONTROL.items():
+        runs += [run("cnn", s, acc + NOISE[s] / 10, task="classification", size=None, n=8000,
+                     task_params={"data": KIM_FILES[name]}, params=1_800_000) for s in range(6)]
+    return make_db(path, runs)
+
+
+def test_atlas_file_has_pooled_and_per_data_set_tables_and_the_control(tmp_path):
+    from seqbench.analysis.atlas import render_atlas
+
+    db = atlas_db(tmp_path / "atlas.sqlite")
+    text = render_atlas(db, n_boot=200)
+    assert text == render_atlas(db, n_boot=200)  # nothing depends on when it was generated
+    assert text.startswith("# The small-data atlas\n")
+    pooled = text.split("## At 300,000 parameters")[1].split("## The CNN control")[0]
+    assert "classification (accuracy), 4 data sets: MR, SST-2, Subj, TREC" in pooled
+    assert "**classification: lstm − transformer, pooled over data sets**" in pooled
+    full = pool(go(atlas_runs()), regimes="full").tasks[0].pair[0].meta
+    lo, hi = (100 * x for x in full.pi)
+    assert f"[{lo:+.2f}, {hi:+.2f}] points with 95% probability" in pooled
+    for name in ("MR", "Subj", "SST-2", "TREC"):
+        assert f"**{name}: test accuracy (%, mean [95% t-CI] over seeds)**" in pooled
+    control = text.split("## The CNN control")[1]
+    assert "| MR | 76.1 | 10-fold CV | 76.6 [" in control and "| +0.5 | yes |" in control
+    assert "| SST-2 | 82.7 |" in control and "| -3.0 | no |" in control
+    assert ("**The control passes: within 2 points of CNN-rand (or above it) on 3 of 4 required "
+            "data sets** (MR, Subj, TREC") in control
+    assert "no parameter budget (each model at its own size)" in control
+
+
+def test_atlas_check_fails_when_the_committed_file_differs(tmp_path, capsys):
+    from seqbench.analysis.atlas import main
+
+    db, out = atlas_db(tmp_path / "atlas.sqlite"), tmp_path / "atlas.md"
+    assert main(["--db", str(db), "--out", str(out), "--check"]) == 1  # not written yet
+    assert main(["--db", str(db), "--out", str(out)]) == 0
+    assert main(["--db", str(db), "--out", str(out), "--check"]) == 0
+    out.write_text(out.read_text() + "edited by hand\n")
+    assert main(["--db", str(db), "--out", str(out), "--check"]) == 1
+    err = capsys.readouterr().err
+    assert f"{out} differs from what {db} gives" in err
+    assert main(["--db", str(tmp_path / "none.sqlite"), "--out", str(out)]) == 2

@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -51,8 +51,8 @@ DATA_SUFFIXES = {".gz", ".bz2", ".xz", ".zip", ".all", ".train", ".label", ".txt
 class Regime:
     """A range of training-set sizes, or the full training split."""
 
-    lo: float | None = None
-    hi: float | None = None
+    lo: float = 0.0
+    hi: float = math.inf
     full: bool = False
 
     @property
@@ -223,7 +223,7 @@ def dataset_names(variants: Iterable[dict]) -> dict[str, str]:
     its data suffixes ('../x/rt-polarity.all.gz' -> 'rt-polarity'), more values when needed."""
     from .cells import variant_key
 
-    variants = list({variant_key(v): v for v in variants}.items())
+    unique = list({variant_key(v): v for v in variants}.items())
 
     def short(value: Any) -> str:
         text = str(value)
@@ -237,13 +237,13 @@ def dataset_names(variants: Iterable[dict]) -> dict[str, str]:
             return path.parent.name  # '../trec/train_5500.label' -> 'trec'
         return name or text
 
-    depth = max((len(v) for _, v in variants), default=0)
+    depth = max((len(v) for _, v in unique), default=0)
     for k in range(1, depth + 1):
         names = {key: "/".join(short(x) for x in list(v.values())[:k]) or key
-                 for key, v in variants}
+                 for key, v in unique}
         if len(set(names.values())) == len(names):
             return names
-    return {key: key for key, _ in variants}
+    return {key: key for key, _ in unique}
 
 
 def _comparison(cell: dict, a: str, b: str) -> dict | None:
@@ -266,28 +266,28 @@ def _pick(cells: list[dict], regime: Regime) -> dict | None:
     return min(inside, key=lambda c: (regime.distance(c.get("n")), float(c.get("n") or math.inf)))
 
 
-def _effect(name: str, cell: dict, a: str, b: str) -> tuple[DatasetEffect | None, str | None]:
-    """(the effect, None) or (None, why the data set cannot contribute)."""
+def _effect(name: str, cell: dict, a: str, b: str) -> DatasetEffect | str:
+    """The data set's effect, or why it cannot contribute."""
     size = "full" if cell.get("train_size") is None else f"n = {cell.get('n'):,}"
     present = {m["model"] for m in cell["models"] if m.get("n_seeds")}
     missing = [m for m in (a, b) if m not in present]
     if missing:
-        return None, f"{name}: no finished runs of {', '.join(missing)} at {size}"
+        return f"{name}: no finished runs of {', '.join(missing)} at {size}"
     cmp = _comparison(cell, a, b)
     if cmp is None or cmp.get("diff") is None:
-        return None, f"{name}: {a} and {b} were not compared at {size}"
+        return f"{name}: {a} and {b} were not compared at {size}"
     se = cmp.get("se")
     if se is None:
-        return None, f"{name}: too few seeds for a standard error at {size}"
+        return f"{name}: too few seeds for a standard error at {size}"
     if not se > 0:
-        return None, (f"{name}: every seed gave the same difference at {size} (standard error "
-                      "0, no weight can be given)")
+        return (f"{name}: every seed gave the same difference at {size} (standard error 0, no "
+                "weight can be given)")
     return DatasetEffect(
         dataset=name, variant_key=cell["variant_key"], n=cell.get("n"),
         train_size=cell.get("train_size"), diff=float(cmp["diff"]), se=float(se),
         ci=tuple(cmp["ci"]), paired=bool(cmp.get("paired")),
         seeds=min(cmp.get("n_a") or 0, cmp.get("n_b") or 0), result=cmp.get("result") or "",
-    ), None
+    )
 
 
 def pool_pair(per_dataset: dict[str, list[dict]], a: str, b: str, regime: Regime, *,
@@ -298,9 +298,9 @@ def pool_pair(per_dataset: dict[str, list[dict]], a: str, b: str, regime: Regime
         cell = _pick(cells, regime)
         if cell is None:
             continue
-        eff, why = _effect(name, cell, a, b)
-        if eff is None:
-            excluded.append(why)
+        eff = _effect(name, cell, a, b)
+        if isinstance(eff, str):
+            excluded.append(eff)
         else:
             effects.append(eff)
     if len(effects) < 2:
@@ -351,11 +351,13 @@ def _unit(cells: list[dict]) -> tuple[float, str]:
 
 def pool(analysis: dict, *, pair: tuple[str, str] | None = None,
          regimes: Sequence[Regime] | str = DEFAULT_REGIMES, method: str = "dl",
-         interval: str = "hksj", confidence: float = 0.95) -> PoolReport:
+         interval: str = "hksj", confidence: float = 0.95,
+         names: Callable[[dict], str | None] | None = None) -> PoolReport:
     """The pooled verdicts of every task with several data sets in ``analysis`` (the dict of
     :func:`seqbench.analysis.analyze.analyze`, which must have compared the pairs asked for:
     its default, every pair, does). ``pair`` defaults to LSTM vs Transformer when both ran,
-    else the first pair of the models present."""
+    else the first pair of the models present. ``names``: a data set's name from its task
+    parameters (None: the short name :func:`dataset_names` gives)."""
     if isinstance(regimes, str):
         regimes = parse_regimes(regimes)
     groups: dict[tuple, list[dict]] = {}
@@ -369,26 +371,31 @@ def pool(analysis: dict, *, pair: tuple[str, str] | None = None,
             skipped.append(f"{task} ({metric}) has {len(variants)} data set: pooling needs at "
                            "least 2 task variants")
             continue
-        names = dataset_names(variants.values())
+        short = dataset_names(variants.values())
+        label = {k: (names(v) if names else None) or short[k] for k, v in variants.items()}
+        if len(set(label.values())) < len(label):
+            label = short  # the given names do not tell these data sets apart
         per_dataset: dict[str, list[dict]] = {}
         for c in cells:
-            per_dataset.setdefault(names[c["variant_key"]], []).append(c)
+            per_dataset.setdefault(label[c["variant_key"]], []).append(c)
         models = sorted({m["model"] for c in cells for m in c["models"] if m.get("n_seeds")})
-        a, b = pair or (VERDICT_FIRST if set(VERDICT_FIRST) <= set(models)
-                        else (default_pairs(models) or [(None, None)])[0])
-        opts = dict(method=method, interval=interval, confidence=confidence)
-        pair_rows = ([pool_pair(per_dataset, a, b, r, **opts) for r in regimes]
-                     if a is not None else [])
+        chosen = pair or (VERDICT_FIRST if set(VERDICT_FIRST) <= set(models)
+                          else next(iter(default_pairs(models)), None))
+
+        def pooled(a: str, b: str, r: Regime) -> Pooled:
+            return pool_pair(per_dataset, a, b, r, method=method, interval=interval,
+                             confidence=confidence)
+
+        pair_rows = [pooled(*chosen, r) for r in regimes] if chosen else []
         versus = []
         for r in regimes:
             rows = []
             for m in models:
                 other = best_other(per_dataset, m, r, higher)
                 if other is not None:
-                    rows.append(pool_pair(per_dataset, m, other, r, **opts))
+                    rows.append(pooled(m, other, r))
             rows.sort(key=lambda p: -(p.meta.estimate if p.meta else -math.inf))
             versus += rows
         scale, unit = _unit(cells)
-        tasks.append(TaskPool(task, metric, higher, scale, unit,
-                              {k: names[k] for k in variants}, pair_rows, versus))
+        tasks.append(TaskPool(task, metric, higher, scale, unit, label, pair_rows, versus))
     return PoolReport(confidence, method, interval, [r.name for r in regimes], tasks, skipped)

@@ -8,7 +8,7 @@ every model against the best other, and the prediction interval said as a predic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .pool import INTERVALS, METHODS, Pooled, PoolReport, TaskPool
 
@@ -23,7 +23,7 @@ BEST_COLUMNS = ("regime", "model", "best other", "k", "pooled difference [CI]", 
 class Table:
     title: str
     columns: tuple[str, ...]
-    rows: list[tuple[str, ...]]
+    rows: Sequence[tuple[str, ...]]
 
 
 @dataclass(frozen=True)
