@@ -198,3 +198,46 @@ def test_decide_and_analyze_use_one_margin_rule(metric, higher, values, extras):
 
     delta, _ = practical_margin(metric, higher, values, extras, None)
     assert default_margin(metric, higher, values, extras) == delta
+
+
+# ---------------------------------------------------------------------------- Holm's family
+
+
+def test_holm_across_pairs_on_request_and_the_output_says_which(tmp_path):
+    runs = []
+    for size in (100, 400):
+        runs += two_models([0.9 + x for x in NOISE[:6]], [0.5] * 6, size=size)
+        runs += [run("gru", s, 0.7 + NOISE[s], size=size) for s in range(6)]
+    db = make_db(tmp_path / "holm.sqlite", runs)
+    per_pair = cli_json(db, "--pairs", "all")
+    every = cli_json(db, "--pairs", "all", "--holm", "pairs")
+    assert per_pair["holm"] == "sizes" and every["holm"] == "pairs"
+    fam = [c["holm_family"] for cell in every["cells"] for c in cell["comparisons"]]
+    assert fam == [6] * 6  # 3 pairs x 2 sizes
+    assert {c["holm_family"] for cell in per_pair["cells"] for c in cell["comparisons"]} == {2}
+    p1 = per_pair["cells"][0]["comparisons"][0]
+    p2 = every["cells"][0]["comparisons"][0]
+    assert p2["p_holm"] >= p1["p_holm"] and p1["p_value"] == p2["p_value"]
+    assert "Holm-adjusted over 6 comparisons (3 pairs × 2 sizes)" in every["verdicts"][0]["text"]
+    assert "Holm-adjusted over 2 sizes" in per_pair["verdicts"][0]["text"]
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(db), "--holm", "everything"])
+    assert res.exit_code == 2
+
+
+def test_decides_speed_ratio_is_worded_as_descriptive():
+    from seqbench.analysis.sequential import decide_best
+    from seqbench.decision.procedure import Decided
+    from seqbench.decision.request import Request
+    from seqbench.decision.summary import first_line
+
+    scores = {"lstm": [0.9 + x for x in NOISE[:6]], "transformer": [0.5 + x for x in NOISE[:6]]}
+    out = Decided(Request(task="toy", models=["lstm", "transformer"], budget_s=60),
+                  metric="accuracy", decision=decide_best(scores, 0.01, n_max=20),
+                  scores={m: dict(enumerate(v)) for m, v in scores.items()})
+    row = {"reached": 6, "runs": 6, "seconds_per_step": 0.01, "param_count": 1000}
+    spd = {"target": 0.7, "models": {"lstm": dict(row, seconds_to_target=10.0),
+                                     "transformer": dict(row, seconds_to_target=23.0)}}
+    line = first_line(out, spd)
+    assert line.startswith("Use the LSTM")
+    assert "2.3× shorter (descriptive, not tested)" in line
+    assert "sooner" not in line

@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from enum import Enum
 from itertools import combinations
 from typing import Any, Iterable
 
@@ -416,12 +417,18 @@ def _raw_speed(sa, sb, ma: ModelRuns, mb: ModelRuns, target, guard_floor, paired
 
 
 def _decide(cmps: list[dict], confidence: float) -> None:
-    """Holm over one pair's comparisons at the sizes of a task variant, then each outcome."""
+    """Holm over one family of comparisons (one pair's at the sizes of a task variant, or every
+    pair's there), then each outcome."""
     alpha = 1.0 - confidence
     for field, adj in (("p_value", "p_holm"), ("tost_p", "tost_p_holm")):
         for c, p in zip(cmps, st.holm([c[field] for c in cmps])):
             c[adj] = p
-    family = sum(c["p_value"] is not None for c in cmps)
+    tested = [c for c in cmps if c["p_value"] is not None]
+    family = len(tested)
+    n_pairs = len({(c["a"], c["b"]) for c in tested})
+    n_sizes = len({c.get("_size") for c in tested})
+    scope = (f"{family} comparisons ({n_pairs} pairs × {n_sizes} sizes)" if n_pairs > 1
+             else f"{family} size{'s' * (family != 1)}")
     for c in cmps:
         td = c.pop("_td", None)
         if td is None:
@@ -435,6 +442,7 @@ def _decide(cmps: list[dict], confidence: float) -> None:
     speed_adj = st.holm([(c["speed"] or {}).get("p_value") for c in cmps])
     for c, sp in zip(cmps, speed_adj):
         c["holm_family"] = family if c["p_value"] is not None else None
+        c["holm_scope"] = scope if c["p_value"] is not None else None
         _outcome(c, alpha)
         if c["speed"] is not None:
             c["speed"]["p_holm"] = sp
@@ -474,7 +482,7 @@ def _outcome(c: dict, alpha: float) -> None:
         c["reason"] = "significant after Holm correction"
         return
     if c["p_value"] < alpha:
-        c["reason"] = (f"not significant after Holm correction over {c['holm_family']} sizes "
+        c["reason"] = (f"not significant after Holm correction over {c['holm_scope']} "
                        f"(p = {c['p_value']:.3g}, adjusted {c['p_holm']:.3g})")
     else:
         c["reason"] = "no significant difference"
@@ -835,14 +843,25 @@ def _trials_of(cell: dict, model: str) -> int | None:
 # ---------------------------------------------------------------------------- entry point
 
 
+class HolmFamily(str, Enum):
+    """Which comparisons of a task variant one Holm adjustment spans."""
+
+    SIZES = "sizes"  # one pair's comparisons at every size (a family per pair)
+    PAIRS = "pairs"  # every asked pair's comparisons at every size
+
+
 def analyze(runs: list[dict], curves: dict, *, pairs="auto", confidence: float = 0.95,
-            n_boot: int = 2000, seed: int = 0, margins: dict | None = None) -> dict:
+            n_boot: int = 2000, seed: int = 0, margins: dict | None = None,
+            holm: str = "sizes") -> dict:
     """Cells, comparisons, time-to-target, data scaling and verdicts; see the module docstring.
 
     ``pairs``: "auto" or "all" (every pair of the models present, LSTM vs Transformer first) or
     a sequence of (A, B) model names; the first pair present gets the verdict. ``curves``:
     run_id -> curve points. ``margins``: metric name (or "*") -> practical margin delta.
+    ``holm``: :class:`HolmFamily` ("sizes" or "pairs"); the winners' extra comparisons always
+    form a family per pair.
     """
+    holm = HolmFamily(holm)
     counts = {s: sum(r["status"] == s for r in runs)
               for s in ("done", "failed", "diverged", "running")}
     counts["early_stopped"] = sum(_stopped_early(r) for r in runs)
@@ -872,10 +891,14 @@ def analyze(runs: list[dict], curves: dict, *, pairs="auto", confidence: float =
                     extra.add(pair)
         rows = [_cell(c, curves, wanted, sorted(extra), margin_info, confidence, n_boot, seed)
                 for c in cs]
-        families: dict[frozenset, list[dict]] = {}
+        families: dict[Any, list[dict]] = {}
         for row in rows:
-            for x in row["comparisons"] + list(row["_extra"].values()):
-                families.setdefault(frozenset((x["a"], x["b"])), []).append(x)
+            tagged = ([(x, holm is HolmFamily.PAIRS) for x in row["comparisons"]]
+                      + [(x, False) for x in row["_extra"].values()])
+            for x, shared in tagged:
+                x["_size"] = row["n"]
+                families.setdefault("asked" if shared else frozenset((x["a"], x["b"])),
+                                    []).append(x)
         for fam in families.values():
             _decide(fam, confidence)
         for row in rows:
@@ -895,7 +918,7 @@ def analyze(runs: list[dict], curves: dict, *, pairs="auto", confidence: float =
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "confidence": confidence, "n_boot": n_boot, "seed": seed,
         "pairs": [list(p) for p in used], "verdict_pair": list(verdict_pair or []),
-        "margins": margins_used, "floor_rule": FLOOR_RULE, "target_rule": TARGET_RULE,
+        "margins": margins_used, "holm": holm.value, "floor_rule": FLOOR_RULE, "target_rule": TARGET_RULE,
         "ladder": list(LADDER), "min_test_seeds": MIN_TEST_SEEDS,
         "counts": counts, "cells": cells, "scaling": scaling, "verdicts": verdicts,
     }, drop_private=True)  # "_cell", "_extra", "_censored", "_steps"... stay inside

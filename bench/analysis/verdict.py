@@ -85,7 +85,7 @@ def _diff(cmp: dict, which: str = "ci") -> str:
 def _p_phrase(cmp: dict) -> str:
     out = f"{cmp['test']}, p = {pval(cmp['p_value'])}"
     if cmp.get("holm_family") and cmp["holm_family"] > 1:
-        out += f", Holm-adjusted over {cmp['holm_family']} sizes {pval(cmp['p_holm'])}"
+        out += f", Holm-adjusted over {cmp['holm_scope']} {pval(cmp['p_holm'])}"
     if cmp.get("p_permutation") is not None:
         kind = "sign-flip" if cmp["paired"] else "permutation"
         exact = "exact " if cmp.get("permutation_exact") else ""

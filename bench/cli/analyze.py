@@ -56,6 +56,9 @@ def parse_margins(text: str | None) -> dict | None:
               help="Practical margin for equivalence (TOST) and the floor/ceiling guard, in the "
                    "metric's units: '0.02' for every metric, or 'accuracy=0.02,bleu=0.5'. "
                    "Default: 1 point of the metric's scale (0.01 in [0, 1], 1.0 for BLEU).")
+@click.option("--holm", type=click.Choice(["sizes", "pairs"]), default="sizes", show_default=True,
+              help="Holm's family: each pair over the sizes of a task ('sizes'), or every "
+                   "compared pair and size of a task together ('pairs').")
 @click.option("--confidence", type=FiniteFloatRange(0.5, 1, min_open=True, max_open=True),
               default=0.95, show_default=True,
               help="Confidence level of CIs and tests (equivalence uses 1 - 2 x (1 - this)).")
@@ -79,8 +82,8 @@ def parse_margins(text: str | None) -> dict | None:
               show_default=True,
               help="With --pool: the pooled interval, Hartung-Knapp-Sidik-Jonkman (t, k-1 df; "
                    "holds its coverage with few data sets) or normal.")
-def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, confidence, n_boot,
-            seed, force, pool, regimes, pool_method, pool_interval):
+def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, holm, confidence,
+            n_boot, seed, force, pool, regimes, pool_method, pool_interval):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
     time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
@@ -135,7 +138,7 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, co
         text = _pooled(result, fmt, first, confidence, pool_options)
     else:
         result = run_analysis(runs, curves, pairs=wanted, confidence=confidence, n_boot=n_boot,
-                              seed=seed, margins=margins)
+                              seed=seed, margins=margins, holm=holm)
         text = _render(result, fmt)
     if text is None:
         return
