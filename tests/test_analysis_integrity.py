@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_analysis import NOISE, cell_of, curve, go, make_db, model_of, run, two_models
+from test_analysis import (NOISE, cell_of, curve, go, make_db, model_of, run, store_record,
+                           two_models)
 
 from seqbench.analysis.verdict import COMPARE_COLUMNS, sections
 from seqbench.analysis.verdict import ci as ci_text_of
@@ -241,3 +242,57 @@ def test_decides_speed_ratio_is_worded_as_descriptive():
     assert line.startswith("Use the LSTM")
     assert "2.3× shorter (descriptive, not tested)" in line
     assert "sooner" not in line
+
+
+# ---------------------------------------------------------------------------- budget guard
+
+
+def capped_db(path, cells):
+    """A database of LSTM-vs-Transformer cells: ``cells`` maps a training size to the steps
+    every run took (400, the cap: out of budget; fewer: early stopping ended it)."""
+    from seqbench.store import Store
+
+    with Store(path) as store:
+        for size, steps in cells.items():
+            for r in two_models([0.9 + x for x in NOISE[:6]], [0.5 + x for x in NOISE[1:7]],
+                                size=size, n=size or 100, curve=curve([0.5, 0.9, 0.9])):
+                trained(r, 400, patience=4)
+                rec = store_record(r)
+                rec["steps"] = steps
+                store.save(rec)
+    return path
+
+
+def test_a_cell_that_ran_out_of_steps_is_budget_limited(tmp_path):
+    data = cli_json(capped_db(tmp_path / "both.sqlite", {100: 400, 400: 250}))
+    capped, converged = data["cells"]
+    assert capped["budget"]["limited"] == ["lstm", "transformer"]
+    assert capped["budget"]["steps"] == 400
+    assert capped["budget"]["models"]["lstm"] == {"step_cap": 6, "plateau": 0, "other": 0}
+    assert converged["budget"]["limited"] == []
+    (cmp,) = capped["comparisons"]
+    assert cmp["budget_limited"] is True and cmp["outcome"] == "a_better"
+    assert cmp["result"] == "budget-limited: lstm ahead after 400 steps"
+    assert cmp["speed"]["result"].startswith("budget-limited")
+    assert converged["comparisons"][0]["result"] == "lstm better"
+    (v,) = data["verdicts"]
+    assert v["accuracy_claim"] == "budget-limited" and v["speed_claim"] == "budget-limited"
+    assert "After 400 steps, lstm is ahead of transformer" in v["text"]
+    assert "holds" not in v["text"] and "fails" not in v["text"]
+
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(tmp_path / "both.sqlite"),
+                                           "--bootstrap", "200"])
+    claim = next(line for line in res.output.splitlines() if line.startswith("claim "))
+    assert "budget-limited (after 400 steps: lstm ahead)" in claim
+    assert "holds" not in claim and "fails" not in claim
+
+
+def test_early_stopped_cells_keep_the_claim_and_one_size_is_named_plainly(tmp_path):
+    data = cli_json(capped_db(tmp_path / "converged.sqlite", {None: 250}))
+    (v,) = data["verdicts"]
+    assert v["accuracy_claim"] == "holds"
+    assert v["text"].startswith("toy: At n = 100 (full), lstm scores")
+    assert "smallest training size" not in v["text"]
+    capped = cli_json(capped_db(tmp_path / "capped.sqlite", {None: 400}))
+    assert "smallest training size" not in capped["verdicts"][0]["text"]
+    assert capped["verdicts"][0]["accuracy_claim"] == "budget-limited"

@@ -77,6 +77,7 @@ import numpy as np
 from . import stats as st
 from .cells import Cell, ModelRuns, clean, group
 from .margins import practical_margin, scale_of
+from .stopping import StopReason, budget_of, stop_reason
 
 VERDICT_FIRST = ("lstm", "transformer")  # the claim under test: first when both are present
 MIN_TEST_SEEDS = 3  # fewer a side: no test (a t-test on 2 values rests on normality alone)
@@ -159,10 +160,7 @@ def _where(m: ModelRuns, guard: dict, higher: bool, confidence: float) -> str | 
 def _stopped_early(run: dict) -> bool:
     """A finished run that early stopping ended before its step cap: it had converged (its
     validation score stopped improving) rather than run out of budget."""
-    training = (run.get("config") or {}).get("training") or {}
-    cap, steps = training.get("max_steps"), run.get("steps")
-    return (run["status"] == "done" and bool(training.get("patience")) and cap is not None
-            and steps is not None and steps < cap)
+    return stop_reason(run) is StopReason.PLATEAU
 
 
 def _points(curves: dict, run: dict) -> list[tuple[float, float, float]]:
@@ -329,6 +327,7 @@ def _raw_compare(sa: dict, sb: dict, ma: ModelRuns, mb: ModelRuns, cell: Cell, m
            "margin": margin, "equivalence_ci": None, "equivalence_level": None,
            "equivalence_ci_unadjusted": None, "tost_p": None, "tost_p_holm": None,
            "p_permutation": None, "permutation_exact": None, "guard": None, "at_floor": [],
+           "budget_limited": False, "budget_steps": None,
            "_chance": guard["chance"], "_perfect": guard["perfect"],
            "outcome": "inconclusive", "winner": None, "result": "inconclusive", "reason": "",
            "speed": None}
@@ -447,6 +446,25 @@ def _decide(cmps: list[dict], confidence: float) -> None:
         if c["speed"] is not None:
             c["speed"]["p_holm"] = sp
             _speed_outcome(c, alpha)
+        if c["budget_limited"]:
+            _budget_words(c)
+
+
+def _budget_words(c: dict) -> None:
+    """A cell whose runs ran out of steps measured who is ahead after N steps: its results say
+    so, in the place where "not measurable" would stand."""
+    steps = f"{c['budget_steps']:,}"
+    if c["outcome"] in ("a_better", "b_better"):
+        c["result"] = f"budget-limited: {c['winner']} ahead after {steps} steps"
+    elif c["outcome"] == "equivalent":
+        c["result"] = f"budget-limited: within ±{c['margin']:g} after {steps} steps"
+    elif c["outcome"] == "inconclusive":
+        c["result"] = f"budget-limited: neither ahead after {steps} steps"
+    s = c["speed"]
+    if s is None or s["outcome"] == "not_measurable":
+        return
+    s["result"] = (f"budget-limited: {s['faster']} reached the target sooner within {steps} steps"
+                   if s["faster"] else f"budget-limited: inconclusive within {steps} steps")
 
 
 def _outcome(c: dict, alpha: float) -> None:
@@ -537,6 +555,7 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
         return (float(np.median(medians)) if medians else None,
                 (min(steps), max(steps)) if steps else None)
 
+    budget = budget_of({name: m.done + m.diverged for name, m in cell.models.items()})
     asked = _present(pairs, cell.models) + _present(extra_pairs, cell.models)
     # the rows (and the plots) show the first compared pair's target; one model: its own
     target, horizon = reference(asked[0] if asked else list(cell.models))
@@ -557,6 +576,8 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
                   for m in (a, b))
         c = _raw_compare(sa, sb, cell.models[a], cell.models[b], cell, margin, guard, t,
                          confidence, seed)
+        c["budget_limited"] = bool(budget.limited((a, b)))
+        c["budget_steps"] = budget.steps
         lost = [f"{m.name}: {len(m.diverged)}" for m in (cell.models[a], cell.models[b])
                 if m.diverged]
         if lost:
@@ -577,6 +598,7 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
         "target_pair": list(asked[0]) if asked else None, "ladder": (
             [{"level": lv, "target": v} for lv, v in ladder] if ladder else None),
         "margin": margin, "margin_source": margin_source, "guard": guard,
+        "budget": budget.as_dict(),
         "validation": validation,
         "unequal_tuning": len({m.trials for m in cell.models.values()}) > 1,
         "models": list(rows.values()), "comparisons": comparisons, "winner": None,
@@ -590,7 +612,7 @@ def _winner(c: dict) -> dict:
     ranked = sorted((m for m in cell.models.values() if m.mean is not None),
                     key=lambda m: (-m.mean if higher else m.mean, m.name))
     out = {"model": ranked[0].name if ranked else None, "margin": None, "significant": False,
-           "against": None, "outcome": None, "p_holm": None}
+           "against": None, "outcome": None, "p_holm": None, "budget_limited": False}
     if len(ranked) > 1:
         first, second = ranked[0], ranked[1]
         out["margin"] = abs(first.mean - second.mean)
@@ -601,6 +623,7 @@ def _winner(c: dict) -> dict:
             out["significant"] = cmp["winner"] == first.name
             out["outcome"] = cmp["result"]
             out["p_holm"] = cmp["p_holm"]
+            out["budget_limited"] = cmp["budget_limited"]
     return out
 
 
@@ -792,10 +815,27 @@ def _scaling(task, vkey, cells, pairs, confidence, n_boot, seed) -> dict:
 
 # ---------------------------------------------------------------------------- verdicts
 
-CLAIM = {"a_better": "holds", "b_better": "fails", "equivalent": "equivalent",
-         "not_measurable": "not measurable", "inconclusive": "inconclusive"}
-SPEED_CLAIM = {"a_faster": "holds", "b_faster": "fails", "not_measurable": "not measurable",
-               "inconclusive": "inconclusive"}
+class Claim(str, Enum):
+    """What a verdict says of the claim "A beats B" / "A converges faster" at its size."""
+
+    HOLDS = "holds"
+    FAILS = "fails"
+    EQUIVALENT = "equivalent"
+    NOT_MEASURABLE = "not measurable"
+    BUDGET_LIMITED = "budget-limited"  # the runs ran out of steps: who is ahead, not who is better
+    INCONCLUSIVE = "inconclusive"
+
+
+CLAIM = {"a_better": Claim.HOLDS, "b_better": Claim.FAILS, "equivalent": Claim.EQUIVALENT,
+         "not_measurable": Claim.NOT_MEASURABLE, "inconclusive": Claim.INCONCLUSIVE}
+SPEED_CLAIM = {"a_faster": Claim.HOLDS, "b_faster": Claim.FAILS,
+               "not_measurable": Claim.NOT_MEASURABLE, "inconclusive": Claim.INCONCLUSIVE}
+
+
+def _claim(outcome: str, budget_limited: bool, table: dict) -> Claim:
+    if budget_limited and outcome != "not_measurable":
+        return Claim.BUDGET_LIMITED
+    return table[outcome]
 
 
 def _verdict(task, vkey, cells, scaling, a, b, confidence) -> dict:
@@ -808,7 +848,8 @@ def _verdict(task, vkey, cells, scaling, a, b, confidence) -> dict:
     if not both:
         facts["missing"] = True
         return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": None, "n": None,
-                "accuracy_claim": "inconclusive", "speed_claim": "inconclusive",
+                "accuracy_claim": Claim.INCONCLUSIVE, "speed_claim": Claim.INCONCLUSIVE,
+                "budget_steps": None, "ahead": None,
                 "text": verdict_text(facts)}
     both.sort(key=lambda c: c["n"] if c["n"] is not None else math.inf)
     small = both[0]
@@ -823,8 +864,10 @@ def _verdict(task, vkey, cells, scaling, a, b, confidence) -> dict:
             others.append({"n": c["n"], "train_size": c["train_size"], "cmp": oc})
     model = small["_cell"].models
     facts.update(
-        cell=small, cmp=cmp, rows=rows, accuracy=CLAIM[cmp["outcome"]],
-        speed=SPEED_CLAIM[cmp["speed"]["outcome"]], crossover=cross, others=others,
+        cell=small, cmp=cmp, rows=rows,
+        accuracy=_claim(cmp["outcome"], cmp["budget_limited"], CLAIM),
+        speed=_claim(cmp["speed"]["outcome"], cmp["budget_limited"], SPEED_CLAIM),
+        crossover=cross, others=others, sizes=len(both), budget=small["budget"],
         params={m: rows[m]["param_count"] for m in (a, b)}, budget_tolerance=BUDGET_TOLERANCE,
         unequal_sizes=[c["n"] for c in both if _trials_of(c, a) != _trials_of(c, b)],
         trials={m: rows[m]["trials"] for m in (a, b)},
@@ -833,6 +876,8 @@ def _verdict(task, vkey, cells, scaling, a, b, confidence) -> dict:
     )
     return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": small["train_size"],
             "n": small["n"], "accuracy_claim": facts["accuracy"], "speed_claim": facts["speed"],
+            "budget_steps": cmp["budget_steps"] if cmp["budget_limited"] else None,
+            "ahead": cmp["winner"],
             "text": verdict_text(facts)}
 
 

@@ -19,6 +19,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Iterable, Sequence
 
 COUNTED = ("done", "failed", "diverged")  # a run still running is in no cell yet
@@ -83,6 +84,8 @@ def clean(x: Any, *, drop_private: bool = False) -> Any:
         return [clean(v, drop_private=drop_private) for v in x]
     if isinstance(x, bool) or x is None:
         return x
+    if isinstance(x, Enum):  # a str Enum: its value, so JSON is the plain string
+        return clean(x.value, drop_private=drop_private)
     if isinstance(x, float):  # numpy's float64 too (a float subclass)
         return float(x) if math.isfinite(x) else None
     if isinstance(x, (str, int)):

@@ -107,9 +107,11 @@ def _guard_sentence(cell: dict, cmp: dict) -> str:
 def _accuracy_sentences(f: dict) -> list[str]:
     a, b, cell, cmp, rows = f["a"], f["b"], f["cell"], f["cmp"], f["rows"]
     ka, kb = f["seeds"][a], f["seeds"][b]
+    where = _size(cell["n"], cell["train_size"])
+    where = (f"At the smallest training size with both models ({where})" if f["sizes"] > 1
+             else f"At {where}")
     out = [
-        f"At the smallest training size with both models ({_size(cell['n'], cell['train_size'])}), "
-        f"{a} scores {cell['primary_metric']} {_mean_ci(rows[a])} over {ka} seed{'s' * (ka != 1)} "
+        f"{where}, {a} scores {cell['primary_metric']} {_mean_ci(rows[a])} over {ka} seed{'s' * (ka != 1)} "
         f"and {b} {_mean_ci(rows[b])} over {kb} ({f['confidence']:.0%} t-intervals)."
     ]
     outcome = cmp["outcome"]
@@ -121,7 +123,9 @@ def _accuracy_sentences(f: dict) -> list[str]:
                    f"{a} beats {b} on small data is inconclusive.")
         return out
     test = _p_phrase(cmp)
-    if outcome == "a_better":
+    if cmp.get("budget_limited"):
+        out.append(_budget_sentence(f))
+    elif outcome == "a_better":
         out.append(f"The difference, {_diff(cmp)} in {a}'s favour, is significant ({test}): {a} "
                    f"beats {b} at this size, so the claim holds here.")
     elif outcome == "b_better":
@@ -144,6 +148,28 @@ def _accuracy_sentences(f: dict) -> list[str]:
         out.append(f"{m}'s scores cannot be told from chance ({num(cell['guard']['chance'])}): "
                    f"it has not learnt the task at this budget.")
     return out
+
+
+def _budget_sentence(f: dict) -> str:
+    """The accuracy outcome of a cell whose runs mostly ran out of steps: who is ahead after N
+    steps (what it measured), never whether the claim holds."""
+    a, b, cmp = f["a"], f["b"], f["cmp"]
+    steps = count(cmp["budget_steps"])
+    limited = " and ".join(f["budget"]["limited"])
+    why = (f"most runs of {limited} ended at the step cap, not on a validation plateau, so this "
+           f"is who is ahead after {steps} steps, not who is better at convergence: "
+           "budget-limited")
+    test = _p_phrase(cmp)
+    if cmp["outcome"] in ("a_better", "b_better"):
+        ahead, behind = (a, b) if cmp["outcome"] == "a_better" else (b, a)
+        return (f"After {steps} steps, {ahead} is ahead of {behind} ({_diff(cmp)} in {a}'s "
+                f"terms; {test}); {why}.")
+    if cmp["outcome"] == "equivalent":
+        return (f"After {steps} steps the two are within ±{cmp['margin']:g} of each other "
+                f"(Holm-adjusted {cmp['equivalence_level']:.1%} interval "
+                f"{ci(cmp['equivalence_ci'], signed)}); {why}.")
+    return (f"After {steps} steps neither is shown ahead ({_diff(cmp)}; {test}: "
+            f"{cmp['reason']}); {why}.")
 
 
 def _others_sentence(f: dict) -> str | None:
@@ -192,7 +218,13 @@ def _speed_sentences(f: dict) -> list[str]:
         lr_text += f", Holm-adjusted {pval(s['p_holm'])}"
     auc = (f"; AUC difference {signed(s['auc_diff'])} {ci(s['auc_ci'], signed)}".rstrip()
            if s.get("auc_diff") is not None else "")
-    if s["outcome"] == "a_faster":
+    if f["cmp"].get("budget_limited") and s["outcome"] != "not_measurable":
+        steps = count(f["cmp"]["budget_steps"])
+        who = (f"{s['faster']} reaches it sooner" if s["faster"] else
+               f"neither reaches it measurably sooner ({s['reason']})")
+        out.append(f"Within {steps} steps {who}" + (f" ({lr_text}{auc})" if lr_text else "")
+                   + ": budget-limited, not a convergence speed.")
+    elif s["outcome"] == "a_faster":
         out.append(f"{a} reaches it sooner ({lr_text}{auc}): {a} converges faster, so the claim "
                    f"holds here.")
     elif s["outcome"] == "b_faster":
@@ -416,7 +448,11 @@ _NO_PAIR = ("Only one model has runs (or --pairs named none present): nothing to
 
 
 def _claim_line(v: dict) -> str:
-    return (f"claim '{v['a']} beats {v['b']} on small data': {v['accuracy_claim']}; "
+    accuracy = v["accuracy_claim"]
+    if accuracy == "budget-limited":
+        accuracy += (f" (after {count(v['budget_steps'])} steps: "
+                     f"{v['ahead'] + ' ahead' if v.get('ahead') else 'neither ahead'})")
+    return (f"claim '{v['a']} beats {v['b']} on small data': {accuracy}; "
             f"'{v['a']} converges faster': {v['speed_claim']}")
 
 
