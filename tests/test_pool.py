@@ -373,3 +373,11 @@ def test_atlas_check_fails_when_the_committed_file_differs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{out} differs from what {db} gives" in err
     assert main(["--db", str(tmp_path / "none.sqlite"), "--out", str(out)]) == 2
+
+
+def test_a_pooling_failure_is_reported_not_raised():
+    from seqbench.dashboard.forest import safe_payload
+
+    broken = [{"task": "x", "variant_key": f"a={i}"} for i in (1, 2)]  # cells without models
+    figs, error = safe_payload({"cells": broken})
+    assert figs == [] and error.startswith("pooling failed (")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .analyze import analyze
 from .cells import task_params, variant_keys
-from .pool import dataset_names, pairs_for, pool
+from .pool import dataset_names, display_unit, pairs_for, pool
 from .pool_tables import Table, md_table, render_markdown
 
 CONTROL_MODEL = "cnn"
@@ -66,12 +66,6 @@ def _budget(run: dict) -> int | None:
 def _budget_name(budget: int | None) -> str:
     return "no parameter budget (each model at its own size)" if budget is None \
         else f"{budget:,} parameters"
-
-
-def _scale(cells: list[dict]) -> float:
-    """100 for a metric in [0, 1] (shown in %, differences in points), else 1."""
-    values = [m["mean"] for c in cells for m in c["models"] if m.get("mean") is not None]
-    return 100.0 if values and 0 <= min(values) and max(values) <= 1 else 1.0
 
 
 def _mean_ci(row: dict, scale: float = 100.0) -> str:
@@ -129,7 +123,7 @@ def _per_dataset(analysis: dict, label) -> list[str]:
         by_variant.setdefault(c["variant_key"], []).append(c)
     for vkey, cells in sorted(by_variant.items(), key=lambda kv: label(kv[1][0])):
         models = sorted({m["model"] for c in cells for m in c["models"]})
-        scale = _scale(cells)
+        scale = display_unit(cells)[0]
         unit = "%" if scale == 100 else cells[0].get("primary_metric")
         cols = ["n"] + models + ["best"]
         if len(pair) == 2:

@@ -341,7 +341,8 @@ def pairs_for(models: Iterable[str], pair: tuple[str, str] | None = None) -> lis
     return ([tuple(pair)] if pair else []) + [p for p in every if not pair or set(p) != set(pair)]
 
 
-def _unit(cells: list[dict]) -> tuple[float, str]:
+def display_unit(cells: list[dict]) -> tuple[float, str]:
+    """(100, "points") for a metric in [0, 1], else (1, its name): how differences are shown."""
     values = [m["mean"] for c in cells for m in c["models"] if m.get("mean") is not None]
     metric = cells[0].get("primary_metric") or "score"
     if values and 0 <= min(values) and max(values) <= 1:
@@ -396,6 +397,6 @@ def pool(analysis: dict, *, pair: tuple[str, str] | None = None,
                     rows.append(pooled(m, other, r))
             rows.sort(key=lambda p: -(p.meta.estimate if p.meta else -math.inf))
             versus += rows
-        scale, unit = _unit(cells)
+        scale, unit = display_unit(cells)
         tasks.append(TaskPool(task, metric, higher, scale, unit, label, pair_rows, versus))
     return PoolReport(confidence, method, interval, [r.name for r in regimes], tasks, skipped)

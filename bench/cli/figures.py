@@ -29,7 +29,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @click.option("--force", is_flag=True,
               help="Let a figure replace an existing file of its name that is not a PNG.")
 def figures(db, out, models, n_boot, force):
-    """Draw score vs training-set size and the learning curves, per task, as PNG files.
+    """Draw score vs training-set size and the learning curves, per task, as PNG files, and a
+    forest plot of the pooled verdict per size regime for a task with several data sets.
 
     The numbers are those of `bench analyze` and the dashboard (means with 95% t-intervals over
     seeds), so committed pictures can be regenerated from the committed database. Needs the

@@ -1024,11 +1024,15 @@
   }
 
   async function renderForest() {
-    const figs = (state.summary && state.summary.status === "ok" && state.summary.forest) || [];
+    const ok = state.summary && state.summary.status === "ok";
+    const figs = (ok && state.summary.forest) || [], failed = ok && state.summary.forest_error;
     const sec = forestSection();
-    sec.hidden = !figs.length;
-    document.querySelector('#toc a[href="#forest-section"]').hidden = !figs.length;
-    if (!figs.length) return;
+    sec.hidden = !figs.length && !failed;
+    document.querySelector('#toc a[href="#forest-section"]').hidden = sec.hidden;
+    if (!figs.length) {
+      if (failed) clear($("forest-notes")).append(el("li", { text: failed }));
+      return;
+    }
     if (!figs.some((f) => f.id === forest.id)) forest.id = figs[0].id;
     forest.id = fillSelect($("forest-select"), figs.map((f) => [f.id, f.label + " · " + f.a + " − " + f.b]), forest.id);
     const f = figs.find((x) => x.id === forest.id);
