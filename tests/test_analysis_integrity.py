@@ -296,3 +296,25 @@ def test_early_stopped_cells_keep_the_claim_and_one_size_is_named_plainly(tmp_pa
     capped = cli_json(capped_db(tmp_path / "capped.sqlite", {None: 400}))
     assert "smallest training size" not in capped["verdicts"][0]["text"]
     assert capped["verdicts"][0]["accuracy_claim"] == "budget-limited"
+
+
+def test_brief_gives_who_is_ahead_per_size_and_task_param_narrows(tmp_path):
+    runs = []
+    for data in ("digits", "trec"):
+        for size, (a, b) in {100: (0.9, 0.5), 400: (0.5, 0.9)}.items():
+            for r in two_models([a + x for x in NOISE[:6]], [b + x for x in NOISE[1:7]],
+                                size=size, task_params={"data": data}):
+                runs.append(r)
+    db = make_db(tmp_path / "brief.sqlite", runs)
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(db), "--task-param", "data=digits",
+                                           "--brief", "--bootstrap", "200"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[0].startswith("toy: accuracy, difference 95% t-interval")
+    assert lines[1].startswith("  n = 100: lstm ahead, lstm − transformer +0.40")
+    assert lines[2].startswith("  n = 400: transformer ahead, lstm − transformer -0.399 [")
+    assert "Holm p = " in lines[2] and len(lines) == 3  # the trec runs left out
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(db), "--task-param", "data=wiki"])
+    assert res.exit_code == 2 and "data: digits, trec" in res.output
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(db), "--brief", "--json"])
+    assert res.exit_code == 2

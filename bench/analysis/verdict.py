@@ -371,10 +371,7 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
     """Per task variant: a title, model rows, comparison rows, notes, scaling lines, verdict."""
     scaling = {(s["task"], s["variant_key"]): s for s in result.get("scaling", [])}
     verdicts = {(v["task"], v["variant_key"]): v for v in result.get("verdicts", [])}
-    order: dict[tuple, list[dict]] = {}
-    for c in result.get("cells", []):
-        order.setdefault((c["task"], c["variant_key"]), []).append(c)
-    for key, cells in order.items():
+    for key, cells in _by_variant(result).items():
         first = cells[0]
         title = first["task"] + ("" if key[1] == "default" else f" ({key[1]})")
         direction = "higher" if first["higher_is_better"] else "lower"
@@ -509,3 +506,41 @@ def render_markdown(result: dict) -> str:
         if sec["verdict"]:
             lines += [f"**{_claim_line(sec['verdict'])}**", "", sec["verdict"]["text"], ""]
     return "\n".join(lines)
+
+
+def _brief_line(c: dict, cmp: dict) -> str:
+    """One comparison in one line: who is ahead, the difference and its interval, the test."""
+    size = _size(c["n"], c["train_size"])
+    diff = f"{cmp['a']} − {cmp['b']} {_diff(cmp)}" if cmp["diff"] is not None else ""
+    test = (f"{cmp['test']}, Holm p = {pval(cmp['p_holm'])}" if cmp["p_holm"] is not None
+            else cmp["reason"])
+    if cmp["outcome"] in ("a_better", "b_better") and not cmp.get("budget_limited"):
+        what = f"{cmp['winner']} ahead"
+    elif cmp["outcome"] == "inconclusive" and not cmp.get("budget_limited"):
+        what = "neither shown ahead"
+    else:
+        what = cmp["result"]
+    return f"{size}: {what}" + (f", {diff} ({test})" if diff else "")
+
+
+def render_brief(result: dict) -> str:
+    """Per task variant and size, who is ahead with the interval of the difference: the short
+    answer, one line a comparison."""
+    lines = []
+    conf = result["confidence"]
+    for sec_key, cells in _by_variant(result).items():
+        task, vkey = sec_key
+        first = cells[0]
+        lines.append(f"{task}{'' if vkey == 'default' else f' ({vkey})'}: "
+                     f"{first['primary_metric']}, difference {conf:.0%} t-interval "
+                     f"(+: the first model better)")
+        for c in cells:
+            lines += [f"  {_brief_line(c, cmp)}" for cmp in c["comparisons"]]
+    return "\n".join(lines)
+
+
+def _by_variant(result: dict) -> dict[tuple, list[dict]]:
+    order: dict[tuple, list[dict]] = {}
+    for c in result.get("cells", []):
+        order.setdefault((c["task"], c["variant_key"]), []).append(c)
+    return order

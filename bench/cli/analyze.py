@@ -52,6 +52,11 @@ def parse_margins(text: str | None) -> dict | None:
                    "come from them alone), e.g. 'lstm,transformer'. Default: every model.")
 @click.option("--tasks", "only_tasks", default=None, metavar="A,B,...",
               help="Analyse only these tasks' runs, e.g. 'translation'. Default: every task.")
+@click.option("--task-param", "task_param", default=None, metavar="KEY=VALUE",
+              help="Analyse only the runs with this task parameter, e.g. 'data=digits'.")
+@click.option("--brief", is_flag=True,
+              help="Print one line per size and pair: who is ahead, the difference and its "
+                   "interval.")
 @click.option("--margin", "margin_text", default=None, metavar="[METRIC=]DELTA,...",
               help="Practical margin for equivalence (TOST) and the floor/ceiling guard, in the "
                    "metric's units: '0.02' for every metric, or 'accuracy=0.02,bleu=0.5'. "
@@ -82,8 +87,8 @@ def parse_margins(text: str | None) -> dict | None:
               show_default=True,
               help="With --pool: the pooled interval, Hartung-Knapp-Sidik-Jonkman (t, k-1 df; "
                    "holds its coverage with few data sets) or normal.")
-def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, holm, confidence,
-            n_boot, seed, force, pool, regimes, pool_method, pool_interval):
+def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, brief, margin_text,
+            holm, confidence, n_boot, seed, force, pool, regimes, pool_method, pool_interval):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
     time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
@@ -92,8 +97,8 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, ho
     from ..api import one_line
     from ..store import Store, StoreError
 
-    if as_json and markdown:
-        fail("give --json or --markdown, not both")
+    if sum(map(bool, (as_json, markdown, brief))) > 1:
+        fail("give one of --json, --markdown and --brief")
     try:
         wanted = "auto" if pairs is None else parse_pairs(pairs)
         margins = parse_margins(margin_text)
@@ -117,6 +122,8 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, ho
         if text is not None:
             runs = _narrow(runs, field, option, text, where)
             where = f"the {text} runs of {db}"
+    if task_param is not None:
+        runs = _with_param(runs, task_param, where)
     if wanted not in ("all", "auto"):
         known = {r["model"] for r in runs}
         unknown = sorted({m for p in wanted for m in p} - known)
@@ -126,7 +133,7 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, margin_text, ho
 
     from ..analysis.analyze import analyze as run_analysis
 
-    fmt = "json" if as_json else "markdown" if markdown else None
+    fmt = "json" if as_json else "markdown" if markdown else "brief" if brief else None
     if out and fmt is None:
         fmt = "json" if out.lower().endswith(".json") else "markdown"
     if pool_options is not None:
@@ -159,6 +166,10 @@ def _render(result: dict, fmt: str | None) -> str | None:
         return None
     if fmt == "json":
         return json.dumps(result, indent=2, allow_nan=False)
+    if fmt == "brief":
+        from ..analysis.verdict import render_brief
+
+        return render_brief(result)
     from ..analysis.verdict import render_markdown
 
     return render_markdown(result)
@@ -201,6 +212,22 @@ def _narrow(runs: list[dict], field: str, option: str, text: str, where: str) ->
         fail(f"{option} {text!r}: no runs of {', '.join(map(repr, missing)) or f'any {field}'} "
              f"in {where}; {field}s: {', '.join(sorted(known))}")
     return [r for r in runs if r[field] in chosen]
+
+
+def _with_param(runs: list[dict], text: str, where: str) -> list[dict]:
+    """The runs whose task parameter KEY has VALUE (as a variant key writes it)."""
+    from ..analysis.cells import fmt_value, task_params
+
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        fail(f"--task-param {text!r}: give KEY=VALUE, e.g. data=digits")
+    key, value = key.strip(), value.strip()
+    chosen = [r for r in runs if key in task_params(r) and fmt_value(task_params(r)[key]) == value]
+    if not chosen:
+        seen = sorted({fmt_value(task_params(r)[key]) for r in runs if key in task_params(r)})
+        fail(f"--task-param {text!r}: no runs with {key}={value} in {where}; "
+             + (f"{key}: {', '.join(seen)}" if seen else f"no run has the parameter {key!r}"))
+    return chosen
 
 
 def _previous_analysis(path: Path) -> bool:
