@@ -381,3 +381,24 @@ def test_a_pooling_failure_is_reported_not_raised():
     broken = [{"task": "x", "variant_key": f"a={i}"} for i in (1, 2)]  # cells without models
     figs, error = safe_payload({"cells": broken})
     assert figs == [] and error.startswith("pooling failed (")
+
+
+def test_cli_budget_keeps_one_parameter_budget_and_pool_warns_about_mixed_ones(tmp_path):
+    db = atlas_db(tmp_path / "atlas.sqlite")  # the pair at 300k, the CNN at its own size
+    cli = CliRunner()
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--pool", "--json", "--budget", "300,000"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["tasks"][0]["datasets"]
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--json", "--budget", "none"])
+    assert res.exit_code == 0 and json.loads(res.output)["counts"]["done"] == 24  # the CNN's
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--budget", "5000"])
+    assert res.exit_code == 2 and "no runs at that budget" in res.output
+    assert "budgets: 300,000, none" in res.output
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--budget", "big"])
+    assert res.exit_code == 2 and "not a whole number" in res.output
+    runs = atlas_runs(models=("lstm", "transformer"))
+    for r in runs[: len(runs) // 2]:
+        r["config"]["training"]["param_budget"] = 20_000
+    mixed = make_db(tmp_path / "mixed.sqlite", runs)
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(mixed), "--pool"])
+    assert res.exit_code == 0 and "ran at several parameter budgets" in res.stderr

@@ -73,6 +73,9 @@ def parse_margins(text: str | None) -> dict | None:
               help="Seed of the bootstrap and permutation draws (same seed, same numbers).")
 @click.option("--force", is_flag=True,
               help="Let --out replace an existing file that is not an earlier analysis.")
+@click.option("--budget", "budget_text", default=None, metavar="N|none",
+              help="Analyse only the runs trained at this parameter budget (training.param_budget; "
+                   "'none': runs without one), e.g. when a model ran at two sizes in one database.")
 @click.option("--pool", is_flag=True,
               help="Pool across data sets: for a task with several variants, a random-effects "
                    "meta-analysis of the first --pairs pair (default lstm:transformer) per size "
@@ -88,7 +91,7 @@ def parse_margins(text: str | None) -> dict | None:
               help="With --pool: the pooled interval, Hartung-Knapp-Sidik-Jonkman (t, k-1 df; "
                    "holds its coverage with few data sets) or normal.")
 def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, brief, margin_text,
-            holm, confidence, n_boot, seed, force, pool, regimes, pool_method, pool_interval):
+            holm, confidence, n_boot, seed, force, budget_text, pool, regimes, pool_method, pool_interval):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
     time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
@@ -124,6 +127,11 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, bri
             where = f"the {text} runs of {db}"
     if task_param is not None:
         runs = _with_param(runs, task_param, where)
+    if budget_text is not None:
+        runs = _at_budget(runs, budget_text, where)
+    elif pool_options is not None and (mixed := _mixed_budgets(runs)):
+        click.echo(f"warning: {mixed}; the analysis keeps the trial with the best validation "
+                   "score, whatever its budget: --budget N analyses one budget", err=True)
     if wanted not in ("all", "auto"):
         known = {r["model"] for r in runs}
         unknown = sorted({m for p in wanted for m in p} - known)
@@ -199,6 +207,38 @@ def _pooled(result: dict, fmt: str | None, pair, confidence: float, options: dic
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, allow_nan=False)
     return render_markdown(report).rstrip("\n")
+
+
+def _budget_of(run: dict):
+    return ((run.get("config") or {}).get("training") or {}).get("param_budget")
+
+
+def _budget_label(budget) -> str:
+    return "none" if budget is None else f"{budget:,}"
+
+
+def _at_budget(runs: list[dict], text: str, where: str) -> list[dict]:
+    """The runs trained at the parameter budget ``text`` ('none': without one)."""
+    known = sorted({_budget_of(r) for r in runs}, key=lambda b: (b is None, b or 0))
+    try:
+        budget = None if text.strip().lower() == "none" else int(text.replace(",", "").strip())
+    except ValueError:
+        fail(f"--budget {text!r} is not a whole number of parameters or 'none'")
+    chosen = [r for r in runs if _budget_of(r) == budget]
+    if not chosen:
+        fail(f"--budget {text}: no runs at that budget in {where}; budgets: "
+             f"{', '.join(map(_budget_label, known))}")
+    return chosen
+
+
+def _mixed_budgets(runs: list[dict]) -> str | None:
+    """Which models ran at several parameter budgets in one task (None if none did)."""
+    seen: dict[tuple, set] = {}
+    for r in runs:
+        seen.setdefault((r["task"], r["model"]), set()).add(_budget_of(r))
+    mixed = sorted(f"{m} ({', '.join(sorted(map(_budget_label, b)))})"
+                   for (_, m), b in seen.items() if len(b) > 1)
+    return f"{', '.join(mixed)} ran at several parameter budgets" if mixed else None
 
 
 def _narrow(runs: list[dict], field: str, option: str, text: str, where: str) -> list[dict]:
