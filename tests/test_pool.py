@@ -402,3 +402,14 @@ def test_cli_budget_keeps_one_parameter_budget_and_pool_warns_about_mixed_ones(t
     mixed = make_db(tmp_path / "mixed.sqlite", runs)
     res = CliRunner().invoke(analyze_cmd, ["--db", str(mixed), "--pool"])
     assert res.exit_code == 0 and "ran at several parameter budgets" in res.stderr
+
+
+def test_atlas_control_with_a_single_data_set_so_far(tmp_path):
+    """Nothing varies among the control's runs yet: its data set still comes from its runs."""
+    from seqbench.analysis.atlas import render_atlas
+
+    runs = [run("cnn", 0, 0.905, task="classification", size=None, n=4907,
+                task_params={"data": KIM_FILES["trec"]})]
+    text = render_atlas(make_db(tmp_path / "one.sqlite", runs), n_boot=200)
+    assert "| TREC | 91.2 | standard split | 90.5 | -0.7 | yes | 1 |" in text
+    assert "**The control does not pass: within 2 points of CNN-rand (or above it) on 1 of 1" in text

@@ -150,12 +150,13 @@ def _per_dataset(analysis: dict, label) -> list[str]:
     return out
 
 
-def _control(analyses: list[tuple[int | None, dict]]) -> list[str]:
-    """The CNN on each full training set, every budget it ran at, against Kim (2014)."""
+def _control(analyses: list[tuple[int | None, dict]], params_of) -> list[str]:
+    """The CNN on each full training set, every budget it ran at, against Kim (2014);
+    ``params_of(cell)``: the task parameters its runs were configured with."""
     rows, passed, required = [], set(), set()
     for budget, analysis in analyses:
         for c in analysis["cells"]:
-            fig = kim_figure(c.get("variant") or {})
+            fig = kim_figure(params_of(c))
             row = next((m for m in c["models"] if m["model"] == CONTROL_MODEL), None)
             if fig is None or row is None or c.get("train_size") is not None:
                 continue
@@ -209,9 +210,11 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
              for rid, task, (_, vkey) in ((r["run_id"], r["task"], keys[r["run_id"]])
                                           for r in runs)}
 
+    def first_run(cell: dict) -> str:
+        return next(rid for m in cell["models"] for rid in m.get("run_ids") or [])
+
     def label(cell: dict) -> str:
-        rid = next(rid for m in cell["models"] for rid in m.get("run_ids") or [])
-        return names[rid]
+        return names[first_run(cell)]
 
     counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "diverged")}
     lines = [
@@ -224,7 +227,7 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
         f"; data sets {', '.join(sorted(set(names.values())))}.", "",
         "## Parts and wall clock", "",
     ]
-    lines += _parts(runs, names) + [""]
+    lines += (_parts(runs, names) if runs else ["No finished runs yet."]) + [""]
     budgets: dict[int | None, list[dict]] = {}
     for r in runs:
         budgets.setdefault(_budget(r), []).append(r)
@@ -240,7 +243,7 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
         lines += [f"## At {_budget_name(budget)}", "", "### The pooled verdict", ""]
         lines += [render_markdown(report, heading="", level=4).rstrip(), ""]
         lines += ["### Per data set", ""] + _per_dataset(analysis, label)
-    lines += ["## The CNN control (Kim 2014, CNN-rand)", ""] + _control(analyses)
+    lines += ["## The CNN control (Kim 2014, CNN-rand)", ""] + _control(analyses, lambda c: task_params_of[first_run(c)])
     return "\n".join(lines).rstrip() + "\n"
 
 
