@@ -345,7 +345,9 @@ def test_atlas_file_has_pooled_and_per_data_set_tables_and_the_control(tmp_path)
     text = render_atlas(db, n_boot=200)
     assert text == render_atlas(db, n_boot=200)  # nothing depends on when it was generated
     assert text.startswith("# The small-data atlas\n")
-    pooled = text.split("## At 300,000 parameters")[1].split("## The CNN control")[0]
+    pooled = text.split("## At the main parameter budget of each data set")[1].split(
+        "## The CNN control")[0]
+    assert "Budgets: MR 300,000 parameters; SST-2 300,000 parameters;" in pooled
     assert "classification (accuracy), 4 data sets: MR, SST-2, Subj, TREC" in pooled
     assert "**classification: lstm − transformer, pooled over data sets**" in pooled
     full = pool(go(atlas_runs()), regimes="full").tasks[0].pair[0].meta
@@ -397,11 +399,17 @@ def test_cli_budget_keeps_one_parameter_budget_and_pool_warns_about_mixed_ones(t
     res = cli.invoke(analyze_cmd, ["--db", str(db), "--budget", "big"])
     assert res.exit_code == 2 and "not a whole number" in res.output
     runs = atlas_runs(models=("lstm", "transformer"))
-    for r in runs[: len(runs) // 2]:
-        r["config"]["training"]["param_budget"] = 20_000
+    for r in runs:  # the smallest size of every data set at another budget: mixed
+        r["config"]["training"]["param_budget"] = 20_000 if r["train_size"] == 250 else 300_000
     mixed = make_db(tmp_path / "mixed.sqlite", runs)
     res = CliRunner().invoke(analyze_cmd, ["--db", str(mixed), "--pool"])
-    assert res.exit_code == 0 and "ran at several parameter budgets" in res.stderr
+    assert res.exit_code == 0 and "ran at several parameter budgets on one data set" in res.stderr
+    apart = atlas_runs(models=("lstm", "transformer"))
+    for r in apart:  # one budget per data set, not the same for all: nothing mixed
+        r["config"]["training"]["param_budget"] = 500_000 if "trec" in str(r["config"]) else 1
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(make_db(tmp_path / "apart.sqlite", apart)),
+                                           "--pool"])
+    assert res.exit_code == 0 and "several parameter budgets" not in res.stderr
 
 
 def test_atlas_control_with_a_single_data_set_so_far(tmp_path):
@@ -413,3 +421,26 @@ def test_atlas_control_with_a_single_data_set_so_far(tmp_path):
     text = render_atlas(make_db(tmp_path / "one.sqlite", runs), n_boot=200)
     assert "| TREC | 91.2 | standard split | 90.5 | -0.7 | yes | 1 |" in text
     assert "**The control does not pass: within 2 points of CNN-rand (or above it) on 1 of 1" in text
+
+
+def test_atlas_pools_across_data_sets_whose_budgets_differ_and_ranks_a_smaller_one(tmp_path):
+    """TREC's main budget is larger than the others' (its vocabulary): it still pools with them;
+    a smaller budget on two data sets is a section of its own (k = 2: no prediction interval)."""
+    from seqbench.analysis.atlas import render_atlas
+
+    runs = atlas_runs(models=("lstm", "transformer"))
+    small = atlas_runs({k: DIFFS[k] for k in ("mr", "subj")}, models=("lstm", "transformer"))
+    for r in runs + small:
+        name = r["config"]["task_params"]["data"].split("/")[1].split(".")[0]
+        r["config"]["task_params"] = {"data": KIM_FILES[name]}
+        r["config"]["training"]["param_budget"] = 500_000 if name == "trec" else 300_000
+    for r in small:
+        r["config"]["training"]["param_budget"] = 50_000
+        r["run_id"] += "-small"
+    text = render_atlas(make_db(tmp_path / "atlas.sqlite", runs + small), n_boot=200)
+    main, smaller = text.split("## At a smaller parameter budget of each data set")
+    assert "classification (accuracy), 4 data sets: MR, SST-2, Subj, TREC" in main
+    assert "TREC 500,000 parameters" in main
+    assert "classification (accuracy), 2 data sets: MR, Subj" in smaller
+    assert "MR 50,000 parameters; Subj 50,000 parameters" in smaller
+    assert "a prediction interval needs at least 3 data sets" in smaller

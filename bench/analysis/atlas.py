@@ -150,11 +150,12 @@ def _per_dataset(analysis: dict, label) -> list[str]:
     return out
 
 
-def _control(analyses: list[tuple[int | None, dict]], params_of) -> list[str]:
+def _control(analyses: list[dict], params_of, budget_of: dict) -> list[str]:
     """The CNN on each full training set, every budget it ran at, against Kim (2014);
-    ``params_of(cell)``: the task parameters its runs were configured with."""
+    ``params_of(cell)``: the task parameters its runs were configured with; ``budget_of``:
+    run id -> parameter budget."""
     rows, passed, required = [], set(), set()
-    for budget, analysis in analyses:
+    for analysis in analyses:
         for c in analysis["cells"]:
             fig = kim_figure(params_of(c))
             row = next((m for m in c["models"] if m["model"] == CONTROL_MODEL), None)
@@ -169,6 +170,7 @@ def _control(analyses: list[tuple[int | None, dict]], params_of) -> list[str]:
                 if ok:
                     passed.add(fig.name)
             params = row.get("param_count")
+            budget = budget_of[(row.get("run_ids") or [None])[0]]
             rows.append((fig.name, f"{fig.accuracy:.1f}", fig.protocol, _mean_ci(row),
                          f"{diff:+.1f}", ("yes" if ok else "no") if fig.required
                          else f"{'yes' if ok else 'no'} (not required)",
@@ -228,23 +230,46 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
         "## Parts and wall clock", "",
     ]
     lines += (_parts(runs, names) if runs else ["No finished runs yet."]) + [""]
-    budgets: dict[int | None, list[dict]] = {}
-    for r in runs:
-        budgets.setdefault(_budget(r), []).append(r)
+    groups = _budget_groups(runs, names)
     analyses = []
-    for budget in sorted(budgets, key=lambda b: (b is None, -(b or 0))):
-        rs = budgets[budget]
+    for rank in sorted(groups, key=lambda g: (g is None, g or 0)):
+        rs = groups[rank]
         models = {r["model"] for r in rs}
         analysis = analyze(rs, curves, pairs=pairs_for(models), n_boot=n_boot, seed=seed)
-        analyses.append((budget, analysis))
-        if len(models) < 2:
-            continue
-        report = pool(analysis, names=dataset_name)
-        lines += [f"## At {_budget_name(budget)}", "", "### The pooled verdict", ""]
-        lines += [render_markdown(report, heading="", level=4).rstrip(), ""]
+        analyses.append(analysis)
+        if rank is None:
+            continue  # a model alone at its budget: the control table reads it
+        per = sorted({(names[r["run_id"]], _budget(r)) for r in rs})
+        title = "the main parameter budget" if rank == 0 else (
+            "a smaller parameter budget" if rank == 1 else f"parameter budget {rank + 1} (by size)")
+        lines += [f"## At {title} of each data set", "",
+                  "Budgets: " + "; ".join(f"{d} {_budget_name(b)}" for d, b in per) + ".", "",
+                  "### The pooled verdict", ""]
+        lines += [render_markdown(pool(analysis, names=dataset_name), heading="",
+                                  level=4).rstrip(), ""]
         lines += ["### Per data set", ""] + _per_dataset(analysis, label)
-    lines += ["## The CNN control (Kim 2014, CNN-rand)", ""] + _control(analyses, lambda c: task_params_of[first_run(c)])
+    budget_of = {r["run_id"]: _budget(r) for r in runs}
+    lines += ["## The CNN control (Kim 2014, CNN-rand)", ""]
+    lines += _control(analyses, lambda c: task_params_of[first_run(c)], budget_of)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _budget_groups(runs: list[dict], names: dict[str, str]) -> dict[int | None, list[dict]]:
+    """The runs by the rank of their budget within their data set, largest first, among the
+    budgets at which at least two models ran (budgets may differ between data sets: each data
+    set's comparison is at one budget); None: a model alone at its budget (the control)."""
+    models: dict[tuple, set] = {}
+    for r in runs:
+        models.setdefault((names[r["run_id"]], _budget(r)), set()).add(r["model"])
+    rank: dict[tuple, int] = {}
+    for name in {d for d, _ in models}:
+        shared = sorted((b for (d, b), ms in models.items() if d == name and len(ms) > 1),
+                        key=lambda b: -(b or 0))
+        rank.update({(name, b): i for i, b in enumerate(shared)})
+    groups: dict[int | None, list[dict]] = {}
+    for r in runs:
+        groups.setdefault(rank.get((names[r["run_id"]], _budget(r))), []).append(r)
+    return groups
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -232,13 +232,16 @@ def _at_budget(runs: list[dict], text: str, where: str) -> list[dict]:
 
 
 def _mixed_budgets(runs: list[dict]) -> str | None:
-    """Which models ran at several parameter budgets in one task (None if none did)."""
+    """Which models ran at several parameter budgets on one data set (None if none did)."""
+    from ..analysis.cells import variant_keys
+
+    keys = variant_keys(runs)
     seen: dict[tuple, set] = {}
     for r in runs:
-        seen.setdefault((r["task"], r["model"]), set()).add(_budget_of(r))
-    mixed = sorted(f"{m} ({', '.join(sorted(map(_budget_label, b)))})"
-                   for (_, m), b in seen.items() if len(b) > 1)
-    return f"{', '.join(mixed)} ran at several parameter budgets" if mixed else None
+        seen.setdefault((r["task"], keys[r["run_id"]][1], r["model"]), set()).add(_budget_of(r))
+    mixed = sorted({f"{m} ({', '.join(sorted(map(_budget_label, b)))})"
+                    for (_, _, m), b in seen.items() if len(b) > 1})
+    return f"{', '.join(mixed)} ran at several parameter budgets on one data set" if mixed else None
 
 
 def _narrow(runs: list[dict], field: str, option: str, text: str, where: str) -> list[dict]:
