@@ -294,8 +294,9 @@ def compare(study: Study, c: Cell, names: dict, scale: Scale, *, first: str | No
 def tally(cells: list[Cell]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for c in cells:
-        key = ("budget_limited" if c.cmp.get("budget_limited") else
-               c.cmp["winner"] if c.cmp["outcome"] in BETTER else c.cmp["outcome"] or "inconclusive")
+        x = c.cmp
+        key = ("budget_limited" if x.get("budget_limited") else
+               x["winner"] if x["outcome"] in BETTER else x["outcome"] or "inconclusive")
         out.setdefault(key, []).append(count(c.n))
     return out
 
@@ -310,8 +311,8 @@ def summary(cells: list[Cell], names: dict, margin: str) -> str:
     """Which sizes went which way, in words; inconclusive is never called a tie."""
     t = tally(cells)
     if set(t) == {"inconclusive"}:
-        return (f"inconclusive at every size ({cells[0].size.split()[0]}–{cells[-1].size.split()[0]}"
-                f"): no difference found, and none shown to be within {margin} either")
+        return (f"inconclusive at every size ({count(cells[0].n)}–{count(cells[-1].n)}): no "
+                f"difference found, and none shown to be within {margin} either")
     parts = [f"{names[k]} ahead at n = {listing(v)}" for k, v in t.items() if k in names]
     if "equivalent" in t:
         parts.append(f"equivalent within {margin} at n = {listing(t['equivalent'])}")
@@ -871,8 +872,8 @@ def finding(facts: Facts) -> str:
     att = facts.claims.attention
     m30, scan = att.cells("multi30k"), att.cells("scan")
     bleu, em = att.scale("multi30k"), att.scale("scan")
-    return f"""- **Sequential digits** (the embedded task; 20k parameters each), test accuracy LSTM vs
-  Transformer: {compare(st, small, NAMES, sc)}{cross_text}; Transformer vs LSTM at the larger
+    return f"""- **Sequential digits** (the embedded task; 20k parameters each), test accuracy
+  LSTM vs Transformer: {compare(st, small, NAMES, sc)}{cross_text}; Transformer vs LSTM at the larger
   sizes: {rest}. In words: {summary(digits, NAMES, margin)}.
 - **TREC-6** (real questions, 300k parameters each, most of them word embeddings):
   {summary(trec, NAMES, margin)} — largest difference

@@ -231,8 +231,7 @@ def test_the_stopping_rule_is_frozen_once_evaluation_begins(cli, scripted, tmp_p
     assert one["seeds"] == {"lstm": 4, "transformer": 4}
     before = _fingerprint(db)
     for args, stored in ((["--max-seeds", "8"], "--max-seeds 4"),
-                         (["--max-seeds", "4", "--alpha", "0.1"], "--alpha 0.05"),
-                         (["--max-seeds", "4", "--margin", "0.02"], "no --margin")):
+                         (["--max-seeds", "4", "--alpha", "0.1"], "--alpha 0.05")):
         res = cli("decide", *FAKE, *args, "--db", db, pythonpath=[scripted])
         assert res.rc == 2, res.stdout + res.stderr
         assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:"), res.stderr
@@ -262,7 +261,38 @@ def test_a_diverged_seed_is_its_own_outcome_not_a_score_at_chance(cli, scripted,
     # the paired scores leave the diverged seeds out for every model, not at chance (0.1)
     assert sorted(one["scores"]["transformer"]) == sorted(one["scores"]["lstm"]) == ["0", "2", "4"]
     assert min(one["scores"]["transformer"].values()) > 0.5
-    text = cli("decide", *FAKE[:-1], "--max-seeds", "5", "--db", db, pythonpath=[scripted])
-    assert text.rc == 0, text.stderr
-    first = text.stdout.splitlines()[0] + text.stdout
-    assert "Transformer diverged on 2 of 5 evaluation seeds" in " ".join(first.split())
+
+
+def test_the_first_line_reports_divergence_with_its_rate():
+    from seqbench.decision.procedure import Decided
+    from seqbench.decision.request import Request
+    from seqbench.decision.summary import first_line
+
+    out = Decided(Request(task="classification", models=["lstm", "transformer"], budget_s=60),
+                  metric="accuracy", diverged={"transformer": [1, 3]},
+                  finished={"lstm": [0, 1, 2, 3, 4], "transformer": [0, 1, 2, 3, 4]})
+    line = first_line(out, {})
+    assert line.startswith("Not decided yet: no evaluation seed has a score from every model")
+    assert ("Warning: the Transformer diverged on 2 of 5 evaluation seeds (95% CI 5%–85% of its "
+            "runs)") in line
+
+
+def test_every_parameter_of_the_stopping_rule_is_part_of_the_frozen_design(tmp_path):
+    from seqbench.decision import design
+    from seqbench.decision.request import Request
+    from seqbench.store import Store
+
+    request = Request(task="classification", models=["lstm", "gru"], budget_s=60, max_seeds=6)
+    with Store(tmp_path / "d.sqlite") as store:
+        design.check(store, request)  # nothing stored yet: any design may start
+        design.freeze(store, request, "2026-01-01T00:00:00")
+        design.freeze(store, Request(**{**request.__dict__, "alpha": 0.2}), "later")  # kept first
+        assert design.stored(store, request) == design.Design(0.05, 6, None)
+        design.check(store, Request(**{**request.__dict__, "budget_s": 600}))  # budget: free
+        for change, named in (({"margin": 0.02}, "no --margin"), ({"alpha": 0.1}, "--alpha 0.05"),
+                              ({"max_seeds": 8}, "--max-seeds 6")):
+            with pytest.raises(PluginError, match=named):
+                design.check(store, Request(**{**request.__dict__, **change}))
+        # another decision (other models) has a design of its own
+        design.check(store, Request(**{**request.__dict__, "models": ["lstm", "transformer"],
+                                       "alpha": 0.1}))

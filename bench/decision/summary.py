@@ -235,10 +235,10 @@ def print_table(out: Decided, spd: dict, console) -> None:
         ttt = "—" if t is None else ("never" if not math.isfinite(t) else
                                      f"{t:.0f} s ({row['reached']}/{row['runs']} runs)")
         sps = row.get("seconds_per_step")
-        table.add_row(pretty(m), f"{tuned} ({out.trials.get(m, 0)})", score,
-                      str(len(values)) + (f" (+{len(out.diverged[m])} diverged)"
-                                          if out.diverged.get(m) else ""), ttt, f"{sps * 1000:.1f} ms" if sps else "—",
-                      f"{row.get('param_count') or '—'}")
+        seeds = str(len(values)) + (f" (+{len(out.diverged[m])} diverged)"
+                                    if out.diverged.get(m) else "")
+        table.add_row(pretty(m), f"{tuned} ({out.trials.get(m, 0)})", score, seeds, ttt,
+                      f"{sps * 1000:.1f} ms" if sps else "—", f"{row.get('param_count') or '—'}")
     console.print(table)
 
 
