@@ -53,13 +53,17 @@ Methods (primitives in ``seqbench.analysis.stats``; alpha = 1 - confidence):
   [0, 100] ones (BLEU), the metric itself for non-negative lower-is-better ones (c then bounded by
   max(1, largest value)); error = a*n^-b + c fitted per model with scipy's curve_fit (a >= 0,
   0 <= b <= 3, 0 <= c <= c_max) when it has >= 4 sizes. A fit that ends on a parameter bound is
-  flagged (``at_bound``) and replaced by linear interpolation of the mean in log n, as are
-  too few sizes and failed fits. The crossover is where B's error curve first drops below A's
-  over the sizes both measured. Its bootstrap resamples *whole seeds*: one draw of seeds per
+  flagged (``at_bound``: a = 0, b = 0 or 3, c = c_max; c = 0 is a real asymptote) and replaced by
+  linear interpolation of the mean in log n, as are too few sizes and failed fits. The crossover
+  is where B's error curve first drops below A's over the sizes both measured. Its interval is a
+  range between measured sizes: from the last size where A is ahead to the first where B is,
+  by Bonferroni-simultaneous t-intervals of the difference at every size (an open bound where
+  no size shows it); if the difference changes sign once it holds the crossover with at least
+  the stated confidence (the fit's seed-level percentile bootstrap under-covers; it stays only
+  as ``bootstrap_ci``). The bootstrap resamples *whole seeds*: one draw of seeds per
   replicate, shared by every size and every model (a seed fixes the nested training subsets at
-  all sizes), refitting each replicate. ``crossover_share`` is the share of replicates with a
-  crossover in the measured range; the CI is over all replicates, a replicate without one counting
-  as beyond the range's end it lies past (the bound is then open: ``ci_open``).
+  all sizes), refitting each replicate (a replicate on a bound is interpolated, like the fit);
+  ``crossover_share`` is the share of replicates with a crossover in the measured range.
 * Every bootstrap draws from a generator seeded by ``seed`` and the quantity's own key, so the
   result is reproducible and does not depend on which cells or pairs were asked for.
 """
@@ -674,16 +678,20 @@ class _Curve:
         self.n, self.err, self.fit, self.boot_err = n, err, fit, boot_err
         self.boot_params = (st.profile_fit(n, boot_err, c_max)
                             if fit["method"] == "power-law" else None)
+        # a replicate whose refit sits on a bound falls back to interpolation, as the fit does
+        self.boot_on_bound = (np.any(list(st.bound_mask(self.boot_params, c_max).values()), 0)
+                              if self.boot_params is not None else None)
 
     def on(self, grid: np.ndarray, boot: bool = False) -> np.ndarray:
         """Error curves on a log-n grid: one row (the fit) or one row per bootstrap replicate."""
-        if self.fit["method"] == "power-law":
-            p = (self.boot_params if boot
-                 else np.array([[self.fit["a"], self.fit["b"], self.fit["c"]]]))
-            return p[:, :1] * np.exp(-p[:, 1:2] * grid[None, :]) + p[:, 2:3]
         rows = self.boot_err if boot else self.err[None, :]
         logn = np.log(self.n)
-        return np.stack([np.interp(grid, logn, row) for row in rows])
+        interp = np.stack([np.interp(grid, logn, row) for row in rows])
+        if self.fit["method"] != "power-law":
+            return interp
+        p = self.boot_params if boot else np.array([[self.fit["a"], self.fit["b"], self.fit["c"]]])
+        law = p[:, :1] * np.exp(-p[:, 1:2] * grid[None, :]) + p[:, 2:3]
+        return np.where(self.boot_on_bound[:, None], interp, law) if boot else law
 
 
 def _seed_draws(seeds: list, n_boot: int, rng) -> np.ndarray:
@@ -708,10 +716,44 @@ def _replicate_means(points: list[tuple[float, ModelRuns]], universe: list, W: n
     return np.stack(cols, axis=1)
 
 
-def _crossover(a: str, b: str, ca: _Curve, cb: _Curve, confidence) -> dict:
+def _bracket(a: str, b: str, cells: list[dict], confidence) -> dict | None:
+    """Where B overtakes A, placed between measured sizes by Bonferroni-simultaneous
+    t-intervals of A - B at every size both measured with a test (see st.crossover_range)."""
+    pts = []
+    for c in cells:
+        for x in c["comparisons"] + list(c["_extra"].values()):
+            if {x["a"], x["b"]} == {a, b} and x["se"] is not None and c["n"] is not None:
+                sign = 1.0 if x["a"] == a else -1.0
+                pts.append((float(c["n"]), sign * x["diff"], x["se"], x["df"]))
+    if not pts:
+        return None
+    pts.sort()
+    n, diff, se, df = (np.array(v, dtype=float) for v in zip(*pts))
+    lo, hi = st.simultaneous_t(diff, se, df, confidence)
+    lower, upper = st.crossover_range(n, lo, hi)
+    return {"lower": float(lower[0]), "upper": float(upper[0]), "sizes": len(n)}
+
+
+def _range_text(a: str, b: str, br: dict, confidence) -> str:
+    lower, upper = br["lower"], br["upper"]
+    how = (f"simultaneous {confidence:.0%} t-intervals of the difference at {br['sizes']} "
+           f"sizes")
+    if math.isfinite(lower) and math.isfinite(upper):
+        where = f"between n = {lower:,.0f} and {upper:,.0f}"
+    elif math.isfinite(upper):
+        where = f"at or below n = {upper:,.0f}, where {b} is first shown ahead"
+    elif math.isfinite(lower):
+        where = f"above n = {lower:,.0f}, the last size where {a} is shown ahead"
+    else:
+        return f"no measured size shows either ahead ({how})"
+    return f"the measured sizes place it {where} ({how})"
+
+
+def _crossover(a: str, b: str, ca: _Curve, cb: _Curve, bracket: dict | None, confidence) -> dict:
     fa, fb = ca.fit, cb.fit
     method = fa["method"] if fa["method"] == fb["method"] else f"{fa['method']}/{fb['method']}"
-    out = {"a": a, "b": b, "n": None, "ci": None, "ci_open": None, "crossover_share": None,
+    out = {"a": a, "b": b, "n": None, "ci": None, "ci_open": None, "ci_method": None,
+           "bootstrap_ci": None, "crossover_share": None,
            "no_crossover_share": None, "method": method, "direction": None,
            "better_throughout": None, "range": None, "text": ""}
     fallback = [f"{m}: {f['reason']}" for m, f in ((a, fa), (b, fb)) if f.get("at_bound")]
@@ -741,16 +783,18 @@ def _crossover(a: str, b: str, ca: _Curve, cb: _Curve, confidence) -> dict:
         first = np.where(nonzero.any(1), rest[np.arange(len(rest)), np.argmax(nonzero, 1)], 1.0)
         vals = reps.copy()
         vals[~found] = np.where(first < 0, -np.inf, np.inf)
-        ci = st.percentile_ci(vals, confidence)
-        out["ci_open"] = [bool(ci[0] == -np.inf), bool(ci[1] == np.inf)]
-        bounds = [float(math.exp(min(max(x, grid[0]), grid[-1]))) for x in ci]
-        out["ci"] = bounds
-        lo_t = ("≤" if out["ci_open"][0] else "") + f"{bounds[0]:,.0f}"
-        hi_t = ("≥" if out["ci_open"][1] else "") + f"{bounds[1]:,.0f}"
+        boot = st.percentile_ci(vals, confidence)
+        out["bootstrap_ci"] = [float(math.exp(min(max(x, grid[0]), grid[-1]))) for x in boot]
+        br = bracket or {"lower": -math.inf, "upper": math.inf, "sizes": 0}
+        out["ci_open"] = [not math.isfinite(br["lower"]), not math.isfinite(br["upper"])]
+        out["ci"] = [br["lower"] if math.isfinite(br["lower"]) else float(lo),
+                     br["upper"] if math.isfinite(br["upper"]) else float(hi)]
+        out["ci_method"] = ("between measured sizes: the last where A and the first where B is "
+                            "ahead, by Bonferroni-simultaneous t-intervals")
         out["text"] = (
-            f"{b} overtakes {a} at n ≈ {out['n']:,.0f} ({confidence:.0%} CI {lo_t}–{hi_t}, "
-            f"resampling whole seeds; {out['crossover_share']:.0%} of bootstrap replicates have "
-            f"a crossover in {span}; {method}{note})"
+            f"{b} overtakes {a} at n ≈ {out['n']:,.0f} (fit; {method}{note}); "
+            f"{_range_text(a, b, br, confidence)}; {out['crossover_share']:.0%} of bootstrap "
+            f"replicates (whole seeds) have a crossover in {span}"
         )
         return out
     tol = 1e-12
@@ -806,7 +850,8 @@ def _scaling(task, vkey, cells, pairs, confidence, n_boot, seed) -> dict:
             "n_seeds": [row["n_seeds"] for _, _, row in pts],
             "fit": fit,
         }
-    crossovers = [_crossover(a, b, curves[a], curves[b], confidence)
+    crossovers = [_crossover(a, b, curves[a], curves[b], _bracket(a, b, cells, confidence),
+                             confidence)
                   for a, b in _present(pairs, per_model)]
     return {"task": task, "variant_key": vkey, "primary_metric": metric, "higher_is_better": higher,
             "error": scale[0] if scale else None, "models": models, "crossovers": crossovers,

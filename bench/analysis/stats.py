@@ -343,23 +343,20 @@ def fit_power_law(n, y, c_max: float = 1.0) -> tuple[float, float, float] | None
     return float(p[0]), float(p[1]), float(p[2])
 
 
+def bound_mask(params, c_max: float, rel: float = 1e-3) -> dict[str, np.ndarray]:
+    """For (R, 3) power-law parameters, which rows sit on each bound of the search that makes
+    the curve's shape an artefact (a = 0: flat; b = 0 or 3; c = c_max). c = 0 is not one: an
+    error that goes to zero is a real asymptote (a task the model learns completely)."""
+    p = np.atleast_2d(np.asarray(params, dtype=float))
+    a, b, c = p[:, 0], p[:, 1], p[:, 2]
+    return {"a = 0": a <= 1e-6,  # curve_fit stops a hair inside its bounds (1e-10 and the like)
+            "b = 0": b <= rel * B_MAX, f"b = {B_MAX:g}": b >= B_MAX * (1 - rel),
+            f"c = {c_max:g}": c >= c_max - rel * max(c_max, 1e-12)}
+
+
 def at_bounds(params, c_max: float, rel: float = 1e-3) -> list[str]:
-    """The parameters of a power-law fit that sit on a bound of the search (a = 0: flat; b = 0
-    or 3; c = 0 or c_max): the optimum was cut off there, so the curve's shape is an artefact."""
-    a, b, c = params
-    tol_c = rel * max(c_max, 1e-12)
-    out = []
-    if a <= 1e-6:  # curve_fit stops a hair inside its bounds (1e-10 and the like)
-        out.append("a = 0")
-    if b <= rel * B_MAX:
-        out.append("b = 0")
-    if b >= B_MAX * (1 - rel):
-        out.append(f"b = {B_MAX:g}")
-    if c <= tol_c:
-        out.append("c = 0")
-    if c >= c_max - tol_c:
-        out.append(f"c = {c_max:g}")
-    return out
+    """The bounds one power-law fit sits on (see :func:`bound_mask`)."""
+    return [name for name, hit in bound_mask(params, c_max, rel).items() if hit[0]]
 
 
 # ---------------------------------------------------------------------------- crossovers
@@ -386,3 +383,27 @@ def first_crossing(logn: np.ndarray, D: np.ndarray, direction: str = "a_to_b") -
         t = np.clip(np.nan_to_num(t), 0.0, 1.0)
         out[r] = logn[jj - 1] + t * (logn[jj] - logn[jj - 1])
     return out
+
+
+def simultaneous_t(diff, se, df, confidence: float):
+    """Bonferroni-simultaneous t-intervals of k differences (arrays over the last axis): all k
+    cover their true values together with probability >= ``confidence``."""
+    diff, se, df = (np.asarray(x, dtype=float) for x in (diff, se, df))
+    k = diff.shape[-1]
+    half = t_quantile(1 - (1 - confidence) / (2 * k), df) * se
+    return diff - half, diff + half
+
+
+def crossover_range(n, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """Where B overtakes A, bracketed by the measured sizes: (L, U) per row of simultaneous
+    intervals ``lo``/``hi`` of A - B (positive: A better) at sizes ``n``. U is the first size
+    where B is significantly better, L the last size before it where A is; -inf/+inf when there
+    is none (the bound is open). If the difference changes sign once, the crossover lies in
+    (L, U) whenever every interval covers, so with probability >= their joint confidence."""
+    n = np.asarray(n, dtype=float)
+    lo, hi = np.atleast_2d(lo), np.atleast_2d(hi)
+    b_ahead = hi < 0
+    upper = np.where(b_ahead.any(1), n[np.argmax(b_ahead, 1)], np.inf)
+    a_ahead = (lo > 0) & (n[None, :] < upper[:, None])
+    lower = np.where(a_ahead, n[None, :], -np.inf).max(1)
+    return lower, upper
