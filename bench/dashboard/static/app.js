@@ -374,7 +374,10 @@
     const p = cmp && cmp.p_holm !== null && cmp.p_holm !== undefined ? cmp.p_holm : cmp && cmp.p_value;
     const pText = p !== null && p !== undefined ? " (" + (cmp.p_holm !== null && cmp.p_holm !== undefined ? "Holm p = " : "p = ") + fmt(p) + ")" : "";
     let sig;
-    if (w.significant) {
+    if (cmp && cmp.budget_limited && cmp.outcome !== "not_measurable") {
+      // the runs ran out of steps: who is ahead after N steps, never "significant"
+      sig = el("div", { class: "sig no", text: cmp.result + pText });
+    } else if (w.significant) {
       sig = el("div", { class: "sig yes", text: "significant" + pText });
     } else if (!runner) {
       sig = el("div", { class: "sig no", text: "single model" });
