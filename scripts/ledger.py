@@ -448,7 +448,7 @@ def c2(cl: Claims) -> Claim:
                   else "getting three quarters of the way to the target: mixed")
     t_d, t_t = speed_tally(digits), speed_tally(trec)
     final = claim_word([t_d, t_t], "lstm", "transformer")
-    verdict = (f"for the final target, {final} (digits — {speed_summary(digits, NAMES)}; "
+    verdict = (f"{final}, for reaching the final target (digits — {speed_summary(digits, NAMES)}; "
                f"TREC-6 — {speed_summary(trec, NAMES)}); early in training {early_word}, then "
                "plateaus lower")
     trec_full = trec[-1]
@@ -873,14 +873,14 @@ def finding(facts: Facts) -> str:
     m30, scan = att.cells("multi30k"), att.cells("scan")
     bleu, em = att.scale("multi30k"), att.scale("scan")
     return f"""- **Sequential digits** (the embedded task; 20k parameters each), test accuracy
-  LSTM vs Transformer: {compare(st, small, NAMES, sc)}{cross_text}; Transformer vs LSTM at the larger
-  sizes: {rest}. In words: {summary(digits, NAMES, margin)}.
+  LSTM vs Transformer: {compare(st, small, NAMES, sc)}{cross_text}; Transformer vs LSTM at the
+  larger sizes: {rest}. In words: {summary(digits, NAMES, margin)}.
 - **TREC-6** (real questions, 300k parameters each, most of them word embeddings):
   {summary(trec, NAMES, margin)} — largest difference
   {max((abs(c.cmp['diff']) for c in trec)) * 100:.1f} points;
   [picture](results/figures/scaling-classification-train-5500.png).
 - **Speed:** an LSTM step costs {ratio(fl, ft)} a Transformer step's FLOPs on the digits and
-  {ratio(ml, mt)} its seconds on this CPU (evaluation runs). "Converges faster"
+  {ratio(ml, mt)} its seconds on this CPU (evaluation runs). "Converges faster":
   {facts.claim('C2').verdict}.
 - **The GRU** (the tutorial's "about as good as an LSTM, with fewer parameters, and faster";
   matched in parameters, so "fewer" becomes "wider"): digits — {summary(gd, NAMES, margin)};
@@ -956,14 +956,16 @@ def study_block(facts: Facts) -> str:
     first = sum(ps[i - 1].wall_s for i in classification)
     runs = sum(p.tuning + p.evaluation for p in ps)
     fits = "fit" if first <= 2 * 3600 else "do not fit either"
+    over = " — well over the 2 hours the study was meant to fit" if total > 7200 else ""
     spans = ", ".join(f"part {i}'s runs took {duration(p.run_s[0])} to {duration(p.run_s[1])}"
                       for i, p in translation)
-    return paragraphs(f"""| part | what | runs | wall clock here (2 cores), first start to last finish |
+    head = "| part | what | runs | wall clock here (2 cores), first start to last finish |"
+    return paragraphs(f"""{head}
 |---|---|---|---|
 {rows}
 
-In all **{count(runs)} runs, {int(total // 3600)} h {int(total % 3600 // 60)} min** of wall clock on
-this machine's 2 cores{" — well over the 2 hours the study was meant to fit" if total > 7200 else ""}.
+In all **{count(runs)} runs, {int(total // 3600)} h {int(total % 3600 // 60)} min** of wall clock
+on this machine's 2 cores{over}.
 Parts {classification[0]}–{classification[-1]} (C1–C3) {fits}: {minutes(first)}. The translation
 parts (C7) take longer: a seq2seq run decodes every validation sentence word by word and, on
 Multi30k, pays for a 2,000-word output layer at every target word; {spans} each.""")
