@@ -251,12 +251,14 @@ def test_cli_pool_on_a_real_database(tmp_path):
 
     out = tmp_path / "pool.md"
     res = cli.invoke(analyze_cmd, ["--db", str(db), "--pool", "--markdown", "--out", str(out),
-                                   "--pool-method", "pm", "--pool-interval", "z"])
+                                   "--pool-method", "pm", "--pool-interval", "z",
+                                   "--bootstrap", "200"])
     assert res.exit_code == 0, res.output
     text = out.read_text()
     assert text.startswith("# seqbench pooled analysis") and "Paule–Mandel" in text
     assert "| regime | k | pooled difference [CI] |" in text
-    again = cli.invoke(analyze_cmd, ["--db", str(db), "--pool", "--out", str(out)])
+    again = cli.invoke(analyze_cmd, ["--db", str(db), "--pool", "--out", str(out),
+                                     "--bootstrap", "200"])
     assert again.exit_code == 0  # an earlier pooled analysis may be replaced
 
 
@@ -314,8 +316,16 @@ def test_bench_figures_draws_a_forest_per_regime(cli, tmp_path):
     for name in forests:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
-    only = cli("figures", "--db", db, "--out", tmp_path / "lstm", "--models", "lstm")
-    assert only.rc == 0 and not list((tmp_path / "lstm").glob("forest-*"))  # the pair needs both
+    from types import SimpleNamespace
+
+    from seqbench.dashboard.data import build_snapshot, db_version
+    from seqbench.dashboard.figures import draw
+
+    forest = build_snapshot(db, db_version(db), pairs="auto", confidence=0.95,
+                            n_boot=200).summary["forest"]
+    only = SimpleNamespace(summary={"variants": [], "forest": forest})
+    assert draw(only, tmp_path, ["lstm"]) == []  # a forest of a pair needs both its models
+    assert len(draw(only, tmp_path, ["lstm", "transformer"])) == 3
 
 
 # ---------------------------------------------------------------------------- the atlas file
@@ -388,10 +398,12 @@ def test_a_pooling_failure_is_reported_not_raised():
 def test_cli_budget_keeps_one_parameter_budget_and_pool_warns_about_mixed_ones(tmp_path):
     db = atlas_db(tmp_path / "atlas.sqlite")  # the pair at 300k, the CNN at its own size
     cli = CliRunner()
-    res = cli.invoke(analyze_cmd, ["--db", str(db), "--pool", "--json", "--budget", "300,000"])
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--pool", "--json", "--budget", "300,000",
+                                   "--bootstrap", "200"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["tasks"][0]["datasets"]
-    res = cli.invoke(analyze_cmd, ["--db", str(db), "--json", "--budget", "none"])
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--json", "--budget", "none",
+                                   "--bootstrap", "200"])
     assert res.exit_code == 0 and json.loads(res.output)["counts"]["done"] == 24  # the CNN's
     res = cli.invoke(analyze_cmd, ["--db", str(db), "--budget", "5000"])
     assert res.exit_code == 2 and "no runs at that budget" in res.output
@@ -402,13 +414,13 @@ def test_cli_budget_keeps_one_parameter_budget_and_pool_warns_about_mixed_ones(t
     for r in runs:  # the smallest size of every data set at another budget: mixed
         r["config"]["training"]["param_budget"] = 20_000 if r["train_size"] == 250 else 300_000
     mixed = make_db(tmp_path / "mixed.sqlite", runs)
-    res = CliRunner().invoke(analyze_cmd, ["--db", str(mixed), "--pool"])
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(mixed), "--pool", "--bootstrap", "200"])
     assert res.exit_code == 0 and "ran at several parameter budgets on one data set" in res.stderr
     apart = atlas_runs(models=("lstm", "transformer"))
     for r in apart:  # one budget per data set, not the same for all: nothing mixed
         r["config"]["training"]["param_budget"] = 500_000 if "trec" in str(r["config"]) else 1
     res = CliRunner().invoke(analyze_cmd, ["--db", str(make_db(tmp_path / "apart.sqlite", apart)),
-                                           "--pool"])
+                                           "--pool", "--bootstrap", "200"])
     assert res.exit_code == 0 and "several parameter budgets" not in res.stderr
 
 
