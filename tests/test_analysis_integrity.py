@@ -391,3 +391,21 @@ def test_a_bootstrap_replicate_on_a_bound_falls_back_to_interpolation():
     rows = curve.on(grid, boot=True)
     assert rows[1] == pytest.approx(worse)  # the replicate's own means, interpolated
     assert rows[0] == pytest.approx(smooth, abs=2e-3)
+
+
+def test_the_dashboard_reads_the_same_pair_answer(tmp_path):
+    """The dashboard's data path (the GRU in the cell) gives the pair what `bench analyze
+    --models lstm,transformer` gives it, and its curve payload names the pair's target."""
+    from seqbench.dashboard.data import build_snapshot
+
+    db = make_db(tmp_path / "three.sqlite", three_models())
+    two = cli_json(db, "--models", "lstm,transformer")["cells"][0]["comparisons"][0]
+    snap = build_snapshot(db, "v", pairs="auto", confidence=0.95, n_boot=200)
+    (cell,) = snap.summary["cells"]
+    (dash,) = [c for c in cell["comparisons"] if (c["a"], c["b"]) == ("lstm", "transformer")]
+    assert dash["speed"]["target"] == two["speed"]["target"] == pytest.approx(0.85)
+    assert (dash["speed"]["outcome"], dash["outcome"]) == (two["speed"]["outcome"],
+                                                           two["outcome"])
+    curves = snap.cell_curves(cell["id"])
+    assert curves["target"] == pytest.approx(0.85)
+    assert curves["target_pair"] == ["lstm", "transformer"]

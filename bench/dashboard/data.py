@@ -314,6 +314,7 @@ class Snapshot:
             "label": cell.get("label"), "train_size": cell.get("train_size"), "n": cell.get("n"),
             "primary_metric": cell.get("primary_metric"),
             "higher_is_better": cell.get("higher_is_better"), "target": cell.get("target"),
+            "target_pair": cell.get("target_pair"),
             "target_rule": self.summary.get("analysis", {}).get("target_rule"),
             "validation": cell.get("validation"),
             "confidence": self.confidence, "points": total, "models": models,

@@ -487,7 +487,7 @@
       shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: c.target, y1: c.target,
         line: { color: "#444", width: 1.2, dash: "dash" } });
       annotations.push({ xref: "paper", x: 1, xanchor: "right", yref: "y", y: c.target, yanchor: "bottom",
-        text: "target " + fmt(c.target) + (c.target_rule ? " (median of the models' median best val)" : ""),
+        text: "target " + fmt(c.target) + (c.target_rule ? " (" + (c.target_pair ? c.target_pair.join(" vs ") + ": " : "") + "median of the two models' median best val)" : ""),
         showarrow: false, font: { size: 11, color: "#444" } });
     }
     const layout = baseLayout({
@@ -763,9 +763,17 @@
     }
     return JSON.stringify(v === undefined ? null : v);
   }
+  // Stored text is data: no control characters, and an apostrophe before what a spreadsheet
+  // would run as a formula (OWASP CSV injection); numbers stay numbers (as analysis/display.py).
+  const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  const FORMULA = /^[=+\-@\t\r]/;
   function csvField(v) {
     if (v === null || v === undefined) return "";
-    const s = typeof v === "object" ? stableJson(v) : String(v);
+    let s = typeof v === "object" ? stableJson(v) : String(v);
+    if (typeof v === "string") {
+      s = s.replace(CONTROL, "");
+      if (FORMULA.test(s) || FORMULA.test(s.trimStart())) s = "'" + s;
+    }
     return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
 
