@@ -432,7 +432,8 @@ def test_atlas_control_with_a_single_data_set_so_far(tmp_path):
                 task_params={"data": KIM_FILES["trec"]})]
     text = render_atlas(make_db(tmp_path / "one.sqlite", runs), n_boot=200)
     assert "| TREC | 91.2 | standard split | 90.5 | -0.7 | yes | 1 |" in text
-    assert "**The control does not pass: within 2 points of CNN-rand (or above it) on 1 of 1" in text
+    assert ("**The control does not pass: within 2 points of CNN-rand (or above it) on 1 of 1"
+            in text)
 
 
 def test_atlas_pools_across_data_sets_whose_budgets_differ_and_ranks_a_smaller_one(tmp_path):

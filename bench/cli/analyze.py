@@ -91,7 +91,8 @@ def parse_margins(text: str | None) -> dict | None:
               help="With --pool: the pooled interval, Hartung-Knapp-Sidik-Jonkman (t, k-1 df; "
                    "holds its coverage with few data sets) or normal.")
 def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, brief, margin_text,
-            holm, confidence, n_boot, seed, force, budget_text, pool, regimes, pool_method, pool_interval):
+            holm, confidence, n_boot, seed, force, budget_text, pool, regimes, pool_method,
+            pool_interval):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
     time-to-target with log-rank tests, data scaling and plain-language verdicts.
 
