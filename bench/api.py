@@ -464,6 +464,10 @@ class TaskPlugin:
     primary_metric: str
     higher_is_better: bool = True
     source: str = "unknown"
+    # Parameters added after runs were stored, each with the value that reproduces the earlier
+    # behaviour: at that value it stays out of a run's stored parameters, so stored runs keep
+    # their identity (a resumed study trains nothing twice).
+    identity_if_not: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_common(self.name, self.description)
@@ -475,6 +479,11 @@ class TaskPlugin:
 
     def kind_for(self, params: Mapping[str, Any]) -> str:
         return params.get("framing", self.kinds[0]) if len(self.kinds) > 1 else self.kinds[0]
+
+    def stored_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` as a run stores them: without the added ones at their earlier value."""
+        skip = self.identity_if_not
+        return {k: v for k, v in params.items() if not (k in skip and v == skip[k])}
 
 
 def _check_common(name: str, description: str) -> None:

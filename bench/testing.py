@@ -29,7 +29,9 @@ It runs in seconds on one CPU thread (call ``torch.set_num_threads(1)`` on a sha
 trains on fresh random batches (no overfitting is possible, so the check is about the capacity to
 use order, not about regularisation), and is deterministic for a given ``seed`` on one machine.
 :func:`order_score` returns the score without asserting, e.g. to show that an order-blind
-baseline fails.
+baseline fails. :func:`order_sensitivity` asks the converse without any training: how often does
+shuffling a sentence change a classifier's output? A bag of words must answer 0, a model that
+reads order close to 1.
 """
 
 from __future__ import annotations
@@ -234,3 +236,31 @@ def assert_learns_order(
             f"{threshold:.0%} (chance: {task.chance:.1%})"
         )
     return score
+
+
+def order_sensitivity(
+    model: ModelPlugin | str, *, hparams: dict | None = None, n: int = 256, seed: int = 0,
+    atol: float = 1e-5,
+) -> float:
+    """The share of ``n`` inputs of the classification order task whose logits change (beyond
+    ``atol``) when each row's real tokens are shuffled, for ``model`` as built (untrained, in
+    eval mode). 0.0 means order-blind on these inputs; rows a shuffle leaves as they were count
+    as unchanged, so a model that reads order scores a little below 1.
+    """
+    import torch
+
+    plugin = _plugin(model)
+    if "classification" not in plugin.kinds:
+        raise ValueError(f"model {plugin.name!r} does not support kind 'classification'")
+    task = TASKS["classification"]
+    params = resolve_params(f"model {plugin.name!r}", plugin.defaults, hparams or {})
+    torch.manual_seed(seed)
+    net = plugin.build("classification", task.shape, params).eval()
+    g = torch.Generator().manual_seed(seed)
+    src, lengths, _ = task.sample(torch, g, n)
+    shuffled = src.clone()
+    for row, length in enumerate(lengths.tolist()):
+        shuffled[row, :length] = src[row, torch.randperm(length, generator=g)]
+    with torch.no_grad():
+        changed = ~torch.isclose(net(src, lengths), net(shuffled, lengths), atol=atol, rtol=0)
+    return float(changed.any(dim=1).float().mean())

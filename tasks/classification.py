@@ -10,20 +10,27 @@ Other data (``data=``):
   loaded through :func:`seqbench.datautil.load_table`; the text is in ``text_column`` (default
   ``text``) and the label in ``label_column`` (default ``label``). Labels may be strings or ints;
 * plain-text **label-prefixed lines** (``format=label-line``, chosen automatically for ``.label``
-  files), the TREC format ``COARSE:fine question text``: the label is the first whitespace token,
-  cut at the first ``label_delimiter`` (default ``:``, so TREC gives its 6 coarse classes; set
-  ``label_delimiter=`` empty to keep the whole token, i.e. TREC's 50 fine classes). Files are read
-  with ``encoding`` (default utf-8; TREC needs ``encoding=latin-1``).
+  and gzipped ``.gz`` files), the TREC format ``COARSE:fine question text`` or the ``LABEL
+  sentence`` lines of Kim (2014)'s sentence suite (MR, Subj, SST-1, SST-2): the label is the first
+  whitespace token, cut at the first ``label_delimiter`` (default ``:``, so TREC gives its 6
+  coarse classes; set ``label_delimiter=`` empty to keep the whole token, i.e. TREC's 50 fine
+  classes); integer labels sort as numbers. Files are read with ``encoding`` (default utf-8; TREC
+  needs ``encoding=latin-1``), gunzipped when their name ends in ``.gz``.
 
 Splits (fixed, never dependent on the run's seed or training size): a separate test set comes
 from ``test_data`` (files, or for a hub data set the name of its test split); without one, a test
-set of ``test_size`` is carved from ``data``. A validation set of ``val_size`` is then carved from
-what is left; the rest is the full training split. Sizes below 1 are fractions of the examples in
+set of ``test_size`` is carved from ``data``. A separate validation set likewise comes from
+``val_data`` (SST's dev files); without one, a validation set of ``val_size`` is carved from what
+is left. The rest is the full training split. MR and Subj, which have no standard split, take
+``test_size=0.1 val_size=0.1``. Sizes below 1 are fractions of the examples in
 ``data``, sizes of 1 or more are counts. Carving is stratified by label (every class keeps its
 share, largest-remainder rounding) with fixed seeds. With the defaults (``val_size=0.1``,
 ``test_size=0.2``) the digits split into 1,258 train / 180 validation / 359 test.
 
-Text is tokenised with :func:`seqbench.datautil.tokenize` (lower-cased, punctuation split off).
+Text is tokenised by ``tokenizer``: ``words`` (default; :func:`seqbench.datautil.tokenize`,
+lower-cased, punctuation split off), ``clean_str`` (Kim 2014's: only letters, digits and
+``(),!?'` `` survive, clitics such as ``'s`` and ``n't`` are split off, lower-cased) or
+``whitespace`` (already tokenised text, split on spaces only).
 The vocabulary is built from the full training split only, keeping tokens seen at least
 ``min_freq`` times (default 1: every training token); other tokens become ``<unk>``. An empty
 text becomes a single ``<unk>`` so no sequence has length 0. ``max_len`` (default 0: no limit)
@@ -35,9 +42,12 @@ Metrics: accuracy (primary) and macro-F1 (torchmetrics), plus the loss.
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 import random
+import re
 from pathlib import Path
+from typing import Callable
 
 from seqbench import hookimpl
 from seqbench.api import (
@@ -46,6 +56,7 @@ from seqbench.api import (
 
 DIGITS = "digits"
 FORMATS = ("auto", "table", "label-line")
+TOKENIZERS = ("words", "clean_str", "whitespace")
 # Fixed seeds for carving the test and validation sets: independent of every run's seed.
 TEST_SPLIT_SEED = 20_240_101
 VAL_SPLIT_SEED = 20_240_102
@@ -61,7 +72,18 @@ PARAMS = {
         "separate test set: local files, or for a hub data set its test split name; "
         "empty = carve test_size from data",
     ),
-    "format": Param("auto", "table (load_dataset), label-line (TREC-style), or auto", FORMATS),
+    "val_data": Param(
+        "",
+        "separate validation set: local files, or for a hub data set its validation split "
+        "name; empty = carve val_size from data",
+    ),
+    "format": Param(
+        "auto", "table (load_dataset), label-line (TREC-style or 'LABEL sentence' lines), or "
+        "auto (label-line for .label and .gz files)", FORMATS
+    ),
+    "tokenizer": Param(
+        "words", "words (punctuation split off), clean_str (Kim 2014) or whitespace", TOKENIZERS
+    ),
     "text_column": Param("text", "table column holding the text"),
     "label_column": Param("label", "table column holding the label"),
     "config": Param("", "hub data sets only: the configuration name (load_dataset's name=)"),
@@ -80,6 +102,8 @@ PARAMS = {
 }
 
 DATA_PARAMS = tuple(PARAMS)  # every parameter shapes the data; none is a training knob
+# Parameters added after runs were stored, at the value that reproduces the earlier behaviour.
+ADDED_PARAMS = {"val_data": "", "tokenizer": "words"}
 
 
 def load(params: dict, train_size: int | None, seed: int) -> TaskData:
@@ -145,6 +169,7 @@ def register_tasks(register):
             load=load,
             metrics=("accuracy", "macro_f1"),
             primary_metric="accuracy",
+            identity_if_not=ADDED_PARAMS,
         )
     )
 
@@ -161,7 +186,7 @@ def _local_files(source: str) -> list[str]:
 def _files_stamp(p: dict) -> tuple:
     """Size and mtime of local data files, so an edited file is not served from the cache."""
     stamp = []
-    for source in (p["data"], p["test_data"]):
+    for source in (p["data"], p["test_data"], p["val_data"]):
         for f in _local_files(source):
             st = os.stat(f)
             stamp.append((f, st.st_size, st.st_mtime_ns))
@@ -172,18 +197,22 @@ def _files_stamp(p: dict) -> tuple:
 def _prepare(key: tuple):
     p = dict(key[: len(DATA_PARAMS)])
     val_size = _check_size("val_size", p["val_size"])
-    test_pair = None
+    test_pair = val_pair = None
     if p["data"] == DIGITS:
-        if p["test_data"]:
-            raise PluginError("test_data cannot be combined with data=digits")
+        for held in ("test_data", "val_data"):
+            if p[held]:
+                raise PluginError(f"{held} cannot be combined with data=digits")
         texts, labels, names = _digits()
     else:
         texts, raw, class_names = _read(p, p["data"], "data")
-        if p["test_data"]:
-            test_pair = _read_test(p)
-        # One label index for both files, sorted so that it does not depend on example order.
-        every = list(raw) + (list(test_pair[1]) if test_pair else [])
-        names, to_index = _label_index(every, class_names or (test_pair[2] if test_pair else None))
+        test_pair = _read_held_out(p, "test_data", "test") if p["test_data"] else None
+        val_pair = _read_held_out(p, "val_data", "validation") if p["val_data"] else None
+        held = [pair for pair in (test_pair, val_pair) if pair]
+        # One label index for every file, sorted so that it does not depend on example order.
+        every = list(raw) + [x for pair in held for x in pair[1]]
+        names, to_index = _label_index(
+            every, class_names or next((pair[2] for pair in held if pair[2]), None)
+        )
         labels = [to_index(x) for x in raw]
     n = len(texts)
     if n == 0:
@@ -198,8 +227,13 @@ def _prepare(key: tuple):
         test_size = _check_size("test_size", p["test_size"])
         keep, held = _stratified_holdout(labels, keep, _count(test_size, n), TEST_SPLIT_SEED)
         test_texts, test_labels = [texts[i] for i in held], [labels[i] for i in held]
-    keep, held = _stratified_holdout(labels, keep, _count(val_size, n), VAL_SPLIT_SEED)
-    val_texts, val_labels = [texts[i] for i in held], [labels[i] for i in held]
+    if val_pair is not None:
+        val_texts, val_labels = val_pair[0], [to_index(x) for x in val_pair[1]]
+        if not val_texts:
+            raise PluginError(f"val_data {p['val_data']!r} has no examples")
+    else:
+        keep, held = _stratified_holdout(labels, keep, _count(val_size, n), VAL_SPLIT_SEED)
+        val_texts, val_labels = [texts[i] for i in held], [labels[i] for i in held]
     train_texts, train_labels = [texts[i] for i in keep], [labels[i] for i in keep]
 
     max_len = p["max_len"]
@@ -281,26 +315,28 @@ def _stratified_holdout(
     return [i for i in pool if i not in held_set], sorted(held)
 
 
-def _read_test(p: dict):
-    """The separate test set: local files, or the named split of data's hub data set."""
-    source = p["test_data"]
+def _read_held_out(p: dict, what: str, role: str):
+    """A separate test or validation set (``what``): local files, or the named split of data's
+    hub data set."""
+    source = p[what]
     if _local_files(source):
-        return _read(p, source, "test_data")
+        return _read(p, source, what)
     if not _local_files(p["data"]) and not Path(source).suffix and "/" not in source:
-        return _read(p, p["data"], "test_data", split=source)
+        return _read(p, p["data"], what, split=source)
     raise PluginError(
-        f"test_data file not found: {source} (for a hub data set, give its test split's name)"
+        f"{what} file not found: {source} (for a hub data set, give its {role} split's name)"
     )
 
 
 def _read(p: dict, source: str, what: str, split: str = "train"):
     """(token lists, raw labels, class names or None) from local files or a hub data set."""
-    from seqbench.datautil import column, tokenize
+    from seqbench.datautil import column
 
+    tokenize = _tokenizer(p["tokenizer"])
     files = _local_files(source)
     fmt = p["format"]
     if fmt == "auto":
-        by_suffix = files and all(f.lower().endswith(".label") for f in files)
+        by_suffix = files and all(f.lower().endswith((".label", ".gz")) for f in files)
         fmt = "label-line" if by_suffix else "table"
     if fmt == "label-line":
         if not files:
@@ -352,13 +388,17 @@ def _table(p: dict, source: str, files: list[str], split: str):
 
 
 def _label_lines(path: str, encoding: str, delimiter: str):
+    opener = gzip.open if path.lower().endswith(".gz") else open
     try:
-        with open(path, encoding=encoding) as fh:
-            lines = fh.read().splitlines()
+        with opener(path, "rt", encoding=encoding) as fh:
+            # "\n" alone ends a line: splitlines() would also break at a Latin-1 NEL (0x85).
+            lines = fh.read().split("\n")
     except UnicodeDecodeError:
         raise PluginError(f"{path}: not {encoding} text; set encoding= (TREC: latin-1)") from None
     except LookupError:
         raise PluginError(f"unknown encoding {encoding!r}") from None
+    except (gzip.BadGzipFile, EOFError):
+        raise PluginError(f"{path}: not a complete gzip file (the name ends in .gz)") from None
     for line in lines:
         parts = line.split(None, 1)
         if not parts:
@@ -366,7 +406,39 @@ def _label_lines(path: str, encoding: str, delimiter: str):
         head = parts[0]
         if delimiter and delimiter in head:
             head = head.split(delimiter, 1)[0]
-        yield (parts[1].strip() if len(parts) > 1 else ""), head
+        label = int(head) if re.fullmatch(r"0|[1-9][0-9]*", head) else head  # "10" after "9"
+        yield (parts[1].strip() if len(parts) > 1 else ""), label
+
+
+def _tokenizer(name: str) -> Callable[[str], list[str]]:
+    if name == "clean_str":
+        return clean_str
+    if name == "whitespace":
+        return lambda text: text.split()
+    from seqbench.datautil import tokenize
+
+    return tokenize
+
+
+# Kim (2014)'s clean_str, as in his CNN_sentence code, in order: anything but letters, digits and
+# (),!?'` becomes a space; clitics are split off; , ! ( ) ? become tokens of their own.
+CLEAN_STR_RULES = [
+    (re.compile(r"[^A-Za-z0-9(),!?'`]"), " "),
+    (re.compile(r"'s"), " 's"),
+    (re.compile(r"'ve"), " 've"),
+    (re.compile(r"n't"), " n't"),
+    (re.compile(r"'re"), " 're"),
+    (re.compile(r"'d"), " 'd"),
+    (re.compile(r"'ll"), " 'll"),
+    (re.compile(r"([,!()?])"), r" \1 "),
+]
+
+
+def clean_str(text: str) -> list[str]:
+    """Kim (2014)'s tokenisation, lower-cased (his code kept TREC's case)."""
+    for pattern, replacement in CLEAN_STR_RULES:
+        text = pattern.sub(replacement, text)
+    return text.lower().split()
 
 
 def _label_key(x):

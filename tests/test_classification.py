@@ -266,3 +266,142 @@ def test_trec_real_data():
     assert d.labels == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
     assert set(d.test.targets) == set(range(6))
     assert d.val.sources == full.val.sources
+
+
+# --------------------------------------------------------------------------------------------
+# Kim (2014)'s sentence suite: gzipped "LABEL sentence" lines, held-out or separate splits
+
+
+def write_sentences(path, rows, encoding="utf-8"):
+    """``rows`` of (label, sentence) as gzipped ``LABEL sentence`` lines, as MR/Subj/SST ship."""
+    import gzip
+
+    with gzip.open(path, "wt", encoding=encoding, newline="") as fh:
+        fh.write("".join(f"{label} {text} \n" for label, text in rows))
+    return str(path)
+
+
+def polarity_rows(n_pos=60, n_neg=40):
+    """A made-up MR: unbalanced classes, so stratification shows; every sentence is unique
+    (by its number of "very"s) and made of words every split shares."""
+    pos = [(1, "a warm , funny film " + "very " * i + ".") for i in range(n_pos)]
+    neg = [(0, "it 's a dull , tedious mess " + "very " * i + ".") for i in range(n_neg)]
+    return [row for pair in zip(pos, neg) for row in pair] + pos[n_neg:]
+
+
+def text_of(d, split):
+    return [" ".join(d.src_vocab.decode(s, strip_specials=False)) for s in split.sources]
+
+
+def test_gzipped_label_lines_are_read_by_suffix(tmp_path):
+    path = write_sentences(tmp_path / "mr.all.gz", polarity_rows())
+    d = load({"data": path, "test_size": 0.1, "val_size": 0.1})
+    assert d.labels == ["0", "1"]
+    assert (len(d.train), len(d.val), len(d.test)) == (80, 10, 10)
+    i = d.train.targets.index(0)
+    assert d.src_vocab.decode(d.train.sources[i])[:6] == ["it", "'", "s", "a", "dull", ","]
+    bad = tmp_path / "broken.gz"
+    bad.write_bytes(b"0 not gzipped at all\n")
+    with pytest.raises(PluginError, match="not a complete gzip file"):
+        load({"data": str(bad)})
+
+
+def test_held_out_splits_are_stratified_disjoint_and_fixed(tmp_path):
+    path = write_sentences(tmp_path / "mr.all.gz", polarity_rows())
+    params = {"data": path, "test_size": 0.1, "val_size": 0.1}
+    full = load(params)
+    # 60:40 classes: 6 + 4 in each held-out set of 10.
+    assert Counter(full.test.targets) == Counter(full.val.targets) == Counter({1: 6, 0: 4})
+    train, val, test = (set(text_of(full, s)) for s in (full.train, full.val, full.test))
+    assert not (train & val or train & test or val & test)
+    assert len(train | val | test) == 100
+    for size, seed in ((20, 0), (20, 3), (50, 1), (None, 2)):
+        d = load(params, train_size=size, seed=seed)
+        assert text_of(d, d.test) == text_of(full, full.test)
+        assert text_of(d, d.val) == text_of(full, full.val)
+        assert set(text_of(d, d.train)) <= train
+    # Another file of the same examples in another order holds out the same counts per class.
+    shuffled = write_sentences(tmp_path / "shuffled.all.gz", polarity_rows()[::-1])
+    assert Counter(load({**params, "data": shuffled}).test.targets) == Counter(full.test.targets)
+
+
+def test_separate_validation_and_test_files(tmp_path):
+    rows = [(i % 5, f"sentence {i} with label {i % 5}") for i in range(50)]
+    train = write_sentences(tmp_path / "fine.train.gz", rows)
+    dev = write_sentences(tmp_path / "fine.dev.gz", rows[:7])
+    test = write_sentences(tmp_path / "fine.test.gz", rows[7:19] + [(10, "a tenth class")])
+    d = load({"data": train, "val_data": dev, "test_data": test})
+    assert (len(d.train), len(d.val), len(d.test)) == (50, 7, 13)  # nothing carved
+    assert d.labels == ["0", "1", "2", "3", "4", "10"]  # integer labels sort as numbers
+    assert d.val.targets == [i % 5 for i in range(7)] and d.test.targets[-1] == 5
+    only_val = load({"data": train, "val_data": dev, "test_size": 10})
+    assert (len(only_val.train), len(only_val.val), len(only_val.test)) == (40, 7, 10)
+    with pytest.raises(PluginError, match="val_data file not found"):
+        load({"data": train, "val_data": str(tmp_path / "nope.gz")})
+    with pytest.raises(PluginError, match="val_data cannot be combined with data=digits"):
+        load({"val_data": dev})
+
+
+def test_kims_clean_str():
+    clean_str = classification.clean_str
+    assert clean_str("It's a (very) GOOD film, isn't it? Yes!") == [
+        "it", "'s", "a", "(", "very", ")", "good", "film", ",", "is", "n't", "it", "?", "yes", "!"
+    ]
+    assert clean_str("we've they're he'd you'll") == ["we", "'ve", "they", "'re", "he", "'d",
+                                                       "you", "'ll"]
+    assert clean_str("re-imagining ... crème `quoted'") == ["re", "imagining", "cr", "me",
+                                                            "`quoted'"]
+
+
+def test_tokenizer_option(tmp_path):
+    path = write_sentences(tmp_path / "t.all.gz", [(0, "It's sad."), (1, "so-so , fun")] * 10)
+    params = {"data": path, "test_size": 2, "val_size": 2}
+    tokens = {
+        name: set(load({**params, "tokenizer": name}).src_vocab.itos[4:])
+        for name in ("words", "clean_str", "whitespace")
+    }
+    assert tokens["words"] == {"it", "'", "s", "sad", ".", "so", "-", ",", "fun"}
+    assert tokens["clean_str"] == {"it", "'s", "sad", "so", ",", "fun"}
+    assert tokens["whitespace"] == {"It's", "sad.", "so-so", ",", "fun"}
+    with pytest.raises(PluginError, match="tokenizer"):
+        load({**params, "tokenizer": "spacy"})
+
+
+def test_latin1_nel_byte_does_not_split_a_line(tmp_path):
+    # MR and Subj hold cp1252 bytes: 0x85 ("...") is Latin-1's NEL, a line break to splitlines().
+    path = tmp_path / "mr.all.gz"
+    write_sentences(path, [(0, "dull\x85 and slow"), (1, "fine")] * 10, encoding="latin-1")
+    d = load({"data": str(path), "encoding": "latin-1", "tokenizer": "clean_str",
+              "test_size": 2, "val_size": 2})
+    assert d.labels == ["0", "1"] and len(d.train) + len(d.val) + len(d.test) == 20
+    assert {"dull", "and", "slow", "fine"} <= set(d.src_vocab.itos)
+
+
+def test_added_parameters_keep_stored_runs_identity():
+    from seqbench.experiment.plan import Matrix, plan
+    from seqbench.registry import registry
+
+    def task_params(**given):
+        matrix = Matrix(models=["lstm"], tasks=["classification"], train_sizes=[64], seeds=[0],
+                        task_params={"classification": given})
+        return plan(matrix, registry()).runs[0].task_params
+
+    default = task_params()
+    assert "tokenizer" not in default and "val_data" not in default and "data" in default
+    assert task_params(tokenizer="words") == default
+    assert task_params(tokenizer="clean_str")["tokenizer"] == "clean_str"
+
+
+SENTENCES = Path("/work/shared/data/sentences")
+
+
+@pytest.mark.skipif(not (SENTENCES / "stsa.binary.train.gz").exists(),
+                    reason="sentence data not present")
+def test_sentence_suite_real_data():
+    mr = load({"data": str(SENTENCES / "rt-polarity.all.gz"), "encoding": "latin-1",
+               "tokenizer": "clean_str", "test_size": 0.1, "val_size": 0.1})
+    assert (len(mr.train), len(mr.val), len(mr.test)) == (8530, 1066, 1066)
+    assert Counter(mr.test.targets) == Counter({0: 533, 1: 533})
+    sst = {s: str(SENTENCES / f"stsa.binary.{s}.gz") for s in ("train", "dev", "test")}
+    d = load({"data": sst["train"], "val_data": sst["dev"], "test_data": sst["test"]})
+    assert (len(d.train), len(d.val), len(d.test)) == (6920, 872, 1821)

@@ -288,8 +288,8 @@ def test_seed_and_size_syntax():
 
 BAD = [
     (["--models", "lstn"],
-     "error: unknown model 'lstn' (available: gru, lstm, rnn, seq2seq-attention, transformer); "
-     "did you mean 'lstm'?"),
+     "error: unknown model 'lstn' (available: bag, cnn, gru, lstm, rnn, seq2seq-attention, "
+     "transformer); did you mean 'lstm'?"),
     (["--tasks", "cpy"], "error: unknown task 'cpy' (available: classification, copy, "
      "translation); did you mean 'copy'?"),
     (["--train-sizes", "0"], "training size '0' is not a positive integer"),

@@ -14,7 +14,7 @@ import pytest
 from seqbench import hookimpl
 from seqbench.api import ModelPlugin, Param, PluginError
 
-BUILTIN_MODELS = {"rnn", "lstm", "gru", "seq2seq-attention", "transformer"}
+BUILTIN_MODELS = {"rnn", "lstm", "gru", "seq2seq-attention", "transformer", "cnn", "bag"}
 BUILTIN_TASKS = {"classification", "translation", "copy"}
 
 

@@ -276,6 +276,7 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
         for tparams in _sweep(task_params[task.name]):
             tp = resolve_params(f"task {task.name!r}", task.params, tparams)
             kind = task.kind_for(tp)
+            stored_tp = task.stored_params(tp)
             for recipe in training_sweep:
                 check_recipe(recipe, kind, f"task {task.name!r}")
             for model in models:
@@ -301,8 +302,8 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                                     "matrix plans at most that many runs"
                                 )
                             searches += _searches(
-                                model, task.name, kind, tp, mp, recipe, varied, pinned, label,
-                                matrix.sizes_for(task.name), tuning, matrix_id,
+                                model, task.name, kind, stored_tp, mp, recipe, varied, pinned,
+                                label, matrix.sizes_for(task.name), tuning, matrix_id,
                             )
                         continue
                     for recipe, size, seed in itertools.product(
@@ -322,7 +323,7 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
                                 train_size=size,
                                 seed=seed,
                                 model_params=mp,
-                                task_params=tp,
+                                task_params=stored_tp,
                                 training=recipe,
                                 matrix_id=matrix_id,
                                 trial=trial,
