@@ -19,6 +19,8 @@ selected on dedicated tuning seeds, then evaluated on every evaluation seed.
 4. **Evaluation.** The trial with the best mean validation score on the tuning seeds is run on
    **all** evaluation seeds (``trial["stage"] = "eval"``, with the trial count, the final
    learning-rate range and any extensions). Test scores never take part in the choice.
+5. **Pruned** (``prune = "halving"``, :mod:`.halving`): the trials are Optuna points and race
+   through rungs of growing step budgets instead of each training in full; no extension rounds.
 
 The analysis and the summary table apply the same rule (:func:`chosen_trials`) to stored runs,
 and count only evaluation runs (:func:`evaluated`).
