@@ -16,8 +16,9 @@ Methods (primitives in ``seqbench.analysis.stats``; alpha = 1 - confidence):
   (1 - alpha) t-interval. Holm's adjustment runs over the training sizes of a task variant, per
   pair. Four outcomes: *A better* / *B better* when the Holm-adjusted p < alpha (so the interval
   excludes 0 on that side); *equivalent* when the Holm-adjusted TOST p < alpha, i.e. the
-  (1 - 2 alpha) interval lies inside +-delta, delta being the practical margin of the metric
-  (0.01 for metrics in [0, 1], 1 point for BLEU-like metrics in [0, 100], else 1% of a declared
+  interval shown, at level 1 - 2 alpha p/p_adj, lies inside +-delta, delta being the practical
+  margin of the metric (:mod:`seqbench.analysis.margins`, shared with ``bench decide``: 0.01 for
+  metrics in [0, 1], 1 point for BLEU-like metrics in [0, 100], else 1% of a declared
   chance-to-perfect range, else none and no equivalence test; ``margins`` overrides), which also
   wins over a significant difference smaller than delta; *inconclusive* otherwise, and also with
   fewer than 3 seeds a side or when seeds diverged (comparing the survivors would favour the
@@ -25,6 +26,7 @@ Methods (primitives in ``seqbench.analysis.stats``; alpha = 1 - confidence):
   relabellings, sampled beyond) is reported beside it as a supporting figure; it decides nothing.
   Pairs: by default every pair of the models present, LSTM vs Transformer first (the verdict's
   pair); each cell's two best models are also compared, for its winner, if no pair asked for them.
+  ``holm="pairs"`` makes one Holm family of every asked pair's comparisons in a task variant.
 * **Floor/ceiling guard**: a model is at the floor when its scores cannot be told from the
   task's declared chance level (``extras["chance"]``: a trivial predictor's score): its
   t-interval reaches chance or lies past it. When both models are at the floor, or both means
@@ -33,6 +35,12 @@ Methods (primitives in ``seqbench.analysis.stats``; alpha = 1 - confidence):
   measurable either: its target is a chance-level score). A difference measured between a model
   above chance and one at it is reported, and the verdict says which one is at chance. A task
   that declares no chance level gets no floor guard, and the output says so.
+* **Budget guard** (:mod:`seqbench.analysis.stopping`): a cell where most finished runs of
+  either model of a pair ended at their step cap, not on a validation plateau (the stop reason
+  the trainer recorded, else steps against the step cap), is *budget-limited*: its outcome
+  stands as measured, but its result and the verdict's claims read "budget-limited: A ahead
+  after N steps", never "holds" or "fails" (it measured who is ahead after N steps, not who is
+  better at convergence). The floor and ceiling guards come first.
 * **Convergence speed** (AlgoPerf): each pair A vs B has its own target, the *reference*: the
   median of the two models' median best validation scores (lower-is-better metrics: the same
   median, never a fraction of 0), so a pair's answer does not depend on which other models are

@@ -2,7 +2,8 @@
 
 ``verdict_text`` is pure (used by ``analyze``): it words the four outcomes of a comparison (A
 better, B better, equivalent within the practical margin, inconclusive), the floor/ceiling guard
-("not measurable at this budget"), the Holm-adjusted p-values and the log-rank/AUC speed result.
+("not measurable at this budget"), the budget guard ("after N steps, A is ahead of B", never
+"the claim holds"), the Holm-adjusted p-values and the log-rank/AUC speed result.
 The renderers take the analysis dict as returned by ``seqbench.analysis.analyze.analyze`` (JSON
 form: an infinite value is null with a flag).
 """
@@ -433,13 +434,16 @@ def _counts_line(result: dict) -> str:
     return (f"{c.get('done', 0)} done{early}, {c.get('diverged', 0)} diverged, "
             f"{c.get('failed', 0)} failed, {c.get('running', 0)} running. {conf:.0%} Student-t "
             "intervals over seeds; "
-            "A vs B: paired t (Welch's when the seeds differ), Holm-adjusted over the sizes of "
-            "each task, equivalence by TOST within the practical margin; a model is at the floor "
+            "A vs B: paired t (Welch's when the seeds differ), Holm-adjusted over "
+            f"{HOLM_OVER.get(result.get('holm'), 'the sizes of each pair and task')}, "
+            "equivalence by TOST within the practical margin; a model is at the floor "
             "when its scores cannot be told from chance. Time to target: "
             f"{result.get('target_rule', '-')}, compared by log-rank. Medians of times and "
             f"crossovers: {result['n_boot']} bootstrap resamples (seed {result['seed']}).")
 
 
+HOLM_OVER = {"sizes": "the sizes of each pair and task",
+             "pairs": "every compared pair and size of each task"}
 _NO_PAIR = ("Only one model has runs (or --pairs named none present): nothing to compare, "
             "no verdict.")
 
