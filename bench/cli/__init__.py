@@ -13,7 +13,9 @@ from .analyze import analyze
 from .dashboard import dashboard, report
 from .data import data
 from .decide import decide
+from .export import export
 from .figures import figures
+from .merge import merge
 from .plugins import plugins
 from .rerun import rerun
 from .results import results
@@ -45,7 +47,8 @@ def main():
     """
 
 
-for command in (plugins, run, results, data, analyze, dashboard, report, figures, rerun, decide):
+for command in (plugins, run, results, data, analyze, dashboard, report, figures, rerun, decide,
+                export, merge):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
