@@ -154,9 +154,6 @@ class Tuning:
                 f"{out.kept(last)} trial at rung {out.rungs} of {out.rungs}, so the last rung "
                 f"selects nothing: give more than eta^(rungs - 1) = {out.eta ** last} trials, "
                 "or fewer rungs")
-        if out.rung_steps(last) > 10_000_000:
-            raise PluginError(f"[tuning] the last rung would train min_steps x eta^(rungs - 1) "
-                              f"= {out.rung_steps(last):,} steps; at most 10,000,000")
         return out
 
     def describe(self) -> str:
