@@ -252,6 +252,7 @@
     $("toc").hidden = !ok;
     if (!ok) {
       $("detail-section").hidden = true;
+      renderForest().catch(showError);  // hides the pooled section with the others
       renderState(s);
       mark("overview");
       return;
