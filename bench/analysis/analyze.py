@@ -271,13 +271,12 @@ def _speed_side(m: ModelRuns, cell: Cell, curves, target, horizon, confidence, n
     }
 
 
-def _model_row(m: ModelRuns, cell: Cell, curves, target, ladder, horizon, bests, val_size,
-               unit_scale, confidence, n_boot, seed) -> dict:
+def _model_row(m: ModelRuns, cell: Cell, curves, side, ladder, bests, val_size,
+               unit_scale, confidence) -> dict:
     higher = cell.higher_is_better
     values = np.array(m.values, dtype=float)
     ci = st.mean_ci(values, confidence)
     runs = m.done + m.diverged
-    side = _speed_side(m, cell, curves, target, horizon, confidence, n_boot, seed)
     params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
     own = [r["steps_to_95"] for r in m.done if r.get("steps_to_95") is not None]
     good = [a for a in side["auc"] if a is not None]
@@ -578,14 +577,21 @@ def _cell(cell: Cell, curves, pairs, extra_pairs, margin_info, confidence, n_boo
     all_values = [v for m in cell.models.values() for v in m.values]
     unit = scale_of(cell.primary_metric, all_values, higher) == "unit"
     val_size = cell.extras.get("val_size")
-    rows = {name: _model_row(m, cell, curves, target, ladder, horizon, bests[name], val_size,
-                             unit, confidence, n_boot, seed)
+    sides: dict[tuple, dict] = {}
+
+    def side(name, t, span) -> dict:  # the first pair's are the rows' too: computed once
+        if (name, t, span) not in sides:
+            sides[name, t, span] = _speed_side(cell.models[name], cell, curves, t, span,
+                                               confidence, n_boot, seed)
+        return sides[name, t, span]
+
+    rows = {name: _model_row(m, cell, curves, side(name, target, horizon), ladder, bests[name],
+                             val_size, unit, confidence)
             for name, m in cell.models.items()}
 
     def compare(a, b):
         t, span = reference((a, b))
-        sa, sb = (_speed_side(cell.models[m], cell, curves, t, span, confidence, n_boot, seed)
-                  for m in (a, b))
+        sa, sb = side(a, t, span), side(b, t, span)
         c = _raw_compare(sa, sb, cell.models[a], cell.models[b], cell, margin, guard, t,
                          confidence, seed)
         c["budget_limited"] = bool(budget.limited((a, b)))
@@ -1016,7 +1022,8 @@ def analyze(runs: list[dict], curves: dict, *, pairs="auto", confidence: float =
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "confidence": confidence, "n_boot": n_boot, "seed": seed,
         "pairs": [list(p) for p in used], "verdict_pair": list(verdict_pair or []),
-        "margins": margins_used, "holm": holm.value, "floor_rule": FLOOR_RULE, "target_rule": TARGET_RULE,
+        "margins": margins_used, "holm": holm.value, "floor_rule": FLOOR_RULE,
+        "target_rule": TARGET_RULE,
         "ladder": list(LADDER), "min_test_seeds": MIN_TEST_SEEDS,
         "counts": counts, "cells": cells, "scaling": scaling, "verdicts": verdicts,
     }, drop_private=True)  # "_cell", "_extra", "_censored", "_steps"... stay inside

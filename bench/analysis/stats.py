@@ -155,8 +155,9 @@ def logrank(times_a, reached_a, times_b, reached_b) -> tuple[float, float] | Non
 
     ``times``: the event time where ``reached``, else the censoring time (how long the run was
     watched; +inf: it never gets there, at risk beyond every event). z > 0: group A had more
-    events than expected, i.e. reached the target sooner. The same statistic as ``scipy.stats.logrank`` (scipy >= 1.11); None when nothing happened in
-    either group (no event: nothing to compare).
+    events than expected, i.e. reached the target sooner. The same statistic as
+    ``scipy.stats.logrank`` (scipy >= 1.11); None when nothing happened in either group (no
+    event: nothing to compare).
     """
     ta, ea = np.asarray(times_a, dtype=float), np.asarray(reached_a, dtype=bool)
     tb, eb = np.asarray(times_b, dtype=float), np.asarray(reached_b, dtype=bool)

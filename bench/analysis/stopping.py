@@ -75,7 +75,7 @@ class Budget:
 
 def budget_of(runs_by_model: dict[str, list[dict]]) -> Budget:
     """The guard over each model's evaluation runs (finished and diverged)."""
-    caps = Counter()
+    caps: Counter = Counter()
     models = {}
     for name, runs in runs_by_model.items():
         stops = ModelStops()

@@ -112,7 +112,8 @@ def _accuracy_sentences(f: dict) -> list[str]:
     where = (f"At the smallest training size with both models ({where})" if f["sizes"] > 1
              else f"At {where}")
     out = [
-        f"{where}, {a} scores {cell['primary_metric']} {_mean_ci(rows[a])} over {ka} seed{'s' * (ka != 1)} "
+        f"{where}, {a} scores {cell['primary_metric']} {_mean_ci(rows[a])} over {ka} "
+        f"seed{'s' * (ka != 1)} "
         f"and {b} {_mean_ci(rows[b])} over {kb} ({f['confidence']:.0%} t-intervals)."
     ]
     outcome = cmp["outcome"]
@@ -435,7 +436,7 @@ def _counts_line(result: dict) -> str:
             f"{c.get('failed', 0)} failed, {c.get('running', 0)} running. {conf:.0%} Student-t "
             "intervals over seeds; "
             "A vs B: paired t (Welch's when the seeds differ), Holm-adjusted over "
-            f"{HOLM_OVER.get(result.get('holm'), 'the sizes of each pair and task')}, "
+            f"{HOLM_OVER.get(str(result.get('holm')), 'the sizes of each pair and task')}, "
             "equivalence by TOST within the practical margin; a model is at the floor "
             "when its scores cannot be told from chance. Time to target: "
             f"{result.get('target_rule', '-')}, compared by log-rank. Medians of times and "
