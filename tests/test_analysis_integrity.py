@@ -409,3 +409,20 @@ def test_the_dashboard_reads_the_same_pair_answer(tmp_path):
     curves = snap.cell_curves(cell["id"])
     assert curves["target"] == pytest.approx(0.85)
     assert curves["target_pair"] == ["lstm", "transformer"]
+
+
+@pytest.mark.parametrize("record, reason", [
+    ({"steps": 400}, "step cap"),
+    ({"steps": 250}, "plateau"),
+    # warmup-stable-decay: a plateau starts the cooldown, which ends before the cap
+    ({"steps": 700, "extras": {"stop_reason": "plateau"}}, "plateau"),
+    ({"steps": 400, "stop_reason": "max_steps"}, "step cap"),
+    ({"steps": 400, "status": "diverged"}, "diverged"),
+    ({"steps": None}, "unknown"),
+])
+def test_stop_reason_prefers_what_the_trainer_recorded(record, reason):
+    from seqbench.analysis.stopping import stop_reason
+
+    r = trained(run("lstm", 0, 0.5), 400 if record.get("steps") != 700 else 1000, patience=4)
+    r.update({"status": "done", **record})
+    assert stop_reason(r) == reason

@@ -18,6 +18,12 @@ class StopReason(str, Enum):
     UNKNOWN = "unknown"  # no step cap or step count recorded, or still running / failed
 
 
+# what a trainer may record, in either spelling
+RECORDED = {"plateau": StopReason.PLATEAU, "early stop": StopReason.PLATEAU,
+            "early stopping": StopReason.PLATEAU, "step cap": StopReason.STEP_CAP,
+            "max steps": StopReason.STEP_CAP, "budget": StopReason.STEP_CAP}
+
+
 def stop_reason(run: dict) -> StopReason:
     """A run's stop reason: the one the trainer recorded (``stop_reason`` on the record or in its
     extras) when there is one, else read from its step count against its step cap."""
@@ -26,8 +32,8 @@ def stop_reason(run: dict) -> StopReason:
     if run.get("status") != "done":
         return StopReason.UNKNOWN
     recorded = run.get("stop_reason") or (run.get("extras") or {}).get("stop_reason")
-    if recorded in {r.value for r in StopReason}:
-        return StopReason(recorded)
+    if isinstance(recorded, str) and recorded.lower().replace("_", " ") in RECORDED:
+        return RECORDED[recorded.lower().replace("_", " ")]
     training = (run.get("config") or {}).get("training") or {}
     cap, steps = training.get("max_steps"), run.get("steps")
     if cap is None or steps is None:
