@@ -426,3 +426,22 @@ def test_stop_reason_prefers_what_the_trainer_recorded(record, reason):
     r = trained(run("lstm", 0, 0.5), 400 if record.get("steps") != 700 else 1000, patience=4)
     r.update({"status": "done", **record})
     assert stop_reason(r) == reason
+
+
+def test_the_demo_ends_with_the_converged_answer_from_the_committed_study():
+    """scripts/demo's last command, on results/claim.sqlite: per size, who is ahead."""
+    import shlex
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = (root / "scripts" / "demo").read_text().replace("\\\n", " ")
+    last = shlex.split(script.strip().splitlines()[-1])
+    assert last[:2] == [".venv/bin/bench", "analyze"] and "--brief" in last
+    args = [str(root / a) if a.startswith("results/") else a for a in last[2:]]
+    res = CliRunner().invoke(analyze_cmd, args)
+    assert res.exit_code == 0, res.output
+    lines = res.output.strip().splitlines()
+    assert lines[-5].startswith("  n = 80: lstm ahead")
+    assert lines[-3].startswith("  n = 320: transformer ahead")
+    assert lines[-2].startswith("  n = 640: transformer ahead")
+    assert "holds" not in res.output and "fails" not in res.output
