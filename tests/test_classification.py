@@ -342,6 +342,22 @@ def test_separate_validation_and_test_files(tmp_path):
         load({"val_data": dev})
 
 
+def test_bench_data_shows_a_sentence_suite(cli, tmp_path):
+    rows = [(i % 2, f"it 's sentence number {i} , isn't it ?") for i in range(20)]
+    files = {s: write_sentences(tmp_path / f"stsa.binary.{s}.gz", rows) for s in
+             ("train", "dev", "test")}
+    rc, out, err = cli("data", "classification", "-t", f"data={files['train']}",
+                       "-t", f"val_data={files['dev']}", "-t", f"test_data={files['test']}",
+                       "-t", "tokenizer=clean_str", "--split", "val", "--limit", "2", "--json")
+    assert rc == 0, err
+    assert json.loads(out) == [
+        {"source": "it 's sentence number 0 , is n't it ?", "label": "0"},
+        {"source": "it 's sentence number 1 , is n't it ?", "label": "1"},
+    ]
+    rc, out, err = cli("data", "classification", "-t", f"val_data={files['dev']}")
+    assert rc == 2 and err == "error: val_data cannot be combined with data=digits\n"
+
+
 def test_kims_clean_str():
     clean_str = classification.clean_str
     assert clean_str("It's a (very) GOOD film, isn't it? Yes!") == [
