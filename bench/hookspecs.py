@@ -35,3 +35,15 @@ def register_executors(register):
     declare those the executor takes as keyword parameters, and ``bench run`` refuses the others
     with a one-line error. See :mod:`seqbench.experiment.executors`.
     """
+
+
+@hookspec
+def register_loggers(register):
+    """Register experiment trackers: call ``register(name, factory, description)`` once per logger.
+
+    ``factory(run)`` returns a Lightning logger for one run (``bench run --logger NAME``);
+    ``run`` is a :class:`seqbench.experiment.loggers.LoggerRun`: the run's spec, the folder to
+    write under (``save_dir``), the project, a display name, tags and the configuration. It is
+    called in the worker process that trains the run; an error there is one warning and the run
+    trains without the logger. See :mod:`seqbench.experiment.loggers`.
+    """

@@ -40,6 +40,14 @@ class Executor:
     source: str = "unknown"
 
 
+@dataclass(frozen=True)
+class LoggerPlugin:
+    name: str
+    factory: object  # (seqbench.experiment.loggers.LoggerRun) -> a Lightning Logger
+    description: str
+    source: str = "unknown"
+
+
 @dataclass
 class Broken:
     plugin: str
@@ -52,6 +60,7 @@ class Registry:
     models: dict[str, ModelPlugin] = field(default_factory=dict)
     tasks: dict[str, TaskPlugin] = field(default_factory=dict)
     executors: dict[str, Executor] = field(default_factory=dict)
+    loggers: dict[str, LoggerPlugin] = field(default_factory=dict)
     broken: list[Broken] = field(default_factory=list)
 
     def model(self, name: str) -> ModelPlugin:
@@ -68,6 +77,11 @@ class Registry:
         if name not in self.executors:
             raise PluginError(f"unknown executor {name!r}{did_you_mean(name, self.executors)}")
         return self.executors[name]
+
+    def logger(self, name: str) -> LoggerPlugin:
+        if name not in self.loggers:
+            raise PluginError(f"unknown logger {name!r}{did_you_mean(name, self.loggers)}")
+        return self.loggers[name]
 
 
 def _strict() -> bool:
@@ -202,12 +216,14 @@ def registry() -> Registry:
     _collect(pm, "register_models", reg.models, reg, ModelPlugin)
     _collect(pm, "register_tasks", reg.tasks, reg, TaskPlugin)
     _collect(pm, "register_executors", reg.executors, reg, Executor)
+    _collect(pm, "register_loggers", reg.loggers, reg, LoggerPlugin)
     _registry = reg
     return reg
 
 
 def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
-    what = {ModelPlugin: "model", TaskPlugin: "task", Executor: "executor"}[cls]
+    what = {ModelPlugin: "model", TaskPlugin: "task", Executor: "executor",
+            LoggerPlugin: "logger"}[cls]
     # Call each implementation on its own (not pm.hook.X(...)) so one that raises is reported
     # with its plugin's name and the rest still register.
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -216,8 +232,8 @@ def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
         staged: dict = {}
 
         def register(obj, *args, _staged=staged, _source=source):
-            if cls is Executor and not isinstance(obj, Executor):
-                obj = Executor(obj, *args)  # register(name, factory, description)
+            if cls in (Executor, LoggerPlugin) and not isinstance(obj, cls):
+                obj = cls(obj, *args)  # register(name, factory, description)
             if not isinstance(obj, cls):
                 raise PluginError(f"register() in a {hook_name} hook takes a {cls.__name__}")
             obj = replace(obj, source=_source)

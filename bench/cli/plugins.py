@@ -46,6 +46,10 @@ def plugins(as_json: bool):
             {"name": e.name, "source": e.source, "description": e.description}
             for e in reg.executors.values()
         ],
+        "loggers": [
+            {"name": lg.name, "source": lg.source, "description": lg.description}
+            for lg in reg.loggers.values()
+        ],
         "broken": [vars(b) for b in reg.broken],
     }
     if as_json:

@@ -78,15 +78,18 @@ from .preflight import check_plan_fits, make_executor
               help="slurm: logs and records, on a file system the nodes share "
                    "(default results/slurm).")
 @click.option("--retry-failed", is_flag=True, help="Also rerun stored failed and diverged runs.")
-@click.option("--wandb", "use_wandb", is_flag=True,
-              help="Log every run to Weights & Biases (offline unless you are logged in).")
-@click.option("--wandb-project", default="seqbench", show_default=True)
+@click.option("--logger", "logger_names", metavar="NAME,...",
+              help="Log every run to these trackers: wandb, mlflow, tensorboard, csv (any "
+                   "combination) or a plugin's; offline, under the database's folder.")
+@click.option("--wandb", "use_wandb", is_flag=True, help="The same as --logger wandb.")
+@click.option("--wandb-project", default="seqbench", show_default=True,
+              help="The project (W&B), experiment (MLflow) or folder name (TensorBoard, CSV).")
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
 def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, task_param,
         max_steps, batch_size, lr, val_every, patience, grad_clip, param_budget, probe_gradients,
         tbptt, rtrl, tune_trials,
         tune_extend, tune_lr, tune_seeds, tune_prune, tune_eta, tune_rungs, tune_min_steps,
-        db, executor, workers, retry_failed, use_wandb, wandb_project, dry_run,
+        db, executor, workers, retry_failed, logger_names, use_wandb, wandb_project, dry_run,
         **executor_options):
     """Train every compatible model x task pairing over training sizes and seeds.
 
@@ -156,12 +159,8 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
     from ..experiment.launch import launch
     from ..store import NotResultsDatabase, Store, StoreError
 
-    logger_factory = None
-    if use_wandb:
-        from ..experiment.wandb_logging import WandbLoggerFactory, logged_in
-
-        os.environ.setdefault("WANDB_MODE", "online" if logged_in() else "offline")
-        logger_factory = WandbLoggerFactory(wandb_project, str(Path(db).parent / "wandb"))
+    logger_factory = _logger_set(reg, logger_names, use_wandb, wandb_project, db)
+    use_wandb = bool(logger_factory and "wandb" in logger_factory.names)
     # The executor first: a cluster that cannot be reached is an error before anything is written.
     executor_obj = make_executor(executor_plugin, workers, logger_factory, executor_options)
     try:
@@ -199,10 +198,34 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
     if use_wandb and os.environ["WANDB_MODE"] == "offline":
         runs = Path(db).parent / "wandb" / "wandb" / "offline-run-*"
         out.print(f"W&B runs saved offline; upload them with: wandb sync {runs}")
+    if logger_factory:
+        from ..experiment.loggers import where_logged
+
+        for line in where_logged(logger_factory):
+            out.print(line)
     if any(o.interrupted for o in outcomes):
         sys.exit(130)
     if failed:
         sys.exit(1)
+
+
+def _logger_set(reg, names: str | None, use_wandb: bool, project: str, db: str):
+    """The runs' loggers (None without --logger/--wandb); a bad name is a one-line error."""
+    if names is None and not use_wandb:
+        return None
+    from ..experiment.loggers import LoggerSet, parse_loggers
+
+    try:
+        chosen = parse_loggers(names, reg.loggers) if names is not None else ()
+    except ValueError as exc:
+        fail(str(exc))
+    if use_wandb and "wandb" not in chosen:
+        chosen += ("wandb",)
+    if "wandb" in chosen:
+        from ..experiment.wandb_logging import offline_unless_logged_in
+
+        offline_unless_logged_in()
+    return LoggerSet(chosen, str(Path(db).parent), project)
 
 
 def _print_plan(the_plan, reg) -> None:

@@ -256,7 +256,7 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, handler)
             if logger:
-                from .wandb_logging import finish
+                from .loggers import finish
 
                 finish(logger)
 
