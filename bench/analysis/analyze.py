@@ -80,14 +80,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from enum import Enum
 from itertools import combinations
 from typing import Any, Iterable
 
 import numpy as np
 
 from . import stats as st
-from .cells import Cell, ModelRuns, clean, group
+from .cells import Cell, ModelRuns, TextEnum, clean, group
 from .margins import practical_margin, scale_of
 from .stopping import StopReason, budget_of, stop_reason
 
@@ -874,7 +873,7 @@ def _scaling(task, vkey, cells, pairs, confidence, n_boot, seed) -> dict:
 
 # ---------------------------------------------------------------------------- verdicts
 
-class Claim(str, Enum):
+class Claim(TextEnum):
     """What a verdict says of the claim "A beats B" / "A converges faster" at its size."""
 
     HOLDS = "holds"
@@ -947,7 +946,7 @@ def _trials_of(cell: dict, model: str) -> int | None:
 # ---------------------------------------------------------------------------- entry point
 
 
-class HolmFamily(str, Enum):
+class HolmFamily(TextEnum):
     """Which comparisons of a task variant one Holm adjustment spans."""
 
     SIZES = "sizes"  # one pair's comparisons at every size (a family per pair)

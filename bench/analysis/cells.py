@@ -25,6 +25,13 @@ from typing import Any, Iterable, Sequence
 COUNTED = ("done", "failed", "diverged")  # a run still running is in no cell yet
 
 
+class TextEnum(str, Enum):
+    """A str Enum that reads as its value everywhere (str, f-strings, JSON), on Python 3.10+."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 def task_params(run: dict) -> dict:
     """The task parameters a run was configured with (``{}`` when it has none)."""
     return (run.get("config") or {}).get("task_params") or {}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import Enum
+
+from .cells import TextEnum
 
 
-class StopReason(str, Enum):
+class StopReason(TextEnum):
     PLATEAU = "plateau"  # early stopping ended it: its validation score had stopped improving
     STEP_CAP = "step cap"  # it trained until its step budget ran out
     DIVERGED = "diverged"
