@@ -281,8 +281,8 @@ def test_a_cell_that_ran_out_of_steps_is_budget_limited(tmp_path):
     assert "holds" not in v["text"] and "fails" not in v["text"]
 
     res = CliRunner().invoke(analyze_cmd, ["--db", str(tmp_path / "both.sqlite"),
-                                           "--bootstrap", "200"])
-    claim = next(line for line in res.output.splitlines() if line.startswith("claim "))
+                                           "--bootstrap", "200", "--markdown"])
+    claim = next(line for line in res.output.splitlines() if line.startswith("**claim "))
     assert "budget-limited (after 400 steps: lstm ahead)" in claim
     assert "holds" not in claim and "fails" not in claim
 
