@@ -31,6 +31,8 @@ class TextEnum(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    __hash__ = str.__hash__  # equal to its value, so hashed like it: one dict key for both
+
 
 def task_params(run: dict) -> dict:
     """The task parameters a run was configured with (``{}`` when it has none)."""
