@@ -273,7 +273,8 @@ def test_the_dashboard_shows_bench_analyze_numbers(tmp_path, serve):
         assert c["guard"]["chance"] == 0.125 and c["validation"]["size"] == 400
         curves = srv.json(f"/api/cell/{c['id']}")
         assert curves["target"] == t["target"] and curves["validation"] == t["validation"]
-    assert [{k: v for k, v in x.items() if k != "label"} for x in ours["verdicts"]] == \
+    assert [{k: v for k, v in x.items() if k not in ("label", "summary")}
+            for x in ours["verdicts"]] == \
         theirs["verdicts"]
     assert [{k: v for k, v in x.items() if k not in ("label", "variant_id")}
             for x in ours["scaling"]] == theirs["scaling"]

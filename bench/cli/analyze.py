@@ -57,6 +57,9 @@ def parse_margins(text: str | None) -> dict | None:
 @click.option("--brief", is_flag=True,
               help="Print one line per size and pair: who is ahead, the difference and its "
                    "interval.")
+@click.option("--full", is_flag=True,
+              help="Print every table (models, comparisons, speed, scaling, verdicts) instead "
+                   "of the summary, a line per cell.")
 @click.option("--margin", "margin_text", default=None, metavar="[METRIC=]DELTA,...",
               help="Practical margin for equivalence (TOST) and the floor/ceiling guard, in the "
                    "metric's units: '0.02' for every metric, or 'accuracy=0.02,bleu=0.5'. "
@@ -90,7 +93,8 @@ def parse_margins(text: str | None) -> dict | None:
               show_default=True,
               help="With --pool: the pooled interval, Hartung-Knapp-Sidik-Jonkman (t, k-1 df; "
                    "holds its coverage with few data sets) or normal.")
-def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, brief, margin_text,
+def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, brief, full,
+            margin_text,
             holm, confidence, n_boot, seed, force, budget_text, pool, regimes, pool_method,
             pool_interval):
     """Compare models over seeds: t-intervals, Holm-corrected tests with equivalence, a floor guard,
@@ -101,8 +105,8 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, bri
     from ..api import one_line
     from ..store import Store, StoreError
 
-    if sum(map(bool, (as_json, markdown, brief))) > 1:
-        fail("give one of --json, --markdown and --brief")
+    if sum(map(bool, (as_json, markdown, brief, full))) > 1:
+        fail("give one of --json, --markdown, --brief and --full")
     try:
         wanted = "auto" if pairs is None else parse_pairs(pairs)
         margins = parse_margins(margin_text)
@@ -155,7 +159,7 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, bri
     else:
         result = run_analysis(runs, curves, pairs=wanted, confidence=confidence, n_boot=n_boot,
                               seed=seed, margins=margins, holm=holm)
-        text = _render(result, fmt)
+        text = _render(result, fmt or (None if full else "summary"))
     if text is None:
         return
     if out:
@@ -175,6 +179,10 @@ def _render(result: dict, fmt: str | None) -> str | None:
         return None
     if fmt == "json":
         return json.dumps(result, indent=2, allow_nan=False)
+    if fmt == "summary":  # a line per cell, 100 columns
+        from ..analysis.glance import render_summary
+
+        return render_summary(result)
     if fmt == "brief":
         from ..analysis.verdict import render_brief
 

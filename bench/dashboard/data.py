@@ -32,6 +32,7 @@ from typing import Any
 
 from ..api import now, one_line
 from ..analysis.cells import clean, variant_key
+from ..analysis.glance import stage, tuned
 from ..analysis.cells import variant_keys as _variants
 
 HOW_TO_START = "bench run --preset quick"
@@ -327,6 +328,7 @@ def _compact_row(r: dict, vkey: str, cell_id: str | None) -> dict:
     row = {k: r.get(k) for k in ROW_FIELDS}
     row["variant_key"] = vkey
     row["cell"] = cell_id
+    row["stage"], row["tuned"] = stage(r.get("trial")), tuned(r.get("trial"))
     err = (r.get("error") or "").strip().splitlines()
     row["error"] = err[0][:300] if err else None
     return row
@@ -341,6 +343,7 @@ def _slim_cell(cell: dict) -> dict:
 
 
 def build_snapshot(path: Path, version: str, *, pairs, confidence: float, n_boot: int) -> Snapshot:
+    from ..analysis.glance import headline, short_labels, verdict_sentence
     from ..analysis.tables import EXPORT, export_record
     from ..store import StoreError
 
@@ -384,6 +387,11 @@ def build_snapshot(path: Path, version: str, *, pairs, confidence: float, n_boot
     }
 
     # cells and variants (task x task parameters that vary), each with a stable id
+    labels = short_labels((c["task"], c.get("variant") or {}) for c in analysis.get("cells", []))
+
+    def label_of(task, vkey):  # the short label, else the parameters
+        return labels.get((task, vkey)) or variant_label(task, vkey)
+
     run_cell: dict[str, str] = {}
     variants: dict[str, dict] = {}
     for cell in analysis.get("cells", []):
@@ -391,14 +399,14 @@ def build_snapshot(path: Path, version: str, *, pairs, confidence: float, n_boot
         cid = short_id(cell["task"], vkey, cell.get("train_size"))
         vid = short_id(cell["task"], vkey)
         cell["id"], cell["variant_id"] = cid, vid
-        cell["label"] = f"{variant_label(cell['task'], vkey)} · n={size_label(cell.get('train_size'))}"
+        cell["label"] = f"{label_of(cell['task'], vkey)} · n={size_label(cell.get('train_size'))}"
         snap.cells[cid] = cell
         for m in cell.get("models", []):
             for rid in m.get("run_ids") or []:
                 run_cell[rid] = cid
         v = variants.setdefault(vid, {
             "id": vid, "task": cell["task"], "variant_key": vkey,
-            "label": variant_label(cell["task"], vkey), "primary_metric": cell.get("primary_metric"),
+            "label": label_of(cell["task"], vkey), "primary_metric": cell.get("primary_metric"),
             "higher_is_better": cell.get("higher_is_better"), "cells": [],
         })
         v["cells"].append({"id": cid, "train_size": cell.get("train_size"), "n": cell.get("n")})
@@ -408,11 +416,13 @@ def build_snapshot(path: Path, version: str, *, pairs, confidence: float, n_boot
     summary["cells"] = [_slim_cell(c) for c in snap.cells.values()]
     for s in analysis.get("scaling", []):
         s["variant_id"] = short_id(s["task"], s.get("variant_key"))
-        s["label"] = variant_label(s["task"], s.get("variant_key"))
+        s["label"] = label_of(s["task"], s.get("variant_key"))
     summary["scaling"] = analysis.get("scaling", [])
     for v in analysis.get("verdicts", []):
-        v["label"] = variant_label(v["task"], v.get("variant_key"))
+        v["label"] = label_of(v["task"], v.get("variant_key"))
+        v["summary"] = verdict_sentence(v, analysis.get("cells", []))
     summary["verdicts"] = analysis.get("verdicts", [])
+    summary["headline"] = headline(summary["verdicts"])
     from .forest import safe_payload  # pooled across data sets: one forest per task and regime
 
     summary["forest"], summary["forest_error"] = safe_payload(analysis)

@@ -29,6 +29,8 @@
     { key: "variant_key", label: "variant", optional: true },
     { key: "train_size", label: "size", num: true, fmt: sizeLabel },
     { key: "seed", label: "seed", num: true },
+    { key: "stage", label: "stage" },
+    { key: "tuned", label: "tuned hyperparameters", fmt: (v) => v || "–" },
     { key: "status", label: "status", cls: (r) => "status " + r.status },
     { key: "primary_metric", label: "metric" },
     { key: "primary_value", label: "test", num: true },
@@ -305,20 +307,10 @@
     const a = s.analysis || {};
     if (a.error) { note.textContent = a.error; note.hidden = false; } else { note.hidden = true; }
 
+    $("headline").textContent = s.headline || "";
+    $("headline").hidden = !s.headline;
     const table = clear($("overview"));
-    const sizes = [];
-    const seen = new Set();
-    for (const v of s.variants) {
-      for (const c of v.cells) {
-        const k = sizeLabel(c.train_size);
-        if (!seen.has(k)) { seen.add(k); sizes.push(c.train_size); }
-      }
-    }
-    sizes.sort((x, y) => (x === null ? Infinity : x) - (y === null ? Infinity : y));
     const cellsById = new Map(s.cells.map((c) => [c.id, c]));
-    table.append(el("thead", null, el("tr", null,
-      el("th", { text: "task \\ training size" }),
-      sizes.map((z) => el("th", { text: sizeLabel(z) })))));
     const body = el("tbody");
     if (!s.variants.length) {
       body.append(el("tr", null, el("td", { class: "muted", text:
@@ -327,10 +319,8 @@
     }
     for (const v of s.variants) {
       const tr = el("tr", null, el("th", null, v.label, el("div", { class: "ncell", text: v.primary_metric || "" })));
-      for (const z of sizes) {
-        const ref = v.cells.find((c) => sizeLabel(c.train_size) === sizeLabel(z));
-        tr.append(ref ? overviewCell(cellsById.get(ref.id)) : el("td", { class: "empty", text: "–" }));
-      }
+      // each task's own training sizes only, wrapping rather than scrolling sideways
+      for (const ref of v.cells) tr.append(overviewCell(cellsById.get(ref.id)));
       body.append(tr);
     }
     table.append(body);
@@ -338,12 +328,14 @@
     const list = clear($("verdicts"));
     if (!s.verdicts.length) list.append(el("li", { class: "muted", text: a.ok ? "No verdicts (no pair of models to compare)." : "No verdicts without the analysis." }));
     for (const v of s.verdicts) {
-      list.append(el("li", { "data-task": v.task },
-        el("strong", { text: v.label || v.task }),
+      // one sentence per task; the full verdict folded beneath it
+      list.append(el("li", { "data-task": v.task }, el("details", null,
+        el("summary", null, el("strong", { text: v.label || v.task }), " ",
+          el("span", { class: "verdict-summary", text: v.summary || "" })),
         el("span", { class: "claims" },
           el("span", { class: "claim " + v.accuracy_claim.replace(/ /g, "-"), text: "accuracy: " + v.accuracy_claim }),
           el("span", { class: "claim " + v.speed_claim.replace(/ /g, "-"), text: "speed: " + v.speed_claim })),
-        el("p", { class: "verdict-text", text: v.text || "" })));
+        el("p", { class: "verdict-text", text: v.text || "" }))));
     }
   }
 
@@ -356,6 +348,7 @@
       onclick: () => selectCell(c.id, true),
       onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); selectCell(c.id, true); } },
     });
+    td.append(el("div", { class: "nhead", text: "n = " + fmtInt(c.n) }));
     if (!w.model) {
       td.append(el("div", { class: "muted", text: "no finished runs" }));
       return td;
@@ -385,11 +378,11 @@
     } else if (cmp && cmp.outcome && cmp.outcome !== "inconclusive") {
       sig = el("div", { class: "sig no", text: cmp.result + (cmp.outcome === "not_measurable" ? "" : pText) });
     } else {
-      const reason = cmp && cmp.reason && cmp.reason !== "significant" ? cmp.reason : "not significant";
-      sig = el("div", { class: "sig no", text: reason + pText });
+      sig = el("div", { class: "sig no", text: "not significant" + pText,
+        title: cmp && cmp.reason ? cmp.reason : "" });  // the full reason on hover, the cell stays short
     }
     td.append(sig);
-    td.append(el("div", { class: "ncell", text: "n = " + fmt(c.n) + " · seeds " + models.map((m) => m.n_seeds).join(" / ") }));
+    td.append(el("div", { class: "ncell", text: "seeds " + models.map((m) => m.n_seeds).join(" / ") }));
     return td;
   }
 
