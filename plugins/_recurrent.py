@@ -38,6 +38,7 @@ class RecurrentConfig:
     init: str = "default"  # recurrent weights: default | identity | orthogonal
     forget_bias: float = 1.0  # LSTM only: initial forget-gate bias (see init_forget_bias)
     chrono: bool = False  # LSTM only: chrono init of the forget/input biases (see init_chrono)
+    update_bias: float = 1.0  # GRU only: initial update-gate bias (see init_update_bias)
     # Not a hyperparameter: the task's longest sequence, set by build_recurrent (chrono's T_max).
     horizon: int = 0
 
@@ -81,6 +82,8 @@ def make_rnn(cfg: RecurrentConfig, input_size: int) -> nn.RNNBase:
         kwargs["nonlinearity"] = cfg.nonlinearity
     rnn = CELLS[cfg.cell](**kwargs)
     init_recurrent(rnn, cfg.cell, cfg.init)
+    if cfg.cell == "gru" and cfg.update_bias:
+        init_update_bias(rnn, cfg.update_bias)
     if cfg.cell == "lstm":
         init_forget_bias(rnn, cfg.forget_bias)
         if cfg.chrono:
@@ -102,6 +105,23 @@ def init_forget_bias(rnn: nn.LSTM, value: float) -> None:
         H = rnn.hidden_size
         for layer in range(rnn.num_layers):
             # torch's gate order is i, f, g, o: the forget gate is the second (H,) block.
+            getattr(rnn, f"bias_ih_l{layer}")[H : 2 * H].fill_(value)
+            getattr(rnn, f"bias_hh_l{layer}")[H : 2 * H].zero_()
+
+
+def init_update_bias(rnn: nn.GRU, value: float) -> None:
+    """Start every update gate at ``sigmoid(value)``: ``bias_ih``'s update block = ``value``,
+    ``bias_hh``'s = 0.
+
+    torch's GRU computes h_t = (1 - z_t) * n_t + z_t * h_{t-1}: z_t is the share of the state
+    carried over, the counterpart of the LSTM's forget gate, and torch starts it near 0.5 like
+    every other bias. A bias of 1 starts z_t at 0.73, as the LSTM's forget bias 1 starts f_t, so
+    both gated units begin by carrying their state. 0 leaves torch's initialisation untouched.
+    """
+    with torch.no_grad():
+        H = rnn.hidden_size
+        for layer in range(rnn.num_layers):
+            # torch's gate order is r, z, n: the update gate is the second (H,) block.
             getattr(rnn, f"bias_ih_l{layer}")[H : 2 * H].fill_(value)
             getattr(rnn, f"bias_hh_l{layer}")[H : 2 * H].zero_()
 

@@ -9,6 +9,8 @@ with the RNN and LSTM); importing this module never imports torch.
 
 from seqbench import hookimpl
 
+from seqbench.api import Param
+
 from ._declare import recurrent_plugin
 
 
@@ -16,6 +18,13 @@ from ._declare import recurrent_plugin
 def register_models(register):
     register(
         recurrent_plugin(
-            "gru", "GRU: classifier, encoder-decoder without attention, or causal tagger"
+            "gru",
+            "GRU: classifier, encoder-decoder without attention, or causal tagger",
+            {
+                "update_bias": Param(
+                    1.0, "initial update-gate bias (1 starts the unit carrying its state, the "
+                    "LSTM's forget bias 1; 0 = torch's initialisation)",
+                ),
+            },
         )
     )

@@ -448,13 +448,12 @@ def test_each_model_draws_in_its_own_space_and_values_land_where_they_belong(reg
     assert {r.model_params["n_heads"] for r in t} <= {1, 2, 4}
     assert {r.model_params["num_layers"] for r in t} == {1, 2, 3, 4}
     assert all(0.0 <= r.model_params["dropout"] <= 0.3 for r in t)
-    warmups = {r.training["warmup"] for r in t}  # a recipe key: set in the training recipe
-    assert len(warmups) > 1 and all(0.0 <= w <= 0.2 for w in warmups)
-    assert all("warmup" not in r.model_params for r in t)
+    # warm-up is the recipe's, in steps, the same for every model: never tuned for one
+    assert {r.training["warmup_steps"] for r in p.runs} == {100}
+    assert all("warmup" not in r.trial and "warmup" not in r.model_params for r in p.runs)
     lstm = runs["lstm"]
     assert {r.model_params["num_layers"] for r in lstm} == {1, 2, 3}
     assert len({r.model_params["dropout"] for r in lstm}) > 1
-    assert {r.training["warmup"] for r in lstm} == {0.05}  # not in the LSTM's space: the default
     assert set(lstm[0].trial) == {"lr", "num_layers", "dropout", "stage", "round"}
     for r in p.runs:
         assert 1e-4 <= r.training["lr"] <= 3e-2
@@ -494,7 +493,7 @@ def test_the_old_lr_grid_still_plans_a_fixed_grid_on_a_tuning_seed(reg, tmp_path
         assert {r.seed for r in runs} == {10_000}
         assert all(set(r.trial) == {"lr", "stage", "round"} for r in runs)
     t = by_model(p.runs)["transformer"][0]
-    assert t.model_params["num_layers"] == 2 and t.training["warmup"] == 0.05  # defaults
+    assert t.model_params["num_layers"] == 2 and t.training["warmup_steps"] == 100  # defaults
 
 
 TUNING_BAD = [
@@ -562,8 +561,7 @@ def test_search_space_declarations_are_checked():
 def test_builtin_spaces_cover_what_each_model_needs(reg):
     for name in ("rnn", "lstm", "gru", "seq2seq-attention"):
         assert set(reg.model(name).space) == {"lr", "num_layers", "dropout"}, name
-    assert set(reg.model("transformer").space) == {"lr", "num_layers", "n_heads", "dropout",
-                                                  "warmup"}
+    assert set(reg.model("transformer").space) == {"lr", "num_layers", "n_heads", "dropout"}
     for m in reg.models.values():
         lr = m.space["lr"]
         assert lr.log and lr.low <= 1e-4 and lr.high >= 3e-2, m.name  # wide enough to bracket

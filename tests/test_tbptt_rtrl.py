@@ -249,12 +249,13 @@ def test_bad_tbptt_on_the_command_line_is_one_line_and_exit_2(cli, tmp_path):
 
 
 def test_new_recipe_keys_keep_old_run_ids_and_probing_is_not_a_new_run():
-    spec = _spec()
+    legacy = {"schedule": "cosine"}  # the schedule of the runs made before these keys
+    spec = _spec(**legacy)
     old = dict(spec.config())
     old["training"] = {k: v for k, v in spec.training.items()
-                       if k not in ("probe_gradients", "tbptt", "rtrl")}
+                       if k not in ("probe_gradients", "tbptt", "rtrl", "warmup_steps", "cooldown")}
     canonical = json.dumps(old, sort_keys=True, separators=(",", ":"))
     assert spec.run_id == hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    assert _spec(probe_gradients=True).run_id == spec.run_id
-    assert _spec(tbptt=0.25).run_id != spec.run_id
-    assert _spec(rtrl="online").run_id != spec.run_id
+    assert _spec(probe_gradients=True, **legacy).run_id == spec.run_id
+    assert _spec(tbptt=0.25, **legacy).run_id != spec.run_id
+    assert _spec(rtrl="online", **legacy).run_id != spec.run_id

@@ -39,6 +39,20 @@ def task_params(run: dict) -> dict:
     return (run.get("config") or {}).get("task_params") or {}
 
 
+def protocol(run: dict) -> str:
+    """The training protocol of a run: its schedule and, for wsd, its warm-up and cooldown.
+    Runs of different protocols are never one cell (:func:`variant_keys` keys them apart)."""
+    training = (run.get("config") or {}).get("training") or {}
+    schedule = training.get("schedule", "cosine")  # before the key existed: cosine
+    if schedule != "wsd":
+        return schedule
+    return f"wsd warmup_steps={training.get('warmup_steps')} cooldown={training.get('cooldown')}"
+
+
+def _variant_params(run: dict) -> dict:
+    return {**task_params(run), "protocol": protocol(run)}
+
+
 def fmt_value(v: Any) -> str:
     """A parameter value as a variant key writes it: strings bare, anything else as JSON."""
     return v if isinstance(v, str) else json.dumps(v, default=str)
@@ -52,7 +66,8 @@ def variant_key(variant: dict) -> str:
 def variant_keys(
     runs: Sequence[dict], among: Iterable[dict] | None = None
 ) -> dict[str, tuple[dict, str]]:
-    """run_id -> (the task parameters that vary among the runs of its task, their short key).
+    """run_id -> (the task parameters that vary among the runs of its task, their short key);
+    a ``protocol`` (:func:`protocol`) among them when the runs of a task differ in it.
 
     A task whose runs all share their parameters has the variant ``({}, "default")``; one run at
     ``T=50`` and one at ``T=100`` have ``({"T": 50}, "T=50")`` and ``({"T": 100}, "T=100")``.
@@ -61,7 +76,7 @@ def variant_keys(
     """
     seen: dict[str, list[dict]] = {}
     for r in runs if among is None else among:
-        seen.setdefault(r["task"], []).append(task_params(r))
+        seen.setdefault(r["task"], []).append(_variant_params(r))
     varying: dict[str, list[str]] = {}
     for task, params in seen.items():
         keys = sorted({k for p in params for k in p})
@@ -70,7 +85,7 @@ def variant_keys(
         ]
     out = {}
     for r in runs:
-        p = task_params(r)
+        p = _variant_params(r)
         variant = {k: p.get(k) for k in varying.get(r["task"], ())}
         out[r["run_id"]] = (variant, variant_key(variant))
     return out

@@ -34,6 +34,12 @@ from .preflight import check_plan_fits, make_executor
 @click.option("--val-every", type=int, help="Validate every N steps.")
 @click.option("--patience", type=int, help="Early-stopping patience in validations (0 = off).")
 @click.option("--grad-clip", type=float, help="Gradient-norm clipping (0 = off).")
+@click.option("--schedule", type=click.Choice(["wsd", "cosine", "constant"]),
+              help="Learning-rate schedule (default wsd: warm-up, constant, cooldown at the "
+                   "plateau or before the step cap; cosine/constant: the earlier protocol).")
+@click.option("--warmup-steps", type=int, help="wsd: warm-up steps, equal for every model.")
+@click.option("--cooldown", type=float,
+              help="wsd: cooldown as a share of the steps before it (default 0.2).")
 @click.option("--param-budget", type=int, help="Size every model to about this many parameters.")
 @click.option("--probe-gradients", is_flag=True,
               help="Record gradient probes: per-position input-gradient norms at step 0 and every "
@@ -86,7 +92,8 @@ from .preflight import check_plan_fits, make_executor
               help="The project (W&B), experiment (MLflow) or folder name (TensorBoard, CSV).")
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
 def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, task_param,
-        max_steps, batch_size, lr, val_every, patience, grad_clip, param_budget, probe_gradients,
+        max_steps, batch_size, lr, val_every, patience, grad_clip, schedule, warmup_steps, cooldown,
+        param_budget, probe_gradients,
         tbptt, rtrl, tune_trials,
         tune_extend, tune_lr, tune_seeds, tune_prune, tune_eta, tune_rungs, tune_min_steps,
         db, executor, workers, retry_failed, logger_names, use_wandb, wandb_project, dry_run,
@@ -105,7 +112,8 @@ def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, tas
         k: v
         for k, v in dict(
             max_steps=max_steps, batch_size=batch_size, lr=lr, val_every=val_every,
-            patience=patience, grad_clip=grad_clip, param_budget=param_budget,
+            patience=patience, grad_clip=grad_clip, schedule=schedule,
+            warmup_steps=warmup_steps, cooldown=cooldown, param_budget=param_budget,
             probe_gradients=probe_gradients or None, tbptt=tbptt, rtrl=rtrl,
         ).items()
         if v is not None

@@ -5,6 +5,7 @@ Imported only when a run actually trains (``import pytorch_lightning`` costs sec
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -16,6 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from ..api import BOS, EOS, PAD, Split, TaskData
 from .algorithms import algorithm
+from .schedule import Schedule
 from .tbptt import manual_step
 
 
@@ -122,6 +124,11 @@ class SeqModule(pl.LightningModule):
         # Truncated BPTT and RTRL make several updates per batch: manual optimisation (tbptt.py).
         self.automatic_optimization = algorithm(training) == "bptt"
         self.update_norms: list[torch.Tensor] = []  # manual: each update's pre-clip norm
+        self.schedule = Schedule.from_recipe(training)
+
+    def lr_of_step(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (0-based)."""
+        return self.training_cfg["lr"] * self.schedule.factor(step)
 
     # ---- training
 
@@ -164,19 +171,8 @@ class SeqModule(pl.LightningModule):
     def configure_optimizers(self):
         cfg = self.training_cfg
         opt = torch.optim.AdamW(self.model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-        total, warm = cfg["max_steps"], int(cfg["warmup"] * cfg["max_steps"])
-
-        def factor(step: int) -> float:
-            # Linear warm-up, the same for every model (a pre-LN Transformer is stable without
-            # it but still trains better with it; it costs the recurrent models nothing), then
-            # cosine decay to zero at the step budget, or a constant rate.
-            if step < warm:
-                return (step + 1) / warm
-            if cfg["schedule"] == "constant":
-                return 1.0
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        # One schedule for every model (schedule.py); the callbacks read and move its cooldown.
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self.schedule.factor(step))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ---- evaluation (validation and test share it)
@@ -242,6 +238,42 @@ def _cut_at_eos(ids: list[int]) -> list[int]:
 # The curve, divergence and the run's own time-to-95%
 
 
+class WarmupStableDecay(pl.Callback):
+    """The wsd schedule's run: early stopping's patience, counted only once warm-up has ended,
+    starts the cooldown instead of stopping; the run stops when the cooldown ends, and its score
+    is the best validation checkpoint inside the cooldown (never one taken at the full rate)."""
+
+    def __init__(self, patience: int, higher_is_better: bool):
+        self.patience, self.sign = patience, 1.0 if higher_is_better else -1.0
+        self.best = -math.inf  # sign * the best validation value so far
+        self.wait = 0  # validations since warm-up without improvement
+        self.cooldown_best = -math.inf
+        self.best_val: float | None = None  # the score's validation value
+        self.best_state: dict | None = None  # the score's weights (in memory: small models)
+
+    def on_validation_end(self, trainer, module) -> None:
+        schedule, step = module.schedule, trainer.global_step
+        value = self.sign * module.scores["val"][module.data.primary_metric]
+        if schedule.in_cooldown and step > schedule.cooldown_start:
+            if value > self.cooldown_best or self.best_state is None:
+                self.cooldown_best, self.best_val = value, self.sign * value
+                self.best_state = copy.deepcopy(module.model.state_dict())
+            if step >= schedule.end:
+                trainer.should_stop = True
+            return
+        if value > self.best:
+            self.best, self.wait = value, 0
+        elif step >= schedule.warmup:
+            self.wait += 1
+        if self.patience and self.wait >= self.patience:
+            schedule.start_cooldown(step)
+
+    def restore_best(self, module) -> None:
+        """Load the score's checkpoint into ``module`` (kept as is if no cooldown point)."""
+        if self.best_state is not None:
+            module.model.load_state_dict(self.best_state)
+
+
 class CurveRecorder(pl.Callback):
     """At every validation: step, samples seen, training seconds (validation excluded), losses."""
 
@@ -276,7 +308,8 @@ class CurveRecorder(pl.Callback):
                 "seconds": self._trained,
                 "train_loss": train_loss,
                 "val_primary": module.scores["val"][module.data.primary_metric],
-                "val": module.scores["val"],
+                # the rate of the last step before this validation, beside the metrics
+                "val": {**module.scores["val"], "lr": module.lr_of_step(trainer.global_step - 1)},
             }
         )
         if train_loss is not None and not math.isfinite(train_loss):

@@ -20,6 +20,7 @@ from ..registry import Registry
 from .sampling import divisors_only
 from .algorithms import RTRL_MODES, check_recipe
 from .halving import HalvingTuner
+from .schedule import Kind, unread_keys
 from .tuning import LR, Search, Tuner, Tuning
 
 # The training recipe is the same for every model of a task (a fair comparison); the tuning
@@ -31,9 +32,17 @@ TRAINING: dict[str, Param] = {
     "batch_size": Param(32, "examples per step", minimum=1, maximum=65_536),
     "lr": LR,
     "weight_decay": Param(0.01, "AdamW weight decay", minimum=0.0, maximum=10.0),
-    "schedule": Param("cosine", "learning-rate schedule after warm-up", ("cosine", "constant")),
-    "warmup": Param(0.05, "share of max_steps spent warming the learning rate up from 0",
-                    minimum=0.0, maximum=0.5),
+    "schedule": Param("wsd", "learning-rate schedule: wsd (warm-up, constant, then a cooldown "
+                      "once early stopping's patience runs out or before the step cap), or the "
+                      "earlier cosine / constant over max_steps", tuple(k.value for k in Kind)),
+    "warmup_steps": Param(100, "wsd: optimizer steps of linear warm-up, the same for every model "
+                          "(at most until the step cap's cooldown)", minimum=0,
+                          maximum=10_000_000),
+    "cooldown": Param(0.2, "wsd: cooldown length as a share of the steps trained before it (at "
+                      "least 2 validations); the rate decays to 0 as 1 - sqrt", minimum=0.0,
+                      maximum=1.0, min_open=True),
+    "warmup": Param(0.05, "cosine, constant: share of max_steps spent warming the learning rate "
+                    "up from 0", minimum=0.0, maximum=0.5),
     "grad_clip": Param(1.0, "gradient-norm clipping threshold; 0 turns clipping off", minimum=0.0),
     "val_every": Param(100, "validate every this many steps", minimum=1, maximum=10_000_000),
     "patience": Param(5, "stop after this many validations without improvement; 0 = never",
@@ -58,6 +67,8 @@ TRAINING: dict[str, Param] = {
 # same run and the analysis never counts it twice.
 IDENTITY_IF_NOT = {"tbptt": 0.0, "rtrl": "off"}
 NOT_IDENTITY = ("probe_gradients",)
+# Model parameters likewise: the GRU's update_bias = 0 is torch's initialisation, as before it.
+MODEL_IDENTITY_IF_NOT = {"update_bias": 0.0}
 
 
 @dataclass(frozen=True)
@@ -75,13 +86,17 @@ class RunSpec:
 
     def config(self) -> dict:
         """The canonical configuration: everything that decides the run's result."""
+        unread = unread_keys(self.training)  # another schedule's keys decide nothing here
         training = {
             k: v for k, v in self.training.items()
-            if k not in NOT_IDENTITY and not (k in IDENTITY_IF_NOT and v == IDENTITY_IF_NOT[k])
+            if k not in NOT_IDENTITY and k not in unread
+            and not (k in IDENTITY_IF_NOT and v == IDENTITY_IF_NOT[k])
         }
+        model_params = {k: v for k, v in self.model_params.items()
+                        if not (k in MODEL_IDENTITY_IF_NOT and v == MODEL_IDENTITY_IF_NOT[k])}
         return {
             "model": self.model,
-            "model_params": self.model_params,
+            "model_params": model_params,
             "task": self.task,
             "task_params": self.task_params,
             "train_size": self.train_size,
@@ -234,6 +249,21 @@ def check_sizes_and_seeds(matrix: Matrix) -> None:
             seen.add(v)
 
 
+def check_schedule_keys(recipe: dict, given: Mapping) -> None:
+    """A recipe key the chosen schedule does not read is a mistake, never silently ignored: an
+    older matrix file that sets ``warmup`` (a share) meant the cosine schedule, once the default."""
+    unread = sorted(unread_keys(recipe) & set(given))
+    if not unread:
+        return
+    key = unread[0]
+    raise PluginError(
+        f"training key {key!r} is not read by schedule {recipe['schedule']!r}"
+        + (" (it warms up over warmup_steps); set schedule = \"cosine\" to reproduce runs made "
+           "before wsd became the default" if key == "warmup" else
+           f"; it belongs to schedule {Kind.WSD.value!r}")
+    )
+
+
 def plan(matrix: Matrix, reg: Registry) -> Plan:
     """Expand a matrix into runs. Raises PluginError (one line) on anything invalid."""
     check_sizes_and_seeds(matrix)
@@ -279,6 +309,7 @@ def plan(matrix: Matrix, reg: Registry) -> Plan:
             stored_tp = task.stored_params(tp)
             for recipe in training_sweep:
                 check_recipe(recipe, kind, f"task {task.name!r}")
+                check_schedule_keys(recipe, training)
             for model in models:
                 if kind not in model.kinds:
                     skipped.append(
@@ -399,4 +430,7 @@ def _space(model: ModelPlugin, mp: dict, recipe: dict, pinned: set, tuning: Tuni
                     TRAINING[key].coerce(key, v)
             except PluginError as exc:
                 raise PluginError(f"model {model.name!r}: search space: {exc}") from None
+        if key in unread_keys(recipe):
+            raise PluginError(f"model {model.name!r}: search space: {key!r} is not read by "
+                              f"schedule {recipe['schedule']!r}, so tuning it changes nothing")
     return space, tuple(k for k in declared if k in pinned)

@@ -181,7 +181,10 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
     from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
     from .budget import count_params, fit_to_budget
-    from .lit import CurveRecorder, SeqModule, eval_loader, time_to_fraction, train_loader
+    from .lit import (
+        CurveRecorder, SeqModule, WarmupStableDecay, eval_loader, time_to_fraction, train_loader,
+    )
+    from .schedule import Kind
 
     reg = registry()
     task, plugin = reg.task(spec.task), reg.model(spec.model)
@@ -218,14 +221,22 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
 
     logger = logger_factory(spec) if logger_factory else False
     with tempfile.TemporaryDirectory(prefix="seqbench-") as tmp:
-        best = ModelCheckpoint(
-            dirpath=tmp, monitor="val_primary", mode=mode, save_top_k=1, save_weights_only=True
-        )
-        callbacks = [curve, best] + ([probe] if probe else [])
-        if cfg["patience"]:
-            callbacks.append(
-                EarlyStopping(monitor="val_primary", mode=mode, patience=cfg["patience"])
+        if module.schedule.kind is Kind.WSD:
+            # patience starts the cooldown; the score is the best checkpoint inside it
+            best, wsd = None, WarmupStableDecay(cfg["patience"], data.higher_is_better)
+            callbacks = [curve, wsd]
+        else:
+            wsd = None
+            best = ModelCheckpoint(
+                dirpath=tmp, monitor="val_primary", mode=mode, save_top_k=1,
+                save_weights_only=True,
             )
+            callbacks = [curve, best]
+            if cfg["patience"]:
+                callbacks.append(
+                    EarlyStopping(monitor="val_primary", mode=mode, patience=cfg["patience"])
+                )
+        callbacks += [probe] if probe else []
         trainer = pl.Trainer(
             accelerator=os.environ.get("SEQBENCH_ACCELERATOR", "auto"),
             devices=1,
@@ -247,7 +258,10 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
         try:
             trainer.fit(module, train, eval_loader(val, spec.kind))
             # Test the best validation checkpoint, never simply the last weights.
-            trainer.test(module, eval_loader(data.test, spec.kind), ckpt_path="best", verbose=False)
+            if wsd:
+                wsd.restore_best(module)
+            trainer.test(module, eval_loader(data.test, spec.kind),
+                         ckpt_path=None if wsd else "best", verbose=False)
         except SystemExit:
             # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs; the
             # launcher needs the interrupt itself to stop the matrix cleanly.
@@ -260,8 +274,12 @@ def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict
 
                 finish(logger)
 
+    if wsd:
+        sched = module.schedule
+        record["extras"].update(stop_reason=sched.cause, warmup_steps=sched.warmup,
+                                cooldown_start=sched.cooldown_start)
     return {
-        "best_val": float(best.best_model_score),
+        "best_val": float(wsd.best_val if wsd else best.best_model_score),
         "test": module.scores["test"],
         "steps": trainer.global_step,
         "samples": module.samples_seen,
