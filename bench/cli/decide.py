@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -31,9 +32,11 @@ DECIDE_DB = "results/decide.sqlite"
               help="A model hyperparameter the tuning must not change (repeatable).")
 @click.option("--train-size", type=click.IntRange(min=1),
               help="Train on a subset of this many examples (default: all of them).")
-@click.option("--param-budget", type=click.IntRange(min=0),
+@click.option("--param-budget", metavar="N|auto",
               help="Fit every model to about this many parameters (default: the largest "
-                   "model's default size; 0: each model at its own default size).")
+                   "model's default size; 0: each model at its own default size; auto: the "
+                   "largest size whose runs leave the budget room for tuning and 3 paired "
+                   "seeds, measured on this machine before tuning).")
 @click.option("--max-steps", type=click.IntRange(1, 10**7), default=3000, show_default=True,
               help="Step cap per run (early stopping usually ends runs sooner).")
 @click.option("--val-every", type=click.IntRange(1, 10**6), default=50, show_default=True)
@@ -83,6 +86,8 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
             reg.model(m)
         if margin is not None and not (math.isfinite(margin) and margin >= 0):
             raise PluginError(f"--margin {margin}: give a finite number >= 0")
+        auto_budget = param_budget == "auto"
+        param_budget = None if param_budget is None or auto_budget else _count(param_budget)
         given = parse_assignments(task_param, "--task-param")
         shared = given.pop("*", {})
         if data_path and task:
@@ -137,6 +142,30 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
     except PluginError as exc:
         fail(str(exc))
     executor_obj = make_executor(executor_plugin, workers, None, {})
+    # the budget planned before any is spent: short timed runs of each model, nothing stored
+    from ..decision.planning import plan_budget, previous_param_budget
+
+    earlier = previous_param_budget(db, request) if auto_budget else None
+    say = console(stderr=as_json).print
+    if earlier is not None:
+        say(f"--param-budget auto: {earlier:,}, as the earlier call on {db} chose")
+        chosen = earlier
+    else:
+        began = time.monotonic()
+        try:
+            chosen = plan_budget(the_plan.runs, request, param_budget=param_budget,
+                                 auto=auto_budget, workers=getattr(executor_obj, "workers", 1) or 1,
+                                 say=say)
+        except RuntimeError as exc:
+            say(f"[yellow]budget plan: not measured ({exc})")
+            chosen = param_budget
+        request.budget_s = max(1.0, request.budget_s - (time.monotonic() - began))  # spent
+    if chosen != param_budget:
+        param_budget = request.training["param_budget"] = chosen
+        try:
+            check_plan_fits(make_plan(request.matrix(), reg), reg)
+        except PluginError as exc:
+            fail(str(exc))
     try:
         if Path(db).is_file():
             with Store(db, readonly=True) as existing:
@@ -176,6 +205,18 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
             console().print(f"report: {report}")
     if result.interrupted:
         sys.exit(130)
+
+
+def _count(text: str) -> int:
+    """--param-budget N: a whole number >= 0; PluginError naming what is accepted."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise PluginError(f"--param-budget {text!r}: give a number of parameters (0 or more) "
+                          "or 'auto'")
+    return value
 
 
 def _default_budget(the_plan, reg, shapes) -> int:

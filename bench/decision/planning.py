@@ -1,0 +1,216 @@
+"""A decision's budget, planned before it is spent: does it hold the tuning and 3 paired seeds?
+
+Before tuning, each model trains two short runs on this machine (nothing is stored): of
+``val_every`` and of 2 x ``val_every`` steps, so that a run's cost splits into a fixed part
+(loading, building, testing) and a cost per step (training plus its share of validation). A
+run of ``max_steps`` steps is the most a run can cost (early stopping only shortens it), so the
+plan is an upper bound. The waves and rounds are counted as :mod:`seqbench.decision.procedure`
+spends them: a wave of one tuning trial per model starts while the tuning share allows it, a
+round of one seed per model while the budget does, ``workers`` runs at a time.
+
+When the budget does not hold the planned trials and :data:`SEEDS` paired seeds, the models
+are probed again at a smaller size, the costs are interpolated linearly in the parameter count
+between the two sizes (and never taken below the smaller size's), and the largest parameter
+budget whose plan holds is named; ``--param-budget auto`` uses it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
+
+from .procedure import MIN_TRIALS
+from .request import fmt_duration
+
+SEEDS = 3  # paired evaluation seeds a plan must hold: the sequential rule's first look
+SMALL = 1 / 8  # the second probe's size, as a share of the first
+SHRINK = 0.85  # candidate parameter budgets: each this share of the one before
+MIN_PARAMS = 500
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """One run of a model at one size on this machine: fixed seconds plus seconds per step."""
+
+    params: int
+    fixed_s: float
+    step_s: float
+
+    def seconds(self, steps: int) -> float:
+        return self.fixed_s + self.step_s * steps
+
+
+def from_probes(params: int, short: tuple[int, float], long: tuple[int, float]) -> RunCost:
+    """The cost line through two probes (steps, wall seconds) of one model at one size."""
+    (n1, t1), (n2, t2) = short, long
+    step = max((t2 - t1) / max(n2 - n1, 1), t2 / max(n2, 1) * 0.05, 0.0)
+    return RunCost(params, max(t1 - step * n1, 0.0), step)
+
+
+def at_size(costs: Sequence[RunCost], params: int) -> RunCost:
+    """A model's cost at ``params``, linear between the measured sizes; never below the
+    smallest measured size's cost, never extrapolated above the largest."""
+    ordered = sorted(costs, key=lambda c: c.params)
+    lo, hi = ordered[0], ordered[-1]
+    if params <= lo.params or lo.params == hi.params:
+        return replace(lo, params=params) if params <= lo.params else replace(hi, params=params)
+    if params >= hi.params:
+        return replace(hi, params=params)
+    w = (params - lo.params) / (hi.params - lo.params)
+    return RunCost(params, lo.fixed_s + w * (hi.fixed_s - lo.fixed_s),
+                   lo.step_s + w * (hi.step_s - lo.step_s))
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    budget_s: float
+    param_budget: int
+    run_s: dict            # model -> seconds one run takes at most (max_steps steps)
+    wave_s: float          # one run per model, `workers` at a time
+    trials: int            # tuning waves (trials per model) the tuning share holds
+    planned_trials: int
+    seeds: int             # paired evaluation rounds the rest of the budget holds
+
+    @property
+    def fits(self) -> bool:
+        return self.trials >= self.planned_trials and self.seeds >= SEEDS
+
+    def describe(self) -> str:
+        runs = " / ".join(f"{fmt_duration(s)} ({m})" for m, s in self.run_s.items())
+        size = f"{self.param_budget:,} parameters" if self.param_budget else "default sizes"
+        holds = (f"holds {self.trials} tuning trials per model and {self.seeds} paired seeds"
+                 if self.fits else
+                 f"does NOT hold {self.planned_trials} tuning trials per model and {SEEDS} "
+                 f"paired seeds (only {self.trials} trials and {self.seeds} seeds)")
+        return (f"a run takes at most {runs} at {size}; {fmt_duration(self.budget_s)} {holds}")
+
+
+def plan(costs: dict[str, RunCost], *, budget_s: float, param_budget: int, max_steps: int,
+         trials: int, tune_share: float, workers: int) -> BudgetPlan:
+    """What ``budget_s`` holds when every run costs what ``costs`` says (see the module doc)."""
+    run_s = {m: c.seconds(max_steps) for m, c in costs.items()}
+    times = sorted(run_s.values(), reverse=True)
+    wave = max(times[0], sum(times) / max(workers, 1)) if times else 0.0
+    if wave <= 0:
+        return BudgetPlan(budget_s, param_budget, run_s, wave, trials, trials, 10**6)
+    waves = min(trials, max(MIN_TRIALS, math.floor(tune_share * budget_s / wave)))
+    waves = min(waves, math.floor(budget_s / wave))
+    seeds = max(0, math.floor((budget_s - waves * wave) / wave))
+    return BudgetPlan(budget_s, param_budget, run_s, wave, waves, trials, seeds)
+
+
+def largest_fitting(cost_of: Callable[[int], dict[str, RunCost] | None], start: int,
+                    **options) -> BudgetPlan | None:
+    """The plan of the largest parameter budget at or below ``start`` (in steps of
+    :data:`SHRINK`) that holds; ``cost_of(params)`` is None where a model cannot be built."""
+    params = start
+    while params >= MIN_PARAMS:
+        costs = cost_of(params)
+        if costs is not None:
+            candidate = plan(costs, param_budget=params, **options)
+            if candidate.fits:
+                return candidate
+        params = int(params * SHRINK)
+    return None
+
+
+def probe(spec, steps: int, val_every: int, param_budget: int, threads: int) -> float:
+    """Wall seconds of one unstored run of ``spec`` for ``steps`` steps at ``param_budget``."""
+    from ..experiment.executors import set_torch_threads
+    from ..experiment.runner import execute
+
+    training = {**spec.training, "max_steps": steps, "val_every": val_every, "patience": 0,
+                "param_budget": param_budget}
+    set_torch_threads(threads)
+    began = time.perf_counter()
+    record = execute(replace(spec, training=training))
+    if record["status"] != "done":
+        raise RuntimeError(f"the timing run of {spec.model} {record['status']}: "
+                           f"{(record.get('error') or '').splitlines()[0] if record.get('error') else ''}")
+    return time.perf_counter() - began
+
+
+def measure(specs: dict, param_budget: int, val_every: int, threads: int) -> dict[str, RunCost]:
+    """Each model's cost at ``param_budget``: runs of ``val_every`` and 2 x ``val_every`` steps."""
+    out = {}
+    for model, spec in specs.items():
+        short = (val_every, probe(spec, val_every, val_every, param_budget, threads))
+        long = (2 * val_every, probe(spec, 2 * val_every, val_every, param_budget, threads))
+        out[model] = from_probes(param_budget, short, long)
+    return out
+
+
+def _deepest(specs) -> dict:
+    """One spec per model, the trial with the most layers (the slowest to train)."""
+    out: dict = {}
+    for spec in specs:
+        depth = sum(v for k, v in spec.model_params.items()
+                    if "layers" in k and isinstance(v, int))
+        if spec.model not in out or depth > out[spec.model][0]:
+            out[spec.model] = (depth, spec)
+    return {m: spec for m, (_, spec) in out.items()}
+
+
+def plan_budget(runs, request, *, param_budget: int, auto: bool, workers: int,
+                say: Callable[[str], None]) -> int:
+    """Measure, plan and say whether the budget holds; the parameter budget to use (with
+    ``auto``: the largest that fits, else ``param_budget``). The probes' time comes out of the
+    budget the plan counts."""
+    from ..experiment.executors import run_threads
+
+    specs = _deepest(runs)
+    training = request.training
+    val_every = min(training["val_every"], training["max_steps"])
+    threads = run_threads(min(workers, len(specs)))
+    began = time.perf_counter()
+    costs = measure(specs, param_budget, val_every, threads)
+    options = dict(max_steps=training["max_steps"], trials=request.trials,
+                   tune_share=request.tune_share, workers=workers)
+    first = plan(costs, budget_s=request.budget_s - (time.perf_counter() - began),
+                 param_budget=param_budget, **options)
+    say(f"budget plan: {first.describe()} (measured in {time.perf_counter() - began:.0f} s, "
+        "counted in the budget).")
+    if first.fits or param_budget < 2 * MIN_PARAMS:
+        return param_budget
+    small = measure(specs, max(MIN_PARAMS, int(param_budget * SMALL)), val_every, threads)
+    left = request.budget_s - (time.perf_counter() - began)
+    best = largest_fitting(lambda p: {m: at_size([costs[m], small[m]], p) for m in costs},
+                           param_budget, budget_s=left, **options)
+    if best is None:
+        say(f"no parameter budget down to {MIN_PARAMS:,} fits: give a larger --budget, fewer "
+            "--trials or a smaller --max-steps.")
+        return param_budget
+    if auto:
+        say(f"--param-budget auto: {best.param_budget:,}, the largest that fits ({best.describe()}).")
+        return best.param_budget
+    say(f"the largest parameter budget that fits: {best.param_budget:,} "
+        f"(--param-budget {best.param_budget}, or --param-budget auto to use it).")
+    return param_budget
+
+
+def previous_param_budget(db, request) -> int | None:
+    """The parameter budget an earlier call on ``db`` chose for this same decision (so that
+    ``auto`` continues it rather than planning new runs), or None."""
+    import json
+    from pathlib import Path
+
+    from ..store import Store, StoreError
+
+    if not Path(db).is_file():
+        return None
+    try:
+        with Store(db, readonly=True) as store:
+            rows = store.conn.execute(
+                "SELECT request FROM matrices ORDER BY created_at DESC").fetchall()
+    except (StoreError, Exception):  # an unreadable file is refused later, in one line
+        return None
+    for (text,) in rows:
+        m = json.loads(text)
+        if (m.get("tasks") == [request.task] and m.get("models") == list(request.models)
+                and m.get("task_params") == {request.task: dict(request.task_params)}
+                and m.get("train_sizes") == [request.train_size]
+                and (m.get("training") or {}).get("max_steps") == request.training["max_steps"]):
+            return (m.get("training") or {}).get("param_budget")
+    return None
