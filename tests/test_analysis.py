@@ -912,7 +912,7 @@ def test_cli_against_a_real_database(tmp_path):
     assert data["n_boot"] == 200 and data["seed"] == 0
     assert data["pairs"] == [["lstm", "transformer"]]
 
-    res = cli.invoke(analyze_cmd, ["--db", str(db), "--bootstrap", "200"])
+    res = cli.invoke(analyze_cmd, ["--db", str(db), "--bootstrap", "200", "--full"])
     assert res.exit_code == 0 and "lstm beats transformer" in res.output
 
     out = tmp_path / "report.md"
@@ -983,7 +983,7 @@ def test_cli_without_a_transformer_compares_the_models_present(tmp_path):
     data = json.loads(res.output)
     assert data["pairs"] == [["gru", "lstm"]] and data["verdicts"][0]["accuracy_claim"] == "holds"
     one = make_db(tmp_path / "one.sqlite", [run("lstm", s, 0.9) for s in range(3)])
-    res = CliRunner().invoke(analyze_cmd, ["--db", str(one), "--bootstrap", "200"])
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(one), "--bootstrap", "200", "--full"])
     assert res.exit_code == 0 and "nothing to compare" in res.output
 
 

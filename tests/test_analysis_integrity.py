@@ -285,6 +285,10 @@ def test_a_cell_that_ran_out_of_steps_is_budget_limited(tmp_path):
     claim = next(line for line in res.output.splitlines() if line.startswith("**claim "))
     assert "budget-limited (after 400 steps: lstm ahead)" in claim
     assert "holds" not in claim and "fails" not in claim
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(tmp_path / "both.sqlite"),
+                                           "--bootstrap", "200"])  # what a user sees first
+    assert "budget-limited: lstm ahead after 400 steps" in res.output
+    assert "holds" not in res.output and "fails" not in res.output
 
 
 def test_early_stopped_cells_keep_the_claim_and_one_size_is_named_plainly(tmp_path):
