@@ -5,10 +5,11 @@ the claim study's, results/claim.sqlite), cell by cell (data set x training size
 the cells the pruned one holds. Both evaluate their selected trial on the same evaluation seeds
 (the same data subset and order per seed), so the scores pair by seed.
 
-* **cost per trial**: the tuning runs' optimizer steps, and their seconds (start to finish of
-  each run, validation and test included), over the number of trials, every tuning seed and rung
-  included; the ratio after / before (seconds depend on the machine's load at the time, steps
-  do not);
+* **cost per trial**: the tuning runs' optimizer steps over the number of trials, every tuning
+  seed and rung included, after / before; and their run-seconds (start to finish of each run:
+  setup, validation and test included), as trained and at the unpruned database's rates (its
+  training seconds per step and its other seconds per run, so that a machine busier or idler
+  during one of the two does not decide the ratio);
 * **pruned - unpruned**: the mean paired difference of the test score over the evaluation seeds
   with its 95% t-interval.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +36,26 @@ from scipy import stats
 
 from seqbench.experiment.tuning import is_tune, trial_key
 from seqbench.store import Store
+
+
+@dataclass
+class Cell:
+    trials: set = field(default_factory=set)  # the tuning trials' keys
+    runs: int = 0  # tuning runs
+    steps: int = 0
+    train: float = 0.0  # training seconds of the tuning runs
+    wall: float = 0.0  # their seconds from start to finish
+    selected: set = field(default_factory=set)  # the evaluated trial's key
+    test: dict = field(default_factory=dict)  # evaluation seed -> test score
+
+    def per_trial(self, value: float) -> float:
+        return value / len(self.trials)
+
+    def at_rates_of(self, other: "Cell") -> float:
+        """Run-seconds per trial at ``other``'s training seconds per step and other seconds
+        per run."""
+        rate, overhead = other.train / other.steps, (other.wall - other.train) / other.runs
+        return self.per_trial(self.steps * rate + self.runs * overhead)
 
 
 def _cell(r: dict) -> tuple:
@@ -46,22 +68,21 @@ def _wall(r: dict) -> float:
     return (end - start).total_seconds()
 
 
-def load(db: Path) -> dict[tuple, dict]:
-    """cell -> the tuning trials' keys, run-seconds and steps, and the evaluation runs' keys and
-    test scores by seed."""
+def load(db: Path) -> dict[tuple, Cell]:
     with Store(db, readonly=True) as store:
         runs = [r for r in store.runs() if r["status"] in ("done", "diverged")]
-    out: dict[tuple, dict] = {}
+    out: dict[tuple, Cell] = {}
     for r in runs:
-        cell = out.setdefault(_cell(r), {"keys": set(), "wall": 0.0, "steps": 0, "test": {},
-                                         "eval_keys": set()})
+        cell = out.setdefault(_cell(r), Cell())
         if is_tune(r):
-            cell["keys"].add(trial_key(r))
-            cell["wall"] += _wall(r)
-            cell["steps"] += r["steps"] or 0
+            cell.trials.add(trial_key(r))
+            cell.runs += 1
+            cell.steps += r["steps"] or 0
+            cell.train += r["train_seconds"] or 0.0
+            cell.wall += _wall(r)
         elif r["status"] == "done":
-            cell["eval_keys"].add(trial_key(r))
-            cell["test"][r["seed"]] = (r["test"] or {}).get(r["primary_metric"])
+            cell.selected.add(trial_key(r))
+            cell.test[r["seed"]] = (r["test"] or {}).get(r["primary_metric"])
     return out
 
 
@@ -71,39 +92,45 @@ def main() -> None:
     parser.add_argument("--unpruned", default="results/claim.sqlite", type=Path)
     args = parser.parse_args()
     after, before = load(args.pruned), load(args.unpruned)
-    print(f"{'cell':>24} {'trials':>9} {'run-s per trial':>17} {'ratio':>6} "
-          f"{'steps per trial':>17} {'ratio':>6} {'unpruned':>9} {'pruned':>7} "
+    print(f"{'cell':>24} {'trials':>8} {'steps per trial':>20} {'run-s per trial':>19} "
+          f"{'at unpruned rates':>18} {'unpruned':>8} {'pruned':>6} "
           f"{'pruned - unpruned [95% CI]':>28}")
-    totals = {"before": [0.0, 0, 0], "after": [0.0, 0, 0]}
-    for cell in sorted(after):
-        a, b = after[cell], before.get(cell)
-        if b is None or not a["keys"] or not b["keys"]:
+    pairs = []
+    for key in sorted(after):
+        a, b = after[key], before.get(key)
+        if b is None or not a.trials or not b.trials:
             continue
-        assert len(a["eval_keys"]) == len(b["eval_keys"]) == 1, cell  # one selected trial each
-        na, nb = len(a["keys"]), len(b["keys"])
-        for side, c, n in (("after", a, na), ("before", b, nb)):
-            totals[side][0] += c["wall"]
-            totals[side][1] += c["steps"]
-            totals[side][2] += n
-        seeds = sorted(set(a["test"]) & set(b["test"]))
-        diffs = [a["test"][s] - b["test"][s] for s in seeds]
+        assert len(a.selected) <= 1 and len(b.selected) <= 1, key  # one selection each
+        pairs.append((a, b))
+        steps = (b.per_trial(b.steps), a.per_trial(a.steps))
+        wall = (b.per_trial(b.wall), a.per_trial(a.wall))
+        fair = a.at_rates_of(b)
+        label = f"{key[0]} n={key[1] or 'full'} {key[2]}"
+        print(f"{label:>24} {len(b.trials):>2} -> {len(a.trials):<2} "
+              f"{steps[0]:5.0f} -> {steps[1]:4.0f} {steps[1] / steps[0]:5.0%} "
+              f"{wall[0]:5.1f} -> {wall[1]:4.1f} {wall[1] / wall[0]:5.0%} "
+              f"{fair:9.1f} {fair / wall[0]:6.0%} ", end="")
+        seeds = sorted(set(a.test) & set(b.test))
+        if len(seeds) < 2:
+            print(f"{'(fewer than 2 paired evaluation seeds yet)':>44}")
+            continue
+        diffs = [a.test[s] - b.test[s] for s in seeds]
         mean = statistics.mean(diffs)
         half = stats.t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
-        label = f"{cell[0]} n={cell[1] or 'full'} {cell[2]}"
-        print(f"{label:>24} {nb:>3} -> {na:<3} {b['wall'] / nb:7.1f} -> {a['wall'] / na:5.1f} "
-              f"{a['wall'] / na / (b['wall'] / nb):6.0%} "
-              f"{b['steps'] / nb:7.0f} -> {a['steps'] / na:6.0f} "
-              f"{a['steps'] / na / (b['steps'] / nb):6.0%} "
-              f"{statistics.mean(b['test'][s] for s in seeds):9.3f} "
-              f"{statistics.mean(a['test'][s] for s in seeds):7.3f} "
+        print(f"{statistics.mean(b.test[s] for s in seeds):8.3f} "
+              f"{statistics.mean(a.test[s] for s in seeds):6.3f} "
               f"{100 * mean:+8.1f} pt [{100 * (mean - half):+5.1f}, {100 * (mean + half):+5.1f}]"
               f" (n={len(diffs)})")
-    (wb, sb, nb), (wa, sa, na) = totals["before"], totals["after"]
-    if nb and na:
-        print(f"all cells: per trial {wb / nb:.1f} run-s and {sb / nb:.0f} steps before ({nb} "
-              f"trials), {wa / na:.1f} run-s and {sa / na:.0f} steps after ({na} trials, every "
-              f"tuning seed and rung): {wa / na / (wb / nb):.0%} of the run-seconds, "
-              f"{sa / na / (sb / nb):.0%} of the steps")
+    if pairs:
+        n_a, n_b = (sum(len(c.trials) for c in side) for side in zip(*pairs))
+        steps = [sum(c.steps for c in side) for side in zip(*pairs)]
+        wall_b = sum(b.wall for _, b in pairs)
+        fair = sum(a.at_rates_of(b) * len(a.trials) for a, b in pairs)
+        print(f"all cells: per trial {steps[1] / n_b:.0f} steps and {wall_b / n_b:.1f} run-s "
+              f"before ({n_b} trials), {steps[0] / n_a:.0f} steps and {fair / n_a:.1f} run-s at "
+              f"the same rates after ({n_a} trials, every tuning seed and rung): "
+              f"{steps[0] / n_a / (steps[1] / n_b):.0%} of the steps, "
+              f"{fair / n_a / (wall_b / n_b):.0%} of the run-seconds")
 
 
 if __name__ == "__main__":
