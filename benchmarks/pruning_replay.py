@@ -5,8 +5,9 @@ claim study's, results/claim.sqlite: every trial trained in full, its validation
 Per cell (task data set x training size) and model, the trials race as ``[tuning] prune =
 "halving"`` races them: rung k judges each trial still in the race by its validation score at
 step ``min_steps x eta^k`` (read off its stored curve; a run that stopped earlier keeps its
-last score; ``--best-so-far``: its best score up to that step), the best ``ceil(trials / eta^(k+1))`` go on, and the best at the last rung is the
-pruned pick. Printed per model:
+last score; ``--best-so-far``: its best score up to that step), the best
+``ceil(trials / eta^(k+1))`` go on, and the best at the last rung is the pruned pick. Printed
+per model:
 
 * **discarded**: cells where the unpruned protocol's selection (best validation after a full
   run, the launcher's rule) was pruned before the last rung;

@@ -171,7 +171,8 @@ def test_a_pruned_study_runs_end_to_end_and_a_relaunch_trains_nothing(cli, tmp_p
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT model, json_extract(trial, '$.stage'), "
                         "json_extract(trial, '$.rung'), json_extract(config, "
-                        "'$.training.max_steps'), count(*) FROM runs GROUP BY 1, 2, 3, 4").fetchall()
+                        "'$.training.max_steps'), count(*) FROM runs GROUP BY 1, 2, 3, 4"
+                        ).fetchall()
     conn.close()
     # 3 trials x 2 tuning seeds at 4 steps, the best 2 x 2 seeds at 8, the winner on seed 0
     assert sorted(rows, key=str) == sorted([("lstm", "tune", 0, 4, 6), ("lstm", "tune", 1, 8, 4),

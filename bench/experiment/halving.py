@@ -21,7 +21,9 @@ from dataclasses import dataclass, field, replace
 
 from ..api import PluginError, Range
 from .qmc import draw
-from .tuning import META, Round, Search, Tuning, _per, lr_bounds, lr_edge, select_trial, trial_key
+from .tuning import (
+    META, Round, Search, Tuning, lr_bounds, lr_edge, per_meta, select_trial, trial_key,
+)
 
 
 def promote(scores: dict[int, float], keep: int) -> list[int]:
@@ -64,7 +66,8 @@ class HalvingTuner:
         """Trial ``index`` at rung ``rung``: a run per size and tuning seed, with the rung's step
         budget (``full_steps`` keeps the trial's identity across rungs, :func:`trial_key`)."""
         s, steps = race.search, self.tuning.rung_steps(rung)
-        meta = {"rung": rung, "full_steps": s.bases[0].training["max_steps"]} | _per(self.tuning)
+        full = s.bases[0].training["max_steps"]
+        meta = {"rung": rung, "full_steps": full} | per_meta(self.tuning)
         return [replace(r, training={**r.training, "max_steps": steps})
                 for r in s.specs([race.points[index]], self.tuning.seeds, meta)]
 
@@ -125,7 +128,7 @@ class HalvingTuner:
                 {"config": s.config(), "trial": s.trial}) == key}.values())
             values = {k: v for k, v in winners[0].trial.items() if k not in META}
             meta = {"stage": "eval", "trials": self.tuning.trials * len(races),
-                    "prune": "halving", "rungs": self.tuning.rungs} | _per(self.tuning)
+                    "prune": "halving", "rungs": self.tuning.rungs} | per_meta(self.tuning)
             bounds = lr_bounds(search.space)
             if bounds and isinstance(search.space.get("lr"), Range) and "lr" in values:
                 meta["lr_range"] = list(bounds)

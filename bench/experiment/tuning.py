@@ -315,11 +315,11 @@ def first_round(searches: list[Search], tuning: Tuning) -> list:
             values = [{"lr": lr} for lr in tuning.grid]
         else:
             values = draw(s.space, 0, tuning.trials)
-        runs += s.specs(values, tuning.seeds, {"round": 0} | _per(tuning))
+        runs += s.specs(values, tuning.seeds, {"round": 0} | per_meta(tuning))
     return runs
 
 
-def _per(tuning: Tuning) -> dict:
+def per_meta(tuning: Tuning) -> dict:
     # The analysis selects as the launcher did: once per task variant when told so.
     return {"per": "task"} if tuning.per == "task" else {}
 
@@ -530,7 +530,7 @@ class Tuner:
                 values = draw(space, g.drawn, n)
                 meta = {"round": self.round, "lr_range": [space["lr"].low, space["lr"].high]} \
                     if "lr" in space else {"round": self.round}
-                new = s.specs(values, self.tuning.seeds, meta | _per(self.tuning))
+                new = s.specs(values, self.tuning.seeds, meta | per_meta(self.tuning))
                 g.specs += new
                 out.runs += new
             g.drawn += n
@@ -546,7 +546,8 @@ class Tuner:
                 out.undecided.append(f"{model} on {g.searches[0].label}")
                 continue
             values = {k: v for k, v in winners[0].trial.items() if k not in META}
-            meta = {"stage": "eval", "trials": g.drawn * len(g.searches)} | _per(self.tuning)
+            meta = {"stage": "eval", "trials": g.drawn * len(g.searches)} \
+                | per_meta(self.tuning)
             if g.lr:
                 meta["lr_range"] = list(g.lr)
             if g.extended:
