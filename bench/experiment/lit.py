@@ -247,16 +247,20 @@ class WarmupStableDecay(pl.Callback):
         self.patience, self.sign = patience, 1.0 if higher_is_better else -1.0
         self.best = -math.inf  # sign * the best validation value so far
         self.wait = 0  # validations since warm-up without improvement
-        self.cooldown_best = -math.inf
-        self.best_val: float | None = None  # the score's validation value
+        self.cooldown_best = -math.inf  # sign * the score's validation value
         self.best_state: dict | None = None  # the score's weights (in memory: small models)
+
+    @property
+    def best_val(self) -> float | None:
+        """The validation value of the checkpoint the run is scored on."""
+        return None if self.best_state is None else self.sign * self.cooldown_best
 
     def on_validation_end(self, trainer, module) -> None:
         schedule, step = module.schedule, trainer.global_step
         value = self.sign * module.scores["val"][module.data.primary_metric]
         if schedule.in_cooldown and step > schedule.cooldown_start:
             if value > self.cooldown_best or self.best_state is None:
-                self.cooldown_best, self.best_val = value, self.sign * value
+                self.cooldown_best = value
                 self.best_state = copy.deepcopy(module.model.state_dict())
             if step >= schedule.end:
                 trainer.should_stop = True
