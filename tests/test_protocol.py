@@ -214,6 +214,9 @@ def test_a_key_of_another_schedule_is_one_clear_error(reg, cli, tmp_path):
     with pytest.raises(PluginError, match="'warmup' is not read by schedule 'wsd'"):
         make(reg, {"tuning": {"trials": 2, "space": {"transformer": {"warmup": {
             "low": 0.0, "high": 0.2}}}}}, "transformer")
+    with pytest.raises(PluginError, match="warmup_steps = 250 does not fit max_steps = 300: "
+                       "the cooldown before the step cap starts at step 200"):
+        make(reg, {"training": {"warmup_steps": 250, "max_steps": 300, "val_every": 50}})
     path = tmp_path / "old.toml"
     path.write_text('models = ["lstm"]\ntasks = ["copy"]\n[training]\nwarmup = 0.05\n')
     r = cli("run", "--matrix", path, "--db", tmp_path / "x.sqlite", "--schedule", "wsd")

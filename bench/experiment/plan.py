@@ -20,7 +20,7 @@ from ..registry import Registry
 from .sampling import divisors_only
 from .algorithms import RTRL_MODES, check_recipe
 from .halving import HalvingTuner
-from .schedule import Kind, unread_keys
+from .schedule import Kind, Schedule, unread_keys
 from .tuning import LR, Search, Tuner, Tuning
 
 # The training recipe is the same for every model of a task (a fair comparison); the tuning
@@ -253,15 +253,23 @@ def check_schedule_keys(recipe: dict, given: Mapping) -> None:
     """A recipe key the chosen schedule does not read is a mistake, never silently ignored: an
     older matrix file that sets ``warmup`` (a share) meant the cosine schedule, once the default."""
     unread = sorted(unread_keys(recipe) & set(given))
-    if not unread:
-        return
-    key = unread[0]
-    raise PluginError(
-        f"training key {key!r} is not read by schedule {recipe['schedule']!r}"
-        + (" (it warms up over warmup_steps); set schedule = \"cosine\" to reproduce runs made "
-           "before wsd became the default" if key == "warmup" else
-           f"; it belongs to schedule {Kind.WSD.value!r}")
-    )
+    if unread:
+        key = unread[0]
+        raise PluginError(
+            f"training key {key!r} is not read by schedule {recipe['schedule']!r}"
+            + (" (it warms up over warmup_steps); set schedule = \"cosine\" to reproduce runs "
+               "made before wsd became the default" if key == "warmup" else
+               f"; it belongs to schedule {Kind.WSD.value!r}")
+        )
+    # The default warm-up shortens to fit a short budget; one the matrix asks for must fit.
+    if "warmup_steps" in given and recipe["schedule"] == Kind.WSD:
+        cap_start = Schedule.from_recipe(recipe).cap_start
+        if recipe["warmup_steps"] > cap_start:
+            raise PluginError(
+                f"warmup_steps = {recipe['warmup_steps']:,} does not fit max_steps = "
+                f"{recipe['max_steps']:,}: the cooldown before the step cap starts at step "
+                f"{cap_start:,}; lower warmup_steps or raise max_steps"
+            )
 
 
 def plan(matrix: Matrix, reg: Registry) -> Plan:
