@@ -60,7 +60,7 @@ from .preflight import check_plan_fits, make_executor
               help="Successive halving within each model's trials (default off: every trial "
                    "trains in full).")
 @click.option("--tune-eta", type=int, help="Halving: keep the best 1/eta per rung (default 3).")
-@click.option("--tune-rungs", type=int, help="Halving: rungs (default 3).")
+@click.option("--tune-rungs", type=int, help="Halving: rungs (default 2).")
 @click.option("--tune-min-steps", type=int,
               help="Halving: steps of the first rung; rung k trains min x eta^k (default 100).")
 @click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False))

@@ -30,7 +30,7 @@ A matrix file::
     extend_trials = 4       # trials per model in an extension round (default: trials / 2)
     prune = "halving"       # or "off" (default): successive halving within each model's trials,
     eta = 3                 #   keeping the best 1/eta per rung, over `rungs` rungs of
-    rungs = 3               #   min_steps x eta^k steps (then no extension rounds)
+    rungs = 2               #   min_steps x eta^k steps (then no extension rounds)
     min_steps = 100
 
 A key a model's search space names (``bench plugins --json`` lists them) that the matrix sets in

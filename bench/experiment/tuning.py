@@ -66,7 +66,7 @@ TUNING: dict[str, Param] = {
                           "trained in full", ("off", "halving")),
     "eta": Param(3, "successive halving: each rung keeps the best 1/eta of the trials and "
                     "trains them eta times longer", minimum=2, maximum=100),
-    "rungs": Param(3, "successive halving: budgets per trial (the last one selects)",
+    "rungs": Param(2, "successive halving: budgets per trial (the last one selects)",
                    minimum=2, maximum=10),
     "min_steps": Param(100, "successive halving: optimizer steps of the first rung",
                        minimum=1, maximum=10_000_000),
@@ -85,7 +85,7 @@ class Tuning:
     space: dict = field(default_factory=dict)  # [tuning.space.MODEL]: model -> key -> Range|Choice
     prune: str = "off"  # "halving": successive halving over rungs (bench/experiment/halving.py)
     eta: int = 3
-    rungs: int = 3
+    rungs: int = 2
     min_steps: int = 100
 
     def rung_steps(self, rung: int) -> int:
