@@ -265,11 +265,11 @@ def test_holm_over_the_sizes_of_a_task():
     assert all(c["holm_family"] == 3 for c in cmps)
     assert cmps[0]["outcome"] == "a_better"
     # a made-up family: p = 0.02 at two sizes and 0.9 at a third
-    from seqbench.analysis import analyze as an
+    from seqbench.analysis.accuracy import decide
 
     fam = [dict(c, p_value=p, tost_p=None, guard=None, diff=0.1, speed=None)
            for c, p in zip(cmps, (0.001, 0.04, 0.9))]
-    an._decide(fam, 0.95)
+    decide(fam, 0.95)
     assert [c["p_holm"] for c in fam] == pytest.approx([0.003, 0.08, 0.9])
     assert fam[0]["outcome"] == "a_better"
     assert fam[1]["outcome"] == "inconclusive"
@@ -714,14 +714,14 @@ def test_crossover_resamples_whole_seeds():
 
 
 def test_replicate_means_weigh_drawn_seeds():
-    from seqbench.analysis import analyze as an
     from seqbench.analysis.cells import ModelRuns
+    from seqbench.analysis.scaling import replicate_means
 
     m = ModelRuns("lstm", 1, {}, [run("lstm", s, v) for s, v in ((0, 0.1), (1, 0.5), (2, 0.9))],
                   [], 0, 0)
     partial = ModelRuns("lstm", 1, {}, [run("lstm", 2, 0.7)], [], 0, 0)  # only seed 2 here
     W = np.array([[3, 0, 0], [0, 1, 2], [1, 1, 1], [2, 1, 0]], dtype=float)
-    got = an._replicate_means([(100, m), (200, partial)], [0, 1, 2], W)
+    got = replicate_means([(100, m), (200, partial)], [0, 1, 2], W)
     assert got[:, 0] == pytest.approx([0.1, (0.5 + 1.8) / 3, 0.5, (0.2 + 0.5) / 3])
     assert got[:, 1] == pytest.approx([0.7, 0.7, 0.7, 0.7])  # no drawn seed there: plain mean
 

@@ -383,13 +383,13 @@ def test_c_zero_is_a_real_asymptote_not_a_bound():
 
 
 def test_a_bootstrap_replicate_on_a_bound_falls_back_to_interpolation():
-    from seqbench.analysis import analyze as an
+    from seqbench.analysis.scaling import Curve
 
     n = np.array([100.0, 200, 400, 800, 1600])
     smooth = 0.3 * (n / 100) ** -0.5 + 0.05
     worse = np.linspace(0.1, 0.18, 5)  # error growing with data: its refit runs into a = 0
     fit = {"method": "power-law", "a": 0.3 * 100 ** 0.5, "b": 0.5, "c": 0.05}
-    curve = an._Curve(n, smooth, fit, np.stack([smooth, worse]), 1.0)
+    curve = Curve(n, smooth, fit, np.stack([smooth, worse]), 1.0)
     assert curve.boot_on_bound.tolist() == [False, True]
     grid = np.log(n)
     rows = curve.on(grid, boot=True)

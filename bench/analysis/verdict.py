@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
+from .outcomes import MIN_TEST_SEEDS
+
 INF_MARK = "∞"
-MIN_SEEDS = 3  # as ``analyze.MIN_TEST_SEEDS`` (this module imports nothing from there)
 
 
 # ---------------------------------------------------------------------------- number formatting
@@ -121,8 +122,8 @@ def _accuracy_sentences(f: dict) -> list[str]:
         out.append(_guard_sentence(cell, cmp))
         return out
     if cmp["p_value"] is None:
-        out.append(f"With fewer than {MIN_SEEDS} seeds a side no test was run, so the claim that "
-                   f"{a} beats {b} on small data is inconclusive.")
+        out.append(f"With fewer than {MIN_TEST_SEEDS} seeds a side no test was run, so the claim "
+                   f"that {a} beats {b} on small data is inconclusive.")
         return out
     test = _p_phrase(cmp)
     if cmp.get("budget_limited"):

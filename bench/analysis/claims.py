@@ -1,0 +1,76 @@
+"""What the analysis concludes of the claim under test for one task variant: its accuracy and
+speed claims at the smallest size both models ran, and the facts the verdict's prose words."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .cell_summary import CellSummary
+from .outcomes import Claim, Outcome
+from .speed import TARGET_RULE
+from .verdict import verdict_text
+
+BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
+CLAIM = {Outcome.A_BETTER: Claim.HOLDS, Outcome.B_BETTER: Claim.FAILS,
+         Outcome.EQUIVALENT: Claim.EQUIVALENT, Outcome.NOT_MEASURABLE: Claim.NOT_MEASURABLE,
+         Outcome.INCONCLUSIVE: Claim.INCONCLUSIVE}
+SPEED_CLAIM = {Outcome.A_FASTER: Claim.HOLDS, Outcome.B_FASTER: Claim.FAILS,
+               Outcome.NOT_MEASURABLE: Claim.NOT_MEASURABLE,
+               Outcome.INCONCLUSIVE: Claim.INCONCLUSIVE}
+
+
+def claim(outcome: str, budget_limited: bool, table: dict[Outcome, Claim]) -> Claim:
+    """A budget-limited cell measured who is ahead, so it neither holds nor fails."""
+    if budget_limited and outcome != Outcome.NOT_MEASURABLE:
+        return Claim.BUDGET_LIMITED
+    return table[Outcome(outcome)]
+
+
+def _pair_of(c: CellSummary, a: str, b: str) -> dict[str, Any] | None:
+    return next((x for x in c.row["comparisons"] if (x["a"], x["b"]) == (a, b)), None)
+
+
+def _trials_of(c: CellSummary, model: str) -> int | None:
+    return next((r["trials"] for r in c.row["models"] if r["model"] == model), None)
+
+
+def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: dict[str, Any] | None,
+            a: str, b: str, confidence: float) -> dict[str, Any]:
+    """The verdict on "A beats B" for one task variant, with its prose."""
+    both = [c for c in cells
+            if {a, b} <= {row["model"] for row in c.row["models"] if row["n_seeds"]}]
+    facts: dict[str, Any] = {"task": task, "variant_key": vkey, "a": a, "b": b,
+                             "confidence": confidence, "target_rule": TARGET_RULE}
+    if not both:
+        facts["missing"] = True
+        return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": None, "n": None,
+                "accuracy_claim": Claim.INCONCLUSIVE, "speed_claim": Claim.INCONCLUSIVE,
+                "budget_steps": None, "ahead": None, "text": verdict_text(facts)}
+    both.sort(key=lambda c: c.row["n"] if c.row["n"] is not None else math.inf)
+    small = both[0]
+    cmp = _pair_of(small, a, b)
+    assert cmp is not None  # every cell with both models compared the asked pair
+    rows = {row["model"]: row for row in small.row["models"]}
+    cross = next((x for x in (scaling or {}).get("crossovers", []) if (x["a"], x["b"]) == (a, b)),
+                 None)
+    others = [{"n": c.row["n"], "train_size": c.row["train_size"], "cmp": oc}
+              for c in both[1:] if (oc := _pair_of(c, a, b)) is not None]
+    model = small.cell.models
+    facts.update(
+        cell=small.row, cmp=cmp, rows=rows,
+        accuracy=claim(cmp["outcome"], cmp["budget_limited"], CLAIM),
+        speed=claim(cmp["speed"]["outcome"], cmp["budget_limited"], SPEED_CLAIM),
+        crossover=cross, others=others, sizes=len(both), budget=small.row["budget"],
+        params={m: rows[m]["param_count"] for m in (a, b)}, budget_tolerance=BUDGET_TOLERANCE,
+        unequal_sizes=[c.row["n"] for c in both if _trials_of(c, a) != _trials_of(c, b)],
+        trials={m: rows[m]["trials"] for m in (a, b)},
+        seeds={a: len(model[a].values), b: len(model[b].values)},
+        diverged={a: len(model[a].diverged), b: len(model[b].diverged)},
+    )
+    return {"task": task, "variant_key": vkey, "a": a, "b": b,
+            "train_size": small.row["train_size"], "n": small.row["n"],
+            "accuracy_claim": facts["accuracy"], "speed_claim": facts["speed"],
+            "budget_steps": cmp["budget_steps"] if cmp["budget_limited"] else None,
+            "ahead": cmp["winner"], "text": verdict_text(facts)}
+
