@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import dataclass, field
 
 import pytest
@@ -126,7 +127,8 @@ def test_a_budget_nothing_fits_says_what_to_change(fake_probe):
     said = []
     got = plan_budget(SPECS, Req(budget_s=30), param_budget=100_000, auto=True, workers=2,
                       say=said.append)
-    assert got == 100_000 and said[-1].startswith("no parameter budget down to 500 fits")
+    # never below the smaller size it timed (12,500: an eighth)
+    assert got == 100_000 and said[-1].startswith("no parameter budget down to 12,500 fits")
 
 
 def test_largest_fitting_skips_sizes_a_model_cannot_be_built_at():
@@ -148,6 +150,31 @@ def test_param_budget_must_be_a_count_or_auto(cli, tmp_path):
     assert rc == 2 and err.count("\n") == 1
     assert "--param-budget 'lots': give a number of parameters (0 or more) or 'auto'" in err
     assert not (tmp_path / "d.sqlite").exists()
+
+
+def test_decide_says_its_plan_first_and_auto_picks_a_size(cli, tmp_path, make_dist):
+    from test_decide import SCRIPTED  # fixed scores, no training: only the timing runs train
+
+    dist = make_dist("seqbench-scripted-plan", {"seqbench_scripted_plan": SCRIPTED},
+                     {"scripted": "seqbench_scripted_plan"})
+    db = tmp_path / "d.sqlite"
+    args = ["decide", "--task", "classification", "--train-size", "160", "--max-steps", "20",
+            "--val-every", "10", "--trials", "2", "--budget", "1m", "--executor", "scripted",
+            "--param-budget", "auto", "--json", "--db", db]
+    res = cli(*args, pythonpath=[dist])
+    assert res.rc == 0, res.stderr[-3000:]
+    plan_line = next(x for x in res.stderr.splitlines() if x.startswith("budget plan:"))
+    assert "a run takes at most" in plan_line and "(lstm)" in plan_line
+    assert res.stderr.index("budget plan:") < res.stderr.index("deciding between")
+    json.loads(res.stdout)  # stdout stays the JSON object alone
+    with sqlite3.connect(db) as conn:
+        (request,) = conn.execute("SELECT request FROM matrices").fetchone()
+    chosen = json.loads(request)["training"]["param_budget"]
+    if "does NOT hold" in plan_line:
+        assert f"--param-budget auto: {chosen:,}" in res.stderr or "no parameter budget" in res.stderr
+    again = cli(*args, pythonpath=[dist])  # the same decision continues at the same size
+    assert again.rc == 0, again.stderr[-3000:]
+    assert f"--param-budget auto: {chosen:,}, as the earlier call" in again.stderr
 
 
 @pytest.mark.skipif(not os.environ.get("SEQBENCH_SLOW_TESTS"),

@@ -13,7 +13,8 @@ from seqbench.decision.request import parse_budget, task_for_data
 
 # Small digits runs: a few seconds each, so a decision's phases fit a test's budget.
 SMALL = ["--task", "classification", "--train-size", "160", "--max-steps", "60",
-         "--val-every", "20", "--param-budget", "8000", "--trials", "2"]
+         "--val-every", "20", "--param-budget", "8000", "--trials", "2",
+         "--no-plan"]  # the budget plan's timing runs: tests/test_budget_plan.py
 
 
 def _wall(run: dict) -> float:
@@ -202,7 +203,8 @@ def register_executors(register):
 """
 
 FAKE = ["--task", "classification", "--train-size", "160", "--param-budget", "8000",
-        "--trials", "2", "--budget", "1m", "--executor", "scripted", "--json"]
+        "--trials", "2", "--budget", "1m", "--executor", "scripted", "--json",
+        "--no-plan"]  # the scripted executor trains nothing: no timing runs either
 
 
 @pytest.fixture(scope="module")

@@ -62,9 +62,13 @@ DECIDE_DB = "results/decide.sqlite"
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Write the HTML report here (default: beside the database).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plan/--no-plan", "budget_plan", default=True, show_default=True,
+              help="Time short runs of each model first and say whether the budget holds the "
+                   "tuning and 3 paired seeds (the timing comes out of the budget).")
 def decide(task, data_path, models, budget, margin, task_param, model_param, train_size,
            param_budget, max_steps, val_every, patience, batch_size, trials, tune_share,
-           max_seeds, alpha, outlook, db, executor, workers, report_path, as_json):
+           max_seeds, alpha, outlook, db, executor, workers, report_path, as_json,
+           budget_plan):
     """Decide which model to use for your data, spending at most --budget.
 
     Sanity check against the trivial baseline, an equal tuning budget per model, then rounds of
@@ -147,11 +151,14 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
 
     earlier = previous_param_budget(db, request) if auto_budget else None
     say = console(stderr=as_json).print
-    if earlier is not None:
-        say(f"--param-budget auto: {earlier:,}, as the earlier call on {db} chose")
-        chosen = earlier
+    began = time.monotonic()
+    if auto_budget and not budget_plan and earlier is None:
+        fail("--param-budget auto needs the budget plan; drop --no-plan")
+    if not budget_plan or earlier is not None:
+        chosen = param_budget if earlier is None else earlier
+        if earlier is not None:
+            say(f"--param-budget auto: {earlier:,}, as the earlier call on {db} chose")
     else:
-        began = time.monotonic()
         try:
             chosen = plan_budget(the_plan.runs, request, param_budget=param_budget,
                                  auto=auto_budget, workers=getattr(executor_obj, "workers", 1) or 1,
@@ -159,7 +166,7 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
         except RuntimeError as exc:
             say(f"[yellow]budget plan: not measured ({exc})")
             chosen = param_budget
-        request.budget_s = max(1.0, request.budget_s - (time.monotonic() - began))  # spent
+    spent = time.monotonic() - began
     if chosen != param_budget:
         param_budget = request.training["param_budget"] = chosen
         try:
@@ -185,7 +192,7 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
 
     try:
         with store:
-            procedure = Procedure(request, reg, store, executor_obj, out)
+            procedure = Procedure(request, reg, store, executor_obj, out, spent=spent)
             result = procedure.run()
             curves = store.curves({r["run_id"] for rs in result.runs.values() for r in rs})
     except StoreError as exc:

@@ -9,7 +9,7 @@ spends them: a wave of one tuning trial per model starts while the tuning share 
 round of one seed per model while the budget does, ``workers`` runs at a time.
 
 When the budget does not hold the planned trials and :data:`SEEDS` paired seeds, the models
-are probed again at a smaller size, the costs are interpolated linearly in the parameter count
+are timed again at a smaller size (one run each), the costs are interpolated linearly in the parameter count
 between the two sizes (and never taken below the smaller size's), and the largest parameter
 budget whose plan holds is named; ``--param-budget auto`` uses it.
 """
@@ -25,7 +25,7 @@ from .procedure import MIN_TRIALS
 from .request import fmt_duration
 
 SEEDS = 3  # paired evaluation seeds a plan must hold: the sequential rule's first look
-SMALL = 1 / 8  # the second probe's size, as a share of the first
+SMALL = (1 / 8, 1 / 4, 1 / 2)  # the second probe's size, a share of the first: the first that builds
 SHRINK = 0.85  # candidate parameter budgets: each this share of the one before
 MIN_PARAMS = 500
 
@@ -96,17 +96,17 @@ def plan(costs: dict[str, RunCost], *, budget_s: float, param_budget: int, max_s
     if wave <= 0:
         return BudgetPlan(budget_s, param_budget, run_s, wave, trials, trials, 10**6)
     waves = min(trials, max(MIN_TRIALS, math.floor(tune_share * budget_s / wave)))
-    waves = min(waves, math.floor(budget_s / wave))
+    waves = max(0, min(waves, math.floor(budget_s / wave)))
     seeds = max(0, math.floor((budget_s - waves * wave) / wave))
     return BudgetPlan(budget_s, param_budget, run_s, wave, waves, trials, seeds)
 
 
 def largest_fitting(cost_of: Callable[[int], dict[str, RunCost] | None], start: int,
-                    **options) -> BudgetPlan | None:
-    """The plan of the largest parameter budget at or below ``start`` (in steps of
-    :data:`SHRINK`) that holds; ``cost_of(params)`` is None where a model cannot be built."""
+                    smallest: int = MIN_PARAMS, **options) -> BudgetPlan | None:
+    """The plan of the largest parameter budget from ``start`` down to ``smallest`` (in steps
+    of :data:`SHRINK`) that holds; ``cost_of(params)`` is None where a model cannot be built."""
     params = start
-    while params >= MIN_PARAMS:
+    while params >= smallest:
         costs = cost_of(params)
         if costs is not None:
             candidate = plan(costs, param_budget=params, **options)
@@ -142,6 +142,19 @@ def measure(specs: dict, param_budget: int, val_every: int, threads: int) -> dic
     return out
 
 
+def measure_again(specs: dict, first: dict[str, RunCost], param_budget: int, val_every: int,
+                  threads: int) -> dict[str, RunCost]:
+    """Each model's cost at a second size from one run of 2 x ``val_every`` steps, its fixed
+    part taken from the first size (loading and testing barely depend on the size; a larger
+    model's are, if anything, longer)."""
+    out = {}
+    for model, spec in specs.items():
+        wall = probe(spec, 2 * val_every, val_every, param_budget, threads)
+        fixed = min(first[model].fixed_s, wall * 0.95)
+        out[model] = RunCost(param_budget, fixed, (wall - fixed) / (2 * val_every))
+    return out
+
+
 def _deepest(specs) -> dict:
     """One spec per model, the trial with the most layers (the slowest to train)."""
     out: dict = {}
@@ -174,12 +187,20 @@ def plan_budget(runs, request, *, param_budget: int, auto: bool, workers: int,
         "counted in the budget).")
     if first.fits or param_budget < 2 * MIN_PARAMS:
         return param_budget
-    small = measure(specs, max(MIN_PARAMS, int(param_budget * SMALL)), val_every, threads)
+    small = None
+    for share in SMALL:  # a model too small to build at a share is timed at the next one
+        try:
+            floor = max(MIN_PARAMS, int(param_budget * share))
+            small = measure_again(specs, costs, floor, val_every, threads)
+            break
+        except RuntimeError:
+            continue
     left = request.budget_s - (time.perf_counter() - began)
-    best = largest_fitting(lambda p: {m: at_size([costs[m], small[m]], p) for m in costs},
-                           param_budget, budget_s=left, **options)
+    best = None if small is None else largest_fitting(
+        lambda p: {m: at_size([costs[m], small[m]], p) for m in costs}, param_budget,
+        budget_s=left, smallest=floor, **options)
     if best is None:
-        say(f"no parameter budget down to {MIN_PARAMS:,} fits: give a larger --budget, fewer "
+        say(f"no parameter budget down to {floor:,} fits: give a larger --budget, fewer "
             "--trials or a smaller --max-steps.")
         return param_budget
     if auto:

@@ -88,10 +88,10 @@ class Decided:
 
 class Procedure:
     def __init__(self, request: Request, registry, store, executor, console,
-                 clock=time.monotonic):
+                 clock=time.monotonic, spent: float = 0.0):
         self.request, self.store, self.executor, self.console = request, store, executor, console
         self.clock = clock
-        self.start = clock()
+        self.start = clock() - spent  # the budget plan's timing runs came out of the budget
         self.deadline = self.start + request.budget_s
         self.tune_deadline = self.start + request.tune_share * request.budget_s
         self.matrix = request.matrix()
