@@ -81,7 +81,9 @@ def _names(value: str | Iterable[str] | None) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
+        from .experiment.matrixfile import parse_list
+
+        return parse_list(value)
     return list(value)
 
 
