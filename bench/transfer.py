@@ -110,16 +110,25 @@ def _read(path: Path) -> tuple[list[_Copy], list[tuple], list[tuple], int]:
     return copies, matrices, earlier, running
 
 
+def _identity(path: Path) -> object:
+    """The file behind ``path`` whatever its name (symbolic links, '..', hard links)."""
+    try:
+        st = path.stat()
+        return st.st_dev, st.st_ino
+    except (OSError, ValueError):
+        return path.resolve()
+
+
 def _check_sources(sources: Sequence[Path], into: Path) -> None:
     if len(sources) < 2:
         raise MergeError("give at least two databases to merge")
-    seen: dict[Path, Path] = {}
+    seen: dict[object, Path] = {}
     for path in sources:
-        real = path.resolve()
+        real = _identity(path)
         if real in seen:
             raise MergeError(f"{path} is given twice")
         seen[real] = path
-    if into.resolve() in seen:
+    if _identity(into) in seen:
         raise MergeError(f"--into {into} is one of the databases to merge; write a new file")
     versions = {}
     for path in sources:
