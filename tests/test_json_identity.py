@@ -1,5 +1,6 @@
 """The JSON a user reads stays what it was: ``bench analyze --json``, ``bench results --json`` and
-the dashboard's summary on the committed databases, byte for byte, against golden files.
+the dashboard's summary on the committed databases, byte for byte, against golden files; the
+markdown and brief renderings of those analyses too.
 
 Only what changes by itself is masked: the time of the analysis, the database's path and version.
 Regenerate (after a change that is meant to alter the output, listed in its commit) with
@@ -56,6 +57,14 @@ def results_digests(name: str) -> dict:
     return {"output": hashlib.sha256(text.encode()).hexdigest(), "runs": per_run}
 
 
+def rendered(name: str) -> str:
+    """The markdown tables and the brief lines, from the golden analysis (no recomputation)."""
+    from seqbench.analysis.verdict import render_brief, render_markdown
+
+    result = json.loads(read_gz(GOLDEN / f"analyze_{name}.json.gz"))
+    return render_markdown(result) + "\n----\n" + render_brief(result)
+
+
 def dashboard_summary(name: str) -> str:
     from seqbench.dashboard.data import Dashboard, dumps
 
@@ -85,6 +94,12 @@ def test_analyze_json_is_unchanged(name):
 
 
 @pytest.mark.parametrize("name", DATABASES)
+def test_markdown_and_brief_are_unchanged(name):
+    got, want = rendered(name), read_gz(GOLDEN / f"markdown_{name}.md.gz")
+    assert got == want, first_difference(got, want)
+
+
+@pytest.mark.parametrize("name", DATABASES)
 def test_results_json_is_unchanged(name):
     got = results_digests(name)
     want = json.loads((GOLDEN / f"results_{name}.json").read_text())
@@ -104,6 +119,7 @@ def regenerate() -> None:
     GOLDEN.mkdir(exist_ok=True)
     for name in DATABASES:
         write_gz(GOLDEN / f"analyze_{name}.json.gz", analysis_json(name))
+        write_gz(GOLDEN / f"markdown_{name}.md.gz", rendered(name))
         (GOLDEN / f"results_{name}.json").write_text(
             json.dumps(results_digests(name), indent=0, sort_keys=True) + "\n")
     write_gz(GOLDEN / f"dashboard_summary_{DASHBOARD_DB}.json.gz", dashboard_summary(DASHBOARD_DB))
