@@ -1,16 +1,11 @@
 """The one pass from run records to cells, shared by the analysis, the summary table printed by
 ``bench run`` and the dashboard; task variants and JSON-safe values.
 
-:func:`group` sorts the runs into cells (task x task variant x training size) and, per model,
-keeps the trial the launcher's own rule selected (:func:`seqbench.experiment.tuning.chosen_trials`,
-on validation scores only) and that trial's *evaluation* runs. Runs on tuning seeds
-(``trial["stage"] == "tune"``) take part in the selection and never in the evaluation: a seed
-that chose the trial would favour it (the winner's curse). Records without a stage are evaluation
-runs, as before stages existed. A cell's trial count is the number of configurations tried.
-
-Standard library only, with the launcher's selection rule (``seqbench.experiment.tuning``, itself
-standard library): the summary printed by ``bench run`` uses it. numpy values are recognised by
-duck typing, never by importing numpy.
+:func:`group` sorts the runs into cells (task x task variant x training size) and keeps, per
+model, the trial the launcher's own rule selected and that trial's evaluation runs (see
+docs/methods.md#cells). Standard library only, with the launcher's selection rule
+(``seqbench.experiment.tuning``): the summary printed by ``bench run`` uses it. numpy values are
+recognised by duck typing, never by importing numpy.
 """
 
 from __future__ import annotations

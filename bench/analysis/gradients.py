@@ -2,15 +2,9 @@
 configuration, gradient-flow maps (position x training step), the ratio first/last.
 
 A *configuration* is a model with the settings that tell its runs apart (``rnn
-nonlinearity=relu init=identity``, ``lstm forget_bias=0``, ``grad_clip=5``): what the
-mechanisms study varies within one model, which the per-model analysis does not separate.
-
-The norms span dozens of decades (a tanh RNN's signal 100 steps back is ~1e-28 of the last
-position's, and often exactly 0 in float32), so everything is on a log10 scale, averaged over
-seeds in log space (a geometric mean). An exact 0 (underflow) is drawn at :data:`FLOOR`, the
-smallest positive float32, and counted in ``zeros``.
-
-Standard library only, like the rest of the analysis' run bookkeeping.
+nonlinearity=relu init=identity``, ``grad_clip=5``). Norms are on a log10 scale, averaged over
+seeds in log space; an exact 0 (underflow) is drawn at :data:`FLOOR` and counted in ``zeros``
+(see docs/methods.md#gradient-flow). Standard library only.
 """
 
 from __future__ import annotations

@@ -1,25 +1,9 @@
 """Pooling across data sets: a random-effects meta-analysis of one model against another.
 
-A database that holds several task variants (data sets) of one task is read through the
-analysis (:func:`seqbench.analysis.analyze.analyze`): each data set contributes, per size regime,
-the per-cell comparison the analysis already made — the mean paired difference over seeds (A - B,
-oriented so that positive means A is better) and its standard error, squared into the variance.
-
-* **Regimes** are ranges of training examples (``250-500``, ``1000-2000``) or ``full`` (the cells
-  trained on the whole training split). A data set with several sizes inside one range contributes
-  the one nearest the range's middle on a log scale (ties: the smaller); each row says which.
-* **The meta-analysis** is ``statsmodels.stats.meta_analysis.combine_effects``: DerSimonian-Laird
-  (``dl``, its tau^2 truncated at 0 as the estimator defines it: statsmodels leaves a negative
-  value, so that case is refitted with Paule-Mandel started at 0, which stops there) or
-  Paule-Mandel (``pm``). The interval of the pooled difference is Hartung-Knapp-Sidik-Jonkman
-  (``hksj``: t with k - 1 degrees of freedom on the weighted residual scale, the scale kept >= 1
-  so that it is never narrower than the classic one; it holds its coverage with few data sets) or
-  the classic normal interval (``z``).
-* **The prediction interval** for the difference on a new data set of the same kind (Higgins,
-  Thompson & Spiegelhalter 2009) is mu +- t_{k-2} sqrt(tau^2 + SE(mu)^2), SE the standard error of
-  the reported interval (as R's ``meta`` does); it needs k >= 3.
-* **Every model against the best other**: per regime the other model with the best mean score
-  over the regime's data sets (among those present in the most of them), then the same pooling.
+Each data set of a task contributes, per size regime, the per-cell comparison the analysis
+already made (:func:`seqbench.analysis.analyze.analyze`); statsmodels pools them (DerSimonian-Laird
+or Paule-Mandel, HKSJ or normal interval) with a prediction interval for a new data set. See
+docs/methods.md#pooling.
 """
 
 from __future__ import annotations

@@ -1,46 +1,9 @@
 """Sequential decisions on paired seed differences, valid when looking after every round.
 
-The setting (``bench decide``): each round trains every model once more on a new seed, paired
-(the same seed gives each model the same data subset and order), so a pair of models yields one
-paired difference per round, d_i = score_a - score_b, oriented so that positive means "a is
-better" (negate for error rates). After every round the command asks: is one model better, are
-they equivalent within +/- margin, or is it still undecided? Reading an ordinary 95% t-interval
-after every round and stopping when it excludes 0 is wrong far more often than 5%: about 23% of
-the time under no difference over 3..20 seeds (``benchmarks/sequential_rule.py``).
-
-Both rules here are t-based (d_i ~ N(delta, sigma^2), sigma unknown) and give the interval
-``mean +/- h(n) * s`` (s the sample SD of the n differences); only the factor h(n) differs:
-
-* **Planned maximum** (``n_max``, default 20): group-sequential *repeated confidence intervals*
-  (Jennison & Turnbull 1989) with a look after every seed from ``n_min`` on and the Lan-DeMets
-  Pocock-type alpha-spending function alpha(tau) = alpha * ln(1 + (e - 1) tau), tau = n / n_max.
-  The joint law of the t-statistics at the looks does not depend on sigma, so h(n) is calibrated
-  once by simulation (2**19 normal paths, fixed seed, cached per (alpha, n_min, n_max)). The
-  intervals cover delta at all looks together with probability 1 - alpha, so every verdict read
-  off them stays valid however the looks are used (stopping early, skipping looks, going on after
-  a decision) up to n_max. Pocock-type spending gives the narrowest intervals at 6-10 seeds among
-  the usual families (O'Brien-Fleming spends almost nothing before ~10 seeds); the price of
-  peeking is a width ~1.6x that of a fixed-n t-interval at 8 seeds (1.37 SD against 0.84 SD).
-* **No planned maximum** (``n_max=None``): Lai's (1976) t-mixture confidence sequence: the
-  scale-invariant Bayes factor of "mean = mu + theta sigma, theta ~ N(0, g)" against "mean = mu"
-  (prior 1/sigma on the scale) is a nonnegative martingale when the mean is mu, so {mu : BF < 1/alpha} covers delta at every n by
-  Ville's inequality (Wang & Ramdas 2023). g = 2 minimises its width near 8 seeds. It is 7-23%
-  wider than the planned design at 8-20 seeds and conservative (~2% false "better" at alpha 5%),
-  but open-ended: a decision may go on with any later budget.
-
-Verdict from the current interval [low, high]: "equivalent" when it lies strictly inside
-(-margin, margin) (first, because a difference smaller than the margin is what the user declared
-not to matter), "a" when low > 0, "b" when high < 0, else "undecided". Each verdict is a statement
-the interval supports, so the chance that any verdict is wrong, at any stop, is at most alpha.
-
-Assumption: roughly normal differences. Under "no difference" between exchangeable models the
-paired differences are symmetric, and symmetric heavy tails make t-based rules conservative;
-skewed differences can make them anti-conservative on one side (measured, skewness 0.7: 5.4%
-false "better", 4.2% of it on one side, for the planned design at alpha 5%).
-
-More than two models (``decide_best``): the best model by mean against each other one, each pair
-at alpha / (k(k-1)/2) (Bonferroni over *all* pairs, because which model is best is chosen from
-the data at every look; with two models this is no correction).
+``bench decide``'s two rules: repeated confidence intervals with a planned maximum (Pocock-type
+alpha spending) and a t-mixture confidence sequence without one. Both give mean +/- h(n) * s over
+the paired differences; the verdict is read off that interval. See
+docs/methods.md#sequential-decisions.
 """
 
 from __future__ import annotations

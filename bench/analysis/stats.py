@@ -1,21 +1,7 @@
 """Statistical primitives for ``seqbench.analysis``: numpy/scipy only, no records, no I/O.
 
-* **Means and differences** get Student-t intervals: a model's mean over seeds, the paired
-  difference of two models over shared seeds, Welch's interval (Welch-Satterthwaite df) when the
-  seeds differ. With the 3-10 seeds a benchmark affords, these have the nominal coverage for
-  normal data; the percentile bootstrap does not (n = 6 covers about 87% for a nominal 95%: its
-  spread is the plug-in sd, low by sqrt((n-1)/n), and its quantiles are normal, not t_{n-1}).
-  ``tests/test_analysis.py`` simulates both.
-* **Equivalence** is TOST: the (1 - 2 alpha) t-interval lies inside +-margin, i.e. both one-sided
-  tests reject at alpha (p = the larger of the two one-sided p-values).
-* **Holm's** step-down adjustment controls the family-wise error over a task's training sizes.
-* **Censored times** (a run that never reached its target): the log-rank test (Mantel-Haenszel
-  form, normal approximation), and bootstrap CIs of medians, which keep +inf instead of NaN.
-* **Bootstrap** remains only where no closed form exists (medians of times, the crossover): a
-  seeded ``numpy.random.Generator``, percentile intervals.
-* The paired sign-flip / two-sample permutation p-value is exact up to ``EXACT_LIMIT``
-  relabellings (a supporting figure: its smallest attainable value is 2/2^n).
-* Scaling fits: error(n) = a * n**(-b) + c with a >= 0, 0 <= b <= 3, 0 <= c <= c_max.
+Student-t means and differences, TOST, Holm, log-rank, bootstrap medians, permutation p-values and
+the bounded power-law fit; see docs/methods.md#statistical-primitives.
 """
 
 from __future__ import annotations
