@@ -2,7 +2,10 @@
 
 Built-ins are found exactly as a third party's plugins are (seqbench's own distribution declares
 them in ``pyproject.toml``). Each entry point is loaded on its own, so one plugin that fails to
-import, misspells a hook, or raises in its hook is reported by name while the others keep working.
+import, misspells a hook, raises in its hook, or calls ``sys.exit()`` in either is reported by
+name while the others keep working. One thing stops every command instead: a model, task or
+executor name registered twice (say a third party's ``lstm`` beside the built-in), since which
+of the two a matrix would train could only be guessed.
 
 Environment variables:
 
@@ -146,15 +149,30 @@ def plugin_manager() -> pluggy.PluginManager:
             continue
         try:
             pm.register(ep.load(), name=ep.name)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: a plugin must not end the command
             if _strict():
-                raise
-            _load_failures.append(Broken(ep.name, source, one_line(exc)))
+                _reraise(exc, ep.name, source)
+            _load_failures.append(Broken(ep.name, source, _why(exc)))
             continue
         _sources[ep.name] = source
     _reject_unknown_hooks(pm)
     _pm = pm
     return pm
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return one_line(exc)
+
+
+def _reraise(exc: BaseException, plugin: str, source: str) -> None:
+    """Strict mode: the plugin's own error, but never a silent exit of the whole command."""
+    if isinstance(exc, SystemExit):
+        raise PluginError(f"plugin {plugin!r} ({source}): {_why(exc)}") from exc
+    raise exc
 
 
 def _reject_unknown_hooks(pm: pluggy.PluginManager) -> None:
@@ -253,13 +271,15 @@ def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
                 raise
             reg.broken.append(Broken(plugin_name, source, str(exc)))
             continue
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too
             _trace(f"{hook_name} of {plugin_name!r} ({source}) raised {one_line(exc)}")
             if _strict():
-                raise
+                _reraise(exc, plugin_name, source)
             detail = traceback.extract_tb(exc.__traceback__)[-1]
             reg.broken.append(
-                Broken(plugin_name, source, f"{one_line(exc)} ({detail.filename}:{detail.lineno})")
+                Broken(plugin_name, source, f"{_why(exc)} ({detail.filename}:{detail.lineno})")
             )
             continue
         _trace(f"{hook_name} of {plugin_name!r} ({source}): {', '.join(staged) or 'nothing'}")

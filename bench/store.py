@@ -137,9 +137,33 @@ def _wal_at_rest(path: Path) -> bool:
     return header[:16] == SQLITE_MAGIC and header[18:20] == b"\x02\x02" and not wal.exists()
 
 
+SIDE_FILES = ("-wal", "-shm", "-journal")  # SQLite's own files beside a database
+
+
+def check_name(path: Path) -> None:
+    """Refuse a database SQLite would confuse with another's side file, or whose side file is
+    in fact a database: opening it would treat that file as a log and delete it."""
+    if path.name.endswith(SIDE_FILES):
+        raise StoreError(
+            f"{path}: a database name must not end in -wal, -shm or -journal (SQLite keeps "
+            f"{path.name.rsplit('-', 1)[0]}'s own files under such names and deletes them); "
+            "choose another name")
+    for suffix in ("-wal", "-journal"):
+        side = path.with_name(path.name + suffix)
+        try:
+            with open(side, "rb") as f:
+                is_db = f.read(16) == SQLITE_MAGIC
+        except (OSError, ValueError):
+            continue
+        if is_db:
+            raise StoreError(f"{side} is a database, not {path.name}'s log: SQLite would delete "
+                             f"it on opening {path.name}; rename it first")
+
+
 def _open(path: Path, readonly: bool) -> sqlite3.Connection:
     """The raw connection; any failure to open is a one-line StoreError."""
     try:
+        check_name(path)
         if readonly:
             if not path.is_file():
                 raise StoreError(f"no results database at {path}; run `bench run` first")
@@ -271,6 +295,8 @@ def _readable(method):
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} could not be read ({exc})") from None
+        except BadValue as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
 
     return wrapper
 
@@ -476,19 +502,22 @@ class Store:
         row = self.conn.execute(
             "SELECT request FROM matrices WHERE matrix_id = ?", (matrix_id,)
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return _loads(row[0], f"matrix {matrix_id!r}", "request", dict) if row else None
 
     @_readable
     def curve(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT * FROM curves WHERE run_id = ? ORDER BY step", (run_id,)
         ).fetchall()
-        return [dict(r) | {"val": json.loads(r["val"] or "{}")} for r in rows]
+        _check_curve_numbers(self.conn, "WHERE run_id = ?", (run_id,))
+        return [dict(r) | {"val": _loads(r["val"] or "{}", f"run {run_id!r}", "curves.val", dict)}
+                for r in rows]
 
     @_readable
     def curves(self, run_ids: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
         wanted = None if run_ids is None else set(run_ids)
+        _check_curve_numbers(self.conn)
         for r in self.conn.execute(
             "SELECT run_id, step, samples, seconds, train_loss, val_primary FROM curves "
             "ORDER BY run_id, step"
@@ -515,14 +544,77 @@ class Store:
                     f"SELECT run_id, data FROM gradients WHERE run_id IN "
                     f"({','.join('?' * len(chunk))})", chunk,
                 ).fetchall()
-        return {r[0]: json.loads(r[1]) for r in rows}
+        return {r[0]: _loads(r[1], f"run {r[0]!r}", "gradients.data", dict) for r in rows}
+
+
+class BadValue(StoreError):
+    """A stored value of the wrong type (a file edited by hand, or by another program)."""
+
+
+_NUMBER = (int, float)
+# column -> (accepted types, required); a value of another type is a one-line BadValue
+_COLUMN_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    **{c: ((str,), True) for c in ("run_id", "model", "task", "kind", "status", "config")},
+    **{c: ((str,), False) for c in ("matrix_id", "error", "primary_metric", "started_at",
+                                    "finished_at", "lease_owner", "trial", "model_params",
+                                    "test", "extras", "environment")},
+    "seed": ((int,), True),
+    **{c: ((int,), False) for c in ("train_size", "higher_is_better", "param_count",
+                                    "step_flops", "train_examples", "steps", "samples",
+                                    "steps_to_95", "samples_to_95")},
+    **{c: (_NUMBER, False) for c in ("best_val", "train_seconds", "seconds_to_95",
+                                     "lease_expires")},
+}
+_TYPE_WORDS = {(str,): "text", (int,): "an integer", _NUMBER: "a number"}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)  # repr: control characters escaped, one line
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _loads(text: Any, owner: str, column: str, kind: type | tuple = object) -> Any:
+    """JSON from a stored column, or a BadValue naming the owner and the column."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        raise BadValue(f"{owner}: column {column!r} holds {_shown(text)}, not JSON") from None
+    if not isinstance(value, kind):
+        raise BadValue(f"{owner}: column {column!r} holds {_shown(text)}, not a JSON object")
+    return value
+
+
+def _check_curve_numbers(conn: sqlite3.Connection, where: str = "", args: tuple = ()) -> None:
+    """A BadValue for the first curve point whose numbers are not numbers (one scan in SQLite)."""
+    bad = conn.execute(
+        "SELECT run_id, step, CASE WHEN typeof(step) != 'integer' THEN 'step' "
+        "WHEN typeof(samples) != 'integer' THEN 'samples' "
+        "WHEN typeof(seconds) NOT IN ('integer', 'real') THEN 'seconds' "
+        "WHEN typeof(train_loss) NOT IN ('integer', 'real', 'null') THEN 'train_loss' "
+        "WHEN typeof(val_primary) NOT IN ('integer', 'real', 'null') THEN 'val_primary' END AS col "
+        f"FROM curves {where} {'AND' if where else 'WHERE'} col IS NOT NULL LIMIT 1", args,
+    ).fetchone()
+    if bad is not None:
+        raise BadValue(f"run {bad[0]!r}: curve point {_shown(bad[1])}: column {bad[2]!r} "
+                       "does not hold a number")
 
 
 def decode_row(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
+    owner = f"run {_shown(out.get('run_id'))}"
+    for key, (types, required) in _COLUMN_TYPES.items():
+        value = out.get(key)
+        if value is None and not required:
+            continue
+        if not isinstance(value, types) or (types == _NUMBER and isinstance(value, bool)):
+            raise BadValue(f"{owner}: column {key!r} holds {_shown(value)}, not "
+                           f"{_TYPE_WORDS[types]}")
+    if out["status"] not in STATUSES:
+        raise BadValue(f"{owner}: column 'status' holds {_shown(out['status'])}, not one of "
+                       f"{', '.join(STATUSES)}")
     for key in JSON_COLUMNS:
         if out.get(key) is not None:
-            out[key] = json.loads(out[key])
+            out[key] = _loads(out[key], owner, key, dict if key == "config" else (dict, type(None)))
     if out.get("higher_is_better") is not None:
         out["higher_is_better"] = bool(out["higher_is_better"])
     out["params"] = {
@@ -532,4 +624,8 @@ def decode_row(row: sqlite3.Row) -> dict[str, Any]:
     }
     test = out.get("test") or {}
     out["primary_value"] = test.get(out.get("primary_metric")) if out.get("primary_metric") else None
+    if out["primary_value"] is not None and (not isinstance(out["primary_value"], _NUMBER)
+                                             or isinstance(out["primary_value"], bool)):
+        raise BadValue(f"{owner}: column 'test' holds {_shown(out['primary_value'])} for "
+                       f"{out['primary_metric']!r}, not a number")
     return out

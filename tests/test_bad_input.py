@@ -18,6 +18,7 @@ import json
 import math
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -216,6 +217,31 @@ DATA_FILES = {
     "latin1.csv": b"text,label\n\xff\xfe caf\xe9,1\nhi,0\n",
     "table.xyz": b"text,label\nhi,0\n",
     "pairs_empty.csv": b"",
+    # hostile files for `bench decide --data`: one line each, never a traceback or a hang
+    "deep.json": b"[" * 200_000 + b"]" * 200_000,
+    "deep.jsonl": b"[" * 200_000 + b"]" * 200_000 + b"\n",
+    "five.jsonl": b"5\n",
+    "null.jsonl": b"null\n",
+    "big_header.csv": b"x" * (129 * 1024) + b",label\nhi,0\n",
+}
+
+
+def rerunnable_record() -> dict:
+    """A stored run whose configuration hashes to its run_id, as `bench rerun` requires."""
+    from seqbench.experiment.plan import RunSpec
+
+    rec = _record("lstm", 0, 32, 0.8)
+    cfg = rec["config"]
+    spec = RunSpec(model="lstm", task="copy", kind="aligned", train_size=32, seed=0,
+                   model_params=cfg["model_params"], task_params=cfg["task_params"],
+                   training=cfg["training"], matrix_id="m", trial={})
+    return {**rec, "run_id": spec.run_id, "config": spec.config()}
+
+
+WRONG_TYPES = {
+    "seed-text": "UPDATE runs SET seed = 'abc' WHERE rowid = 2",
+    "size-text": "UPDATE runs SET train_size = 'big' WHERE rowid = 3",
+    "config-not-json": "UPDATE runs SET config = '{not json' WHERE rowid = 4",
 }
 
 
@@ -227,8 +253,6 @@ def home(tmp_path_factory) -> Path:
     corrupt = make_results(root / "corrupt.sqlite", n_seeds=40)
     corrupt_pages(corrupt)
     (root / "notadb.sqlite").write_text("my notes, not a database\n" * 100)
-    import sqlite3
-
     other = sqlite3.connect(root / "other.sqlite")
     other.execute("CREATE TABLE people (name TEXT)")
     other.commit()
@@ -247,6 +271,27 @@ def home(tmp_path_factory) -> Path:
     (root / "data").mkdir()
     for name, content in DATA_FILES.items():
         (root / "data" / name).write_bytes(content)
+    os.mkfifo(root / "data" / "fifo.csv")  # a named pipe: reading it would wait forever
+    # the results database by other names: a symbolic link and a hard link
+    (root / "symlink.sqlite").symlink_to("results.sqlite")
+    os.link(root / "results.sqlite", root / "hardlink.sqlite")
+    # databases whose values have the wrong type (edited by hand, or by another program)
+    for name, sql in WRONG_TYPES.items():
+        make_results(root / f"{name}.sqlite")
+        con = sqlite3.connect(root / f"{name}.sqlite")
+        con.execute(sql)
+        con.commit()
+        con.close()
+    # a run `bench rerun` can retrain, and its database by another name
+    from seqbench.store import Store
+
+    with Store(root / "rerun.sqlite") as store:
+        store.save(rerunnable_record())
+    os.link(root / "rerun.sqlite", root / "rerun-hardlink.sqlite")
+    (root / "rerun-symlink.sqlite").symlink_to("rerun.sqlite")
+    # a results database named as another's write-ahead log, which SQLite would delete
+    make_results(root / "wal.sqlite")
+    make_results(root / "elsewhere.sqlite").rename(root / "wal.sqlite-wal")
     return root
 
 
@@ -254,7 +299,8 @@ def snapshot(root: Path) -> dict:
     out = {}
     for p in sorted(root.rglob("*")):
         rel = str(p.relative_to(root))
-        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        out[rel] = ("dir" if p.is_dir() else "fifo" if p.is_fifo()
+                    else hashlib.sha256(p.read_bytes()).hexdigest())
     return out
 
 
@@ -518,6 +564,48 @@ CASES = {
     "plugins/flag-with-value": ["plugins", "--json=yes"],
     "bench/unknown-command": ["frobnicate"],
 }
+# ---- hostile files and names (issue 21)
+# `decide --report` refuses every file `--out` refuses, before any run (a decision that slipped
+# through would train for its budget and then overwrite the file)
+DECIDE_FAST = ["decide", "--task", "classification", "--budget", "30s", "--max-steps", "1",
+               "--trials", "2", "--max-seeds", "4", "--db", "results.sqlite", "--report"]
+for _name, _target in {
+    "the-db": "results.sqlite", "the-db-via-path": "folder/../results.sqlite",
+    "the-db-log": "results.sqlite-wal", "the-db-symlink": "symlink.sqlite",
+    "the-db-hard-link": "hardlink.sqlite", "another-sqlite": "other.sqlite",
+    "someone-elses-file": "notes.md", "someone-elses-page": "theirs.html",
+    "in-proc": "/proc/x.html", "under-a-file": "somefile/x.html", "folder": "folder",
+    "a-fifo": "data/fifo.csv",
+}.items():
+    CASES[f"decide/report-{_name}"] = [*DECIDE_FAST, _target]
+for _name in ("deep.json", "deep.jsonl", "five.jsonl", "null.jsonl", "big_header.csv",
+              "fifo.csv"):
+    CASES[f"decide/data-{_name}"] = ["decide", "--data", f"data/{_name}", "--db", "d.sqlite"]
+# a database name SQLite would take for another database's side file, or whose side file is
+# in fact a database
+for _suffix in ("-wal", "-shm", "-journal"):
+    CASES[f"run/db-named{_suffix}"] = ["run", *LAUNCH[:-1], f"new.sqlite{_suffix}"]
+    CASES[f"results/db-named{_suffix}"] = ["results", "--db", f"results.sqlite{_suffix}"]
+CASES["run/db-whose-wal-is-a-database"] = ["run", *LAUNCH[:-1], "wal.sqlite"]
+CASES["results/db-whose-wal-is-a-database"] = ["results", "--db", "wal.sqlite"]
+CASES["analyze/db-named-wal"] = ["analyze", "--db", "wal.sqlite-wal"]
+CASES["report/db-named-wal"] = ["report", "--db", "wal.sqlite-wal", "--out", "r.html"]
+# values of the wrong type: one line naming the run and the column
+for _name in WRONG_TYPES:
+    for _command in (["results"], ["results", "--csv"], ["analyze"], ["report", "--out", "r.html"],
+                     ["figures", "--out", "figs"]):
+        _key = f"{_command[0]}/{_name}" + ("-csv" if "--csv" in _command else "")
+        CASES[_key] = [*_command, "--db", f"{_name}.sqlite"]
+# merge: a source given twice, or --into a source, by a hard link
+CASES["merge/source-twice-by-hard-link"] = ["merge", "rerun.sqlite", "rerun-hardlink.sqlite",
+                                            "--into", "merged.sqlite"]
+CASES["merge/into-a-source-by-hard-link"] = ["merge", "rerun.sqlite", "results.sqlite",
+                                             "--into", "rerun-hardlink.sqlite", "--force"]
+# rerun's scratch database by another name of the source database (the run would be retrained
+# into the database rerun promises only to read)
+for _name in ("rerun-symlink.sqlite", "rerun-hardlink.sqlite", "rerun.sqlite-wal"):
+    CASES[f"rerun/scratch-{_name}"] = ["rerun", "RERUN_ID", "--db", "rerun.sqlite", "--scratch",
+                                       _name]
 # ---- every matrix-file field
 for _name in MATRICES:
     CASES[f"matrix/{_name}"] = ["run", "--matrix", f"matrices/{_name}.toml", *DRY]
@@ -540,6 +628,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(home, monkeypatch, arg
 
     monkeypatch.chdir(home)
     before = snapshot(home)
+    if "RERUN_ID" in args:  # known once the fixture has written the run
+        args = [rerunnable_record()["run_id"] if a == "RERUN_ID" else a for a in args]
     result = CliRunner().invoke(main, args, catch_exceptions=True)
     stray = result.exception if not isinstance(result.exception, SystemExit) else None
     assert stray is None, f"{type(stray).__name__}: {stray}"

@@ -8,6 +8,7 @@ import json
 import statistics
 
 from .cells import clean, group
+from .display import csv_value, literal
 
 CONVERGENCE = ("steps", "samples", "train_seconds", "steps_to_95", "samples_to_95", "seconds_to_95")
 EXPORT = (
@@ -41,7 +42,8 @@ def runs_csv(rows: list[dict]) -> str:
         flat = export_record(r)
         for k, v in flat.items():
             if isinstance(v, (dict, list)):
-                flat[k] = json.dumps(v, sort_keys=True)
+                v = json.dumps(v, sort_keys=True)
+            flat[k] = csv_value(v)
         writer.writerow(flat)
     return buf.getvalue()
 
@@ -65,12 +67,12 @@ def print_runs(rows: list[dict], console) -> None:
                 "steps", "steps to 95%", "train s"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(
+        table.add_row(*map(literal, (
             r["run_id"], r["model"], r["task"], _fmt(r["train_size"] or "full"), str(r["seed"]),
             r["status"], r["primary_metric"] or "-", _fmt(r["primary_value"]),
             _fmt(r["param_count"]), _fmt(r["steps"]), _fmt(r["steps_to_95"]),
             _fmt(r["train_seconds"], 1),
-        )
+        )))
     console.print(table)
 
 
@@ -101,7 +103,7 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
             others = model.n_failed + len(model.diverged)
             notes = (f" (+{others} not done)" if others else "") + (
                 f" (+{model.n_tune} tuning)" if model.n_tune else "")
-            table.add_row(
+            table.add_row(*map(literal, (
                 label, str(cell.train_size or "full"), model.name,
                 ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in model.selected_trial.items()) or "-",
@@ -110,5 +112,5 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
                 _fmt(statistics.stdev(values)) if len(values) > 1 else "-",
                 _fmt(statistics.median(steps)) if steps else "-",
                 _fmt(done[0]["param_count"]) if done else "-",
-            )
+            )))
     console.print(table)

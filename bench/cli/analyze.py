@@ -162,6 +162,10 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, bri
         text = _render(result, fmt or (None if full else "summary"))
     if text is None:
         return
+    if fmt != "json":  # stored names as text, never terminal commands (JSON escapes its own)
+        from ..analysis.display import plain
+
+        text = plain(text)
     if out:
         path = Path(out)
         write_out(path, text + "\n")

@@ -39,11 +39,22 @@ def load_registry():
 
 
 def console(stderr: bool = False):
+    """A rich console that prints stored text as data: control characters in any text it is
+    given are dropped (its own colours and cursor moves are not text and stay)."""
     from rich.console import Console
+    from rich.segment import Segment
+
+    from ..analysis.display import plain
+
+    class DataConsole(Console):
+        def _render_buffer(self, buffer):
+            return super()._render_buffer(
+                seg if seg.control else Segment(plain(seg.text), seg.style, seg.control)
+                for seg in buffer)
 
     # Piped to a file or a CI log, rich would assume 80 columns and cut the tables' cells.
     tty = (sys.stderr if stderr else sys.stdout).isatty()
-    return Console(stderr=stderr) if tty else Console(stderr=stderr, width=160)
+    return DataConsole(stderr=stderr) if tty else DataConsole(stderr=stderr, width=160)
 
 
 def warn_broken(reg) -> None:
@@ -97,12 +108,23 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """The same file by any path: symbolic links, '..', hard links."""
     try:
         if a.resolve() == b.resolve():
             return True
         return a.exists() and b.exists() and os.path.samefile(a, b)  # hard links too
     except (OSError, ValueError):
         return False
+
+
+def database_file(path: Path, db: str) -> str | None:
+    """Which file of the database ``db`` ``path`` is, by any name: "" for the database itself,
+    "-wal", "-shm" or "-journal" for SQLite's files beside it; None for none of them."""
+    from ..store import SIDE_FILES
+
+    dbp = Path(db)
+    names = ("", *SIDE_FILES)
+    return next((s for s in names if _same_file(path, dbp.with_name(dbp.name + s))), None)
 
 
 def _head(path: Path, n: int) -> bytes:
@@ -114,35 +136,64 @@ def _head(path: Path, n: int) -> bytes:
 
 
 def check_out(out: str, db: str | None, force: bool, is_previous: Callable[[Path], bool],
-              what: str) -> Path:
+              what: str, option: str = "--out", can_force: bool = True) -> Path:
     """Refuse an output path that would destroy data, before anything is computed.
 
     The results database (or its -wal/-shm/-journal files) is refused outright. An existing
     SQLite file, or any existing file that is not ``is_previous`` (an earlier output of the same
-    command, which is simply replaced), needs ``--force``.
+    command, which is simply replaced), needs ``--force`` (where ``can_force``).
     """
     path = Path(out)
-    if db is not None:
-        dbp = Path(db)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            if _same_file(path, dbp.with_name(dbp.name + suffix)):
-                fail(f"--out {out} is the results database{suffix and ' ' + suffix[1:] + ' file'}"
-                     f" ({db}); write the {what} to another file")
+    flag = f"{option} {out}"
+    remedy = "(--force replaces it)" if can_force else "(remove it first, or choose another file)"
+    suffix = None if db is None else database_file(path, db)
+    if suffix is not None:
+        fail(f"{flag} is the results database{suffix and ' ' + suffix[1:] + ' file'}"
+             f" ({db}); write the {what} to another file")
     try:
         exists = path.exists()
         is_dir = path.is_dir()
+        special = exists and not is_dir and not path.is_file()
     except (OSError, ValueError) as exc:
-        fail(f"--out {out}: {getattr(exc, 'strerror', None) or exc}")
+        fail(f"{flag}: {getattr(exc, 'strerror', None) or exc}")
     if is_dir:
-        fail(f"--out {out} is a folder; give a file name")
-    if not exists or force:
+        fail(f"{flag} is a folder; give a file name")
+    if special:  # a named pipe or a device: writing it would block or reach hardware
+        fail(f"{flag} is not a regular file; give a file name")
+    if not exists:
+        _check_writable(path, flag)
+        return path
+    if force and can_force:
         return path
     if _head(path, 16) == SQLITE_MAGIC:
-        fail(f"--out {out} is an SQLite database; refusing to overwrite it (--force replaces it)")
+        fail(f"{flag} is an SQLite database; refusing to overwrite it {remedy}")
     if not is_previous(path):
-        fail(f"--out {out} exists and is not an earlier {what}; refusing to overwrite it "
-             "(--force replaces it)")
+        fail(f"{flag} exists and is not an earlier {what}; refusing to overwrite it {remedy}")
     return path
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Fail now, not after the work, when ``path`` cannot be created (a file where a folder
+    should be, /proc, a read-only folder): a file is created beside it and removed at once."""
+    import tempfile
+
+    reason = not_a_folder(path)
+    if reason is None:
+        folder = next((p for p in path.absolute().parents if p.exists()), None)
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".seqbench-probe-"):
+                return
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+    fail(f"{flag}: cannot write there ({reason})")
+
+
+def previous_report(path: Path) -> bool:
+    """An earlier HTML report of seqbench: an HTML file whose title says so, near its top."""
+    head = _head(path, 4096)
+    return head.lstrip().lower().startswith(b"<!doctype html>") and (
+        b"<title>seqbench report</title>" in head
+    )
 
 
 def write_out(path: Path, text: str) -> None:

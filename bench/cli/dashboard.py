@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..store import DEFAULT_DB
-from .common import MAX_BOOTSTRAP, check_out, parse_pairs, write_out
+from .common import MAX_BOOTSTRAP, check_out, parse_pairs, previous_report, write_out
 from .common import fail as _fail
 
 
@@ -103,7 +103,7 @@ def report(out, force, db, pairs, n_boot):
     --out is never the database, and an existing file that is not an earlier report is replaced
     only with --force.
     """
-    path = check_out(out, db, force, _previous_report, "report")
+    path = check_out(out, db, force, previous_report, "report")
     db = Path(db)
     _check_db(db, missing_ok=False)
     options = _options(pairs, n_boot)
@@ -125,13 +125,3 @@ def report(out, force, db, pairs, n_boot):
 
 
 
-def _previous_report(path: Path) -> bool:
-    """An earlier ``bench report``: an HTML file whose title says so, near its top."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    return head.lstrip().lower().startswith(b"<!doctype html>") and (
-        b"<title>seqbench report</title>" in head
-    )

@@ -77,9 +77,12 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
     """
     from ..decision.request import Request, parse_budget, task_for_data
     from ..experiment.matrixfile import parse_assignments
-    from .common import console, fail, load_registry
+    from .common import check_out, console, fail, load_registry, previous_report
     from .preflight import check_plan_fits, make_executor
 
+    if report_path:  # never the database, never someone else's file: refused before any run
+        check_out(report_path, db, False, previous_report, "report", option="--report",
+                  can_force=False)
     reg = load_registry()
     names = [m.strip() for m in models.split(",") if m.strip()]
     try:

@@ -10,7 +10,7 @@ import click
 
 from ..api import PluginError
 from ..store import DEFAULT_DB
-from .common import console, fail
+from .common import console, database_file, fail
 
 
 @click.command()
@@ -30,8 +30,8 @@ def rerun(run_id, db, scratch, tolerance):
     from ..experiment.rerun import compare, find_run, spec_from_record
     from ..store import Store, StoreError
 
-    if scratch and Path(scratch).resolve() == Path(db).resolve():
-        fail("--scratch must not be the database the run comes from")
+    if scratch and database_file(Path(scratch), db) is not None:
+        fail("--scratch must not be the database the run comes from (nor a link to it)")
     try:
         with Store(db, readonly=True) as store:
             stored = find_run(store.runs(), run_id)
@@ -48,9 +48,11 @@ def rerun(run_id, db, scratch, tolerance):
     except PluginError as exc:
         fail(f"cannot rerun {stored['run_id']}: {exc}")
 
+    from ..analysis.display import markup_escape
+
     out = console()
     out.print(f"retraining {spec.model} x {spec.task} n={spec.train_size or 'full'} "
-              f"seed={spec.seed} ({stored['run_id']}) from its stored configuration")
+              f"seed={spec.seed} ({markup_escape(stored['run_id'])}) from its stored configuration")
     with tempfile.TemporaryDirectory(prefix="seqbench-rerun-") as tmp:
         target = Path(scratch) if scratch else Path(tmp) / "rerun.sqlite"
         try:
@@ -79,17 +81,20 @@ def rerun(run_id, db, scratch, tolerance):
 def _print(out, stored, fresh, result) -> None:
     from rich.table import Table
 
-    table = Table(title=f"run {stored['run_id']}: stored vs retrained", title_justify="left")
+    from ..analysis.display import literal, markup_escape
+
+    table = Table(title=literal(f"run {stored['run_id']}: stored vs retrained"),
+                  title_justify="left")
     for col in ("metric", "stored", "retrained", "difference"):
         table.add_column(col)
     for name, a, b in result.metrics:
         gap = "" if a is None or b is None else f"{b - a:+.6g}"
-        table.add_row(name, _fmt(a), _fmt(b), gap)
+        table.add_row(literal(name), _fmt(a), _fmt(b), gap)
     out.print(table)
     build = "the same build" if result.same_build else "a different build"
     if stored.get("status") != fresh.get("status"):
         out.print(f"[red]differs[/red]: stored {stored.get('status')}, retrained "
-                  f"{fresh.get('status')} {fresh.get('error') or ''}".rstrip())
+                  f"{fresh.get('status')} {markup_escape(fresh.get('error') or '')}".rstrip())
     elif result.verdict == "identical":
         out.print(f"[green]identical[/green] ({build})")
     elif result.verdict == "within tolerance":

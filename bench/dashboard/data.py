@@ -490,7 +490,11 @@ class Dashboard:
         with self._build_lock:
             version = self.file_version()
             if self._snap is None or self._snap.version != version:
-                self._snap = build_snapshot(self.path, version, **self.options)
+                shown, self._snap = self._snap, build_snapshot(self.path, version, **self.options)
+                summary = self._snap.summary
+                if summary["status"] == "error" and shown and shown.summary["status"] == "ok":
+                    # the page must not go on showing the old runs as if they were current
+                    summary["message"] = f"The database became unreadable: {summary['message']}"
             return self._snap
 
     # -- payloads (plain dicts; None = not found)

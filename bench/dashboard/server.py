@@ -16,15 +16,19 @@ Routes (everything else is 404):
 Bound to 127.0.0.1 by default; while bound to a loopback address, requests whose ``Host`` header
 names another host are refused (DNS rebinding). Ctrl-C stops it cleanly.
 
-Connections are bounded: at most :data:`MAX_CONNECTIONS` handler threads, a connection idle or
-half-sent for :data:`IDLE_TIMEOUT` seconds is closed, a request cut off before its headers end
-is dropped unanswered, and when every slot is taken the connection that has waited longest for
-its request is closed to make room. A browser tab left open in a bad state, or a burst of
-half-sent requests, cannot keep the page from answering.
+Connections are bounded and never wait on a client for long: at most :data:`MAX_CONNECTIONS`
+handler threads; a client has :data:`REQUEST_DEADLINE` seconds in all to send its request
+(however slowly its bytes trickle in) and as long again to take the answer (a client that asks
+for a bundle and never reads it is cut off); a request cut off before its headers end is dropped
+unanswered; when every thread is taken, the connection that has waited longest on its client is
+closed to make room, and new connections queue (the accept loop never blocks). A browser tab
+left open in a bad state, or a burst of half-sent or unread requests, cannot keep the page from
+answering.
 """
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import re
 import socket
@@ -45,7 +49,9 @@ CARTESIAN = "plotly-cartesian.min.js"  # plotly.js-cartesian-dist-min 4.1.1 (see
 BUNDLES = ("plotly.js", "plotly-gl.js")  # immutable for a release: cached by the browser
 ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 MAX_CONNECTIONS = 32  # handler threads at once; the page itself needs a handful
-IDLE_TIMEOUT = 10.0  # seconds a connection may sit without completing a request
+MAX_QUEUED = 64  # accepted connections waiting for a handler thread
+REQUEST_DEADLINE = 10.0  # seconds a client has to send its whole request, and to take the answer
+IDLE_TIMEOUT = REQUEST_DEADLINE  # the socket timeout of each read and write, within the deadline
 # plotly.js needs 'unsafe-eval' for its WebGL traces (regl compiles shaders with Function);
 # inline scripts stay forbidden, so data can never run as code.
 CSP = (
@@ -99,21 +105,26 @@ class DashboardServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64  # the listen backlog: a burst of connections waits, not refused
 
-    def __init__(self, address, dashboard: Dashboard, quiet: bool = True):
+    def __init__(self, address, dashboard: Dashboard, quiet: bool = True,
+                 deadline: float = REQUEST_DEADLINE):
         host = address[0]
         if ":" in host:
             self.address_family = socket.AF_INET6
         self.dashboard = dashboard
         self.quiet = quiet
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.deadline = deadline
         self._lock = threading.Lock()
-        self._waiting: dict = {}  # connection -> when it began waiting for its next request
+        self._active = 0  # handler threads running
+        self._queued: collections.deque = collections.deque()  # (conn, address, accepted at)
+        self._waiting: dict = {}  # connection -> since when it waits on its client
+        self._closed = threading.Event()
         self.assets = page_assets()
         self.index = (STATIC_DIR / "index.html").read_bytes()
         self.check_host = _loopback(host)
         super().__init__(address, Handler)
         # read the database now, so that the first page load finds it ready
         threading.Thread(target=self._warm, name="dashboard-warm", daemon=True).start()
+        threading.Thread(target=self._reap, name="dashboard-deadlines", daemon=True).start()
 
     def _warm(self) -> None:
         try:
@@ -121,30 +132,48 @@ class DashboardServer(ThreadingHTTPServer):
         except Exception:  # the page reports it when it asks
             pass
 
-    # -- bounded connections
+    # -- bounded connections; the accept loop never waits
 
     def process_request(self, request, client_address) -> None:
-        """Start a handler thread if a slot is free; else free the slot of the connection that
-        has waited longest for a request, and wait (briefly) for it."""
-        if not self._slots.acquire(blocking=False):
-            self._evict_longest_waiting()
-            if not self._slots.acquire(timeout=IDLE_TIMEOUT):
-                self.shutdown_request(request)  # every slot busy computing: drop this one
-                return
-        try:
-            super().process_request(request, client_address)
-        except Exception:
-            self._slots.release()
-            raise
+        """Start a handler thread if fewer than MAX_CONNECTIONS run; else queue the connection
+        for the next thread that finishes, and close the connection that has waited longest on
+        its client to make that happen soon."""
+        with self._lock:
+            start = self._active < MAX_CONNECTIONS
+            if start:
+                self._active += 1
+            else:
+                self._queued.append((request, client_address, time.monotonic()))
+                dropped = self._queued.popleft() if len(self._queued) > MAX_QUEUED else None
+        if start:
+            try:
+                super().process_request(request, client_address)
+            except Exception:
+                with self._lock:
+                    self._active -= 1
+                raise
+            return
+        if dropped is not None:
+            self.shutdown_request(dropped[0])
+        self._evict_longest_waiting()
 
     def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.waiting(request, False)
-            self._slots.release()
+        """Serve this connection, then the queued ones, until none is left."""
+        while request is not None:
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self.waiting(request, False)
+                with self._lock:
+                    if self._queued:
+                        request, client_address, _ = self._queued.popleft()
+                    else:
+                        self._active -= 1
+                        request = None
 
     def waiting(self, conn, flag: bool) -> None:
+        """Note that ``conn`` now waits on its client (for its request, or to take its answer),
+        or no longer does."""
         with self._lock:
             if flag:
                 self._waiting.setdefault(conn, time.monotonic())
@@ -157,10 +186,26 @@ class DashboardServer(ThreadingHTTPServer):
                 return
             conn = min(self._waiting, key=self._waiting.get)
             del self._waiting[conn]
-        try:
-            conn.shutdown(socket.SHUT_RDWR)  # its thread's read returns at once; the thread ends
-        except OSError:
-            pass
+        _hang_up(conn)
+
+    def _reap(self) -> None:
+        """Close every connection that has waited on its client past the deadline: a request
+        trickled in byte by byte, an answer nobody reads, a connection queued too long."""
+        tick = min(0.25, self.deadline / 10)
+        while not self._closed.wait(tick):
+            cutoff = time.monotonic() - self.deadline
+            with self._lock:
+                late = [c for c, since in self._waiting.items() if since <= cutoff]
+                for c in late:
+                    del self._waiting[c]
+                while self._queued and self._queued[0][2] <= cutoff:
+                    late.append(self._queued.popleft()[0])
+            for conn in late:
+                _hang_up(conn)
+
+    def server_close(self) -> None:
+        self._closed.set()
+        super().server_close()
 
     def handle_error(self, request, client_address) -> None:
         """A client that went away mid-answer is normal; anything else is one line, never a
@@ -176,6 +221,13 @@ class DashboardServer(ThreadingHTTPServer):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{port}/"
+
+
+def _hang_up(conn) -> None:
+    try:
+        conn.shutdown(socket.SHUT_RDWR)  # its thread's read or write returns at once
+    except OSError:
+        pass
 
 
 class _TrackedLines:
@@ -205,6 +257,7 @@ class Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self.server.waiting(self.connection, True)  # until its headers have all arrived
         super().handle_one_request()
+        self.server.waiting(self.connection, False)
 
     def parse_request(self) -> bool:
         # A request line or header block cut off by the end of the stream (the client sent half
@@ -243,9 +296,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         for k, v in (extra or {}).items():
             self.send_header(k, v)
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
+        self.server.waiting(self.connection, True)  # until the client has taken the answer
+        try:
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+        finally:
+            self.server.waiting(self.connection, False)
 
     def _json(self, obj, status: int = 200, head: bool = False) -> None:
         self._send(status, dumps(obj).encode(), "application/json; charset=utf-8", head=head)
@@ -331,9 +388,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(db, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
-                **options) -> DashboardServer:
+                deadline: float = REQUEST_DEADLINE, **options) -> DashboardServer:
     """A bound, not yet serving, server (``port`` 0: a free port; see ``.url``)."""
-    return DashboardServer((host, port), Dashboard(db, **options), quiet=quiet)
+    return DashboardServer((host, port), Dashboard(db, **options), quiet=quiet,
+                           deadline=deadline)
 
 
 def serve(server: DashboardServer) -> None:

@@ -56,6 +56,8 @@ def task_for_data(path: str, given: dict[str, str], tasks: dict) -> tuple[str, s
         raise PluginError(f"--data {path}: no such file or folder")
     if p.is_dir():
         return _need("translation", tasks, f"{path} is a folder: parallel text for translation")
+    if not p.is_file():  # a named pipe would block the first read forever; a device never ends
+        raise PluginError(f"--data {path}: not a regular file; give a data file or a folder")
     suffix = "".join(s for s in p.suffixes if s != ".gz")
     if suffix in (".label", ".txt") and "classification" in tasks:
         return "classification", f"{p.name}: one 'LABEL text' line per example -> classification"
@@ -91,14 +93,21 @@ def _columns(path: Path, suffix: str) -> list[str]:
 
     try:
         if suffix in (".csv", ".tsv"):
-            with path.open(newline="", encoding="utf-8") as f:
+            # utf-8-sig: spreadsheet programs' "CSV UTF-8" starts with a byte-order mark
+            with path.open(newline="", encoding="utf-8-sig") as f:
                 return next(csv.reader(f, delimiter="\t" if suffix == ".tsv" else ","), [])
         if suffix == ".jsonl":
-            with path.open(encoding="utf-8") as f:
+            with path.open(encoding="utf-8-sig") as f:
                 first = f.readline()
-            return list(json.loads(first)) if first.strip() else []
+            if not first.strip():
+                return []
+            row = json.loads(first)
+            if not isinstance(row, dict):
+                raise PluginError(f"--data {path}: line 1 is not a JSON object (each line of a "
+                                  '.jsonl file is one example: {"text": ..., "label": ...})')
+            return list(row)
         if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
             rows = data if isinstance(data, list) else next(
                 (v for v in data.values() if isinstance(v, list)), []) if isinstance(data, dict) else []
             return list(rows[0]) if rows and isinstance(rows[0], dict) else (
@@ -106,6 +115,12 @@ def _columns(path: Path, suffix: str) -> list[str]:
         import pyarrow.parquet as pq
 
         return list(pq.read_schema(path).names)
+    except PluginError:
+        raise
+    except RecursionError:
+        raise PluginError(f"--data {path}: its JSON is nested too deeply to read") from None
+    except csv.Error as exc:  # e.g. a header field longer than the csv module's limit
+        raise PluginError(f"--data {path}: not a readable CSV header ({exc})") from None
     except (OSError, UnicodeDecodeError, ValueError, StopIteration) as exc:
         raise PluginError(f"--data {path}: could not read its columns ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
