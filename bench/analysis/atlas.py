@@ -16,7 +16,9 @@ import argparse
 import sys
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .analyze import analyze
 from .cells import task_params, variant_keys
@@ -48,18 +50,18 @@ KIM = (
 )
 
 
-def kim_figure(variant: dict) -> KimFigure | None:
+def kim_figure(variant: dict[str, Any]) -> KimFigure | None:
     data = str(variant.get("data", "")).lower()
     return next((fig for key, fig in KIM if key in data), None)
 
 
-def dataset_name(variant: dict) -> str | None:
+def dataset_name(variant: dict[str, Any]) -> str | None:
     """The data set's name in the literature (MR, Subj, ...) when it is one of Kim's."""
     fig = kim_figure(variant)
     return fig.name if fig else None
 
 
-def _budget(run: dict) -> int | None:
+def _budget(run: dict[str, Any]) -> int | None:
     return ((run.get("config") or {}).get("training") or {}).get("param_budget")
 
 
@@ -68,7 +70,7 @@ def _budget_name(budget: int | None) -> str:
         else f"{budget:,} parameters"
 
 
-def _mean_ci(row: dict, scale: float = 100.0) -> str:
+def _mean_ci(row: dict[str, Any], scale: float = 100.0) -> str:
     if row.get("mean") is None:
         return "-"
     ci = row.get("ci")
@@ -76,7 +78,7 @@ def _mean_ci(row: dict, scale: float = 100.0) -> str:
                                            if ci else "")
 
 
-def _n(cell: dict) -> str:
+def _n(cell: dict[str, Any]) -> str:
     n = cell.get("n")
     text = "-" if n is None else f"{n:,}"
     return f"full ({text})" if cell.get("train_size") is None else text
@@ -85,10 +87,10 @@ def _n(cell: dict) -> str:
 # ---------------------------------------------------------------------------- sections
 
 
-def _parts(runs: list[dict], names: dict[str, str]) -> list[str]:
+def _parts(runs: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
     """Each part (a matrix file's launch) with its runs and wall clock, first start to last
     finish."""
-    parts: dict[str, list[dict]] = {}
+    parts: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         parts.setdefault(r.get("matrix_id") or "-", []).append(r)
     rows = []
@@ -113,12 +115,12 @@ def _parts(runs: list[dict], names: dict[str, str]) -> list[str]:
     return md_table(table)
 
 
-def _per_dataset(analysis: dict, label) -> list[str]:
+def _per_dataset(analysis: dict[str, Any], label: Callable[[dict[str, Any]], str]) -> list[str]:
     """One table per data set: each model's mean test accuracy [95% t-CI] per size, and the
     verdict pair's difference."""
     out = []
     pair = analysis.get("verdict_pair") or []
-    by_variant: dict[str, list[dict]] = {}
+    by_variant: dict[str, list[dict[str, Any]]] = {}
     for c in analysis["cells"]:
         by_variant.setdefault(c["variant_key"], []).append(c)
     for vkey, cells in sorted(by_variant.items(), key=lambda kv: label(kv[1][0])):
@@ -150,7 +152,8 @@ def _per_dataset(analysis: dict, label) -> list[str]:
     return out
 
 
-def _control(analyses: list[dict], params_of, budget_of: dict) -> list[str]:
+def _control(analyses: list[dict[str, Any]], params_of: Callable[[dict[str, Any]], dict[str, Any]],
+             budget_of: dict[str, Any]) -> list[str]:
     """The CNN on each full training set, every budget it ran at, against Kim (2014);
     ``params_of(cell)``: the task parameters its runs were configured with; ``budget_of``:
     run id -> parameter budget."""
@@ -212,10 +215,11 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
              for rid, task, (_, vkey) in ((r["run_id"], r["task"], keys[r["run_id"]])
                                           for r in runs)}
 
-    def first_run(cell: dict) -> str:
-        return next(rid for m in cell["models"] for rid in m.get("run_ids") or [])
+    def first_run(cell: dict[str, Any]) -> str:
+        run_id: str = next(rid for m in cell["models"] for rid in m.get("run_ids") or [])
+        return run_id
 
-    def label(cell: dict) -> str:
+    def label(cell: dict[str, Any]) -> str:
         return names[first_run(cell)]
 
     counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "diverged")}
@@ -254,19 +258,20 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _budget_groups(runs: list[dict], names: dict[str, str]) -> dict[int | None, list[dict]]:
+def _budget_groups(runs: list[dict[str, Any]],
+                   names: dict[str, str]) -> dict[int | None, list[dict[str, Any]]]:
     """The runs by the rank of their budget within their data set, largest first, among the
     budgets at which at least two models ran (budgets may differ between data sets: each data
     set's comparison is at one budget); None: a model alone at its budget (the control)."""
-    models: dict[tuple, set] = {}
+    models: dict[tuple[Any, ...], set[Any]] = {}
     for r in runs:
         models.setdefault((names[r["run_id"]], _budget(r)), set()).add(r["model"])
-    rank: dict[tuple, int] = {}
+    rank: dict[tuple[Any, ...], int] = {}
     for name in {d for d, _ in models}:
         shared = sorted((b for (d, b), ms in models.items() if d == name and len(ms) > 1),
                         key=lambda b: -(b or 0))
         rank.update({(name, b): i for i, b in enumerate(shared)})
-    groups: dict[int | None, list[dict]] = {}
+    groups: dict[int | None, list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault(rank.get((names[r["run_id"]], _budget(r))), []).append(r)
     return groups

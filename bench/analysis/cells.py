@@ -24,27 +24,28 @@ class TextEnum(str, Enum):
     """A str Enum that reads as its value everywhere (str, f-strings, JSON), on Python 3.10+."""
 
     def __str__(self) -> str:
-        return self.value
+        return str(self.value)
 
     __hash__ = str.__hash__  # equal to its value, so hashed like it: one dict key for both
 
 
-def task_params(run: dict) -> dict:
+def task_params(run: dict[str, Any]) -> dict[str, Any]:
     """The task parameters a run was configured with (``{}`` when it has none)."""
     return (run.get("config") or {}).get("task_params") or {}
 
 
-def protocol(run: dict) -> str:
+def protocol(run: dict[str, Any]) -> str:
     """The training protocol of a run: its schedule and, for wsd, its warm-up and cooldown.
     Runs of different protocols are never one cell (:func:`variant_keys` keys them apart)."""
     training = (run.get("config") or {}).get("training") or {}
     schedule = training.get("schedule", "cosine")  # before the key existed: cosine
     if schedule != "wsd":
-        return schedule
+        name: str = schedule
+        return name
     return f"wsd warmup_steps={training.get('warmup_steps')} cooldown={training.get('cooldown')}"
 
 
-def _variant_params(run: dict) -> dict:
+def _variant_params(run: dict[str, Any]) -> dict[str, Any]:
     return {**task_params(run), "protocol": protocol(run)}
 
 
@@ -53,14 +54,14 @@ def fmt_value(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, default=str)
 
 
-def variant_key(variant: dict) -> str:
+def variant_key(variant: dict[str, Any]) -> str:
     """``{"T": 50}`` -> ``"T=50"``; no varying parameter -> ``"default"``."""
     return ",".join(f"{k}={fmt_value(v)}" for k, v in variant.items()) or "default"
 
 
 def variant_keys(
-    runs: Sequence[dict], among: Iterable[dict] | None = None
-) -> dict[str, tuple[dict, str]]:
+    runs: Sequence[dict[str, Any]], among: Iterable[dict[str, Any]] | None = None
+) -> dict[str, tuple[dict[str, Any], str]]:
     """run_id -> (the task parameters that vary among the runs of its task, their short key);
     a ``protocol`` (:func:`protocol`) among them when the runs of a task differ in it.
 
@@ -69,7 +70,7 @@ def variant_keys(
     ``among`` (default: ``runs``) are the runs whose parameters decide what varies, e.g. only
     the finished ones, so that a run still in progress does not rename the finished runs' cells.
     """
-    seen: dict[str, list[dict]] = {}
+    seen: dict[str, list[dict[str, Any]]] = {}
     for r in runs if among is None else among:
         seen.setdefault(r["task"], []).append(_variant_params(r))
     varying: dict[str, list[str]] = {}
@@ -117,7 +118,7 @@ def clean(x: Any, *, drop_private: bool = False) -> Any:
 # ---------------------------------------------------------------------------- runs -> cells
 
 
-def _hyper(trial: dict) -> dict:
+def _hyper(trial: dict[str, Any]) -> dict[str, Any]:
     """A trial's hyperparameters: the protocol's bookkeeping (stage, round, trial count, the
     learning-rate range and its extensions) left out; ``per`` stays, selection reads it."""
     from ..experiment.tuning import META
@@ -125,7 +126,7 @@ def _hyper(trial: dict) -> dict:
     return {k: v for k, v in trial.items() if k not in META or k == "per"}
 
 
-def _as_selected(run: dict) -> dict:
+def _as_selected(run: dict[str, Any]) -> dict[str, Any]:
     """The run as the trial selection sees it. A tuning run and the evaluation runs of its
     configuration are one trial: ``trial_key`` reads the ``config``, which has no stage; a
     record without one is keyed by its trial's hyperparameters (its stage and bookkeeping differ
@@ -141,16 +142,17 @@ class ModelRuns:
 
     name: str
     trials: int  # distinct trials (configurations) this model ran in the cell
-    selected_trial: dict  # the selected trial's hyperparameters
-    done: list[dict]  # selected trial, evaluation stage, status done, with a test value
-    diverged: list[dict]  # selected trial, evaluation stage, status diverged
+    selected_trial: dict[str, Any]  # the selected trial's hyperparameters
+    done: list[dict[str, Any]]  # selected trial, evaluation stage, status done, with a test value
+    diverged: list[dict[str, Any]]  # selected trial, evaluation stage, status diverged
     n_failed: int  # failed runs of any trial
     n_tune: int  # runs on tuning seeds: selection only, never evaluated
-    tuning: dict = field(default_factory=dict)  # the evaluation runs' tuning record (lr_edge...)
+    # the evaluation runs' tuning record (lr_edge...)
+    tuning: dict[str, Any] = field(default_factory=dict)
     values: list[float] = field(init=False)
-    seeds: list = field(init=False)
+    seeds: list[Any] = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.values = [float(r["primary_value"]) for r in self.done]
         self.seeds = [r["seed"] for r in self.done]
 
@@ -164,18 +166,19 @@ class Cell:
     """The runs of one task variant at one training size."""
 
     task: str
-    variant: dict
+    variant: dict[str, Any]
     variant_key: str
     train_size: Any
     n: Any  # training examples (the most common ``train_examples``), else the train size
     primary_metric: str | None
     higher_is_better: bool
-    runs: list[dict]
+    runs: list[dict[str, Any]]
     models: dict[str, ModelRuns]  # by name, sorted
-    extras: dict  # chance, perfect, val_size: the most common value among the runs that have it
+    # chance, perfect, val_size: the most common value among the runs that have it
+    extras: dict[str, Any]
 
 
-def _sort_value(v: Any) -> tuple:
+def _sort_value(v: Any) -> tuple[Any, ...]:
     return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
 
 
@@ -186,7 +189,7 @@ def _size_key(v: Any) -> float:
 EXTRAS = ("chance", "perfect", "val_size")
 
 
-def group(runs: Sequence[dict]) -> list[Cell]:
+def group(runs: Sequence[dict[str, Any]]) -> list[Cell]:
     """Finished, failed and diverged runs as cells, sorted by task, variant and size.
 
     Per model and task variant the trial is chosen once over every size's runs (the launcher's
@@ -197,8 +200,9 @@ def group(runs: Sequence[dict]) -> list[Cell]:
 
     counted = [r for r in runs if r["status"] in COUNTED]
     variants = variant_keys(counted)
-    per_model: dict[tuple, list[dict]] = {}  # (task, variant, model) -> runs of every size
-    groups: dict[tuple, list[dict]] = {}
+    # (task, variant, model) -> runs of every size
+    per_model: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in counted:
         vkey = variants[r["run_id"]][1]
         per_model.setdefault((r["task"], vkey, r["model"]), []).append(r)
@@ -212,7 +216,7 @@ def group(runs: Sequence[dict]) -> list[Cell]:
         ref = next((r for r in done if r.get("primary_metric")), None) or next(
             (r for r in rs if r.get("primary_metric")), {})
         sizes = Counter(r["train_examples"] for r in rs if r.get("train_examples") is not None)
-        by_model: dict[str, list[dict]] = {}
+        by_model: dict[str, list[dict[str, Any]]] = {}
         for r in rs:
             by_model.setdefault(r["model"], []).append(r)
         models = {}

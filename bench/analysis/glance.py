@@ -24,7 +24,7 @@ def _data_name(data: Any) -> str | None:
     return f"{parent}/{stem}" if path.suffix and parent not in ("", ".", "..") else stem
 
 
-def short_labels(variants: Iterable[tuple[str, dict]]) -> dict[tuple[str, str], str]:
+def short_labels(variants: Iterable[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], str]:
     """(task, variant key) -> a short label: the variant's ``label`` parameter when it has one,
     else the task and its data set's name, with the other varying parameters only where two
     variants would otherwise read the same."""
@@ -49,11 +49,11 @@ def short_labels(variants: Iterable[tuple[str, dict]]) -> dict[tuple[str, str], 
     return out
 
 
-def stage(trial: dict | None) -> str:
+def stage(trial: dict[str, Any] | None) -> str:
     return "tuning" if (trial or {}).get("stage") == "tune" else "evaluation"
 
 
-def tuned(trial: dict | None) -> str:
+def tuned(trial: dict[str, Any] | None) -> str:
     """The hyperparameters a tuning sweep chose for this run, e.g. 'lr=0.003, dropout=0.25'."""
     hyper = {k: v for k, v in (trial or {}).items() if k not in META}
     return ", ".join(f"{k}={_num(v)}" for k, v in hyper.items())
@@ -63,13 +63,13 @@ def _num(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def _sizes(ns: list) -> str:
+def _sizes(ns: list[Any]) -> str:
     return ", ".join(f"{n:,}" if isinstance(n, int) else str(n) for n in ns)
 
 
-def pair_outcomes(cells: list[dict], a: str, b: str) -> dict[str, list]:
+def pair_outcomes(cells: list[dict[str, Any]], a: str, b: str) -> dict[str, list[Any]]:
     """Outcome -> the sizes (n) where the pair's comparison has it, oriented as a vs b."""
-    out: dict[str, list] = {}
+    out: dict[str, list[Any]] = {}
     for cell in sorted(cells, key=lambda c: c.get("n") or 0):
         for c in cell.get("comparisons", []):
             if {c["a"], c["b"]} != {a, b}:
@@ -83,7 +83,7 @@ def pair_outcomes(cells: list[dict], a: str, b: str) -> dict[str, list]:
     return out
 
 
-def verdict_sentence(verdict: dict, cells: list[dict]) -> str:
+def verdict_sentence(verdict: dict[str, Any], cells: list[dict[str, Any]]) -> str:
     """One sentence: where the verdict's pair differs in accuracy, size by size."""
     a, b = verdict["a"], verdict["b"]
     mine = [c for c in cells if c["task"] == verdict["task"]
@@ -98,11 +98,11 @@ def verdict_sentence(verdict: dict, cells: list[dict]) -> str:
              "inconclusive": "undecided"}
     parts = [f"{words.get(k, k)} at n = {_sizes(ns)}" for k, ns in outcomes.items()]
     speed = {"holds": f"; {a} reaches the target sooner",
-             "fails": f"; {b} reaches the target sooner"}.get(verdict.get("speed_claim"), "")
+             "fails": f"; {b} reaches the target sooner"}.get(str(verdict.get("speed_claim")), "")
     return f"{a} vs {b}: " + "; ".join(parts) + speed + "."
 
 
-def headline(verdicts: list[dict]) -> str | None:
+def headline(verdicts: list[dict[str, Any]]) -> str | None:
     """The study's answer in one sentence: how often the verdict pair's claim held."""
     if not verdicts:
         return None
@@ -118,7 +118,7 @@ def headline(verdicts: list[dict]) -> str | None:
             f"{len(verdicts)} task{'s' if len(verdicts) > 1 else ''}.")
 
 
-def cell_line(cell: dict, label: str) -> str:
+def cell_line(cell: dict[str, Any], label: str) -> str:
     """One line per cell: the two best models' means, the outcome between them."""
     ranked = sorted((m for m in cell.get("models", []) if m.get("mean") is not None),
                     key=lambda m: -m["mean"] if cell.get("higher_is_better", True) else m["mean"])
@@ -141,7 +141,7 @@ def cell_line(cell: dict, label: str) -> str:
             f"({best.get('n_seeds')}/{second.get('n_seeds')} seeds): {result}{p_text}")
 
 
-def render_summary(result: dict, width: int = 100) -> str:
+def render_summary(result: dict[str, Any], width: int = 100) -> str:
     """``bench analyze``'s default: the headline, a line per cell, a sentence per verdict."""
     import textwrap
 
@@ -157,7 +157,7 @@ def render_summary(result: dict, width: int = 100) -> str:
     labels = short_labels((c["task"], c.get("variant") or {}) for c in cells)
     if result.get("verdicts"):
         lines += wrap(headline(result["verdicts"]) or "")
-    variants: dict[tuple, list[dict]] = {}
+    variants: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for c in cells:
         variants.setdefault((c["task"], c["variant_key"]), []).append(c)
     for key, group in variants.items():

@@ -23,7 +23,7 @@ def _fmt(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
-def _settings(run: dict) -> dict[str, Any]:
+def _settings(run: dict[str, Any]) -> dict[str, Any]:
     config = run.get("config") or {}
     training = config.get("training") or {}
     out = {k: v for k, v in (config.get("model_params") or {}).items()}
@@ -33,10 +33,10 @@ def _settings(run: dict) -> dict[str, Any]:
     return out
 
 
-def config_labels(runs: Iterable[dict]) -> dict[str, str]:
+def config_labels(runs: Iterable[dict[str, Any]]) -> dict[str, str]:
     """run_id -> ``model k=v ...`` with the settings that vary among ``runs`` of that model."""
     runs = list(runs)
-    by_model: dict[str, list[dict]] = {}
+    by_model: dict[str, list[dict[str, Any]]] = {}
     for r in runs:
         by_model.setdefault(r["model"], []).append(r)
     labels = {}
@@ -60,10 +60,11 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 4)
 
 
-def profile_at(g: dict, step: int = 0) -> list[float | None] | None:
+def profile_at(g: dict[str, Any], step: int = 0) -> list[float | None] | None:
     for p in g.get("probes") or []:
         if p["step"] == step:
-            return p["input_grad_norm"]
+            norms: list[float | None] | None = p["input_grad_norm"]
+            return norms
     return None
 
 
@@ -75,13 +76,12 @@ def ratio(norms: list[float | None] | None) -> float | None:
     return norms[0] / norms[-1]
 
 
-def _mean_logs(rows: list[list[float | None]]) -> tuple[list, list, list]:
+def _mean_logs(rows: list[list[float | None]]) -> tuple[list[Any], list[Any], list[Any]]:
     """Per position over rows: mean, min and max of log10 (None where no row has a value)."""
     width = max((len(r) for r in rows), default=0)
     mean, lo, hi = [], [], []
     for t in range(width):
-        vals = [log10(r[t]) for r in rows if t < len(r)]
-        vals = [v for v in vals if v is not None]
+        vals = [v for r in rows if t < len(r) if (v := log10(r[t])) is not None]
         mean.append(round(sum(vals) / len(vals), 4) if vals else None)
         lo.append(round(min(vals), 4) if vals else None)
         hi.append(round(max(vals), 4) if vals else None)
@@ -96,7 +96,7 @@ def _median(values: list[float]) -> float | None:
     return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
-def flow(g: dict) -> dict:
+def flow(g: dict[str, Any]) -> dict[str, Any]:
     """One run's map: probe steps x positions of log10 ‖∂L/∂x_t‖."""
     probes = g.get("probes") or []
     return {
@@ -105,7 +105,7 @@ def flow(g: dict) -> dict:
     }
 
 
-def mean_flow(gs: list[dict]) -> dict:
+def mean_flow(gs: list[dict[str, Any]]) -> dict[str, Any]:
     """Seeds' maps averaged in log space, step by step (a step some seeds never reached, e.g.
     after early stopping, averages the seeds that did)."""
     steps = sorted({p["step"] for g in gs for p in g.get("probes") or []})
@@ -116,13 +116,14 @@ def mean_flow(gs: list[dict]) -> dict:
     return {"steps": steps, "log10": rows}
 
 
-def configurations(runs: list[dict], gradients: dict[str, dict]) -> list[dict]:
+def configurations(runs: list[dict[str, Any]],
+                   gradients: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The probed runs grouped by configuration: each with its seeds' step-0 profile (mean, min
     and max of log10 over seeds), the ratio first/last per seed and its median, and the
     seeds' mean gradient-flow map."""
     probed = [r for r in runs if (gradients.get(r["run_id"]) or {}).get("probes")]
     labels = config_labels(probed)
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in probed:
         groups.setdefault(labels[r["run_id"]], []).append(r)
     out = []

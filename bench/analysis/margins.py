@@ -4,6 +4,8 @@ guard) and ``bench decide`` (its sequential rule) both use, so they agree on "eq
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 PERCENT_METRICS = {"bleu", "chrf", "ter"}  # metrics on a 0-100 scale
 
@@ -23,17 +25,18 @@ def scale_of(metric: str | None, values: list[float], higher: bool) -> str | Non
     return None
 
 
-def practical_margin(metric, higher, values, extras: dict,
-                     margins: dict | None) -> tuple[float | None, str]:
+def practical_margin(metric: str | None, higher: bool, values: Iterable[float | None],
+                     extras: dict[str, Any],
+                     margins: dict[str, Any] | None) -> tuple[float | None, str]:
     """(delta, where it comes from): ``margins[metric]`` or ``margins["*"]`` if given, else 1 point
     of the metric's scale (0.01 in [0, 1], 1.0 in [0, 100]), else 1% of the declared
     chance-to-perfect range; None when nothing declares a scale."""
     margins = margins or {}
-    values = [v for v in values if v is not None and math.isfinite(v)]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
     for key in (metric, "*"):
         if key in margins:
             return float(margins[key]), "given"
-    scale = scale_of(metric, values, higher)
+    scale = scale_of(metric, finite, higher)
     if scale == "unit":
         return 0.01, "default: 1 point of [0, 1]"
     if scale == "percent":

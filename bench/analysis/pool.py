@@ -198,11 +198,12 @@ class PoolReport:
     tasks: list[TaskPool]  # tasks with at least two data sets
     skipped: list[str]  # tasks with fewer, in words
 
-    def to_dict(self) -> dict:
-        return clean(asdict(self))
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = clean(asdict(self))
+        return out
 
 
-def dataset_names(variants: Iterable[dict]) -> dict[str, str]:
+def dataset_names(variants: Iterable[dict[str, Any]]) -> dict[str, str]:
     """variant key -> a short name: the first varying parameter's value as a file name without
     its data suffixes ('../x/rt-polarity.all.gz' -> 'rt-polarity'), more values when needed."""
     from .cells import variant_key
@@ -230,11 +231,12 @@ def dataset_names(variants: Iterable[dict]) -> dict[str, str]:
     return {key: key for key, _ in unique}
 
 
-def _comparison(cell: dict, a: str, b: str) -> dict | None:
+def _comparison(cell: dict[str, Any], a: str, b: str) -> dict[str, Any] | None:
     """The cell's comparison of A and B, oriented A - B."""
     for c in cell.get("comparisons", []):
         if (c["a"], c["b"]) == (a, b):
-            return c
+            same: dict[str, Any] = c
+            return same
         if (c["a"], c["b"]) == (b, a):
             flip = dict(c, a=a, b=b, diff=None if c["diff"] is None else -c["diff"])
             if c.get("ci"):
@@ -243,14 +245,14 @@ def _comparison(cell: dict, a: str, b: str) -> dict | None:
     return None
 
 
-def _pick(cells: list[dict], regime: Regime) -> dict | None:
+def _pick(cells: list[dict[str, Any]], regime: Regime) -> dict[str, Any] | None:
     inside = [c for c in cells if regime.holds(c.get("n"), c.get("train_size"))]
     if not inside:
         return None
     return min(inside, key=lambda c: (regime.distance(c.get("n")), float(c.get("n") or math.inf)))
 
 
-def _effect(name: str, cell: dict, a: str, b: str) -> DatasetEffect | str:
+def _effect(name: str, cell: dict[str, Any], a: str, b: str) -> DatasetEffect | str:
     """The data set's effect, or why it cannot contribute."""
     size = "full" if cell.get("train_size") is None else f"n = {cell.get('n'):,}"
     present = {m["model"] for m in cell["models"] if m.get("n_seeds")}
@@ -274,7 +276,7 @@ def _effect(name: str, cell: dict, a: str, b: str) -> DatasetEffect | str:
     )
 
 
-def pool_pair(per_dataset: dict[str, list[dict]], a: str, b: str, regime: Regime, *,
+def pool_pair(per_dataset: dict[str, list[dict[str, Any]]], a: str, b: str, regime: Regime, *,
               method: str = "dl", interval: str = "hksj", confidence: float = 0.95) -> Pooled:
     """A - B in ``regime`` pooled over the data sets (name -> that data set's cells)."""
     effects, excluded = [], []
@@ -297,7 +299,7 @@ def pool_pair(per_dataset: dict[str, list[dict]], a: str, b: str, regime: Regime
     return Pooled(a, b, regime.name, effects, excluded, meta, note)
 
 
-def best_other(per_dataset: dict[str, list[dict]], model: str, regime: Regime,
+def best_other(per_dataset: dict[str, list[dict[str, Any]]], model: str, regime: Regime,
                higher: bool) -> str | None:
     """The other model with the best mean score over the regime's data sets where both ran
     (among those that ran in the most of them)."""
@@ -318,14 +320,14 @@ def best_other(per_dataset: dict[str, list[dict]], model: str, regime: Regime,
     return max(sorted(scores), key=lambda o: (len(scores[o]), sign * float(np.mean(scores[o]))))
 
 
-def pairs_for(models: Iterable[str], pair: tuple[str, str] | None = None) -> list[tuple]:
+def pairs_for(models: Iterable[str], pair: tuple[str, str] | None = None) -> list[tuple[Any, ...]]:
     """The pairs the analysis must compare for :func:`pool`: the pooled pair first, then every
     other pair of the models (the best-other rows need them all)."""
     every = default_pairs(models)
     return ([tuple(pair)] if pair else []) + [p for p in every if not pair or set(p) != set(pair)]
 
 
-def display_unit(cells: list[dict]) -> tuple[float, str]:
+def display_unit(cells: list[dict[str, Any]]) -> tuple[float, str]:
     """(100, "points") for a metric in [0, 1], else (1, its name): how differences are shown."""
     values = [m["mean"] for c in cells for m in c["models"] if m.get("mean") is not None]
     metric = cells[0].get("primary_metric") or "score"
@@ -334,10 +336,10 @@ def display_unit(cells: list[dict]) -> tuple[float, str]:
     return 1.0, str(metric)
 
 
-def pool(analysis: dict, *, pair: tuple[str, str] | None = None,
+def pool(analysis: dict[str, Any], *, pair: tuple[str, str] | None = None,
          regimes: Sequence[Regime] | str = DEFAULT_REGIMES, method: str = "dl",
          interval: str = "hksj", confidence: float = 0.95,
-         names: Callable[[dict], str | None] | None = None) -> PoolReport:
+         names: Callable[[dict[str, Any]], str | None] | None = None) -> PoolReport:
     """The pooled verdicts of every task with several data sets in ``analysis`` (the dict of
     :func:`seqbench.analysis.analyze.analyze`, which must have compared the pairs asked for:
     its default, every pair, does). ``pair`` defaults to LSTM vs Transformer when both ran,
@@ -345,7 +347,7 @@ def pool(analysis: dict, *, pair: tuple[str, str] | None = None,
     parameters (None: the short name :func:`dataset_names` gives)."""
     if isinstance(regimes, str):
         regimes = parse_regimes(regimes)
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for c in analysis.get("cells", []):
         key = (c["task"], c.get("primary_metric"), bool(c.get("higher_is_better", True)))
         groups.setdefault(key, []).append(c)
@@ -360,7 +362,7 @@ def pool(analysis: dict, *, pair: tuple[str, str] | None = None,
         label = {k: (names(v) if names else None) or short[k] for k, v in variants.items()}
         if len(set(label.values())) < len(label):
             label = short  # the given names do not tell these data sets apart
-        per_dataset: dict[str, list[dict]] = {}
+        per_dataset: dict[str, list[dict[str, Any]]] = {}
         for c in cells:
             per_dataset.setdefault(label[c["variant_key"]], []).append(c)
         models = sorted({m["model"] for c in cells for m in c["models"] if m.get("n_seeds")})

@@ -8,9 +8,12 @@ every model against the best other, and the prediction interval said as a predic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from .pool import INTERVALS, METHODS, Pooled, PoolReport, TaskPool
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 POOLED_COLUMNS = ("regime", "k", "pooled difference [CI]", "τ²", "τ", "I²", "Q",
                   "prediction interval (new data set)", "data sets")
@@ -40,11 +43,11 @@ def signed(x: float, scale: float) -> str:
     return f"{v:+.2f}" if abs(v) < 100 else f"{v:+,.0f}"
 
 
-def interval(bounds, scale: float) -> str:
+def interval(bounds: Sequence[float], scale: float) -> str:
     return f"[{signed(bounds[0], scale)}, {signed(bounds[1], scale)}]"
 
 
-def _n(n) -> str:
+def _n(n: int | None) -> str:
     return "-" if n is None else f"{n:,}"
 
 
@@ -130,7 +133,7 @@ def nothing_to_pool(report: PoolReport) -> str | None:
 
 
 def md_table(table: Table) -> list[str]:
-    def esc(x):
+    def esc(x: object) -> str:
         return str(x).replace("|", "\\|")
 
     out = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
@@ -154,7 +157,7 @@ def render_markdown(report: PoolReport, heading: str = "# seqbench pooled analys
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_rich(report: PoolReport, console) -> None:
+def render_rich(report: PoolReport, console: Console) -> None:
     from rich.table import Table as RichTable
     from rich.text import Text  # plain text: a model's name is never rich markup
 

@@ -6,18 +6,22 @@ form: an infinite value is null with a flag).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .formatting import INF_MARK, ci, count, flops, num, pval, secs, signed
 from .formatting import diff_text as _diff
 from .formatting import size_label as _size
 
-def _ttt_cells(t: dict) -> tuple[str, str, str, str]:
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _ttt_cells(t: dict[str, Any]) -> tuple[str, str, str, str]:
     """Steps, seconds and FLOPs to the target (median [CI]) and how many runs reached it."""
     fmt = {"steps": count, "seconds": secs, "flops": flops}
 
-    def cell(unit):
+    def cell(unit: str) -> str:
         if f"median_{unit}" not in t:
             return "-"  # runs stored before FLOPs were counted
         m = t[f"median_{unit}"]
@@ -37,21 +41,22 @@ COMPARE_COLUMNS = ("size", "A vs B", "diff [CI] (+: A better)", "test", "p (Holm
                    "equivalence: TOST p (Holm) [interval]", "result", "speed")
 
 
-def _p_holm(p, adj) -> str:
+def _p_holm(p: float | None, adj: float | None) -> str:
     if p is None:
         return "-"
     return pval(p) + (f" ({pval(adj)})" if adj is not None and adj != p else "")
 
 
-def _speed_cell(s: dict | None) -> str:
+def _speed_cell(s: dict[str, Any] | None) -> str:
     if not s:
         return "-"
     if s["p_value"] is None or s["outcome"] == "not_measurable":
-        return s["result"]
+        result: str = s["result"]
+        return result
     return f"{s['result']} (log-rank p {_p_holm(s['p_value'], s['p_holm'])})"
 
 
-def _declared(c: dict) -> str:
+def _declared(c: dict[str, Any]) -> str:
     """What a cell declares: the practical margin, the floor/ceiling guard, validation noise."""
     g = c.get("guard") or {}
     bits = []
@@ -70,7 +75,7 @@ def _declared(c: dict) -> str:
     return "; ".join(bits)
 
 
-def _notes(cells: list[dict], sizes: list[str]) -> list[str]:
+def _notes(cells: list[dict[str, Any]], sizes: list[str]) -> list[str]:
     """The declarations once when every size shares them (else per size), and the targets."""
     declared = [_declared(c) for c in cells]
     if len(set(declared)) == 1:
@@ -84,7 +89,7 @@ def _notes(cells: list[dict], sizes: list[str]) -> list[str]:
     return out
 
 
-def sections(result: dict) -> Iterator[dict[str, Any]]:
+def sections(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Per task variant: a title, model rows, comparison rows, notes, scaling lines, verdict."""
     scaling = {(s["task"], s["variant_key"]): s for s in result.get("scaling", [])}
     verdicts = {(v["task"], v["variant_key"]): v for v in result.get("verdicts", [])}
@@ -142,7 +147,7 @@ def sections(result: dict) -> Iterator[dict[str, Any]]:
         }
 
 
-def _counts_line(result: dict) -> str:
+def _counts_line(result: dict[str, Any]) -> str:
     c = result.get("counts", {})
     conf = result["confidence"]
     early = (f" ({c['early_stopped']} of them stopped early, before their step cap)"
@@ -164,7 +169,7 @@ _NO_PAIR = ("Only one model has runs (or --pairs named none present): nothing to
             "no verdict.")
 
 
-def _claim_line(v: dict) -> str:
+def _claim_line(v: dict[str, Any]) -> str:
     accuracy = v["accuracy_claim"]
     if accuracy == "budget-limited":
         accuracy += (f" (after {count(v['budget_steps'])} steps: "
@@ -173,7 +178,7 @@ def _claim_line(v: dict) -> str:
             f"'{v['a']} converges faster': {v['speed_claim']}")
 
 
-def render_rich(result: dict, console) -> None:
+def render_rich(result: dict[str, Any], console: Console) -> None:
     from rich.table import Table
     from rich.text import Text  # plain text: "[t-CI]" or a model's name is never rich markup
 
@@ -201,8 +206,8 @@ def render_rich(result: dict, console) -> None:
         console.print()
 
 
-def _md_table(columns, rows) -> list[str]:
-    def esc(x):
+def _md_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    def esc(x: Any) -> str:
         return str(x).replace("|", "\\|")
 
     out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -210,7 +215,7 @@ def _md_table(columns, rows) -> list[str]:
     return out
 
 
-def render_markdown(result: dict) -> str:
+def render_markdown(result: dict[str, Any]) -> str:
     lines = ["# seqbench analysis", "", _counts_line(result), ""]
     if not result.get("cells"):
         lines += ["No finished, failed or diverged runs to analyse.", ""]
@@ -228,7 +233,7 @@ def render_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _brief_line(c: dict, cmp: dict) -> str:
+def _brief_line(c: dict[str, Any], cmp: dict[str, Any]) -> str:
     """One comparison in one line: who is ahead, the difference and its interval, the test."""
     size = _size(c["n"], c["train_size"])
     diff = f"{cmp['a']} − {cmp['b']} {_diff(cmp)}" if cmp["diff"] is not None else ""
@@ -243,7 +248,7 @@ def _brief_line(c: dict, cmp: dict) -> str:
     return f"{size}: {what}" + (f", {diff} ({test})" if diff else "")
 
 
-def render_brief(result: dict) -> str:
+def render_brief(result: dict[str, Any]) -> str:
     """Per task variant and size, who is ahead with the interval of the difference: the short
     answer, one line a comparison."""
     lines = []
@@ -259,8 +264,8 @@ def render_brief(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _by_variant(result: dict) -> dict[tuple, list[dict]]:
-    order: dict[tuple, list[dict]] = {}
+def _by_variant(result: dict[str, Any]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    order: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for c in result.get("cells", []):
         order.setdefault((c["task"], c["variant_key"]), []).append(c)
     return order

@@ -98,7 +98,7 @@ class Curve:
         assert p is not None
         law = p[:, :1] * np.exp(-p[:, 1:2] * grid[None, :]) + p[:, 2:3]
         if not boot:
-            return law
+            return np.asarray(law)
         assert self.boot_on_bound is not None
         return np.where(self.boot_on_bound[:, None], interp, law)
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 from scipy.special import ndtr  # the normal CDF without scipy.stats' per-call overhead
 
@@ -124,7 +125,7 @@ def t_factor(n: int, alpha: float) -> float:
     return math.inf if n < 2 else float(stats.t.ppf(1 - alpha / 2, n - 1) / math.sqrt(n))
 
 
-def verdict_codes(low, high, margin: float) -> np.ndarray:
+def verdict_codes(low: ArrayLike, high: ArrayLike, margin: float) -> np.ndarray:
     """VERDICTS codes for arrays of intervals (equivalence first, see the module notes)."""
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
     codes = np.zeros(np.broadcast(low, high).shape, dtype=np.int8)
@@ -134,7 +135,8 @@ def verdict_codes(low, high, margin: float) -> np.ndarray:
     return codes
 
 
-def replay(paths, factors: Sequence[float], margin: float, n_min: int):
+def replay(paths: ArrayLike, factors: Sequence[float], margin: float,
+           n_min: int) -> tuple[np.ndarray, np.ndarray]:
     """Run a stopping rule over many paths of differences at once (simulations): stop at the
     first look n >= n_min whose interval mean +/- factors[n] * s gives a verdict.
 
@@ -158,7 +160,7 @@ def replay(paths, factors: Sequence[float], margin: float, n_min: int):
     return codes, stops
 
 
-def _as_differences(values) -> np.ndarray:
+def _as_differences(values: ArrayLike) -> np.ndarray:
     d = np.asarray(values, dtype=float)
     if d.ndim != 1:
         raise ValueError(f"differences must be one value per seed (1-D), got shape {d.shape}")
@@ -209,7 +211,7 @@ class Sequential:
         """[h(0), ..., h(upto)], for ``replay``."""
         return [self.radius_factor(n) for n in range(upto + 1)]
 
-    def replay(self, paths):
+    def replay(self, paths: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """This rule over many simulated paths at once (see the module-level ``replay``);
         columns beyond n_max are ignored."""
         x = np.asarray(paths, dtype=float)
@@ -217,7 +219,7 @@ class Sequential:
             x = x[:, : self.n_max]
         return replay(x, self.factors(x.shape[1]), self.margin, self.n_min)
 
-    def decide(self, differences) -> Decision:
+    def decide(self, differences: ArrayLike) -> Decision:
         d = _as_differences(differences)
         n = len(d)
         est = float(d.mean()) if n else math.nan
@@ -232,7 +234,7 @@ class Sequential:
         return Decision(verdict=VERDICTS[code], estimate=est, low=low, high=high, n=n,
                         valid_at_any_stop=not beyond, sd=sd, margin=self.margin)
 
-    def seeds_to_decide_estimate(self, differences) -> int | None:
+    def seeds_to_decide_estimate(self, differences: ArrayLike) -> int | None:
         """How many more seeds would likely decide: the smallest k such that, if the current
         mean and SD were the truth, the interval after n + k seeds gives a verdict with chance
         >= LIKELY (0 when already decided; None with fewer than 2 seeds, or when that is not
@@ -287,6 +289,7 @@ def decide_best(scores: Mapping[str, Sequence[float]], margin: float, *, alpha: 
     others = [m for m in names if m != best]
     comps = {m: rule.decide(sign * (rows[best] - rows[m])) for m in others}
     verdicts = {m: c.verdict for m, c in comps.items()}
+    tied: tuple[str, ...]
     if all(v == "a" for v in verdicts.values()):
         verdict, tied = best, (best,)
     elif all(v in ("a", "equivalent") for v in verdicts.values()):
@@ -294,12 +297,12 @@ def decide_best(scores: Mapping[str, Sequence[float]], margin: float, *, alpha: 
         tied = (best, *[m for m in others if verdicts[m] == "equivalent"])
     else:
         verdict, tied = "undecided", ()
-    if verdict != "undecided":
-        more = 0
-    else:
+    more: int | None = 0
+    if verdict == "undecided":
         guesses = [rule.seeds_to_decide_estimate(sign * (rows[best] - rows[m]))
                    for m in others if verdicts[m] == "undecided"]
-        more = None if any(g is None for g in guesses) else max(guesses)
+        known = [g for g in guesses if g is not None]
+        more = max(known) if len(known) == len(guesses) else None
     return BestDecision(best=best, verdict=verdict, tied=tied, comparisons=comps, n=n,
                         alpha_per_pair=rule.alpha,
                         valid_at_any_stop=all(c.valid_at_any_stop for c in comps.values()),

@@ -9,9 +9,12 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 EXACT_LIMIT = 100_000
 N_PERM = 20_000
@@ -22,7 +25,7 @@ B_FINE = np.linspace(-0.05, 0.05, 21)  # ... refined around the best coarse b (s
 CROSS_GRID = 1001  # log-spaced points over the measured range when looking for a crossover
 
 
-def rng_for(seed: int, *key) -> np.random.Generator:
+def rng_for(seed: int, *key: object) -> np.random.Generator:
     """A generator that depends on the seed and a stable key only (not on evaluation order)."""
     return np.random.default_rng([int(seed), zlib.crc32("|".join(map(str, key)).encode())])
 
@@ -30,20 +33,20 @@ def rng_for(seed: int, *key) -> np.random.Generator:
 # ---------------------------------------------------------------------------- Student t
 
 
-def t_quantile(p, df):
+def t_quantile(p: ArrayLike, df: ArrayLike) -> Any:
     """The p-quantile of Student's t with ``df`` degrees of freedom (arrays broadcast)."""
     from scipy.stats import t
 
     return t.ppf(p, df)
 
 
-def _t_sf(x, df):
+def _t_sf(x: ArrayLike, df: ArrayLike) -> Any:
     from scipy.stats import t
 
     return t.sf(x, df)
 
 
-def mean_ci(values, confidence: float):
+def mean_ci(values: ArrayLike, confidence: float) -> Any:
     """Student-t interval of the mean over the last axis: (lo, hi), floats for a 1-D input,
     arrays for a stack of samples; None for fewer than two values."""
     x = np.asarray(values, dtype=float)
@@ -87,7 +90,7 @@ class TDiff:
         return float(max(p_low, p_high))
 
 
-def t_diff(a, b, paired: bool) -> TDiff | None:
+def t_diff(a: ArrayLike, b: ArrayLike, paired: bool) -> TDiff | None:
     """Paired t over aligned seeds (``a[i]`` and ``b[i]`` share seed i), else Welch; None when a
     side has fewer than two values."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -109,7 +112,7 @@ def t_diff(a, b, paired: bool) -> TDiff | None:
     return TDiff(float(a.mean() - b.mean()), float(se), float(df), False)
 
 
-def welch_ci(a, b, confidence: float):
+def welch_ci(a: ArrayLike, b: ArrayLike, confidence: float) -> tuple[float, float] | None:
     """Welch interval of mean(a) - mean(b) over the last axis (vectorised, for simulations)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     na, nb = a.shape[-1], b.shape[-1]
@@ -120,15 +123,15 @@ def welch_ci(a, b, confidence: float):
     return d - half, d + half
 
 
-def holm(pvalues) -> list[float | None]:
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm's step-down adjusted p-values, in the input order; None entries are not tested and
     stay None (they do not count towards the family size)."""
-    idx = [i for i, p in enumerate(pvalues) if p is not None]
-    m = len(idx)
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    m = len(tested)
     out: list[float | None] = [None] * len(pvalues)
     running = 0.0
-    for rank, i in enumerate(sorted(idx, key=lambda i: pvalues[i])):
-        running = max(running, min(1.0, (m - rank) * float(pvalues[i])))
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * float(p)))
         out[i] = running
     return out
 
@@ -136,7 +139,8 @@ def holm(pvalues) -> list[float | None]:
 # ---------------------------------------------------------------------------- censored times
 
 
-def logrank(times_a, reached_a, times_b, reached_b) -> tuple[float, float] | None:
+def logrank(times_a: Sequence[float], reached_a: Sequence[bool], times_b: Sequence[float],
+            reached_b: Sequence[bool]) -> tuple[float, float] | None:
     """Two-sided log-rank test of equal time-to-event distributions: (z, p).
 
     ``times``: the event time where ``reached``, else the censoring time (how long the run was
@@ -176,7 +180,7 @@ def logrank(times_a, reached_a, times_b, reached_b) -> tuple[float, float] | Non
 # ---------------------------------------------------------------------------- quantiles, medians
 
 
-def quantile(values, q: float) -> float:
+def quantile(values: ArrayLike, q: float) -> float:
     """Linear-interpolation quantile that returns +-inf (not NaN) next to an infinite value."""
     s = np.sort(np.asarray(values, dtype=float))
     pos = q * (len(s) - 1)
@@ -189,19 +193,20 @@ def quantile(values, q: float) -> float:
     return float(s[lo] + frac * (s[hi] - s[lo]))
 
 
-def percentile_ci(samples, confidence: float) -> tuple[float, float]:
+def percentile_ci(samples: ArrayLike, confidence: float) -> tuple[float, float]:
     alpha = 1.0 - confidence
     return quantile(samples, alpha / 2), quantile(samples, 1 - alpha / 2)
 
 
-def median(values) -> float:
+def median(values: ArrayLike) -> float:
     """The sample median; +inf when the middle value(s) are censored (more than half censored
     always gives +inf; with an even count, exactly half censored does too)."""
     v = np.asarray(values, dtype=float)
     return float(np.median(v)) if len(v) else math.nan
 
 
-def bootstrap_median_ci(values, confidence: float, n_boot: int, rng) -> tuple[float, float] | None:
+def bootstrap_median_ci(values: ArrayLike, confidence: float, n_boot: int,
+                        rng: np.random.Generator) -> tuple[float, float] | None:
     """Percentile interval of the median (no closed form for censored times)."""
     v = np.asarray(values, dtype=float)
     if len(v) < 2:
@@ -217,7 +222,7 @@ def _tol(x: float) -> float:
     return 1e-9 * max(1.0, abs(x))
 
 
-def sign_flip_test(d, rng) -> tuple[float, bool]:
+def sign_flip_test(d: ArrayLike, rng: np.random.Generator) -> tuple[float, bool]:
     """Two-sided paired sign-flip permutation test of mean(d) = 0: (p, exact)."""
     d = np.asarray(d, dtype=float)
     n = len(d)
@@ -231,7 +236,8 @@ def sign_flip_test(d, rng) -> tuple[float, bool]:
     return (1 + k) / (1 + N_PERM), False
 
 
-def two_sample_test(a, b, rng) -> tuple[float, bool]:
+def two_sample_test(a: ArrayLike, b: ArrayLike,
+                    rng: np.random.Generator) -> tuple[float, bool]:
     """Two-sided permutation test of mean(a) = mean(b) over relabellings: (p, exact)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     pooled = np.concatenate([a, b])
@@ -252,11 +258,11 @@ def two_sample_test(a, b, rng) -> tuple[float, bool]:
 # ---------------------------------------------------------------------------- scaling fits
 
 
-def power_law(n, a, b, c):
+def power_law(n: ArrayLike, a: Any, b: Any, c: Any) -> Any:
     return a * np.power(np.asarray(n, dtype=float), -b) + c
 
 
-def _profile(n: np.ndarray, Y: np.ndarray, B: np.ndarray, c_max: float):
+def _profile(n: np.ndarray, Y: np.ndarray, B: np.ndarray, c_max: float) -> list[np.ndarray]:
     """For every row r of Y and exponent B[r, g] (B may have one row for all), the exact
     least-squares (a, c) with a >= 0, 0 <= c <= c_max, and its squared error: (R, G) arrays."""
     k = n.size
@@ -266,12 +272,12 @@ def _profile(n: np.ndarray, Y: np.ndarray, B: np.ndarray, c_max: float):
     Sxy = (x * Y[:, None, :]).sum(-1)  # (R, G)
     shape = Sxy.shape
 
-    def sse(a, c):
+    def sse(a: Any, c: Any) -> Any:
         return Syy - 2 * a * Sxy - 2 * c * Sy + a * a * Sxx + 2 * a * c * Sx + k * c * c
 
     best = [np.full(shape, np.inf), np.zeros(shape), np.zeros(shape)]  # sse, a, c
 
-    def consider(a, c, valid=True):
+    def consider(a: Any, c: Any, valid: Any = True) -> None:
         a, c = np.broadcast_to(a, shape), np.broadcast_to(c, shape)
         s = np.where(valid, sse(a, c), np.inf)
         better = s < best[0]
@@ -290,7 +296,7 @@ def _profile(n: np.ndarray, Y: np.ndarray, B: np.ndarray, c_max: float):
     return best
 
 
-def profile_fit(n, Y, c_max: float = 1.0) -> np.ndarray:
+def profile_fit(n: ArrayLike, Y: ArrayLike, c_max: float = 1.0) -> np.ndarray:
     """Least-squares a*n^-b + c for every row of Y at once (rows: bootstrap replicates).
     For each b the bounded (a, c) is exact; b is searched on a grid of step 0.05 over [0, 3],
     then refined on a grid of step 0.005 around the best. Returns an (R, 3) array of (a, b, c)."""
@@ -305,7 +311,8 @@ def profile_fit(n, Y, c_max: float = 1.0) -> np.ndarray:
     return np.stack([a[r, g], B[r, g], c[r, g]], axis=1)
 
 
-def fit_power_law(n, y, c_max: float = 1.0) -> tuple[float, float, float] | None:
+def fit_power_law(n: ArrayLike, y: ArrayLike,
+                  c_max: float = 1.0) -> tuple[float, float, float] | None:
     """scipy.optimize.curve_fit of a*n^-b + c, started from the profile-grid solution.
     None when the fit fails (the caller falls back to interpolation)."""
     import warnings
@@ -330,7 +337,7 @@ def fit_power_law(n, y, c_max: float = 1.0) -> tuple[float, float, float] | None
     return float(p[0]), float(p[1]), float(p[2])
 
 
-def bound_mask(params, c_max: float, rel: float = 1e-3) -> dict[str, np.ndarray]:
+def bound_mask(params: ArrayLike, c_max: float, rel: float = 1e-3) -> dict[str, np.ndarray]:
     """For (R, 3) power-law parameters, which rows sit on each bound of the search that makes
     the curve's shape an artefact (a = 0: flat; b = 0 or 3; c = c_max). c = 0 is not one: an
     error that goes to zero is a real asymptote (a task the model learns completely)."""
@@ -341,7 +348,7 @@ def bound_mask(params, c_max: float, rel: float = 1e-3) -> dict[str, np.ndarray]
             f"c = {c_max:g}": c >= c_max - rel * max(c_max, 1e-12)}
 
 
-def at_bounds(params, c_max: float, rel: float = 1e-3) -> list[str]:
+def at_bounds(params: ArrayLike, c_max: float, rel: float = 1e-3) -> list[str]:
     """The bounds one power-law fit sits on (see :func:`bound_mask`)."""
     return [name for name, hit in bound_mask(params, c_max, rel).items() if hit[0]]
 
@@ -372,7 +379,8 @@ def first_crossing(logn: np.ndarray, D: np.ndarray, direction: str = "a_to_b") -
     return out
 
 
-def simultaneous_t(diff, se, df, confidence: float):
+def simultaneous_t(diff: np.ndarray, se: np.ndarray, df: np.ndarray,
+                   confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Bonferroni-simultaneous t-intervals of k differences (arrays over the last axis): all k
     cover their true values together with probability >= ``confidence``."""
     diff, se, df = (np.asarray(x, dtype=float) for x in (diff, se, df))
@@ -381,7 +389,8 @@ def simultaneous_t(diff, se, df, confidence: float):
     return diff - half, diff + half
 
 
-def crossover_range(n, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+def crossover_range(n: np.ndarray, lo: np.ndarray,
+                    hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where B overtakes A, bracketed by the measured sizes: (L, U) per row of simultaneous
     intervals ``lo``/``hi`` of A - B (positive: A better) at sizes ``n``. U is the first size
     where B is significantly better, L the last size before it where A is; -inf/+inf when there

@@ -7,7 +7,9 @@ Standard library only (the summary table and the dashboard's fallback may use it
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .cells import TextEnum
 
@@ -25,7 +27,7 @@ RECORDED = {"plateau": StopReason.PLATEAU, "early stop": StopReason.PLATEAU,
             "max steps": StopReason.STEP_CAP, "budget": StopReason.STEP_CAP}
 
 
-def stop_reason(run: dict) -> StopReason:
+def stop_reason(run: dict[str, Any]) -> StopReason:
     """A run's stop reason: the one the trainer recorded (``stop_reason`` on the record or in its
     extras) when there is one, else read from its step count against its step cap."""
     if run.get("status") == "diverged":
@@ -70,19 +72,19 @@ class Budget:
     steps: int | None
     models: dict[str, ModelStops] = field(default_factory=dict)
 
-    def limited(self, names) -> list[str]:
+    def limited(self, names: Iterable[str]) -> list[str]:
         """Those of ``names`` whose runs mostly hit the step cap."""
         return [n for n in names if n in self.models and self.models[n].limited]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"steps": self.steps, "limited": self.limited(self.models),
                 "models": {n: {"step_cap": m.step_cap, "plateau": m.plateau, "other": m.other}
                            for n, m in self.models.items()}}
 
 
-def budget_of(runs_by_model: dict[str, list[dict]]) -> Budget:
+def budget_of(runs_by_model: dict[str, list[dict[str, Any]]]) -> Budget:
     """The guard over each model's evaluation runs (finished and diverged)."""
-    caps: Counter = Counter()
+    caps: Counter[Any] = Counter()
     models = {}
     for name, runs in runs_by_model.items():
         stops = ModelStops()

@@ -7,6 +7,8 @@ result. Pure: strings in, strings out.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .formatting import INF_MARK, ci, count, flops, num, pval, secs, signed
 from .formatting import diff_text as _diff
 from .formatting import size_label as _size
@@ -18,13 +20,13 @@ from .render import (  # noqa: F401
 )
 
 
-def _mean_ci(row: dict) -> str:
+def _mean_ci(row: dict[str, Any]) -> str:
     return f"{num(row['mean'])} {ci(row['ci'])}".strip()
 
 
 
 
-def _p_phrase(cmp: dict) -> str:
+def _p_phrase(cmp: dict[str, Any]) -> str:
     out = f"{cmp['test']}, p = {pval(cmp['p_value'])}"
     if cmp.get("holm_family") and cmp["holm_family"] > 1:
         out += f", Holm-adjusted over {cmp['holm_scope']} {pval(cmp['p_holm'])}"
@@ -35,7 +37,7 @@ def _p_phrase(cmp: dict) -> str:
     return out
 
 
-def _guard_sentence(cell: dict, cmp: dict) -> str:
+def _guard_sentence(cell: dict[str, Any], cmp: dict[str, Any]) -> str:
     g = cell["guard"]
     if cmp["guard"] == "floor":
         return (f"Both models' scores cannot be told from chance ({num(g['chance'])}, what a "
@@ -46,7 +48,7 @@ def _guard_sentence(cell: dict, cmp: dict) -> str:
             f"comparison is not measurable ({_diff(cmp)}).")
 
 
-def _accuracy_sentences(f: dict) -> list[str]:
+def _accuracy_sentences(f: dict[str, Any]) -> list[str]:
     a, b, cell, cmp, rows = f["a"], f["b"], f["cell"], f["cmp"], f["rows"]
     ka, kb = f["seeds"][a], f["seeds"][b]
     where = _size(cell["n"], cell["train_size"])
@@ -93,7 +95,7 @@ def _accuracy_sentences(f: dict) -> list[str]:
     return out
 
 
-def _budget_sentence(f: dict) -> str:
+def _budget_sentence(f: dict[str, Any]) -> str:
     """The accuracy outcome of a cell whose runs mostly ran out of steps: who is ahead after N
     steps (what it measured), never whether the claim holds."""
     a, b, cmp = f["a"], f["b"], f["cmp"]
@@ -115,7 +117,7 @@ def _budget_sentence(f: dict) -> str:
             f"{cmp['reason']}); {why}.")
 
 
-def _others_sentence(f: dict) -> str | None:
+def _others_sentence(f: dict[str, Any]) -> str | None:
     if not f["others"]:
         return None
     parts = []
@@ -128,7 +130,7 @@ def _others_sentence(f: dict) -> str | None:
     return "At the larger sizes: " + "; ".join(parts) + "."
 
 
-def _ttt_phrase(name: str, t: dict) -> str:
+def _ttt_phrase(name: str, t: dict[str, Any]) -> str:
     (ms, cs), (mt, ct) = t["_steps"], t["_seconds"]
     cost = ""
     if "_flops" in t:
@@ -139,7 +141,7 @@ def _ttt_phrase(name: str, t: dict) -> str:
             f"({t['reached']}/{t['of']} runs reached it)")
 
 
-def _speed_sentences(f: dict) -> list[str]:
+def _speed_sentences(f: dict[str, Any]) -> list[str]:
     a, b, cell, s = f["a"], f["b"], f["cell"], f["cmp"]["speed"]
     if s["target"] is None:
         return ["No validation target could be set (no finished runs with a validation score), so "
@@ -182,7 +184,7 @@ def _speed_sentences(f: dict) -> list[str]:
     return out
 
 
-def _context_sentences(f: dict) -> list[str]:
+def _context_sentences(f: dict[str, Any]) -> list[str]:
     a, b = f["a"], f["b"]
     out = []
     cross = f["crossover"]
@@ -221,7 +223,7 @@ def _context_sentences(f: dict) -> list[str]:
     return out
 
 
-def verdict_text(f: dict) -> str:
+def verdict_text(f: dict[str, Any]) -> str:
     """One paragraph per task variant from the facts ``analyze._verdict`` gathered."""
     head = f["task"] + ("" if f["variant_key"] == "default" else f" ({f['variant_key']})")
     if f.get("missing"):

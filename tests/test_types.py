@@ -1,0 +1,38 @@
+"""The analysis is typed: ``mypy --strict`` over it, as configured in pyproject.toml
+(``[tool.mypy]``), passes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MYPY = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+
+pytestmark = pytest.mark.skipif(MYPY is None, reason="mypy is not installed")
+
+
+def mypy(*args: str) -> subprocess.CompletedProcess:
+    cache = os.environ.get("MYPY_CACHE_DIR", str(ROOT / ".mypy_cache"))
+    return subprocess.run([MYPY, "--config-file", str(ROOT / "pyproject.toml"),
+                           "--cache-dir", cache, *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def test_the_analysis_type_checks():
+    proc = mypy()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no issues found" in proc.stdout
+
+
+def test_the_checker_is_strict(tmp_path):
+    """An untyped function in the analysis would fail: the check is not a formality."""
+    bad = tmp_path / "untyped.py"
+    bad.write_text("def f(x):\n    return x\n")
+    proc = mypy(str(bad))
+    assert proc.returncode == 1 and "no-untyped-def" in proc.stdout
