@@ -94,6 +94,8 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
         if margin is not None and not (math.isfinite(margin) and margin >= 0):
             raise PluginError(f"--margin {margin}: give a finite number >= 0")
         auto_budget = param_budget == "auto"
+        if auto_budget and not budget_plan and not Path(db).is_file():  # before it is created
+            raise PluginError("--param-budget auto needs the budget plan; drop --no-plan")
         param_budget = None if param_budget is None or auto_budget else _count(param_budget)
         given = parse_assignments(task_param, "--task-param")
         shared = given.pop("*", {})
@@ -144,6 +146,15 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
     from ..decision import design as frozen_design
     from ..store import Store, StoreError
 
+    # a database that cannot be used is refused before any worker starts
+    try:
+        if Path(db).is_file():
+            with Store(db, readonly=True) as existing:
+                existing.check()
+                frozen_design.check(existing, request)  # a changed design: refused, untouched
+        store = Store(db)
+    except (StoreError, PluginError) as exc:
+        fail(str(exc))
     try:
         executor_plugin = reg.executor(executor)
     except PluginError as exc:
@@ -174,16 +185,9 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
         param_budget = request.training["param_budget"] = chosen
         try:
             check_plan_fits(make_plan(request.matrix(), reg), reg)
+            frozen_design.check(store, request)  # again, for the budget the plan chose
         except PluginError as exc:
             fail(str(exc))
-    try:
-        if Path(db).is_file():
-            with Store(db, readonly=True) as existing:
-                existing.check()
-                frozen_design.check(existing, request)  # a changed design: refused, untouched
-        store = Store(db)
-    except (StoreError, PluginError) as exc:
-        fail(str(exc))
     out = console(stderr=as_json)  # with --json, stdout carries the JSON object alone
     if why:
         out.print(f"data: {why}")
