@@ -265,15 +265,15 @@ def test_holm_over_the_sizes_of_a_task():
     assert all(c["holm_family"] == 3 for c in cmps)
     assert cmps[0]["outcome"] == "a_better"
     # a made-up family: p = 0.02 at two sizes and 0.9 at a third
-    from seqbench.analysis.accuracy import decide
+    from seqbench.analysis.accuracy import Comparison, decide
 
-    fam = [dict(c, p_value=p, tost_p=None, guard=None, diff=0.1, speed=None)
-           for c, p in zip(cmps, (0.001, 0.04, 0.9))]
+    fam = [Comparison("lstm", "transformer", p_value=p, diff=0.1, size=n)
+           for n, p in zip((100, 200, 400), (0.001, 0.04, 0.9))]
     decide(fam, 0.95)
-    assert [c["p_holm"] for c in fam] == pytest.approx([0.003, 0.08, 0.9])
-    assert fam[0]["outcome"] == "a_better"
-    assert fam[1]["outcome"] == "inconclusive"
-    assert "not significant after Holm correction over 3 sizes" in fam[1]["reason"]
+    assert [c.p_holm for c in fam] == pytest.approx([0.003, 0.08, 0.9])
+    assert fam[0].outcome == "a_better"
+    assert fam[1].outcome == "inconclusive"
+    assert "not significant after Holm correction over 3 sizes" in fam[1].reason
 
 
 def test_equivalence_within_the_margin():

@@ -70,11 +70,11 @@ def _holm(rows: list[CellSummary], holm: HolmFamily, confidence: float) -> None:
     winners' extra comparisons always form a family per pair."""
     families: dict[Any, list[Comparison]] = {}
     for row in rows:
-        tagged = ([(x, holm is HolmFamily.PAIRS) for x in row.row["comparisons"]]
+        tagged = ([(x, holm is HolmFamily.PAIRS) for x in row.comparisons]
                   + [(x, False) for x in row.extra.values()])
         for x, shared in tagged:
-            x["_size"] = row.row["n"]
-            key = "asked" if shared else frozenset((x["a"], x["b"]))
+            x.size = row.row["n"]
+            key = "asked" if shared else frozenset((x.a, x.b))
             families.setdefault(key, []).append(x)
     for fam in families.values():
         decide(fam, confidence)
@@ -123,10 +123,10 @@ def analyze(runs: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]],
     for (task, vkey), cs in by_variant.items():
         rows, margins_used[task if vkey == "default" else f"{task} ({vkey})"] = _variant(
             cs, wanted, margins, family, settings)
-        cells += [r.row for r in rows]
         scalings.append(scaling(task, vkey, rows, wanted, confidence, n_boot, seed))
         if used:
             verdicts.append(verdict(task, vkey, rows, scalings[-1], *used[0], confidence))
+        cells += [r.finish() for r in rows]
     result: dict[str, Any] = clean({
         "generated_at": now(), "confidence": confidence, "n_boot": n_boot, "seed": seed,
         "pairs": [list(p) for p in used], "verdict_pair": list(used[0] if used else []),

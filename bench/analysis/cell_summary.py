@@ -47,14 +47,24 @@ class Settings:
 
 @dataclass
 class CellSummary:
-    """One cell's JSON row under construction, and what the later passes still need of it."""
+    """One cell: its JSON row (models, guards, targets) and its comparisons, typed until
+    :meth:`finish` writes them into the row."""
 
     row: dict[str, Any]
     cell: Cell
+    comparisons: list[Comparison] = field(default_factory=list)  # the asked pairs
     extra: dict[Pair, Comparison] = field(default_factory=dict)  # the winners' pair if not asked
 
     def all_comparisons(self) -> list[Comparison]:
-        return list(self.row["comparisons"]) + list(self.extra.values())
+        return self.comparisons + list(self.extra.values())
+
+    def comparison(self, a: str, b: str) -> Comparison | None:
+        """The asked comparison of A vs B, in that order."""
+        return next((x for x in self.comparisons if (x.a, x.b) == (a, b)), None)
+
+    def finish(self) -> dict[str, Any]:
+        self.row["comparisons"] = [c.to_dict() for c in self.comparisons]
+        return self.row
 
 
 class _CellWork:
@@ -93,11 +103,9 @@ class _CellWork:
         ma, mb = self.cell.models[a], self.cell.models[b]
         c = compare(self.side(a, target, span), self.side(b, target, span), ma, mb, self.cell,
                     self.margin, self.guard, target, self.s.confidence, self.s.seed)
-        c["budget_limited"] = bool(self.budget.limited((a, b)))
-        c["budget_steps"] = self.budget.steps
-        lost = [f"{m.name}: {len(m.diverged)}" for m in (ma, mb) if m.diverged]
-        if lost:
-            c["_diverged"] = ", ".join(lost)
+        c.budget_limited = bool(self.budget.limited((a, b)))
+        c.budget_steps = self.budget.steps
+        c.diverged = ", ".join(f"{m.name}: {len(m.diverged)}" for m in (ma, mb) if m.diverged)
         return c
 
 
@@ -130,9 +138,9 @@ def summarize(cell: Cell, pairs: list[Pair], extra_pairs: list[Pair],
         "margin": margin, "margin_source": margin_source, "guard": work.guard,
         "budget": work.budget.as_dict(), "validation": _validation(val_size, unit),
         "unequal_tuning": len({m.trials for m in cell.models.values()}) > 1,
-        "models": rows, "comparisons": comparisons, "winner": None,
+        "models": rows, "comparisons": [], "winner": None,  # comparisons: see finish()
     }
-    return CellSummary(row, cell, extra)
+    return CellSummary(row, cell, comparisons, extra)
 
 
 def _validation(val_size: int | None, unit: bool) -> dict[str, Any] | None:
@@ -186,11 +194,11 @@ def winner(summary: CellSummary) -> dict[str, Any]:
     assert first.mean is not None and second.mean is not None
     out["margin"] = abs(first.mean - second.mean)
     out["against"] = second.name
-    cmp = next((x for x in summary.all_comparisons()
-                if {x["a"], x["b"]} == {first.name, second.name}), None)
+    cmp = next((x for x in summary.all_comparisons() if {x.a, x.b} == {first.name, second.name}),
+               None)
     if cmp is not None:
-        out["significant"] = cmp["winner"] == first.name
-        out["outcome"] = cmp["result"]
-        out["p_holm"] = cmp["p_holm"]
-        out["budget_limited"] = cmp["budget_limited"]
+        out["significant"] = cmp.winner == first.name
+        out["outcome"] = cmp.result
+        out["p_holm"] = cmp.p_holm
+        out["budget_limited"] = cmp.budget_limited
     return out

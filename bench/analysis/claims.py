@@ -27,10 +27,6 @@ def claim(outcome: str, budget_limited: bool, table: dict[Outcome, Claim]) -> Cl
     return table[Outcome(outcome)]
 
 
-def _pair_of(c: CellSummary, a: str, b: str) -> dict[str, Any] | None:
-    return next((x for x in c.row["comparisons"] if (x["a"], x["b"]) == (a, b)), None)
-
-
 def _trials_of(c: CellSummary, model: str) -> int | None:
     return next((r["trials"] for r in c.row["models"] if r["model"] == model), None)
 
@@ -49,18 +45,18 @@ def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: dict[str, A
                 "budget_steps": None, "ahead": None, "text": verdict_text(facts)}
     both.sort(key=lambda c: c.row["n"] if c.row["n"] is not None else math.inf)
     small = both[0]
-    cmp = _pair_of(small, a, b)
-    assert cmp is not None  # every cell with both models compared the asked pair
+    cmp = small.comparison(a, b)
+    assert cmp is not None and cmp.speed is not None  # a cell with both compared the pair
     rows = {row["model"]: row for row in small.row["models"]}
     cross = next((x for x in (scaling or {}).get("crossovers", []) if (x["a"], x["b"]) == (a, b)),
                  None)
-    others = [{"n": c.row["n"], "train_size": c.row["train_size"], "cmp": oc}
-              for c in both[1:] if (oc := _pair_of(c, a, b)) is not None]
+    others = [{"n": c.row["n"], "train_size": c.row["train_size"], "cmp": oc.to_dict()}
+              for c in both[1:] if (oc := c.comparison(a, b)) is not None]
     model = small.cell.models
     facts.update(
-        cell=small.row, cmp=cmp, rows=rows,
-        accuracy=claim(cmp["outcome"], cmp["budget_limited"], CLAIM),
-        speed=claim(cmp["speed"]["outcome"], cmp["budget_limited"], SPEED_CLAIM),
+        cell=small.row, cmp=cmp.to_dict(), rows=rows,
+        accuracy=claim(cmp.outcome, cmp.budget_limited, CLAIM),
+        speed=claim(cmp.speed.outcome, cmp.budget_limited, SPEED_CLAIM),
         crossover=cross, others=others, sizes=len(both), budget=small.row["budget"],
         params={m: rows[m]["param_count"] for m in (a, b)}, budget_tolerance=BUDGET_TOLERANCE,
         unequal_sizes=[c.row["n"] for c in both if _trials_of(c, a) != _trials_of(c, b)],
@@ -71,6 +67,6 @@ def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: dict[str, A
     return {"task": task, "variant_key": vkey, "a": a, "b": b,
             "train_size": small.row["train_size"], "n": small.row["n"],
             "accuracy_claim": facts["accuracy"], "speed_claim": facts["speed"],
-            "budget_steps": cmp["budget_steps"] if cmp["budget_limited"] else None,
-            "ahead": cmp["winner"], "text": verdict_text(facts)}
+            "budget_steps": cmp.budget_steps if cmp.budget_limited else None,
+            "ahead": cmp.winner, "text": verdict_text(facts)}
 

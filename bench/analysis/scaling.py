@@ -141,9 +141,10 @@ def bracket(a: str, b: str, cells: list[CellSummary], confidence: float) -> Brac
     pts = []
     for c in cells:
         for x in c.all_comparisons():
-            if {x["a"], x["b"]} == {a, b} and x["se"] is not None and c.row["n"] is not None:
-                sign = 1.0 if x["a"] == a else -1.0
-                pts.append((float(c.row["n"]), sign * x["diff"], x["se"], x["df"]))
+            if ({x.a, x.b} == {a, b} and x.se is not None and x.diff is not None
+                    and c.row["n"] is not None):
+                sign = 1.0 if x.a == a else -1.0
+                pts.append((float(c.row["n"]), sign * x.diff, x.se, x.df))
     if not pts:
         return None
     pts.sort()

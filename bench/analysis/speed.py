@@ -4,7 +4,7 @@ tests, and the validation curve's AUC. See docs/methods.md#time-to-target."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,37 @@ class TimeTo:
     samples: float
     seconds: float
     reached: bool
+
+
+def public(obj: Any) -> dict[str, Any]:
+    """A result dataclass as its JSON dict: its fields in order, the private ones left out."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if not f.metadata.get("private")}
+
+
+PRIVATE: Any = {"private": True}  # a field the later passes need that never reaches the JSON
+
+
+@dataclass
+class SpeedResult:
+    """A vs B in time to the pair's own target."""
+
+    target: float | None
+    ttt: dict[str, dict[str, Any]]  # per model: ttt_summary
+    logrank_steps: dict[str, float] | None = None
+    logrank_seconds: dict[str, float] | None = None
+    p_value: float | None = None
+    p_holm: float | None = None
+    faster: str | None = None
+    auc_diff: float | None = None
+    auc_ci: list[float] | None = None
+    outcome: Outcome = Outcome.INCONCLUSIVE
+    result: str = "inconclusive"
+    reason: str = ""
+    at_floor: bool = field(default=False, metadata=PRIVATE)  # both models at chance
+    z: float | None = field(default=None, metadata=PRIVATE)  # log-rank z in steps: its sign
+
+    def to_dict(self) -> dict[str, Any]:
+        return public(self)
 
 
 @dataclass
@@ -152,20 +183,14 @@ def paired_seeds(ma: ModelRuns, mb: ModelRuns, va: np.ndarray,
 
 def compare_speed(sa: SpeedSide, sb: SpeedSide, ma: ModelRuns, mb: ModelRuns,
                   target: float | None, guard_floor: bool, paired: bool, sign: float,
-                  confidence: float) -> dict[str, Any]:
+                  confidence: float) -> SpeedResult:
     """A vs B in time to the pair's own target; :func:`decide_speed` adds the outcome."""
-    out: dict[str, Any] = {
-        "target": target, "ttt": {ma.name: sa.ttt, mb.name: sb.ttt},
-        "logrank_steps": None, "logrank_seconds": None, "p_value": None, "p_holm": None,
-        "faster": None, "auc_diff": None, "auc_ci": None, "outcome": Outcome.INCONCLUSIVE,
-        "result": "inconclusive", "reason": ""}
-    if guard_floor:
-        out["_floor"] = True
+    out = SpeedResult(target, {ma.name: sa.ttt, mb.name: sb.ttt}, at_floor=guard_floor)
     if target is None:
-        out["reason"] = "no validation target (no finished run has a validation score)"
+        out.reason = "no validation target (no finished run has a validation score)"
         return out
     if min(len(sa.times), len(sb.times)) < MIN_TEST_SEEDS:
-        out["reason"] = f"fewer than {MIN_TEST_SEEDS} runs a side"
+        out.reason = f"fewer than {MIN_TEST_SEEDS} runs a side"
         return out
     if not _logrank(out, sa.times, sb.times):
         return out
@@ -173,68 +198,64 @@ def compare_speed(sa: SpeedSide, sb: SpeedSide, ma: ModelRuns, mb: ModelRuns,
     return out
 
 
-def _logrank(out: dict[str, Any], ta: list[TimeTo], tb: list[TimeTo]) -> bool:
+def _logrank(out: SpeedResult, ta: list[TimeTo], tb: list[TimeTo]) -> bool:
     """Log-rank in steps and in seconds; False when either could not be run."""
     tests = []
     for unit in ("steps", "seconds"):
         res = st.logrank([getattr(t, unit) for t in ta], [t.reached for t in ta],
                          [getattr(t, unit) for t in tb], [t.reached for t in tb])
-        out[f"logrank_{unit}"] = None if res is None else {"z": res[0], "p": res[1]}
+        setattr(out, f"logrank_{unit}", None if res is None else {"z": res[0], "p": res[1]})
         tests.append(res)
     steps, seconds = tests
     if steps is None or seconds is None:
-        out["reason"] = "neither model reached the target"
+        out.reason = "neither model reached the target"
         return False
     # intersection-union: "faster" must hold in steps and in seconds, so both tests must reject
     # (p = the larger) and agree on the direction
-    out["p_value"] = max(steps[1], seconds[1])
+    out.p_value = max(steps[1], seconds[1])
     if steps[0] * seconds[0] < 0:
-        out["p_value"] = 1.0
-        out["reason"] = "the log-rank tests in steps and in seconds point different ways"
-    out["_z"] = steps[0]
+        out.p_value = 1.0
+        out.reason = "the log-rank tests in steps and in seconds point different ways"
+    out.z = steps[0]
     return True
 
 
-def _auc_difference(out: dict[str, Any], sa: SpeedSide, sb: SpeedSide, ma: ModelRuns,
+def _auc_difference(out: SpeedResult, sa: SpeedSide, sb: SpeedSide, ma: ModelRuns,
                     mb: ModelRuns, paired: bool, sign: float, confidence: float) -> None:
     """The AUC difference, a supporting figure oriented like accuracy (positive: A better)."""
     xa = np.array([v for v in sa.auc if v is not None]) * sign
     xb = np.array([v for v in sb.auc if v is not None]) * sign
     if not (len(xa) and len(xb)):
         return
-    out["auc_diff"] = float(xa.mean() - xb.mean())
+    out.auc_diff = float(xa.mean() - xb.mean())
     if paired and len(xa) == len(ma.done) and len(xb) == len(mb.done):
         xa, xb, _ = paired_seeds(ma, mb, xa, xb)
     td = st.t_diff(xa, xb, paired and len(xa) == len(xb))
     if td is not None:
-        out["auc_ci"] = list(td.ci(confidence))
+        out.auc_ci = list(td.ci(confidence))
 
 
-def decide_speed(c: dict[str, Any], alpha: float) -> None:
-    """The speed outcome of comparison ``c`` once its Holm-adjusted p is known."""
-    s = c["speed"]
-    if s.pop("_floor", False):
-        s["outcome"], s["result"] = Outcome.NOT_MEASURABLE, OUTCOME_TEXT[Outcome.NOT_MEASURABLE]
-        s["reason"] = "both models are at the floor: the target is a chance-level score"
-        s.pop("_z", None)
+def decide_speed(s: SpeedResult, a: str, b: str, alpha: float) -> None:
+    """The speed outcome of A vs B once its Holm-adjusted p is known."""
+    if s.at_floor:
+        s.outcome, s.result = Outcome.NOT_MEASURABLE, OUTCOME_TEXT[Outcome.NOT_MEASURABLE]
+        s.reason = "both models are at the floor: the target is a chance-level score"
         return
-    z = s.pop("_z", None)
-    if s["p_holm"] is None or z is None:
+    if s.p_holm is None or s.z is None:
         return
-    if s["p_holm"] >= alpha:
-        s["reason"] = s["reason"] or ("no significant difference in time to target (log-rank "
-                                      "in steps and in seconds, Holm-adjusted)")
+    if s.p_holm >= alpha:
+        s.reason = s.reason or ("no significant difference in time to target (log-rank in steps "
+                                "and in seconds, Holm-adjusted)")
         return
-    faster = c["a"] if z > 0 else c["b"]
-    slower = c["b"] if faster == c["a"] else c["a"]
-    if s["auc_diff"] and (s["auc_diff"] < 0) == (faster == c["a"]):
-        s["reason"] = f"the log-rank tests favour {faster}, but its AUC is worse"
+    faster, slower = (a, b) if s.z > 0 else (b, a)
+    if s.auc_diff and (s.auc_diff < 0) == (faster == a):
+        s.reason = f"the log-rank tests favour {faster}, but its AUC is worse"
         return
-    if s["ttt"][faster]["_steps"][0] > s["ttt"][slower]["_steps"][0]:
-        s["reason"] = (f"the log-rank tests favour {faster}, but its median time to the target "
-                       "is longer")
+    if s.ttt[faster]["_steps"][0] > s.ttt[slower]["_steps"][0]:
+        s.reason = (f"the log-rank tests favour {faster}, but its median time to the target "
+                    "is longer")
         return
-    s["faster"] = faster
-    s["outcome"] = Outcome.A_FASTER if faster == c["a"] else Outcome.B_FASTER
-    s["result"] = f"{faster} faster"
-    s["reason"] = "log-rank in steps and seconds, Holm-adjusted; the AUC agrees"
+    s.faster = faster
+    s.outcome = Outcome.A_FASTER if faster == a else Outcome.B_FASTER
+    s.result = f"{faster} faster"
+    s.reason = "log-rank in steps and seconds, Holm-adjusted; the AUC agrees"
