@@ -115,13 +115,15 @@ def test_class_zero_counts_in_the_loss():
     """Class 0 (the digit 0) is a real class, not padding: the loss must learn from it. The
     first study's training path skipped it (ignore_index=PAD, and PAD is 0)."""
     torch = pytest.importorskip("torch")
+    from seqbench.api import resolve_params
     from seqbench.experiment.lit import Batches, SeqModule
+    from seqbench.experiment.plan import TRAINING
     from seqbench_plugins._recurrent import build_recurrent
 
     d = load()
     zeros = [i for i, y in enumerate(d.train.targets) if y == 0][:8]
     model = build_recurrent("lstm", "classification", d.shape(), {"hidden_size": 8})
-    module = SeqModule(model, d, {"lr": 1e-3})
+    module = SeqModule(model, d, resolve_params("training", TRAINING, {"lr": 1e-3}))
     data = Batches(d.train, "classification")
     loss = module.training_step(data.collate(zeros), 0)
     assert float(loss) > 0.5  # about ln 10 untrained; 0 (or nan) if class 0 were skipped
