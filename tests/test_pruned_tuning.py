@@ -24,10 +24,11 @@ def reg(fresh_registry):
     return fresh_registry.registry()
 
 
-def pruned(reg, models="lstm,gru,transformer", sizes="64", tuning=None, max_steps=200):
+def pruned(reg, models="lstm,gru,transformer", sizes="64", tuning=None, training=None):
     matrix = matrixfile.build_matrix(
         file_data={}, models=models, tasks="copy", train_sizes=sizes, seeds="0-2",
-        model_params=(), task_params=(), training={"max_steps": max_steps},
+        model_params=(), task_params=(),
+        training=training or {"max_steps": 200, "schedule": "cosine"},
         tuning={**HALVING, **(tuning or {})}, all_models=list(reg.models),
         all_tasks=list(reg.tasks),
     )
@@ -151,6 +152,12 @@ def test_bad_pruning_settings_are_one_line_errors(reg):
     ]:
         with pytest.raises(PluginError, match=message):
             pruned(reg, "lstm", tuning=tuning)
+    # wsd: a first rung that ends inside its warm-up (100 steps, then a cooldown) judges nothing
+    wsd = {"max_steps": 5000, "schedule": "wsd", "warmup_steps": 100, "val_every": 50}
+    with pytest.raises(PluginError, match="the first rung ends inside its warm-up"):
+        pruned(reg, "lstm", tuning={"min_steps": 150}, training=wsd)
+    rungs = pruned(reg, "lstm", tuning={"min_steps": 200}, training=wsd).tuner().first
+    assert {s.training["max_steps"] for s in rungs} == {200}
     with pytest.raises(PluginError, match="a fixed lr"):
         matrix = matrixfile.build_matrix({"tuning": {"lr": [1e-3, 1e-2], "prune": "halving"}},
                                          "lstm", "copy", "64", "0", (), (), {}, {},
@@ -161,7 +168,8 @@ def test_bad_pruning_settings_are_one_line_errors(reg):
 def test_a_pruned_study_runs_end_to_end_and_a_relaunch_trains_nothing(cli, tmp_path):
     db = tmp_path / "pruned.sqlite"
     args = ["run", "--models", "lstm", "--tasks", "copy", "--train-sizes", "16",
-            "--seeds", "0", "--max-steps", "8", "--val-every", "2", "-t", "copy.T=5",
+            "--seeds", "0", "--max-steps", "8", "--val-every", "1", "--warmup-steps", "1",
+            "-t", "copy.T=5",
             "-m", "hidden_size=8", "--tune-trials", "3", "--tune-seeds", "2",
             "--tune-prune", "halving", "--tune-eta", "2", "--tune-rungs", "2",
             "--tune-min-steps", "4", "--executor", "sequential", "--db", db]

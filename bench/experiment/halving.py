@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from ..api import PluginError, Range
 from .qmc import draw
+from .schedule import Kind, Schedule
 from .tuning import (
     META, Round, Search, Tuning, lr_bounds, lr_edge, per_meta, select_trial, trial_key,
 )
@@ -30,6 +31,23 @@ def promote(scores: dict[int, float], keep: int) -> list[int]:
     """The ``keep`` trials (by index) with the highest scores, in index order; a tie goes to the
     earlier point."""
     return sorted(sorted(scores, key=lambda i: (-scores[i], i))[:keep])
+
+
+def _check_first_rung(search: Search, steps: int) -> None:
+    """A rung that ends inside its warm-up judges nothing: under wsd the first rung must reach
+    the end of its warm-up before the cooldown at its step cap begins."""
+    recipe = {**search.bases[0].training, "max_steps": steps}
+    if recipe.get("schedule") != Kind.WSD.value or not recipe["warmup_steps"]:
+        return
+    sched = Schedule.from_recipe(recipe)
+    if sched.cap_start >= recipe["warmup_steps"]:
+        return
+    w, v, share = recipe["warmup_steps"], sched.val_every, recipe["cooldown"]
+    need = max(int((w + v) * (1 + share)) + 1, w + 3 * v)  # warm-up, then a cooldown to fit
+    raise PluginError(
+        f"[tuning] min_steps = {steps}: the first rung ends inside its warm-up (warmup_steps "
+        f"= {w}, then a cooldown of at least 2 validations of {v} steps) for {search.model} on "
+        f"{search.label}, so it would judge nothing; give min_steps = {need} or more")
 
 
 @dataclass
@@ -59,6 +77,7 @@ class HalvingTuner:
                     f"[tuning] the last rung trains {top:,} steps (min_steps {tuning.min_steps} "
                     f"x eta {tuning.eta}^{tuning.rungs - 1}), more than max_steps = {full:,} "
                     f"({s.model} on {s.label}): lower min_steps or rungs, or raise max_steps")
+            _check_first_rung(s, tuning.min_steps)
             points = draw(s.space, tuning.trials)
             self.races.append(_Race(s, points, list(range(tuning.trials))))
 
