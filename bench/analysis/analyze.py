@@ -123,9 +123,10 @@ def analyze(runs: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]],
     for (task, vkey), cs in by_variant.items():
         rows, margins_used[task if vkey == "default" else f"{task} ({vkey})"] = _variant(
             cs, wanted, margins, family, settings)
-        scalings.append(scaling(task, vkey, rows, wanted, confidence, n_boot, seed))
+        fits = scaling(task, vkey, rows, wanted, confidence, n_boot, seed)
         if used:
-            verdicts.append(verdict(task, vkey, rows, scalings[-1], *used[0], confidence))
+            verdicts.append(verdict(task, vkey, rows, fits, *used[0], confidence))
+        scalings.append(fits.to_dict())
         cells += [r.finish() for r in rows]
     result: dict[str, Any] = clean({
         "generated_at": now(), "confidence": confidence, "n_boot": n_boot, "seed": seed,

@@ -8,6 +8,7 @@ from typing import Any
 
 from .cell_summary import CellSummary
 from .outcomes import Claim, Outcome
+from .scaling import Scaling
 from .speed import TARGET_RULE
 from .verdict import verdict_text
 
@@ -31,7 +32,7 @@ def _trials_of(c: CellSummary, model: str) -> int | None:
     return next((r["trials"] for r in c.row["models"] if r["model"] == model), None)
 
 
-def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: dict[str, Any] | None,
+def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: Scaling,
             a: str, b: str, confidence: float) -> dict[str, Any]:
     """The verdict on "A beats B" for one task variant, with its prose."""
     both = [c for c in cells
@@ -48,8 +49,7 @@ def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: dict[str, A
     cmp = small.comparison(a, b)
     assert cmp is not None and cmp.speed is not None  # a cell with both compared the pair
     rows = {row["model"]: row for row in small.row["models"]}
-    cross = next((x for x in (scaling or {}).get("crossovers", []) if (x["a"], x["b"]) == (a, b)),
-                 None)
+    cross = scaling.crossover(a, b)
     others = [{"n": c.row["n"], "train_size": c.row["train_size"], "cmp": oc.to_dict()}
               for c in both[1:] if (oc := c.comparison(a, b)) is not None]
     model = small.cell.models

@@ -14,9 +14,30 @@ from . import stats as st
 from .cell_summary import CellSummary, Pair, present
 from .cells import ModelRuns
 from .margins import scale_of
+from .speed import public
 
-Scaling = dict[str, Any]  # one entry of the analysis' "scaling" list in the JSON
 TOL = 1e-12
+RESAMPLING = "whole seeds (shared by every size and model)"
+
+
+@dataclass
+class Scaling:
+    """One task variant: each model's error against n with its fit, and each pair's crossover."""
+
+    task: str
+    variant_key: str
+    primary_metric: str | None
+    higher_is_better: bool
+    error: str | None  # how the metric became an error, e.g. "1 - accuracy"
+    models: dict[str, dict[str, Any]]
+    crossovers: list[dict[str, Any]]
+    resampling: str = RESAMPLING
+
+    def crossover(self, a: str, b: str) -> dict[str, Any] | None:
+        return next((x for x in self.crossovers if (x["a"], x["b"]) == (a, b)), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return public(self)
 
 
 @dataclass(frozen=True)
@@ -295,6 +316,5 @@ def scaling(task: str, vkey: str, cells: list[CellSummary], pairs: list[Pair],
     crossovers = [crossover(a, b, curves[a], curves[b], bracket(a, b, cells, confidence),
                             confidence)
                   for a, b in present(pairs, per_model)]
-    return {"task": task, "variant_key": vkey, "primary_metric": metric, "higher_is_better": higher,
-            "error": scale.description if scale else None, "models": models,
-            "crossovers": crossovers, "resampling": "whole seeds (shared by every size and model)"}
+    return Scaling(task, vkey, metric, higher, scale.description if scale else None, models,
+                   crossovers)
