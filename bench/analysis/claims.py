@@ -9,10 +9,8 @@ from typing import Any
 from .cell_summary import CellSummary
 from .outcomes import Claim, Outcome
 from .scaling import Scaling
-from .speed import TARGET_RULE
-from .verdict import verdict_text
+from .verdict import Facts, verdict_text
 
-BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
 CLAIM = {Outcome.A_BETTER: Claim.HOLDS, Outcome.B_BETTER: Claim.FAILS,
          Outcome.EQUIVALENT: Claim.EQUIVALENT, Outcome.NOT_MEASURABLE: Claim.NOT_MEASURABLE,
          Outcome.INCONCLUSIVE: Claim.INCONCLUSIVE}
@@ -37,10 +35,8 @@ def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: Scaling,
     """The verdict on "A beats B" for one task variant, with its prose."""
     both = [c for c in cells
             if {a, b} <= {row["model"] for row in c.row["models"] if row["n_seeds"]}]
-    facts: dict[str, Any] = {"task": task, "variant_key": vkey, "a": a, "b": b,
-                             "confidence": confidence, "target_rule": TARGET_RULE}
     if not both:
-        facts["missing"] = True
+        facts = Facts(task, vkey, a, b, confidence, missing=True)
         return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": None, "n": None,
                 "accuracy_claim": Claim.INCONCLUSIVE, "speed_claim": Claim.INCONCLUSIVE,
                 "budget_steps": None, "ahead": None, "text": verdict_text(facts)}
@@ -53,20 +49,18 @@ def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: Scaling,
     others = [{"n": c.row["n"], "train_size": c.row["train_size"], "cmp": oc.to_dict()}
               for c in both[1:] if (oc := c.comparison(a, b)) is not None]
     model = small.cell.models
-    facts.update(
-        cell=small.row, cmp=cmp.to_dict(), rows=rows,
-        accuracy=claim(cmp.outcome, cmp.budget_limited, CLAIM),
-        speed=claim(cmp.speed.outcome, cmp.budget_limited, SPEED_CLAIM),
+    facts = Facts(
+        task, vkey, a, b, confidence, cell=small.row, cmp=cmp.to_dict(), rows=rows,
         crossover=cross, others=others, sizes=len(both), budget=small.row["budget"],
-        params={m: rows[m]["param_count"] for m in (a, b)}, budget_tolerance=BUDGET_TOLERANCE,
+        params={m: rows[m]["param_count"] for m in (a, b)},
         unequal_sizes=[c.row["n"] for c in both if _trials_of(c, a) != _trials_of(c, b)],
         trials={m: rows[m]["trials"] for m in (a, b)},
         seeds={a: len(model[a].values), b: len(model[b].values)},
-        diverged={a: len(model[a].diverged), b: len(model[b].diverged)},
     )
     return {"task": task, "variant_key": vkey, "a": a, "b": b,
             "train_size": small.row["train_size"], "n": small.row["n"],
-            "accuracy_claim": facts["accuracy"], "speed_claim": facts["speed"],
+            "accuracy_claim": claim(cmp.outcome, cmp.budget_limited, CLAIM),
+            "speed_claim": claim(cmp.speed.outcome, cmp.budget_limited, SPEED_CLAIM),
             "budget_steps": cmp.budget_steps if cmp.budget_limited else None,
             "ahead": cmp.winner, "text": verdict_text(facts)}
 

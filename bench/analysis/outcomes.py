@@ -10,6 +10,7 @@ from .cells import TextEnum
 
 VERDICT_FIRST = ("lstm", "transformer")  # the claim under test: first when both are present
 MIN_TEST_SEEDS = 3  # fewer a side: no test (a t-test on 2 values rests on normality alone)
+BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
 
 
 class Outcome(TextEnum):

@@ -7,17 +7,42 @@ result. Pure: strings in, strings out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from .formatting import INF_MARK, ci, count, flops, num, pval, secs, signed
 from .formatting import diff_text as _diff
 from .formatting import size_label as _size
-from .outcomes import MIN_TEST_SEEDS
+from .outcomes import BUDGET_TOLERANCE, MIN_TEST_SEEDS
 
 # the renderers, for the importers that know them from here
 from .render import (  # noqa: F401
     COMPARE_COLUMNS, MODEL_COLUMNS, render_brief, render_markdown, render_rich, sections,
 )
+
+
+@dataclass
+class Facts:
+    """What the verdict on "A beats B" in one task variant words: the smallest size with both
+    models (its cell row, comparison and model rows), the larger sizes and the crossover."""
+
+    task: str
+    variant_key: str
+    a: str
+    b: str
+    confidence: float
+    missing: bool = False  # no size has finished runs of both
+    cell: dict[str, Any] = field(default_factory=dict)
+    cmp: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)  # per model
+    crossover: dict[str, Any] | None = None
+    others: list[dict[str, Any]] = field(default_factory=list)  # the larger sizes' comparisons
+    sizes: int = 0  # sizes with both models
+    budget: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, int | None] = field(default_factory=dict)
+    unequal_sizes: list[Any] = field(default_factory=list)  # where the trial counts differ
+    trials: dict[str, int] = field(default_factory=dict)
+    seeds: dict[str, int] = field(default_factory=dict)
 
 
 def _mean_ci(row: dict[str, Any]) -> str:
@@ -48,16 +73,16 @@ def _guard_sentence(cell: dict[str, Any], cmp: dict[str, Any]) -> str:
             f"comparison is not measurable ({_diff(cmp)}).")
 
 
-def _accuracy_sentences(f: dict[str, Any]) -> list[str]:
-    a, b, cell, cmp, rows = f["a"], f["b"], f["cell"], f["cmp"], f["rows"]
-    ka, kb = f["seeds"][a], f["seeds"][b]
+def _accuracy_sentences(f: Facts) -> list[str]:
+    a, b, cell, cmp, rows = f.a, f.b, f.cell, f.cmp, f.rows
+    ka, kb = f.seeds[a], f.seeds[b]
     where = _size(cell["n"], cell["train_size"])
-    where = (f"At the smallest training size with both models ({where})" if f["sizes"] > 1
+    where = (f"At the smallest training size with both models ({where})" if f.sizes > 1
              else f"At {where}")
     out = [
         f"{where}, {a} scores {cell['primary_metric']} {_mean_ci(rows[a])} over {ka} "
         f"seed{'s' * (ka != 1)} "
-        f"and {b} {_mean_ci(rows[b])} over {kb} ({f['confidence']:.0%} t-intervals)."
+        f"and {b} {_mean_ci(rows[b])} over {kb} ({f.confidence:.0%} t-intervals)."
     ]
     outcome = cmp["outcome"]
     if outcome == "not_measurable":
@@ -95,12 +120,12 @@ def _accuracy_sentences(f: dict[str, Any]) -> list[str]:
     return out
 
 
-def _budget_sentence(f: dict[str, Any]) -> str:
+def _budget_sentence(f: Facts) -> str:
     """The accuracy outcome of a cell whose runs mostly ran out of steps: who is ahead after N
     steps (what it measured), never whether the claim holds."""
-    a, b, cmp = f["a"], f["b"], f["cmp"]
+    a, b, cmp = f.a, f.b, f.cmp
     steps = count(cmp["budget_steps"])
-    limited = " and ".join(f["budget"]["limited"])
+    limited = " and ".join(f.budget["limited"])
     why = (f"most runs of {limited} ended at the step cap, not on a validation plateau, so this "
            f"is who is ahead after {steps} steps, not who is better at convergence: "
            "budget-limited")
@@ -117,11 +142,11 @@ def _budget_sentence(f: dict[str, Any]) -> str:
             f"{cmp['reason']}); {why}.")
 
 
-def _others_sentence(f: dict[str, Any]) -> str | None:
-    if not f["others"]:
+def _others_sentence(f: Facts) -> str | None:
+    if not f.others:
         return None
     parts = []
-    for o in f["others"]:
+    for o in f.others:
         c = o["cmp"]
         what = c["result"]
         if c["p_holm"] is not None and c["outcome"] != "not_measurable":
@@ -141,8 +166,8 @@ def _ttt_phrase(name: str, t: dict[str, Any]) -> str:
             f"({t['reached']}/{t['of']} runs reached it)")
 
 
-def _speed_sentences(f: dict[str, Any]) -> list[str]:
-    a, b, cell, s = f["a"], f["b"], f["cell"], f["cmp"]["speed"]
+def _speed_sentences(f: Facts) -> list[str]:
+    a, b, cell, s = f.a, f.b, f.cell, f.cmp["speed"]
     if s["target"] is None:
         return ["No validation target could be set (no finished runs with a validation score), so "
                 "the claim that it converges faster is inconclusive."]
@@ -150,7 +175,7 @@ def _speed_sentences(f: dict[str, Any]) -> list[str]:
     out = [
         f"Time to the target ({cell['primary_metric']} {num(s['target'])}, the median of the two "
         f"models' median best validation scores; "
-        f"medians with {f['confidence']:.0%} bootstrap CIs, never-reached runs counted as "
+        f"medians with {f.confidence:.0%} bootstrap CIs, never-reached runs counted as "
         f"{INF_MARK}): {_ttt_phrase(a, ta)}; {_ttt_phrase(b, tb)}."
     ]
     tests = []
@@ -163,8 +188,8 @@ def _speed_sentences(f: dict[str, Any]) -> list[str]:
         lr_text += f", Holm-adjusted {pval(s['p_holm'])}"
     auc = (f"; AUC difference {signed(s['auc_diff'])} {ci(s['auc_ci'], signed)}".rstrip()
            if s.get("auc_diff") is not None else "")
-    if f["cmp"].get("budget_limited") and s["outcome"] != "not_measurable":
-        steps = count(f["cmp"]["budget_steps"])
+    if f.cmp.get("budget_limited") and s["outcome"] != "not_measurable":
+        steps = count(f.cmp["budget_steps"])
         who = (f"{s['faster']} reaches it sooner" if s["faster"] else
                f"neither reaches it measurably sooner ({s['reason']})")
         out.append(f"Within {steps} steps {who}" + (f" ({lr_text}{auc})" if lr_text else "")
@@ -184,17 +209,17 @@ def _speed_sentences(f: dict[str, Any]) -> list[str]:
     return out
 
 
-def _context_sentences(f: dict[str, Any]) -> list[str]:
-    a, b = f["a"], f["b"]
+def _context_sentences(f: Facts) -> list[str]:
+    a, b = f.a, f.b
     out = []
-    cross = f["crossover"]
+    cross = f.crossover
     if cross is None:
         out.append("Data scaling: no crossover could be computed.")
     else:
         out.append(f"Data scaling: {cross['text']}.")
-    ta, tb = f["trials"][a], f["trials"][b]
-    if f["unequal_sizes"]:
-        sizes = ", ".join(count(n) for n in f["unequal_sizes"])
+    ta, tb = f.trials[a], f.trials[b]
+    if f.unequal_sizes:
+        sizes = ", ".join(count(n) for n in f.unequal_sizes)
         out.append(f"Tuning budgets differ ({a} {ta} trial(s), {b} {tb} at the smallest size; "
                    f"unequal at n = {sizes}): the model searched more is favoured.")
     elif ta > 1:
@@ -203,31 +228,31 @@ def _context_sentences(f: dict[str, Any]) -> list[str]:
         out.append("Each model ran a single configuration (no tuning sweep); untuned defaults can "
                    "decide small-data comparisons.")
     for m in (a, b):
-        tuning = f["rows"][m].get("tuning") or {}
+        tuning = f.rows[m].get("tuning") or {}
         if tuning.get("lr_edge"):
             span = tuning.get("lr_range")
             where = f" ({span[0]:g} .. {span[1]:g})" if span else ""
             out.append(f"{m}'s selected learning rate sits at the {tuning['lr_edge']} edge of its "
                        f"searched range{where}: its optimum may lie beyond.")
-    pa, pb = f["params"][a], f["params"][b]
-    if pa and pb and abs(pa - pb) / min(pa, pb) > f["budget_tolerance"]:
-        out.append(f"Parameter counts differ by more than {f['budget_tolerance']:.0%} ({a} "
+    pa, pb = f.params[a], f.params[b]
+    if pa and pb and abs(pa - pb) / min(pa, pb) > BUDGET_TOLERANCE:
+        out.append(f"Parameter counts differ by more than {BUDGET_TOLERANCE:.0%} ({a} "
                    f"{pa:,} vs {b} {pb:,}).")
-    g = f["cell"]["guard"]
+    g = f.cell["guard"]
     if g.get("note"):
         out.append(g["note"][0].upper() + g["note"][1:] + ".")
-    v = f["cell"].get("validation")
+    v = f.cell.get("validation")
     if v:
         se = f", a binomial standard error of at most {num(v['se_max'])}" if v["se_max"] else ""
         out.append(f"Validation: {count(v['size'])} examples{se}.")
     return out
 
 
-def verdict_text(f: dict[str, Any]) -> str:
+def verdict_text(f: Facts) -> str:
     """One paragraph per task variant from the facts ``analyze._verdict`` gathered."""
-    head = f["task"] + ("" if f["variant_key"] == "default" else f" ({f['variant_key']})")
-    if f.get("missing"):
-        return (f"{head}: no training size has finished runs of both {f['a']} and {f['b']}; "
+    head = f.task + ("" if f.variant_key == "default" else f" ({f.variant_key})")
+    if f.missing:
+        return (f"{head}: no training size has finished runs of both {f.a} and {f.b}; "
                 f"no verdict.")
     parts = _accuracy_sentences(f)
     other = _others_sentence(f)
