@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .formatting import INF_MARK, ci, count, flops, num, pval, secs, signed
 from .formatting import diff_text as _diff
 from .formatting import size_label as _size
+from .outcomes import Claim, Outcome
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -50,7 +51,7 @@ def _p_holm(p: float | None, adj: float | None) -> str:
 def _speed_cell(s: dict[str, Any] | None) -> str:
     if not s:
         return "-"
-    if s["p_value"] is None or s["outcome"] == "not_measurable":
+    if s["p_value"] is None or s["outcome"] == Outcome.NOT_MEASURABLE:
         result: str = s["result"]
         return result
     return f"{s['result']} (log-rank p {_p_holm(s['p_value'], s['p_holm'])})"
@@ -122,7 +123,7 @@ def sections(result: dict[str, Any]) -> Iterator[dict[str, Any]]:
                          f"{ci(cmp['equivalence_ci'], signed)} "
                          f"({cmp['equivalence_level']:.1%})")
                 result_text = cmp["result"]
-                if cmp["outcome"] == "inconclusive" and cmp["reason"]:
+                if cmp["outcome"] == Outcome.INCONCLUSIVE and cmp["reason"]:
                     result_text += f" ({cmp['reason']})"
                 compares.append([size, f"{cmp['a']} vs {cmp['b']}", diff, cmp["test"],
                                  _p_holm(cmp["p_value"], cmp["p_holm"]), equiv, result_text,
@@ -171,7 +172,7 @@ _NO_PAIR = ("Only one model has runs (or --pairs named none present): nothing to
 
 def _claim_line(v: dict[str, Any]) -> str:
     accuracy = v["accuracy_claim"]
-    if accuracy == "budget-limited":
+    if accuracy == Claim.BUDGET_LIMITED:
         accuracy += (f" (after {count(v['budget_steps'])} steps: "
                      f"{v['ahead'] + ' ahead' if v.get('ahead') else 'neither ahead'})")
     return (f"claim '{v['a']} beats {v['b']} on small data': {accuracy}; "
@@ -239,9 +240,9 @@ def _brief_line(c: dict[str, Any], cmp: dict[str, Any]) -> str:
     diff = f"{cmp['a']} − {cmp['b']} {_diff(cmp)}" if cmp["diff"] is not None else ""
     test = (f"{cmp['test']}, Holm p = {pval(cmp['p_holm'])}" if cmp["p_holm"] is not None
             else cmp["reason"])
-    if cmp["outcome"] in ("a_better", "b_better") and not cmp.get("budget_limited"):
+    if cmp["outcome"] in (Outcome.A_BETTER, Outcome.B_BETTER) and not cmp.get("budget_limited"):
         what = f"{cmp['winner']} ahead"
-    elif cmp["outcome"] == "inconclusive" and not cmp.get("budget_limited"):
+    elif cmp["outcome"] == Outcome.INCONCLUSIVE and not cmp.get("budget_limited"):
         what = "neither shown ahead"
     else:
         what = cmp["result"]

@@ -13,7 +13,7 @@ from typing import Any
 from .formatting import INF_MARK, ci, count, flops, num, pval, secs, signed
 from .formatting import diff_text as _diff
 from .formatting import size_label as _size
-from .outcomes import BUDGET_TOLERANCE, MIN_TEST_SEEDS
+from .outcomes import BUDGET_TOLERANCE, MIN_TEST_SEEDS, Outcome
 
 # the renderers, for the importers that know them from here
 from .render import (  # noqa: F401
@@ -85,7 +85,7 @@ def _accuracy_sentences(f: Facts) -> list[str]:
         f"and {b} {_mean_ci(rows[b])} over {kb} ({f.confidence:.0%} t-intervals)."
     ]
     outcome = cmp["outcome"]
-    if outcome == "not_measurable":
+    if outcome == Outcome.NOT_MEASURABLE:
         out.append(_guard_sentence(cell, cmp))
         return out
     if cmp["p_value"] is None:
@@ -95,13 +95,13 @@ def _accuracy_sentences(f: Facts) -> list[str]:
     test = _p_phrase(cmp)
     if cmp.get("budget_limited"):
         out.append(_budget_sentence(f))
-    elif outcome == "a_better":
+    elif outcome == Outcome.A_BETTER:
         out.append(f"The difference, {_diff(cmp)} in {a}'s favour, is significant ({test}): {a} "
                    f"beats {b} at this size, so the claim holds here.")
-    elif outcome == "b_better":
+    elif outcome == Outcome.B_BETTER:
         out.append(f"{b} is significantly better, by {_diff(cmp)} in {a}'s terms ({test}): the "
                    f"claim that {a} beats {b} on small data fails here.")
-    elif outcome == "equivalent":
+    elif outcome == Outcome.EQUIVALENT:
         level = cmp["equivalence_level"]
         out.append(f"The Holm-adjusted {level:.1%} interval of the difference, "
                    f"{ci(cmp['equivalence_ci'], signed)}, lies inside the practical margin "
@@ -130,11 +130,11 @@ def _budget_sentence(f: Facts) -> str:
            f"is who is ahead after {steps} steps, not who is better at convergence: "
            "budget-limited")
     test = _p_phrase(cmp)
-    if cmp["outcome"] in ("a_better", "b_better"):
-        ahead, behind = (a, b) if cmp["outcome"] == "a_better" else (b, a)
+    if cmp["outcome"] in (Outcome.A_BETTER, Outcome.B_BETTER):
+        ahead, behind = (a, b) if cmp["outcome"] == Outcome.A_BETTER else (b, a)
         return (f"After {steps} steps, {ahead} is ahead of {behind} ({_diff(cmp)} in {a}'s "
                 f"terms; {test}); {why}.")
-    if cmp["outcome"] == "equivalent":
+    if cmp["outcome"] == Outcome.EQUIVALENT:
         return (f"After {steps} steps the two are within ±{cmp['margin']:g} of each other "
                 f"(Holm-adjusted {cmp['equivalence_level']:.1%} interval "
                 f"{ci(cmp['equivalence_ci'], signed)}); {why}.")
@@ -149,7 +149,7 @@ def _others_sentence(f: Facts) -> str | None:
     for o in f.others:
         c = o["cmp"]
         what = c["result"]
-        if c["p_holm"] is not None and c["outcome"] != "not_measurable":
+        if c["p_holm"] is not None and c["outcome"] != Outcome.NOT_MEASURABLE:
             what += f" (Holm p = {pval(c['p_holm'])})"
         parts.append(f"{_size(o['n'], o['train_size'])}: {what}")
     return "At the larger sizes: " + "; ".join(parts) + "."
@@ -188,19 +188,19 @@ def _speed_sentences(f: Facts) -> list[str]:
         lr_text += f", Holm-adjusted {pval(s['p_holm'])}"
     auc = (f"; AUC difference {signed(s['auc_diff'])} {ci(s['auc_ci'], signed)}".rstrip()
            if s.get("auc_diff") is not None else "")
-    if f.cmp.get("budget_limited") and s["outcome"] != "not_measurable":
+    if f.cmp.get("budget_limited") and s["outcome"] != Outcome.NOT_MEASURABLE:
         steps = count(f.cmp["budget_steps"])
         who = (f"{s['faster']} reaches it sooner" if s["faster"] else
                f"neither reaches it measurably sooner ({s['reason']})")
         out.append(f"Within {steps} steps {who}" + (f" ({lr_text}{auc})" if lr_text else "")
                    + ": budget-limited, not a convergence speed.")
-    elif s["outcome"] == "a_faster":
+    elif s["outcome"] == Outcome.A_FASTER:
         out.append(f"{a} reaches it sooner ({lr_text}{auc}): {a} converges faster, so the claim "
                    f"holds here.")
-    elif s["outcome"] == "b_faster":
+    elif s["outcome"] == Outcome.B_FASTER:
         out.append(f"{b} reaches it sooner ({lr_text}{auc}): the claim that {a} converges faster "
                    f"fails here.")
-    elif s["outcome"] == "not_measurable":
+    elif s["outcome"] == Outcome.NOT_MEASURABLE:
         out.append("Both models sit at the floor, so the target is a chance-level score: speed is "
                    "not measurable at this budget.")
     else:
