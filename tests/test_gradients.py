@@ -231,7 +231,7 @@ class BagOfEmbeddings:
 
             return Bag()
 
-        register(ModelPlugin("bag", "mean of embeddings so far -> linear", ("aligned",),
+        register(ModelPlugin("prefix-mean", "mean of embeddings so far -> linear", ("aligned",),
                              {"width": Param(1, "unused")}, build, width_param="width"))
 
 
@@ -239,7 +239,7 @@ def test_third_party_models_with_an_embedding_get_probes(plugin):
     from seqbench.experiment.runner import execute
 
     plugin(BagOfEmbeddings())
-    rec = execute(spec("bag", tp=COPY, probe_gradients=True))
+    rec = execute(spec("prefix-mean", tp=COPY, probe_gradients=True))
     assert rec["status"] == "done", rec.get("error")
     step0 = rec["gradients"]["probes"][0]["input_grad_norm"]
     # the last output averages all 26 inputs equally: the same signal reaches every position
