@@ -15,7 +15,7 @@ from .accuracy import Comparison, compare, guard_of
 from .cells import Cell, ModelRuns
 from .margins import scale_of
 from .speed import (
-    LADDER, Curves, Span, SpeedSide, best_validation, ladder_rows, points, speed_side,
+    LADDER, Curves, Span, SpeedSide, best_validation, ladder_rows, points, public, speed_side,
 )
 from .stopping import Budget, budget_of
 
@@ -46,12 +46,44 @@ class Settings:
 
 
 @dataclass
+class ModelRow:
+    """One model in one cell: its scores over seeds, its cost and its time to the target."""
+
+    model: str
+    n_seeds: int
+    n_diverged: int
+    n_failed: int
+    n_tune: int
+    trials: int
+    selected_trial: dict[str, Any]
+    tuning: dict[str, Any]
+    mean: float | None
+    sd: float | None
+    ci: list[float] | None  # t-interval of the mean
+    values: list[float]
+    seeds: list[Any]
+    param_count: int | None
+    step_flops: int | None
+    best_val_median: float | None
+    val_se: float | None  # binomial SE of the validation score (see docs/methods.md)
+    ttt: dict[str, Any]  # time to the first pair's target: speed.ttt_summary
+    ladder: list[dict[str, Any]] | None
+    own95_steps_median: float | None
+    auc: float | None
+    run_ids: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return public(self)
+
+
+@dataclass
 class CellSummary:
     """One cell: its JSON row (models, guards, targets) and its comparisons, typed until
     :meth:`finish` writes them into the row."""
 
     row: dict[str, Any]
     cell: Cell
+    models: list[ModelRow] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)  # the asked pairs
     extra: dict[Pair, Comparison] = field(default_factory=dict)  # the winners' pair if not asked
 
@@ -63,6 +95,7 @@ class CellSummary:
         return next((x for x in self.comparisons if (x.a, x.b) == (a, b)), None)
 
     def finish(self) -> dict[str, Any]:
+        self.row["models"] = [m.to_dict() for m in self.models]
         self.row["comparisons"] = [c.to_dict() for c in self.comparisons]
         return self.row
 
@@ -138,9 +171,9 @@ def summarize(cell: Cell, pairs: list[Pair], extra_pairs: list[Pair],
         "margin": margin, "margin_source": margin_source, "guard": work.guard,
         "budget": work.budget.as_dict(), "validation": _validation(val_size, unit),
         "unequal_tuning": len({m.trials for m in cell.models.values()}) > 1,
-        "models": rows, "comparisons": [], "winner": None,  # comparisons: see finish()
+        "models": [], "comparisons": [], "winner": None,  # see finish()
     }
-    return CellSummary(row, cell, comparisons, extra)
+    return CellSummary(row, cell, rows, comparisons, extra)
 
 
 def _validation(val_size: int | None, unit: bool) -> dict[str, Any] | None:
@@ -154,7 +187,7 @@ def _validation(val_size: int | None, unit: bool) -> dict[str, Any] | None:
 
 def _model_row(m: ModelRuns, cell: Cell, s: Settings, side: SpeedSide,
                ladder: list[tuple[float, float]] | None, bests: list[float],
-               unit_val_size: int | None) -> dict[str, Any]:
+               unit_val_size: int | None) -> ModelRow:
     values = np.array(m.values, dtype=float)
     ci = st.mean_ci(values, s.confidence)
     params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
@@ -165,21 +198,19 @@ def _model_row(m: ModelRuns, cell: Cell, s: Settings, side: SpeedSide,
     val_se = None
     if unit_val_size and med_best is not None and 0 <= med_best <= 1:
         val_se = math.sqrt(med_best * (1 - med_best) / unit_val_size)
-    return {
-        "model": m.name, "n_seeds": len(values), "n_diverged": len(m.diverged),
-        "n_failed": m.n_failed, "n_tune": m.n_tune, "trials": m.trials,
-        "selected_trial": m.selected_trial, "tuning": m.tuning, "mean": m.mean,
-        "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
-        "ci": list(ci) if ci else None, "values": values.tolist(), "seeds": m.seeds,
-        "param_count": int(round(float(np.mean(params)))) if params else None,
-        "step_flops": int(np.median(flops)) if flops else None,
-        "best_val_median": med_best, "val_se": val_se,
-        "ttt": side.ttt,
-        "ladder": ladder_rows(m, s.curves, ladder, cell.higher_is_better) if ladder else None,
-        "own95_steps_median": float(np.median(own)) if own else None,
-        "auc": float(np.mean(good)) if good else None,
-        "run_ids": [r["run_id"] for r in m.done + m.diverged],
-    }
+    return ModelRow(
+        model=m.name, n_seeds=len(values), n_diverged=len(m.diverged), n_failed=m.n_failed,
+        n_tune=m.n_tune, trials=m.trials, selected_trial=m.selected_trial, tuning=m.tuning,
+        mean=m.mean, sd=float(values.std(ddof=1)) if len(values) > 1 else None,
+        ci=list(ci) if ci else None, values=values.tolist(), seeds=m.seeds,
+        param_count=int(round(float(np.mean(params)))) if params else None,
+        step_flops=int(np.median(flops)) if flops else None,
+        best_val_median=med_best, val_se=val_se, ttt=side.ttt,
+        ladder=ladder_rows(m, s.curves, ladder, cell.higher_is_better) if ladder else None,
+        own95_steps_median=float(np.median(own)) if own else None,
+        auc=float(np.mean(good)) if good else None,
+        run_ids=[r["run_id"] for r in m.done + m.diverged],
+    )
 
 
 def winner(summary: CellSummary) -> dict[str, Any]:

@@ -27,14 +27,14 @@ def claim(outcome: str, budget_limited: bool, table: dict[Outcome, Claim]) -> Cl
 
 
 def _trials_of(c: CellSummary, model: str) -> int | None:
-    return next((r["trials"] for r in c.row["models"] if r["model"] == model), None)
+    return next((r.trials for r in c.models if r.model == model), None)
 
 
 def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: Scaling,
             a: str, b: str, confidence: float) -> dict[str, Any]:
     """The verdict on "A beats B" for one task variant, with its prose."""
     both = [c for c in cells
-            if {a, b} <= {row["model"] for row in c.row["models"] if row["n_seeds"]}]
+            if {a, b} <= {row.model for row in c.models if row.n_seeds}]
     if not both:
         facts = Facts(task, vkey, a, b, confidence, missing=True)
         return {"task": task, "variant_key": vkey, "a": a, "b": b, "train_size": None, "n": None,
@@ -44,17 +44,18 @@ def verdict(task: str, vkey: str, cells: list[CellSummary], scaling: Scaling,
     small = both[0]
     cmp = small.comparison(a, b)
     assert cmp is not None and cmp.speed is not None  # a cell with both compared the pair
-    rows = {row["model"]: row for row in small.row["models"]}
+    rows = {row.model: row for row in small.models}
     cross = scaling.crossover(a, b)
     others = [{"n": c.row["n"], "train_size": c.row["train_size"], "cmp": oc.to_dict()}
               for c in both[1:] if (oc := c.comparison(a, b)) is not None]
     model = small.cell.models
     facts = Facts(
-        task, vkey, a, b, confidence, cell=small.row, cmp=cmp.to_dict(), rows=rows,
+        task, vkey, a, b, confidence, cell=small.row, cmp=cmp.to_dict(),
+        rows={m: row.to_dict() for m, row in rows.items()},
         crossover=cross, others=others, sizes=len(both), budget=small.row["budget"],
-        params={m: rows[m]["param_count"] for m in (a, b)},
+        params={m: rows[m].param_count for m in (a, b)},
         unequal_sizes=[c.row["n"] for c in both if _trials_of(c, a) != _trials_of(c, b)],
-        trials={m: rows[m]["trials"] for m in (a, b)},
+        trials={m: rows[m].trials for m in (a, b)},
         seeds={a: len(model[a].values), b: len(model[b].values)},
     )
     return {"task": task, "variant_key": vkey, "a": a, "b": b,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import stats as st
-from .cell_summary import CellSummary, Pair, present
+from .cell_summary import CellSummary, ModelRow, Pair, present
 from .cells import ModelRuns
 from .margins import scale_of
 from .speed import public
@@ -55,7 +55,7 @@ class SizePoint:
 
     n: float
     runs: ModelRuns
-    row: dict[str, Any]  # its row in the cell's "models"
+    row: ModelRow  # its row in the cell
 
 
 def error_scale(metric: str, higher: bool, values: np.ndarray) -> ErrorScale | None:
@@ -279,10 +279,10 @@ def _by_model(cells: list[CellSummary]) -> dict[str, list[SizePoint]]:
     for c in sorted(cells, key=lambda c: c.row["n"] if c.row["n"] is not None else math.inf):
         if c.row["n"] is None:
             continue
-        for row in c.row["models"]:
-            if row["n_seeds"]:
-                out.setdefault(row["model"], []).append(
-                    SizePoint(float(c.row["n"]), c.cell.models[row["model"]], row))
+        for row in c.models:
+            if row.n_seeds:
+                out.setdefault(row.model, []).append(
+                    SizePoint(float(c.row["n"]), c.cell.models[row.model], row))
     return out
 
 
@@ -301,16 +301,16 @@ def scaling(task: str, vkey: str, cells: list[CellSummary], pairs: list[Pair],
     models, curves = {}, {}
     for name, pts in per_model.items():
         n = np.array([p.n for p in pts], dtype=float)
-        err = to_err(np.array([p.row["mean"] for p in pts]))
+        err = to_err(np.array([p.row.mean for p in pts]))
         fit = model_fit(n, err, scale)
         boot = to_err(replicate_means([(p.n, p.runs) for p in pts], universe, W))
         curves[name] = Curve(n, err, fit, boot, scale.c_max if scale else 1.0)
         models[name] = {
             "n": [int(p.n) if float(p.n).is_integer() else p.n for p in pts],
-            "mean": [p.row["mean"] for p in pts],
-            "ci_lo": [p.row["ci"][0] if p.row["ci"] else None for p in pts],
-            "ci_hi": [p.row["ci"][1] if p.row["ci"] else None for p in pts],
-            "n_seeds": [p.row["n_seeds"] for p in pts],
+            "mean": [p.row.mean for p in pts],
+            "ci_lo": [p.row.ci[0] if p.row.ci else None for p in pts],
+            "ci_hi": [p.row.ci[1] if p.row.ci else None for p in pts],
+            "n_seeds": [p.row.n_seeds for p in pts],
             "fit": fit,
         }
     crossovers = [crossover(a, b, curves[a], curves[b], bracket(a, b, cells, confidence),
