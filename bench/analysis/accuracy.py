@@ -11,10 +11,8 @@ import numpy as np
 
 from . import stats as st
 from .cells import Cell, ModelRuns
-from .outcomes import MIN_TEST_SEEDS, OUTCOME_TEXT, Outcome
-from .speed import (
-    PRIVATE, SpeedResult, SpeedSide, compare_speed, decide_speed, paired_seeds, public,
-)
+from .outcomes import MIN_TEST_SEEDS, OUTCOME_TEXT, PRIVATE, Outcome, public
+from .speed import SpeedResult, SpeedSide, compare_speed, decide_speed, paired_seeds
 
 FLOOR_RULE = ("a model is at the floor when its scores cannot be told from chance: its "
               "t-interval reaches the declared chance level")

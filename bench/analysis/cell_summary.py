@@ -14,8 +14,9 @@ from . import stats as st
 from .accuracy import Comparison, compare, guard_of
 from .cells import Cell, ModelRuns
 from .margins import scale_of
+from .outcomes import public
 from .speed import (
-    LADDER, Curves, Span, SpeedSide, best_validation, ladder_rows, points, public, speed_side,
+    LADDER, Curves, Span, SpeedSide, best_validation, ladder_rows, points, speed_side,
 )
 from .stopping import Budget, budget_of
 
@@ -65,7 +66,7 @@ class ModelRow:
     param_count: int | None
     step_flops: int | None
     best_val_median: float | None
-    val_se: float | None  # binomial SE of the validation score (see docs/methods.md)
+    val_se: float | None  # see docs/methods.md#validation-noise
     ttt: dict[str, Any]  # time to the first pair's target: speed.ttt_summary
     ladder: list[dict[str, Any]] | None
     own95_steps_median: float | None

@@ -1,16 +1,28 @@
-"""The analysis' vocabulary: what a comparison or a claim can come out as, and the rules that say
-when a test is run at all. Standard library only: the renderers read it without numpy.
+"""The analysis' vocabulary: what a comparison or a claim can come out as, the rules that say
+when a test is run at all, and how a result dataclass becomes its JSON dict. Standard library
+only: the renderers read it without numpy.
 
 Every enum is a :class:`TextEnum`, so it is its string in JSON, f-strings and dict keys.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any
+
 from .cells import TextEnum
 
 VERDICT_FIRST = ("lstm", "transformer")  # the claim under test: first when both are present
 MIN_TEST_SEEDS = 3  # fewer a side: no test (a t-test on 2 values rests on normality alone)
 BUDGET_TOLERANCE = 0.10  # parameter counts differing by more than this are called out
+
+
+PRIVATE: Any = {"private": True}  # field metadata: needed by later passes, never in the JSON
+
+
+def public(obj: Any) -> dict[str, Any]:
+    """A result dataclass as its JSON dict: its fields in order, the private ones left out."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if not f.metadata.get("private")}
 
 
 class Outcome(TextEnum):

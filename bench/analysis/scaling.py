@@ -14,7 +14,7 @@ from . import stats as st
 from .cell_summary import CellSummary, ModelRow, Pair, present
 from .cells import ModelRuns
 from .margins import scale_of
-from .speed import public
+from .outcomes import public
 
 TOL = 1e-12
 RESAMPLING = "whole seeds (shared by every size and model)"

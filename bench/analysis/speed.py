@@ -4,14 +4,14 @@ tests, and the validation curve's AUC. See docs/methods.md#time-to-target."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import stats as st
 from .cells import Cell, ModelRuns
-from .outcomes import MIN_TEST_SEEDS, OUTCOME_TEXT, Outcome
+from .outcomes import MIN_TEST_SEEDS, OUTCOME_TEXT, PRIVATE, Outcome, public
 
 Run = dict[str, Any]
 Curves = dict[str, list[dict[str, Any]]]
@@ -32,14 +32,6 @@ class TimeTo:
     samples: float
     seconds: float
     reached: bool
-
-
-def public(obj: Any) -> dict[str, Any]:
-    """A result dataclass as its JSON dict: its fields in order, the private ones left out."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj) if not f.metadata.get("private")}
-
-
-PRIVATE: Any = {"private": True}  # a field the later passes need that never reaches the JSON
 
 
 @dataclass
