@@ -62,7 +62,8 @@ def dataset_name(variant: dict[str, Any]) -> str | None:
 
 
 def _budget(run: dict[str, Any]) -> int | None:
-    return ((run.get("config") or {}).get("training") or {}).get("param_budget")
+    budget = ((run.get("config") or {}).get("training") or {}).get("param_budget")
+    return budget or None  # 0: no budget, the model at its own size (the CNN control)
 
 
 def _budget_name(budget: int | None) -> str:
@@ -215,12 +216,18 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
              for rid, task, (_, vkey) in ((r["run_id"], r["task"], keys[r["run_id"]])
                                           for r in runs)}
 
-    def first_run(cell: dict[str, Any]) -> str:
-        run_id: str = next(rid for m in cell["models"] for rid in m.get("run_ids") or [])
+    def first_run(cell: dict[str, Any]) -> str | None:  # None: tuning runs only, so far
+        run_id: str | None = next(
+            (rid for m in cell["models"] for rid in m.get("run_ids") or []), None)
         return run_id
 
     def label(cell: dict[str, Any]) -> str:
-        return names[first_run(cell)]
+        run_id = first_run(cell)
+        return names[run_id] if run_id else "-"
+
+    def params_of(cell: dict[str, Any]) -> dict[str, Any]:
+        run_id = first_run(cell)
+        return task_params_of[run_id] if run_id else {}
 
     counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "diverged")}
     lines = [
@@ -254,7 +261,7 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
         lines += ["### Per data set", ""] + _per_dataset(analysis, label)
     budget_of = {r["run_id"]: _budget(r) for r in runs}
     lines += ["## The CNN control (Kim 2014, CNN-rand)", ""]
-    lines += _control(analyses, lambda c: task_params_of[first_run(c)], budget_of)
+    lines += _control(analyses, params_of, budget_of)
     return "\n".join(lines).rstrip() + "\n"
 
 
