@@ -60,3 +60,14 @@ def test_analyze_prints_a_line_per_cell_within_100_columns(tmp_path, cli):
     assert len(full.splitlines()) > len(lines) and "paired" in full
     rc, _, err = cli("analyze", "--db", db, "--full", "--json")
     assert rc == 2 and "give one of" in err
+
+
+def test_headline_counts_a_task_without_the_pair_as_not_compared():
+    from seqbench.analysis.glance import headline
+
+    verdicts = [{"a": "lstm", "b": "transformer", "accuracy_claim": "holds"},
+                {"a": "lstm", "b": "transformer", "accuracy_claim": "inconclusive"},
+                {"a": "lstm", "b": "transformer", "accuracy_claim": None}]
+    assert headline(verdicts) == ("'lstm is more accurate than transformer' at each task's "
+                                  "smallest size: holds in 1, inconclusive in 1, not compared "
+                                  "in 1 of 3 tasks.")

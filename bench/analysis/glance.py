@@ -108,10 +108,11 @@ def headline(verdicts: list[dict[str, Any]]) -> str | None:
         return None
     a, b = verdicts[0]["a"], verdicts[0]["b"]
     tally: dict[str, int] = {}
-    for v in verdicts:
-        tally[v.get("accuracy_claim") or "inconclusive"] = tally.get(
-            v.get("accuracy_claim") or "inconclusive", 0) + 1
-    order = ("holds", "fails", "equivalent", "not measurable", "budget-limited", "inconclusive")
+    for v in verdicts:  # no claim: the task has no size where both models finished
+        claim = str(v.get("accuracy_claim") or "not compared")
+        tally[claim] = tally.get(claim, 0) + 1
+    order = ("holds", "fails", "equivalent", "not measurable", "budget-limited", "inconclusive",
+             "not compared")
     counted = sorted(tally.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9))
     parts = ", ".join(f"{k} in {n}" for k, n in counted)
     return (f"'{a} is more accurate than {b}' at each task's smallest size: {parts} of "
