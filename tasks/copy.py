@@ -1,37 +1,6 @@
 """The built-in ``copy`` task: the copy memory problem of Arjovsky, Shah & Bengio (ICML 2016).
 
-Tokens: ``a0`` is the blank, ``a1``..``aK`` the symbols (``K = alphabet``, 8 as published) and
-``a{K+1}`` the delimiter (``a9`` as published). With ``n = n_symbols`` (10) and delay ``T``:
-
-``framing=aligned`` (default; exactly the published layout), sequences of length ``T + 2n``::
-
-    input : s1 .. sn  a0 x (T-1)  a9  a0 x n
-    target: a0 x (T+n)            s1 .. sn
-
-  The loss is the cross-entropy at every one of the ``T + 2n`` steps (blanks included), as in the
-  paper. A model that memorises nothing but knows the layout reaches the baseline
-  ``baseline_ce = n ln(K) / (T + 2n)`` (0.1733 at T=100, 0.0945 at T=200).
-
-``framing=seq2seq``: source ``s1 .. sn  a0 x (T-1)  a9`` (length ``T + n``), target ``s1 .. sn``.
-  The loss is per target token (the training path appends EOS), so here
-  ``baseline_ce = n ln(K) / (n + 1)``: ``ln K`` per symbol and a certain EOS.
-
-Metrics: ``recall_accuracy`` (primary): the share of recalled symbols right, counted ONLY at the
-``n`` recall positions (aligned) or the ``n`` target tokens (seq2seq), since the blanks would
-inflate a per-step accuracy; ``cross_entropy``: the mean per-step loss the training path
-measured; ``baseline_ce``: the memoryless baseline above, to compare ``cross_entropy`` with.
-
-Data are generated deterministically, symbols uniform over the alphabet: the training pool
-(``pool_size`` sequences, the "full data set" that training sizes subset, nested per seed), the
-validation set and the test set each from their own fixed generator seed, so validation and test
-depend neither on the run's seed nor on the training size (nor on ``pool_size``).
-
-The generator seeds depend on ``n_symbols`` and ``alphabet`` only, so runs at different ``T`` or
-framings see the same symbols.
-
-Default ``T`` is 50 (sequences of 70 steps), not the published 100-500, so that the default job
-runs on a CPU and recurrent models have a chance to leave the baseline within its budget; set
-``T=100`` (or more) for the paper's setting.
+Layouts, baseline and metrics: see docs/methods.md#copy.
 """
 
 from __future__ import annotations

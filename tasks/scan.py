@@ -1,26 +1,7 @@
 """SCAN (Lake & Baroni, ICML 2018), generated from its grammar and interpretation rules.
 
-The grammar::
-
-    C -> S and S | S after S | S
-    S -> V twice | V thrice | V
-    V -> D[1] opposite D[2] | D[1] around D[2] | D | U
-    D -> U left | U right | turn left | turn right
-    U -> walk | look | run | jump
-
-(``D[1] opposite D[2]`` is ``x opposite left`` / ``x opposite right`` with ``x`` a primitive
-``U`` or ``turn``.) Its interpretation: ``walk`` = I_WALK (likewise look, run, jump);
-``turn left`` = I_TURN_LEFT; ``x left`` = I_TURN_LEFT X; ``x opposite left`` = I_TURN_LEFT
-I_TURN_LEFT X; ``x around left`` = (I_TURN_LEFT X) four times; ``turn`` contributes no action of
-its own; ``x twice`` / ``x thrice`` repeat; ``x1 and x2`` = x1 x2; ``x1 after x2`` = x2 x1.
-That gives exactly the 20,910 commands of the published ``tasks.txt``, pair for pair.
-
-The published *simple* split is a random 80/20 partition, so it cannot be derived from the
-grammar: its membership ships as a bitmask over :func:`commands` (the sorted command list) in
-``data/scan_simple_test.bits``, written once by ``data/make_scan_split.py`` from the reference
-files. The *length* split is a rule: test = action sequences longer than 22 actions.
-
-Everything here is pure Python and cached, so a benchmark matrix generates SCAN once per process.
+Pure Python and cached, so a benchmark matrix generates SCAN once per process. The grammar and
+the splits: see docs/methods.md#scan.
 """
 
 from __future__ import annotations

@@ -1,51 +1,17 @@
 """The built-in ``translation`` task: sequence-to-sequence on SCAN (default) or parallel text.
 
-Data sources (the ``data`` parameter):
-
-``scan`` (default)
-    SCAN generated from its grammar (:mod:`seqbench_tasks.scan`); ``split`` picks the published
-    ``simple`` (random 80/20) or ``length`` split. Tokens are whitespace-separated words and
-    actions; the primary metric is exact match.
-a SCAN-format directory
-    holding ``tasks_train_<split>.txt`` (lines ``IN: <command> OUT: <actions>``) and
-    ``tasks_test_<split>.txt``, or ``tasks.txt`` (the test set is then every command not in
-    training, as for the paper's ``simple_p<N>`` files). Lets any published split (e.g.
-    ``addprim_jump``) run as is.
-a directory of line-aligned parallel text
-    ``train.<lang>``, optional ``val|valid|validation|dev.<lang>`` and ``test*.<lang>``, each
-    optionally gzipped (Multi30k's layout), for ``source_lang`` and ``target_lang``.
-a table file, or a directory of ``train``/``val``/``test`` table files
-    csv / tsv / json / jsonl / parquet, read with ``datasets``; pairs come from ``source_column``
-    and ``target_column``, or from a ``translation`` column of ``{lang: text}`` dicts.
-a Hugging Face hub id
-    the same columns; ``config`` names the hub configuration (e.g. ``de-en``).
-
-Natural-language text is tokenised by :func:`seqbench.datautil.tokenize` (lowercase, punctuation
-split off); pairs with an empty side are dropped; the primary metric is BLEU, computed against the
-normalised reference text (the tokens joined by spaces), so target words missing from the
-vocabulary count as errors instead of matching ``<unk>``.
-
-Validation and test sets never depend on the run's training size or seed: when the data has no
-validation (or test) split, ``val_size`` (``test_size``) examples, at most 10% of the training
-data, are held out with a fixed seed. Vocabularies come from the whole training split (not the
-run's subset), so every size and seed sees the same model shapes and encodings. Loaded data is
-cached per process, so a benchmark matrix reads or generates each data set once.
+Data sources, splits and metrics: see docs/methods.md#translation.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 from pathlib import Path
 
 from seqbench import hookimpl
-from seqbench.api import Param, PluginError, Split, TaskData, TaskPlugin, Vocab, one_line
+from seqbench.api import Param, PluginError, Split, TaskData, TaskPlugin, Vocab
 
-VAL_SEED = 20180613  # fixed: held-out sets must not move with the run's seed
-TEST_SEED = 20160807
-HOLDOUT_CAP = 0.1  # a carved validation/test set takes at most this share of the data
-VAL_NAMES = ("val", "valid", "validation", "dev")
-TABLE_EXTS = ("csv", "tsv", "json", "jsonl", "parquet")
+from .translation_sources import raw_pairs
 
 PARAMS = {
     "data": Param(
@@ -160,7 +126,7 @@ def _chance(train, test, tgt_itos: tuple, primary: str) -> float:
 def clear_cache() -> None:
     """Forget every data set loaded in this process (tests, or data files edited in place)."""
     _prepared.cache_clear()
-    _raw.cache_clear()
+    raw_pairs.cache_clear()
     from . import scan
 
     scan.pairs.cache_clear()
@@ -196,7 +162,7 @@ def _prepared(source: tuple, min_freq: int, max_len: int):
     """Tokenised, filtered and encoded splits plus vocabularies; all immutable (cached)."""
     from seqbench.datautil import tokenize
 
-    scan_like, train, val, test, info = _raw(source)
+    scan_like, train, val, test, info = raw_pairs(source)
     tok = str.split if scan_like else tokenize
     norm = (lambda s: " ".join(s.split())) if scan_like else (lambda s: " ".join(tokenize(s)))
 
@@ -237,269 +203,6 @@ def _prepared(source: tuple, min_freq: int, max_len: int):
         tuple(tgt_vocab.itos),
         tuple(extras.items()),
     )
-
-
-@functools.lru_cache(maxsize=8)
-def _raw(source: tuple):
-    """``(scan_like, train, val, test, info)`` as tuples of (source, target) strings."""
-    data, split, val_size, test_size, src_lang, tgt_lang, src_col, tgt_col, test_name, config, _ = (
-        source
-    )
-    scan_like = False
-    if data == "scan":
-        from . import scan
-
-        if split not in scan.SPLITS:
-            raise PluginError(
-                f"unknown SCAN split {split!r} (available: {', '.join(scan.SPLITS)})"
-            )
-        train, test = scan.split(split)
-        val = None
-        scan_like = True
-        info = {"data": "scan", "split": split}
-    else:
-        path = Path(data).expanduser()
-        is_table_name = path.suffix.lower().lstrip(".") in TABLE_EXTS
-        if not path.exists() and (data.startswith(("/", ".", "~")) or is_table_name):
-            raise PluginError(f"data path not found: {data}")
-        if path.is_dir() and list(path.glob("tasks_train_*.txt")):
-            train, val, test = _scan_dir(path, split)
-            scan_like = True
-            info = {"data": str(path), "split": split}
-        elif path.is_dir() and _find(path, "train", (src_lang,)):
-            train, val, test = _parallel_dir(path, src_lang, tgt_lang, test_name)
-            info = {"data": str(path), "source_lang": src_lang, "target_lang": tgt_lang}
-        elif path.is_dir():
-            train, val, test = _table_dir(path, src_lang, tgt_lang, src_col, tgt_col, test_name)
-            info = {"data": str(path)}
-        elif path.is_file():
-            table = _load_table(str(path), config)
-            train, val, test = _pairs(table, src_lang, tgt_lang, src_col, tgt_col), None, None
-            info = {"data": str(path)}
-        else:
-            train, val, test = _hub(data, config, src_lang, tgt_lang, src_col, tgt_col, test_name)
-            info = {"data": data}
-    train = list(train)
-    for name, pairs in (("training", train), ("validation", val), ("test", test)):
-        if pairs is not None and not pairs:
-            raise PluginError(f"data {data!r}: the {name} split has no usable pairs")
-    total = len(train)  # the 10% caps refer to the training data as given
-    if test is None:
-        train, test = _carve(train, min(test_size, int(total * HOLDOUT_CAP)), TEST_SEED, "test")
-        info["test_carved_from_train"] = True
-    if val is None:
-        train, val = _carve(train, min(val_size, int(total * HOLDOUT_CAP)), VAL_SEED, "validation")
-        info["val_carved_from_train"] = True
-    return scan_like, tuple(train), tuple(val), tuple(test), tuple(info.items())
-
-
-def _carve(pairs: list, k: int, seed: int, what: str) -> tuple[list, list]:
-    from seqbench.datautil import split_off
-
-    if k < 1:
-        raise PluginError(
-            f"only {len(pairs)} training pairs: too few to hold out a {what} set; "
-            f"provide a {what} split"
-        )
-    kept, held = split_off(len(pairs), k, seed)
-    return [pairs[i] for i in kept], [pairs[i] for i in held]
-
-
-# --------------------------------------------------------------------------------------------
-# SCAN-format directories
-
-
-def _read_scan_file(path: Path) -> list[tuple[str, str]]:
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if not line.startswith("IN: ") or " OUT: " not in line:
-            raise PluginError(f"{path}:{n}: expected 'IN: <command> OUT: <actions>'")
-        command, actions = line[4:].split(" OUT: ", 1)
-        out.append((command.strip(), actions.strip()))
-    return out
-
-
-def _scan_dir(path: Path, split: str):
-    train_file = path / f"tasks_train_{split}.txt"
-    if not train_file.exists():
-        names = sorted(f.name[len("tasks_train_") : -4] for f in path.glob("tasks_train_*.txt"))
-        raise PluginError(f"unknown SCAN split {split!r} in {path} (available: {', '.join(names)})")
-    train = _read_scan_file(train_file)
-    test_file = path / f"tasks_test_{split}.txt"
-    if test_file.exists():
-        test = _read_scan_file(test_file)
-    elif (path / "tasks.txt").exists():
-        seen = {c for c, _ in train}
-        test = [p for p in _read_scan_file(path / "tasks.txt") if p[0] not in seen]
-    else:
-        raise PluginError(f"{path}: no tasks_test_{split}.txt (nor tasks.txt to derive it)")
-    return train, None, test
-
-
-# --------------------------------------------------------------------------------------------
-# Parallel text directories
-
-
-def _find(path: Path, stem: str, langs: tuple[str, ...]) -> Path | None:
-    for lang in langs:
-        for name in (f"{stem}.{lang}", f"{stem}.{lang}.gz"):
-            if (path / name).is_file():
-                return path / name
-    return None
-
-
-def _read_lines(path: Path) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PluginError(f"{path}: cannot read: {exc}") from None
-    lines = text.split("\n")  # not splitlines(): it also splits on \x85 and \u2028
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
-
-
-def _aligned(path: Path, stem: str, src: str, tgt: str) -> list[tuple[str, str]]:
-    s_file, t_file = _find(path, stem, (src,)), _find(path, stem, (tgt,))
-    if s_file is None or t_file is None:
-        missing = src if s_file is None else tgt
-        raise PluginError(f"{path}: no {stem}.{missing} (or {stem}.{missing}.gz) file")
-    s_lines, t_lines = _read_lines(s_file), _read_lines(t_file)
-    if len(s_lines) != len(t_lines):
-        raise PluginError(
-            f"{s_file.name} has {len(s_lines)} lines but {t_file.name} has {len(t_lines)}"
-        )
-    return _clean(zip(s_lines, t_lines))
-
-
-def _text_stems(path: Path, lang: str) -> set[str]:
-    """Parallel text stems in ``path``: ``test_2016_flickr.de.gz`` -> ``test_2016_flickr``."""
-    out = set()
-    for f in path.iterdir():
-        name = f.name[:-3] if f.name.endswith(".gz") else f.name
-        if name.endswith(f".{lang}"):
-            out.add(name[: -len(lang) - 1])
-    return out
-
-
-def _table_files(path: Path) -> dict[str, Path]:
-    """Table files in ``path`` by stem: ``test.jsonl`` -> ``{"test": path/test.jsonl}``."""
-    found = sorted(f for f in path.iterdir() if f.suffix.lstrip(".").lower() in TABLE_EXTS)
-    out: dict[str, Path] = {}
-    for f in found:
-        out.setdefault(f.stem, f)
-    return out
-
-
-def _pick_test(stems: set[str], test_name: str, where: str) -> str | None:
-    tests = sorted(s for s in stems if s.startswith("test"))
-    if test_name:
-        if test_name not in stems:
-            raise PluginError(
-                f"test split {test_name!r} not found in {where} (available: "
-                f"{', '.join(tests) or 'none'})"
-            )
-        return test_name
-    if not tests:
-        return None
-    return "test" if "test" in tests else tests[0]
-
-
-def _parallel_dir(path: Path, src: str, tgt: str, test_name: str):
-    stems = _text_stems(path, src)
-    train = _aligned(path, "train", src, tgt)
-    val_stem = next((v for v in VAL_NAMES if v in stems), None)
-    val = _aligned(path, val_stem, src, tgt) if val_stem else None
-    test_stem = _pick_test(stems, test_name, str(path))
-    test = _aligned(path, test_stem, src, tgt) if test_stem else None
-    return train, val, test
-
-
-# --------------------------------------------------------------------------------------------
-# Tables (local files and the hub)
-
-
-def _load_table(source: str, config: str):
-    from seqbench.datautil import load_table
-
-    kwargs = {"name": config} if config else {}
-    try:
-        return load_table(source, **kwargs)
-    except PluginError:
-        raise
-    except Exception as exc:  # a malformed file: datasets' errors are long
-        raise PluginError(f"could not read {source}: {one_line(exc, typed=False)}") from None
-
-
-def _table_dir(path: Path, src_lang, tgt_lang, src_col, tgt_col, test_name):
-    files = _table_files(path)
-    stems = set(files)
-    if "train" not in stems:
-        raise PluginError(
-            f"{path}: no train.<lang> parallel text for source_lang {src_lang!r}, no "
-            f"tasks_train_*.txt and no train.{{{','.join(TABLE_EXTS)}}} table"
-        )
-
-    def table(stem):
-        return _pairs(_load_table(str(files[stem]), ""), src_lang, tgt_lang, src_col, tgt_col)
-
-    val_stem = next((v for v in VAL_NAMES if v in stems), None)
-    test_stem = _pick_test(stems, test_name, str(path))
-    return (
-        table("train"),
-        table(val_stem) if val_stem else None,
-        table(test_stem) if test_stem else None,
-    )
-
-
-def _hub(data, config, src_lang, tgt_lang, src_col, tgt_col, test_name):
-    tables = _load_table(data, config)
-    if not hasattr(tables, "keys"):  # a single split came back
-        tables = {"train": tables}
-    names = sorted(tables.keys())
-    if "train" not in tables:
-        raise PluginError(f"data set {data!r} has no 'train' split (splits: {', '.join(names)})")
-    val_name = next((v for v in VAL_NAMES if v in tables), None)
-    test_name = _pick_test(set(names), test_name, f"data set {data!r}")
-
-    def pairs(name):
-        return _pairs(tables[name], src_lang, tgt_lang, src_col, tgt_col) if name else None
-
-    return pairs("train"), pairs(val_name), pairs(test_name)
-
-
-def _pairs(table, src_lang, tgt_lang, src_col, tgt_col) -> list[tuple[str, str]]:
-    from seqbench.datautil import column
-
-    cols = table.column_names
-    if src_col not in cols and tgt_col not in cols and "translation" in cols:
-        rows = table["translation"]
-        first = rows[0] if len(rows) else {}
-        for lang in (src_lang, tgt_lang):
-            if not isinstance(first, dict) or lang not in first:
-                keys = ", ".join(sorted(first)) if isinstance(first, dict) else "none"
-                raise PluginError(
-                    f"'translation' column has no language {lang!r} (languages: {keys})"
-                )
-        return _clean((r.get(src_lang), r.get(tgt_lang)) for r in rows)
-    sources = column(table, src_col, "source")
-    targets = column(table, tgt_col, "target")
-    return _clean(zip(sources, targets))
-
-
-def _clean(pairs) -> list[tuple[str, str]]:
-    """Pairs as stripped strings, dropping those with an empty (or missing) side."""
-    out = []
-    for s, t in pairs:
-        s = "" if s is None else str(s).strip()
-        t = "" if t is None else str(t).strip()
-        if s and t:
-            out.append((s, t))
-    return out
 
 
 # --------------------------------------------------------------------------------------------
