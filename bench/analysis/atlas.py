@@ -229,18 +229,7 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
         run_id = first_run(cell)
         return task_params_of[run_id] if run_id else {}
 
-    counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "diverged")}
-    lines = [
-        "# The small-data atlas", "",
-        f"Generated from `{db_path.as_posix()}` by `python scripts/atlas_report.py --db "
-        f"{db_path.as_posix()} --out results/atlas.md` (`--check` fails when this file differs "
-        "from what the database gives); do not edit by hand. "
-        f"{len(runs):,} runs: {counts['done']:,} done, {counts['failed']:,} failed, "
-        f"{counts['diverged']:,} diverged; models {', '.join(sorted({r['model'] for r in runs}))}"
-        f"; data sets {', '.join(sorted(set(names.values())))}.", "",
-        "## Parts and wall clock", "",
-    ]
-    lines += (_parts(runs, names) if runs else ["No finished runs yet."]) + [""]
+    lines = _head(db_path, runs, names)
     groups = _budget_groups(runs, names)
     analyses = []
     for rank in sorted(groups, key=lambda g: (g is None, g or 0)):
@@ -263,6 +252,22 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
     lines += ["## The CNN control (Kim 2014, CNN-rand)", ""]
     lines += _control(analyses, params_of, budget_of)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _head(db_path: Path, runs: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
+    """The title, how the file was generated, the run counts and the parts' wall clock."""
+    counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "diverged")}
+    lines = [
+        "# The small-data atlas", "",
+        f"Generated from `{db_path.as_posix()}` by `python scripts/atlas_report.py --db "
+        f"{db_path.as_posix()} --out results/atlas.md` (`--check` fails when this file differs "
+        "from what the database gives); do not edit by hand. "
+        f"{len(runs):,} runs: {counts['done']:,} done, {counts['failed']:,} failed, "
+        f"{counts['diverged']:,} diverged; models {', '.join(sorted({r['model'] for r in runs}))}"
+        f"; data sets {', '.join(sorted(set(names.values())))}.", "",
+        "## Parts and wall clock", "",
+    ]
+    return lines + (_parts(runs, names) if runs else ["No finished runs yet."]) + [""]
 
 
 def _budget_groups(runs: list[dict[str, Any]],
