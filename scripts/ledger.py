@@ -3,13 +3,10 @@
     python scripts/ledger.py            # rewrite every output below
     python scripts/ledger.py --check    # exit 1, naming the files, when one differs
 
-Every number comes out of the analysis (``seqbench.analysis.analyze``, as ``bench analyze``
-computes it) over ``results/claim.sqlite``, of ``scripts/mechanisms_claims.py`` over
-``results/mechanisms.sqlite``, or of ``results/controls.sqlite``; the words around them are
-templates here, and each verdict's wording is chosen from the outcomes it summarises. Per-step
-costs are means over the evaluation runs (tuning trials excluded), for every task alike.
-Outputs are (file, render) pairs: ``render(current_text)`` returns the file's new text, so a
-renderer may own a whole file or only the blocks between ``<!-- ledger:NAME -->`` and
+Every number comes out of the analysis (as ``bench analyze`` computes it) over the committed
+databases; the words around them are templates here, each verdict's wording chosen from the
+outcomes it summarises. Outputs are (file, render) pairs: ``render(current_text)`` returns the
+new text of a whole file, or of the blocks between ``<!-- ledger:NAME -->`` and
 ``<!-- /ledger:NAME -->`` of a shared one.
 """
 

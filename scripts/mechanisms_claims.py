@@ -2,13 +2,11 @@
 
     python scripts/mechanisms_claims.py --db results/mechanisms.sqlite
 
-For every configuration (a model with the settings the study varies: init, nonlinearity, forget
-bias, clipping, truncated BPTT, RTRL) and copy delay T: the recall accuracy on the test split
-(mean and 95% t-interval over seeds), the test cross-entropy against the memoryless baseline,
-and the gradient that reaches the first input position from the last: the ratio
+Per configuration (a model with the settings the study varies) and copy delay T: test recall
+(mean, 95% t-interval), test cross-entropy against the memoryless baseline, the gradient ratio
 ‖∂L/∂x_0‖ / ‖∂L/∂x_last‖ at step 0 and at the last probe (median over seeds; 0 = float32
-underflow), plus the share of steps whose gradient norm was clipped and the seconds per step.
-``scripts/ledger.py`` quotes these rows through :func:`rows`.
+underflow), the share of clipped steps and the seconds per step. ``scripts/ledger.py`` quotes
+these rows through :func:`rows`.
 """
 
 from __future__ import annotations

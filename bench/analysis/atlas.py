@@ -2,12 +2,9 @@
 
     python scripts/atlas_report.py --db results/atlas.sqlite --out results/atlas.md [--check]
 
-:func:`render_atlas` reads the database (read-only) and writes, per parameter budget (the runs of
-one ``training.param_budget``; the CNN control at its own size is a budget of its own): the
-pooled verdict per size regime (``seqbench.analysis.pool``: LSTM - Transformer and every model
-against the best other), the per-data-set tables behind it, the CNN control table against Kim
-(2014)'s CNN-rand, and each part's wall clock. Nothing in it depends on when it was generated, so
-``--check`` can fail when the committed file differs from what the database gives.
+Per parameter budget: the pooled verdict per size regime (docs/methods.md#pooling), the per-data-set
+tables behind it, the CNN control against Kim (2014)'s CNN-rand, and each part's wall clock.
+Nothing depends on when it was generated, so ``--check`` fails when the committed file differs.
 """
 
 from __future__ import annotations

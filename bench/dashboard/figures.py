@@ -1,22 +1,10 @@
-"""The README's pictures, drawn from a results database: data scaling and learning curves.
+"""The README's pictures, drawn with matplotlib (the ``figures`` extra) from the dashboard's own
+snapshot of a results database, so anyone can regenerate them from the committed database.
 
-The numbers are the dashboard's (one :func:`~seqbench.dashboard.data.build_snapshot`: the
-analysis' cells, means and t-intervals; the learning-curve bands over seeds), drawn with
-matplotlib into PNG files so that a repository can show them and anyone can regenerate them from
-the committed database. matplotlib is the ``figures`` extra; it is imported only here.
-
-Per task variant (a task and the task parameters that vary, e.g. the copy task's delay):
-
-* ``scaling-<variant>.png``: mean test score against training-set size (log scale), one line per
-  model, the t-interval over seeds as a band: where the lines cross is the data-scaling answer.
-* ``curves-<variant>.png``: validation score against optimizer steps at the smallest and the
-  largest size, the mean over seeds with its band (each seed held at its last value after it
-  stopped), so "converges faster" can be seen where it is claimed.
-
-Per task with several data sets and per size regime (``forest.py``, the dashboard's payload):
-
-* ``forest-<task>-<regime>.png``: the pooled verdict's forest plot, one row per data set, the
-  pooled diamond and the prediction interval for a new data set beneath.
+Per task variant: ``scaling-<variant>.png`` (mean test score against training-set size, the
+t-interval over seeds as a band) and ``curves-<variant>.png`` (validation score against steps at
+the smallest and largest size). Per task with several data sets and size regime:
+``forest-<task>-<regime>.png``, the pooled verdict's forest plot (``forest.py``).
 """
 
 from __future__ import annotations

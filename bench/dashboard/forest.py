@@ -1,11 +1,6 @@
-"""Forest plots of the pooled verdict: what the dashboard, the static report and ``bench figures``
-draw, from one payload.
-
-:func:`payload` pools the analysis the snapshot already holds (``seqbench.analysis.pool``, the
-numbers of ``bench analyze --pool`` with its defaults) into one figure per task and size regime:
-one row per data set with the analysis' own interval, the pooled difference (a diamond over its
-interval) and the prediction interval for a new data set beneath. Values are in display units
-(points for metrics in [0, 1]).
+"""Forest plots of the pooled verdict, from one payload for the dashboard, the report and
+``bench figures``: per task and size regime, a row per data set, the pooled diamond and the
+prediction interval beneath, in display units. See docs/methods.md#pooling.
 """
 
 from __future__ import annotations

@@ -1,17 +1,11 @@
 """The dashboard's gradient-flow payloads, read on demand from the ``gradients`` table.
 
-* ``gradients``: the cells (task variant x training size) that have probed runs;
-* ``gradients/<cell>``: per configuration of that cell (``rnn init=identity ...``), the
-  step-0 profile (log10 of the mean ‖∂L/∂x_t‖ over the probe batch, averaged over seeds in log
-  space, with the seeds' range), the ratio first/last position, and the seeds' mean map of
-  log10 ‖∂L/∂x_t‖ over position x training step;
-* ``gradflow/<run>``: one run's map, its pre-clip gradient norm (median and max between
-  validations), the clipping threshold and the share of steps clipped.
-
-Probes stay out of the snapshot the overview is built from (a study's probes are megabytes);
-each payload is built the first time the page asks for it, once per database version. All of
-a cell's probed runs count, whatever trial the analysis selected for the per-model verdict:
-the mechanisms study varies settings within a model, and the map shows each setting.
+``gradients``: the cells with probed runs; ``gradients/<cell>``: per configuration, the step-0
+profile (log10 mean ‖∂L/∂x_t‖, geometric mean over seeds with their range), the ratio
+first/last position and the seeds' mean map over position x step; ``gradflow/<run>``: one run's
+map and its pre-clip gradient norms. Built once per database version, outside the snapshot
+(probes are megabytes); every probed run of a cell counts, whatever trial the verdict selected.
+See docs/methods.md#gradient-flow.
 """
 
 from __future__ import annotations

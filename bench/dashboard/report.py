@@ -1,12 +1,9 @@
 """``bench report``: the dashboard as ONE self-contained HTML file, viewable offline (file://).
 
-The page is the dashboard's own ``static/index.html`` with its stylesheet, plotly.js and
-``app.js`` inlined and every payload the page can ask for (summary, runs, each cell's curves,
-each run's curve) embedded under its API key in ``<script type="application/json" data-key=...>``
-elements. ``app.js`` finds them and reads those instead of the API: one code path for both.
-
-The JSON is written by ``dashboard.data.dumps``, which escapes ``<``, ``>`` and ``&``, so no
-string from a plugin, a configuration or an error message can close the script element.
+The page's own ``index.html`` with its stylesheet, plotly.js and ``app.js`` inlined, and every
+payload it can ask for embedded under its API key in ``<script type="application/json">``
+elements, which ``app.js`` reads instead of the API. ``dashboard.data.dumps`` escapes ``<``,
+``>`` and ``&``, so no stored string can close the script element.
 """
 
 from __future__ import annotations
@@ -35,8 +32,7 @@ def build_report(db: str | Path, **options) -> tuple[str, dict]:
     page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     css = (STATIC_DIR / "style.css").read_text(encoding="utf-8").replace("</", "<\\/")
     app = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
-    # plotly's cartesian bundle (1.5 MB) draws every chart but a WebGL one; the full bundle
-    # (4.8 MB) goes in only when some cell is big enough for app.js to draw it with WebGL.
+    # the cartesian bundle draws every chart but a WebGL one; the full, larger one only if needed
     webgl = any(key.startswith("cell/") and payload.get("points", 0) > WEBGL_POINTS
                 for key, payload in bundle.items())
     plotly = (plotly_js() if webgl else (STATIC_DIR / CARTESIAN).read_bytes()).decode("utf-8")

@@ -1,29 +1,15 @@
 """The dashboard's HTTP server: standard library only, GET only, read-only.
 
-Routes (everything else is 404):
+Routes (everything else is 404): ``/`` the page; ``/static/<name>`` its own files, looked up by
+exact name in a table built at start-up, so no part of a URL ever reaches a filesystem path;
+``/api/version`` (changes when the database is written; the page polls it); ``/api/summary``,
+``/api/runs``, ``/api/cell/<id>``, ``/api/curve/<run_id>`` (:class:`.data.Dashboard`);
+``/api/gradients``, ``/api/gradients/<cell id>``, ``/api/gradflow/<run_id>`` (gradient probes).
 
-* ``/`` - the page (``static/index.html``);
-* ``/static/<name>`` - one of the page's own files, looked up by exact name in a table built at
-  start-up (``app.js``, ``style.css``, ``plotly.js``: plotly's cartesian partial bundle, vendored;
-  ``plotly-gl.js``: the full bundle of the ``plotly`` package, for WebGL traces). No part
-  of a URL is ever joined to a filesystem path, so ``..`` or encoded variants reach nothing;
-* ``/api/version`` - a cheap number that changes when the database is written (the page polls it);
-* ``/api/summary``, ``/api/runs``, ``/api/cell/<id>``, ``/api/curve/<run_id>`` - JSON payloads
-  from :class:`seqbench.dashboard.data.Dashboard`;
-* ``/api/gradients``, ``/api/gradients/<cell id>``, ``/api/gradflow/<run_id>`` - gradient
-  probes (``seqbench.dashboard.gradflow``).
-
-Bound to 127.0.0.1 by default; while bound to a loopback address, requests whose ``Host`` header
-names another host are refused (DNS rebinding). Ctrl-C stops it cleanly.
-
-Connections are bounded and never wait on a client for long: at most :data:`MAX_CONNECTIONS`
-handler threads; a client has :data:`REQUEST_DEADLINE` seconds in all to send its request
-(however slowly its bytes trickle in) and as long again to take the answer (a client that asks
-for a bundle and never reads it is cut off); a request cut off before its headers end is dropped
-unanswered; when every thread is taken, the connection that has waited longest on its client is
-closed to make room, and new connections queue (the accept loop never blocks). A browser tab
-left open in a bad state, or a burst of half-sent or unread requests, cannot keep the page from
-answering.
+Bound to 127.0.0.1 by default, refusing other ``Host`` names there (DNS rebinding). Connections
+are bounded and never wait on a client for long (:data:`MAX_CONNECTIONS` threads,
+:data:`REQUEST_DEADLINE` to send a request and as long to read the answer; the longest-waiting
+connection is closed to make room), so half-sent or unread requests cannot stall the page.
 """
 
 from __future__ import annotations
@@ -83,9 +69,7 @@ def page_assets() -> dict[str, tuple[bytes, str]]:
     assets = {
         name: ((STATIC_DIR / name).read_bytes(), ctype) for name, ctype in PAGE_FILES.items()
     }
-    # The page's charts need only plotly's cartesian traces: its partial bundle (1.5 MB, vendored
-    # from npm) starts about three times sooner than the full one (4.8 MB), which is fetched only
-    # for a cell too big for SVG (WebGL traces).
+    # plotly's cartesian partial bundle (vendored) loads faster; the full one only for WebGL cells
     assets["plotly.js"] = ((STATIC_DIR / CARTESIAN).read_bytes(), "text/javascript")
     assets["plotly-gl.js"] = (plotly_js(), "text/javascript")
     return assets
@@ -260,8 +244,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.waiting(self.connection, False)
 
     def parse_request(self) -> bool:
-        # A request line or header block cut off by the end of the stream (the client sent half
-        # a request and closed) is dropped unanswered: http.server would otherwise answer it as
+        # A request cut off by the end of the stream is dropped: http.server would answer it as
         # if complete, computing a payload for a socket nobody reads.
         if not self.raw_requestline.endswith(b"\n"):
             self.close_connection = True

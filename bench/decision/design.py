@@ -1,10 +1,8 @@
 """A decision's design: the stopping rule's parameters, frozen once evaluation begins.
 
-The sequential rule's error rate holds for the design it was planned with: resuming an
-undecided decision with a larger ``--max-seeds`` or ``--alpha`` spends alpha that was never
-planned (``benchmarks/sequential_rule.py`` measures how much). The run ids do not depend on
-these values, so the design is stored beside the runs, keyed by everything else the decision is
-(task, models, data, recipe, tuning), and a later call that changes it is refused.
+Its error rate holds for the design it was planned with (docs/methods.md#sequential-decisions).
+Run ids do not depend on these values, so the design is stored beside the runs, keyed by
+everything else the decision is, and a later call that changes it is refused.
 """
 
 from __future__ import annotations

@@ -1,22 +1,7 @@
-"""Spending a decision's budget: sanity, fair tuning, then paired evaluation rounds until decided.
+"""Spending a decision's budget: fair tuning, sanity, then paired evaluation rounds until decided.
 
-Everything is stored as ordinary runs of one matrix, and every step is a function of the stored
-runs, so the same command again (or with a larger budget) continues where it stopped:
-
-1. **Fair tuning** (the protocol of :mod:`seqbench.experiment.tuning`: each model's own search
-   space, quasi-random trials, tuning seeds apart from the evaluation seeds). The trials run in
-   *waves* of one trial per model, and a wave starts only while the tuning share of the budget
-   allows it, so every model gets the same number of trials whatever the budget. Once
-   evaluation has begun the trials are frozen: a later, larger budget does not change which
-   configuration was selected.
-2. **Sanity:** a model whose best validation score does not beat the task's trivial baseline
-   (``extras["chance"]``) by the margin is reported as such and not compared.
-3. **Rounds:** round k trains every model once more on evaluation seed k (paired: the same seed
-   gives every model the same data subset and order). After every finished round the sequential
-   rule (:mod:`seqbench.analysis.sequential`) looks at the paired test scores; the rounds stop
-   when it decides (better, or equivalent within the margin), when the planned maximum of seeds
-   is reached, or when the next round would not finish within the budget.
-4. **Outlook** (optional): the same seeds at nested fractions (1/4, 1/2) of the training set.
+Every step is a function of the stored runs, so the same command again (or with a larger budget)
+continues where it stopped. See docs/methods.md#sequential-decisions.
 """
 
 from __future__ import annotations

@@ -1,20 +1,6 @@
-"""What one optimizer step costs in floating-point operations, counted rather than estimated.
-
-"Converges faster" must be paid for in every currency: a model that needs fewer steps of a
-costlier step is not faster. Steps and seconds are recorded on every curve point; this adds the
-FLOPs of one training step (forward + backward) at the run's own model and input shape, counted by
-torch's ``FlopCounterMode`` (matrix products, attention, convolutions: the operations that
-dominate; elementwise work and the optimizer update are not counted — the same rule for every
-model). The count is taken on the CPU with a copy of the model, so it does not depend on the
-device, and leaves the run untouched: the copy's gradients are thrown away and the random number
-generators are restored.
-
-Recurrent layers (``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``) are counted by formula instead: their
-fused kernels are opaque to the counter (oneDNN's LSTM, cuDNN), and decomposed into per-step
-operations they would be counted at seconds per run. Per layer, direction and scored position a
-cell does G gate matrix products, 2·G·H·(I + H) FLOPs forward (G = 1 tanh/ReLU RNN, 3 GRU, 4 LSTM;
-I the layer's input size, H its hidden size), and its backward pass twice that (gradients for the
-inputs and for the weights) — the same rule the counter applies to a matrix product.
+"""FLOPs of one optimizer step, counted by torch's ``FlopCounterMode`` on a CPU copy of the model;
+recurrent layers by formula (their fused kernels are opaque to the counter).
+See docs/methods.md#cost-in-flops.
 """
 
 from __future__ import annotations

@@ -1,18 +1,5 @@
-"""Successive halving within each model's own trials (Jamieson & Talwalkar 2016).
-
-Every model draws ``trials`` Optuna points (:mod:`.qmc`) in its own search space. Rung ``k``
-trains the trials still in the race for ``min_steps x eta^k`` steps: a run each, on every
-tuning seed, annealed at its end like any run (its schedule fits its ``max_steps``). The best
-``ceil(trials / eta^(k+1))`` on mean validation score over the tuning seeds (and sizes, with
-``per = "task"``) go on; at the last rung the best one is selected and runs in full on every
-evaluation seed. Every model gets the same trials, rungs and budgets: how many go on depends
-on ``trials`` and ``eta`` only, never on scores. Test scores never take part.
-
-The rungs are synchronous: a rung is decided once all its runs are stored, from the stored
-records alone, so a relaunch makes the same decisions and retrains nothing. (Optuna's
-``SuccessiveHalvingPruner`` is asynchronous: it decides each trial as it reports, against the
-trials that reported before it, so what goes on, and how many, would depend on the order in
-which worker processes finish.)
+"""Successive halving within each model's own trials (Jamieson & Talwalkar 2016), synchronous
+rungs decided from the stored records alone. See docs/methods.md#tuning.
 """
 
 from __future__ import annotations

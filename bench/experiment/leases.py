@@ -1,15 +1,10 @@
 """Leases: launches that share one database never train a run twice.
 
-Before a run trains, its launch claims it in the database (:meth:`Store.claim`: one statement
-that succeeds only if no other launch holds a live lease on it). A heartbeat thread renews the
-launch's leases every quarter of the lease's length while its runs train; a launch that stops
-renewing (``kill -9``, a frozen or unplugged machine) loses its runs when their leases expire,
-and whichever launch comes next, or one already waiting, takes them over. On the owner's own
-machine a lease ends at once when its process is gone (see :func:`seqbench.store.lease_free`).
-
-``SEQBENCH_LEASE_SECONDS`` sets the lease's length (default 60 s): the longest a run of a dead
-launch on another machine waits before it is taken over. Clocks of machines sharing a database
-must agree to well within it.
+A launch claims a run before training it (:meth:`Store.claim`, one statement); a heartbeat
+renews its leases every quarter of their length, so a launch that stops (``kill -9``, a frozen
+machine) loses its runs when their leases expire, or at once on its own machine when its process
+is gone. ``SEQBENCH_LEASE_SECONDS`` (default 60) bounds how long a dead launch's run waits;
+clocks of machines sharing a database must agree to well within it.
 """
 
 from __future__ import annotations

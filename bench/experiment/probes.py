@@ -1,26 +1,5 @@
-"""Gradient probes: how much of the training signal reaches each input position, and the
-gradient's size at every step (``--probe-gradients``).
-
-At step 0 (before any update) and after every validation, on a fixed probe batch (the first
-``PROBE_BATCH`` training examples), in eval mode, the model's loss at its **final output
-position** is differentiated with respect to the **input embedding** at every source position
-``t``; the probe records, per position, the mean over the batch of ``‖∂L/∂x_t‖``: how much
-signal from the end reaches ``t``. The loss is per example (summed over the batch, so a row's
-gradient is its own loss's): the last real position's loss (aligned), the loss (classification),
-the decoder's mean loss (seq2seq). Every training step (every update, for truncated BPTT and
-RTRL) the global gradient norm is recorded *before* clipping, and summarised between
-validations.
-
-Why the embedding: ``retain_grad()`` on a fused RNN's outputs sees only the gradient from the
-layers above, not what flows back through the recurrence; the gradient with respect to the
-input reaches every position through whatever paths the model has, so it works for any model
-that embeds its tokens with ``nn.Embedding`` (a forward hook captures the output whose input is
-the source batch). Other models get no probes (``note`` says why), only the gradient norms.
-
-Probing must not change training: it runs in eval mode (no dropout draw), asks
-``torch.autograd.grad`` for the embedding output only (no parameter's ``.grad`` is touched),
-and saves and restores every random generator around the probe. ``tests/test_gradients.py``
-checks that a run's curve is identical with and without probes.
+"""Gradient probes (``--probe-gradients``): how much of the training signal reaches each input
+position, and the gradient's size at every step. See docs/methods.md#gradient-probes.
 
 The result (``record["gradients"]``, stored in the ``gradients`` table)::
 
@@ -28,9 +7,8 @@ The result (``record["gradients"]``, stored in the ``gradients`` table)::
      "grad_norm": {"step": [...], "median": [...], "max": [...]},
      "clip_fraction": 0.0}
 
-``grad_norm`` has one entry per validation (and one for the steps after the last), over the
-updates since the previous one; ``clip_fraction`` is the share of updates whose norm exceeded
-``grad_clip`` (``None`` when clipping is off). ``note`` appears only when probes were skipped.
+``grad_norm`` has one entry per validation (and one for the steps after the last);
+``clip_fraction`` is ``None`` when clipping is off; ``note`` appears only when probes were skipped.
 """
 
 from __future__ import annotations

@@ -1,12 +1,5 @@
-"""Trials as Optuna points: scrambled Sobol points in one model's own search space.
-
-Optuna's ``QMCSampler`` draws the point of index ``i`` from ``scipy.stats.qmc.Sobol(d,
-scramble=True, seed=seed)`` (``d`` = the space's size, one column per key, a Choice included),
-so the same seed gives the same set of points on every launch and every machine, and a plan's
-run ids never change. A Choice is drawn as the index of its value (an integer coordinate), as
-every Optuna version since 3.0 draws integers by QMC. The sampler never adapts to scores (a
-quasi-random design), so trials are only asked for; successive halving (:mod:`.halving`)
-decides what they go on to.
+"""Trials as Optuna points: scrambled Sobol points (``QMCSampler``) in one model's own search
+space, the same for a seed on every launch and machine. See docs/methods.md#tuning.
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from ..api import PluginError
 from .plan import RunSpec
 
-# Across hardware or library builds, a re-trained run is a different sample of the same
-# distribution; two points of accuracy is a typical seed-to-seed spread on the built-in tasks.
+# Across hardware or library builds a re-trained run is another sample of the same distribution.
 DEFAULT_TOLERANCE = 0.02
 
 

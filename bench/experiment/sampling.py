@@ -1,16 +1,5 @@
-"""Quasi-random trials in a model's search space (scrambled Sobol points, Owen 1998).
-
-A Sobol sequence fills the unit cube far more evenly than independent uniform draws (and, unlike
-a grid, never spends two trials on the same value of any one coordinate), which is why tuning
-studies such as AlgoPerf and Melis et al. (2018) prefer it. Points are a deterministic function
-of their index, so a matrix plans the same trials (and run ids) every time, and an extension
-round continues the same sequence instead of starting a new one.
-
-Every model draws its coordinates from the *same* sequence, with the learning rate always in the
-first column: models whose learning-rate ranges coincide try the very same learning rates
-(common random numbers), so no model is luckier in its draw of the one knob all of them share.
-The sequence has a fixed number of columns (:data:`COLUMNS`, more when a space needs them) so a
-model's trials do not change when another model joins the matrix.
+"""Quasi-random trials in a model's search space (scrambled Sobol points, Owen 1998), the
+learning rate always in the first column (common random numbers). See docs/methods.md#tuning.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """The learning-rate schedule of a run, as a factor of the peak rate per optimizer step.
 
-``wsd`` (warmup-stable-decay; Hu et al. 2024, MiniCPM; Hägele et al. 2024): a linear warm-up
-over ``warmup_steps``, a constant rate, then a cooldown to zero over a share (``cooldown``) of
-the steps trained when it starts. The cooldown starts when early stopping's patience runs out
-(:meth:`Schedule.start_cooldown`), or at the latest at :attr:`Schedule.cap_start`, so that a run
-stopped by its step cap also ends annealed. Its shape is 1 - sqrt (Hägele et al.: better than
-linear), which drops the rate fast and spends the last steps near zero.
-
-``cosine`` and ``constant`` are the earlier protocol, kept so stored runs reproduce: a warm-up
-over a share (``warmup``) of ``max_steps``, then a cosine to zero at ``max_steps``, or constant.
-
-Standard library only: the plan checks a recipe with it, the trainer steps it.
+``wsd`` (warmup-stable-decay) by default; ``cosine`` and ``constant`` so stored runs reproduce.
+See docs/methods.md#learning-rate-schedule. Standard library only: the plan checks a recipe with
+it, the trainer steps it.
 """
 
 from __future__ import annotations

@@ -1,25 +1,5 @@
-"""Training algorithms besides full BPTT: truncated BPTT over windows of K steps, and RTRL.
-
-Lightning's automatic optimisation makes one update per batch. Both algorithms here make
-several (one per window; one per time step for online RTRL), so a run that uses one switches
-the module to manual optimisation and :func:`manual_step` drives the updates. A training
-*step* stays one batch (``max_steps``, ``val_every``, the learning-rate schedule and the curve
-count batches, as for every other run), so runs that differ only in the algorithm see the
-same data and the same schedule; what differs is how often, and from how far back, the
-gradient comes.
-
-* **Truncated BPTT** (``tbptt`` = K): the sequence is cut into windows of K steps; the
-  recurrent state is carried from window to window but *detached*, so no gradient crosses a
-  window boundary: a dependency longer than K cannot be learned from the gradient. The
-  model must expose ``forward_window(src (B, K), state) -> (logits (B, K, V), state)`` (the
-  built-in recurrent taggers do). One update per window with a target, on that window's mean
-  loss; K = the sequence length is ordinary BPTT (tested equal).
-* **RTRL** (``rtrl`` = ``online`` | ``accumulated``): the model computes the gradients forward
-  in time (``rtrl_updates(src, y, online)``, the built-in one-layer Elman RNN:
-  ``seqbench_plugins/rtrl.py``): an update after every time step, or one per batch equal to
-  BPTT's gradient.
-
-Both apply to aligned tasks (one target per input position) only.
+"""Truncated BPTT over windows of K steps, and RTRL: several updates per batch, driven by
+:func:`manual_step` under manual optimisation. See docs/methods.md#truncated-bptt-and-rtrl.
 """
 
 from __future__ import annotations
