@@ -45,18 +45,13 @@ def split_off(n: int, fraction_or_count: float, seed: int) -> tuple[list[int], l
 
 
 def load_table(source: str, split: str | None = None, **kwargs):
-    """Load a data set through ``datasets.load_dataset``.
+    """A local file (csv / json / jsonl / parquet / txt), comma-separated files, or a hub id,
+    through ``datasets.load_dataset``, quietly and with no cache outside seqbench's folders.
 
-    ``source`` is a local file (csv / json / jsonl / parquet / txt), a comma-separated list of
-    such files, or a Hugging Face hub id. Local files never touch the network; a hub id needs it
-    (set ``HF_DATASETS_OFFLINE=1`` to fail at once when offline).
-
-    ``datasets`` stays quiet (no progress bars, no log lines: an error is one line) and keeps no
-    cache outside seqbench's own folders: local files are read through a temporary cache that
-    is removed (the table is kept in memory), hub data sets are cached under
-    :func:`cache_dir` unless ``HF_DATASETS_CACHE`` names a place of the user's choosing.
-    A local file that cannot be decoded raises its ``UnicodeDecodeError`` (so a task can say
-    which encoding parameter to set); anything else is a one-line :class:`PluginError`.
+    Local files never touch the network (they go through a temporary cache, removed); hub data
+    sets are cached under :func:`cache_dir` unless ``HF_DATASETS_CACHE`` says otherwise. An
+    undecodable local file raises its ``UnicodeDecodeError`` (the task names the encoding
+    parameter); anything else is a one-line :class:`PluginError`.
     """
     import tempfile
 

@@ -275,7 +275,7 @@ def outcome_words(c: Cell, names: dict, scale: Scale) -> str:
 
 
 def compare(study: Study, c: Cell, names: dict, scale: Scale, *, first: str | None = None) -> str:
-    """'n = 80 0.472 vs 0.340, +13.1 [+8.7, +17.6], Holm p = 0.0024 — LSTM better'; the
+    """'n = <size> <mean A> vs <mean B>, <diff> [<CI>], Holm p = <p> — <outcome>'; the
     difference is first minus second (the study's A - B unless ``first`` names B)."""
     x = c.cmp
     a, b = (study.a, study.b) if first in (None, study.a) else (study.b, study.a)

@@ -110,9 +110,8 @@ def load(params: dict, train_size: int | None, seed: int) -> TaskData:
 
 @functools.lru_cache(maxsize=8)
 def _chance(train, test, tgt_itos: tuple, primary: str) -> float:
-    """The primary metric of the trivial predictor on the test split: it outputs the full
-    training split's most frequent target sentence, whatever the source (the seq2seq analogue
-    of the majority class). Near 0 for SCAN's exact match, a few BLEU at most for text."""
+    """The test score of always answering the training split's most frequent target sentence
+    (the seq2seq analogue of the majority class)."""
     from collections import Counter
 
     targets = train[1]

@@ -1,4 +1,4 @@
-"""Weights & Biases through Lightning's ``WandbLogger`` (``bench run --logger wandb``, or ``--wandb``).
+"""Weights & Biases through Lightning's ``WandbLogger`` (``bench run --logger wandb``).
 
 Offline by default (``WANDB_MODE=offline``: no login, no network; upload later with
 ``wandb sync``), online when the user has logged in. Errors are handled by
