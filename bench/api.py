@@ -1,37 +1,41 @@
 """The contract between seqbench's core and its plugins.
 
-A model plugin hands the core a :class:`ModelPlugin`; a task plugin hands it a :class:`TaskPlugin`.
-Everything here is plain Python (torch is imported lazily by the builders), so listing plugins
-stays cheap: ``bench plugins`` must never pay for importing Lightning or building a data set.
+A model plugin hands the core a :class:`ModelPlugin`; a task plugin hands it a :class:`TaskPlugin`;
+an executor plugin hands it a factory of :class:`Executor`. Everything here is plain Python (torch
+is imported lazily by the builders), so listing plugins stays cheap: ``bench plugins`` must never
+pay for importing Lightning or building a data set.
 
-Three task kinds fix the tensors a model sees (``B`` batch, ``S`` source length, ``T`` target
-length, ``V`` target vocabulary, ``C`` classes). Padding id is always :data:`PAD` and every model
-must ignore padded positions:
-
-``classification``
-    ``forward(src (B, S), src_len (B,)) -> logits (B, C)``
-``seq2seq``
-    ``forward(src (B, S), src_len (B,), tgt_in (B, T)) -> logits (B, T, V)`` (teacher forcing,
-    ``tgt_in`` starts with :data:`BOS`), and
-    ``generate(src (B, S), src_len (B,), max_len: int) -> ids (B, <=max_len)`` greedy decoding
-    that stops once every row has produced :data:`EOS`; a row keeps its EOS and is PAD after it.
-``aligned``
-    ``forward(src (B, S), src_len (B,)) -> logits (B, S, V)``, causal: output ``t`` may only
-    depend on inputs ``<= t`` (the classic copy-task setting).
-
-The core calls models positionally; a model may accept extra keyword arguments of its own (the
-attention model's ``return_attention``).
+The three :class:`Kind` values fix the tensors a model sees; :class:`SequenceModel` and
+:class:`Seq2SeqModel` say what a built model accepts and returns, with shapes. Padding id is always
+:data:`PAD` and every model must ignore padded positions.
 """
 
 from __future__ import annotations
 
-import difflib
+import importlib
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence, Union
+from typing import runtime_checkable
 
-KINDS = ("classification", "seq2seq", "aligned")
+from .util import did_you_mean, shown
+
+if TYPE_CHECKING:
+    from torch import Tensor
+    from torch.nn import Parameter
+
+
+class Kind(str, Enum):
+    """A task kind. A ``str``: it compares, hashes and serialises as its value."""
+
+    CLASSIFICATION = "classification"  # tokens -> one label
+    SEQ2SEQ = "seq2seq"  # tokens -> tokens, teacher-forced forward and greedy generate
+    ALIGNED = "aligned"  # one causal output per input step
+
+    def __str__(self) -> str:
+        return self.value
+
 
 # Special token ids shared by every vocabulary, so models and the training loop never need to ask.
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
@@ -42,41 +46,132 @@ class PluginError(ValueError):
     """A plugin, or a user's request of one, is not valid. The message is one line for the user."""
 
 
-def now() -> str:
-    """The current UTC time as stored with runs and reports (ISO 8601, whole seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def one_line(exc: BaseException, *, typed: bool = True) -> str:
-    """``"TypeName: first line of the message"``, or the type name alone for an empty message.
-
-    ``typed=False`` leaves the type name out when there is a message (for errors whose message
-    already says what went wrong, e.g. a data set hub's).
-    """
-    lines = str(exc).strip().splitlines()
-    if not lines:
-        return type(exc).__name__
-    return f"{type(exc).__name__}: {lines[0]}" if typed else lines[0]
+def kinds_of(owner: str, kinds: Sequence[str]) -> tuple[Kind, ...]:
+    """``kinds`` as :class:`Kind` values; a name that is not one is a :class:`PluginError`."""
+    known = [k.value for k in Kind]
+    if isinstance(kinds, str) or not kinds or any(k not in known for k in kinds):
+        raise PluginError(f"{owner}: kinds must be among {', '.join(known)}")
+    return tuple(Kind(k) for k in kinds)
 
 
 # --------------------------------------------------------------------------------------------
-# Limits: every size-like request is checked against these before anything is allocated, so a
-# typo (a seed range of a billion, a width of 10**9) is a one-line error, not an exhausted machine.
-
-MAX_SEED = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) largest seed
-MAX_SEEDS = 1_000  # seeds in one matrix
-MAX_TRAIN_SIZE = 100_000_000  # examples in one training set
-MAX_RUNS = 50_000  # runs one matrix may plan
-MAX_PARAMS = 100_000_000  # parameters of one model (weights, gradients and AdamW state: ~1.6 GB)
+# What a model plugin builds (B batch, S source length, T target length, C classes, V target
+# vocabulary). The core calls a model positionally; it may take extra keywords of its own.
 
 
-def shown(value: Any, width: int = 60) -> str:
-    """``repr(value)`` cut to ``width`` characters, for error messages about user input."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int too long to print (Python's 4300-digit limit)
-        return "a number too long to print"
-    return text if len(text) <= width else text[: width - 3] + "..."
+@runtime_checkable
+class SequenceModel(Protocol):
+    """A built model (a ``torch.nn.Module``), called by kind:
+
+    classification: ``model(src (B, S), src_len (B,)) -> logits (B, C)``;
+    aligned: ``model(src (B, S), src_len (B,)) -> logits (B, S, V)``, causal: output t depends
+    on inputs <= t only;
+    seq2seq: ``model(src (B, S), src_len (B,), tgt_in (B, T)) -> logits (B, T, V)``, teacher
+    forcing (``tgt_in`` starts with :data:`BOS`), and :meth:`Seq2SeqModel.generate`.
+    """
+
+    def __call__(self, src: Tensor, src_len: Tensor, *tgt_in: Tensor, **extra: Any) -> Tensor: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+
+@runtime_checkable
+class Seq2SeqModel(SequenceModel, Protocol):
+    """A seq2seq model: a :class:`SequenceModel` that also decodes greedily."""
+
+    def generate(self, src: Tensor, src_len: Tensor, max_len: int) -> Tensor:
+        """ids (B, <=max_len), stopping once every row has produced :data:`EOS`; a row keeps
+        its EOS and is :data:`PAD` after it."""
+        ...
+
+
+Builder = Callable[[Kind, "TaskShape", dict[str, Any]], SequenceModel]
+
+
+class LazyTarget:
+    """A ``"package.module:attr"`` plugin target, imported on its first call (so listing plugins
+    never imports what the target needs, torch included)."""
+
+    def __init__(self, owner: str, field_name: str, target: str):
+        module, sep, attr = target.partition(":")
+        if not sep or not _dotted(module) or not _dotted(attr):
+            raise PluginError(
+                f"{owner}: {field_name} {shown(target)} is not a target; give a callable or "
+                "'package.module:attr'")
+        self.owner, self.field_name, self.target = owner, field_name, target
+        self._resolved: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        if self._resolved is None:
+            module, _, attr = self.target.partition(":")
+            try:
+                obj: Any = importlib.import_module(module)
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+            except (ImportError, AttributeError) as exc:
+                raise PluginError(
+                    f"{self.owner}: {self.field_name} target {self.target!r} cannot be imported "
+                    f"({type(exc).__name__}: {exc}); give 'package.module:attr' naming a callable"
+                ) from None
+            if not callable(obj):
+                raise PluginError(
+                    f"{self.owner}: {self.field_name} target {self.target!r} is a "
+                    f"{type(obj).__name__}, not a callable")
+            self._resolved = obj
+        return self._resolved
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as the target text, resolved again there
+        return LazyTarget, (self.owner, self.field_name, self.target)
+
+    def __repr__(self) -> str:
+        return f"LazyTarget({self.target!r})"
+
+
+def _dotted(text: str) -> bool:
+    return bool(text) and all(part.isidentifier() for part in text.split("."))
+
+
+def _callable_or_target(owner: str, field_name: str, value: Any) -> Callable[..., Any]:
+    if isinstance(value, str):
+        return LazyTarget(owner, field_name, value)
+    if not callable(value):
+        raise PluginError(
+            f"{owner}: {field_name} must be a callable or 'package.module:attr', not "
+            f"{type(value).__name__}")
+    return value  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------------------------
+# What an executor plugin's factory returns: run specs go out, records come back.
+
+OnStart = Callable[[dict[str, Any]], Union[bool, None]]
+OnRecord = Callable[[dict[str, Any]], None]
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Carries run specifications to where they train and brings their records back. The parent
+    process alone writes the database, so an executor needs nothing but :meth:`run`."""
+
+    def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
+        """Train every spec (``RunSpec.to_dict()``). Call ``on_start(spec)`` as each is handed
+        out and skip it when that returns False (another launch sharing the database has it);
+        call ``on_record(record)`` with each record (``runner.execute``'s, or a failed one)."""
+        ...
+
+
+# ``factory(workers, logger_factory=None, **options) -> Executor``; options (``gpus_per_run``,
+# ``ray_address``, ...) are keyword parameters: ``bench run`` refuses those a factory lacks.
+ExecutorFactory = Callable[..., Executor]
+# ``factory(run: seqbench.experiment.loggers.LoggerRun) -> a Lightning Logger``, in the worker.
+LoggerFactory = Callable[[Any], Any]
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,7 +184,7 @@ class Param:
 
     default: Any
     help: str = ""
-    choices: tuple | None = None
+    choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
     # An open end excludes the bound itself (a learning rate above 0, a dropout below 1).
@@ -173,7 +268,7 @@ class Range:
     log: bool = False
     integer: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for v in (self.low, self.high):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise PluginError(f"Range bounds must be finite numbers, not {v!r}")
@@ -210,9 +305,9 @@ class Range:
 class Choice:
     """A finite set of values, each equally likely."""
 
-    values: tuple
+    values: tuple[Any, ...]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not isinstance(self.values, (tuple, list)) or not self.values:
             raise PluginError(f"Choice needs a non-empty tuple of values, not {self.values!r}")
         object.__setattr__(self, "values", tuple(self.values))
@@ -227,13 +322,6 @@ class Choice:
 # A third-party model that declares no search space is tuned on the learning rate alone, over a
 # range wide enough to bracket the optimum of AdamW on small sequence models.
 DEFAULT_SEARCH_SPACE: Mapping[str, Range | Choice] = {"lr": Range(1e-4, 3e-2, log=True)}
-
-
-def did_you_mean(name: str, choices: Sequence[str] | Mapping[str, Any]) -> str:
-    names = sorted(choices)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f" (available: {', '.join(names) or 'none'}){hint}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,19 +391,22 @@ class Split:
 class TaskShape:
     """What a model builder needs to know about a task's data."""
 
-    kind: str
+    kind: Kind
     src_vocab_size: int
     tgt_vocab_size: int = 0  # seq2seq / aligned
     num_classes: int = 0  # classification
     max_src_len: int = 0
     max_tgt_len: int = 0  # seq2seq: longest target, EOS excluded
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))
+
 
 # A scorer turns predictions on a split into named metrics. ``predictions`` is a list with one
 # entry per example: a class index (classification), a list of generated ids with EOS stripped
 # (seq2seq) or a list of per-position argmax ids (aligned). ``loss`` is the mean per-token
 # cross-entropy the training path measured on that split.
-Scorer = Callable[[Split, list, float], dict]
+Scorer = Callable[[Split, list[Any], float], dict[str, Any]]
 
 
 @dataclass
@@ -330,7 +421,7 @@ class TaskData:
     stored with every run as ``extras["chance"]`` / ``extras["perfect"]``.
     """
 
-    kind: str
+    kind: Kind
     train: Split
     val: Split
     test: Split
@@ -340,32 +431,34 @@ class TaskData:
     higher_is_better: bool = True
     tgt_vocab: Vocab | None = None  # seq2seq / aligned
     labels: list[str] | None = None  # classification: class names by index
-    extras: dict = field(default_factory=dict)  # stored with the run (e.g. the copy baseline)
+    extras: dict[str, Any] = field(default_factory=dict)  # stored with the run (copy baseline)
     chance: float | None = None  # the primary metric of a trivial predictor, on the test split
     perfect: float | None = None  # the primary metric's best attainable value
 
+    def __post_init__(self) -> None:
+        self.kind = Kind(self.kind)
+
     def shape(self) -> TaskShape:
         every = [*self.train.sources, *self.val.sources, *self.test.sources]
-        shape = dict(
-            kind=self.kind,
-            src_vocab_size=len(self.src_vocab),
-            max_src_len=max(map(len, every)),
-        )
-        if self.kind == "classification":
-            shape["num_classes"] = len(self.labels or [])
-        else:
-            targets = [*self.train.targets, *self.val.targets, *self.test.targets]
-            shape["tgt_vocab_size"] = len(self.tgt_vocab or [])
-            shape["max_tgt_len"] = max(map(len, targets))
-        return TaskShape(**shape)
+        max_src_len = max(map(len, every))
+        if self.kind == Kind.CLASSIFICATION:
+            return TaskShape(self.kind, len(self.src_vocab), num_classes=len(self.labels or []),
+                             max_src_len=max_src_len)
+        targets = [*self.train.targets, *self.val.targets, *self.test.targets]
+        return TaskShape(self.kind, len(self.src_vocab), tgt_vocab_size=len(self.tgt_vocab or []),
+                         max_src_len=max_src_len, max_tgt_len=max(map(len, targets)))
 
-    def example_text(self, split: Split, i: int) -> dict:
+    def example_text(self, split: Split, i: int) -> dict[str, str]:
         """One example as text, for ``bench data``."""
         source = " ".join(self.src_vocab.decode(split.sources[i]))
-        if self.kind == "classification":
+        if self.kind == Kind.CLASSIFICATION:
             return {"source": source, "label": (self.labels or [])[split.targets[i]]}
-        target = self.tgt_vocab.decode(split.targets[i], strip_specials=False)
+        target = (self.tgt_vocab or Vocab([])).decode(split.targets[i], strip_specials=False)
         return {"source": source, "target": " ".join(target)}
+
+
+# ``load(params, train_size, seed)``: ``train_size=None`` is the full training split.
+Loader = Callable[[dict[str, Any], Union[int, None], int], TaskData]
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,7 +467,9 @@ class TaskData:
 
 @dataclass(frozen=True)
 class ModelPlugin:
-    """A model family. ``build(kind, shape, hparams)`` returns a plain ``torch.nn.Module``.
+    """A model family. ``build(kind, shape, hparams)`` returns a :class:`SequenceModel` (a
+    :class:`Seq2SeqModel` for seq2seq); ``build`` may be ``"package.module:attr"``, imported on
+    the first build, so listing plugins never imports torch.
 
     ``width_param`` names the hyperparameter that the parameter-budget search scales (it must be
     a multiple of the hyperparameter named by ``width_multiple_of``, e.g. attention heads).
@@ -390,19 +485,19 @@ class ModelPlugin:
 
     name: str
     description: str
-    kinds: tuple[str, ...]
+    kinds: tuple[Kind, ...]
     defaults: Mapping[str, Param]
-    build: Callable[[str, TaskShape, dict], Any]
+    build: Builder | str  # a str becomes a LazyTarget
     width_param: str = "hidden_size"
     width_multiple_of: str | None = None
     source: str = "unknown"  # filled in by the core: "built-in" or "dist-name version"
     search_space: Mapping[str, Range | Choice] | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_common(self.name, self.description)
-        bad = [k for k in self.kinds if k not in KINDS]
-        if not self.kinds or bad:
-            raise PluginError(f"model {self.name!r}: kinds must be among {', '.join(KINDS)}")
+        owner = f"model {self.name!r}"
+        object.__setattr__(self, "kinds", kinds_of(owner, self.kinds))
+        object.__setattr__(self, "build", _callable_or_target(owner, "build", self.build))
         for attr in ("width_param", "width_multiple_of"):
             value = getattr(self, attr)
             if value is not None and value not in self.defaults:
@@ -416,7 +511,7 @@ class ModelPlugin:
         return self.search_space if self.search_space is not None else DEFAULT_SEARCH_SPACE
 
 
-def check_space(model: str, space: Mapping, defaults: Mapping[str, Param]) -> None:
+def check_space(model: str, space: Mapping[str, Any], defaults: Mapping[str, Param]) -> None:
     """Every key names something the trial can set, and every value it can draw is valid."""
     if not isinstance(space, Mapping) or not space:
         raise PluginError(f"model {model!r}: search_space must be a non-empty dict (or None)")
@@ -448,7 +543,8 @@ def check_space(model: str, space: Mapping, defaults: Mapping[str, Param]) -> No
 
 @dataclass(frozen=True)
 class TaskPlugin:
-    """A task. ``load(params, train_size, seed)`` returns :class:`TaskData`.
+    """A task. ``load(params, train_size, seed)`` returns :class:`TaskData`; ``load`` may be
+    ``"package.module:attr"``, imported on the first load.
 
     ``train_size=None`` means the full training split. The validation and test splits must not
     depend on ``train_size`` or ``seed``; the training subset for one size and seed must be
@@ -457,9 +553,9 @@ class TaskPlugin:
 
     name: str
     description: str
-    kinds: tuple[str, ...]
+    kinds: tuple[Kind, ...]
     params: Mapping[str, Param]
-    load: Callable[[dict, int | None, int], TaskData]
+    load: Loader | str  # a str becomes a LazyTarget
     metrics: tuple[str, ...]
     primary_metric: str
     higher_is_better: bool = True
@@ -469,16 +565,16 @@ class TaskPlugin:
     # their identity (a resumed study trains nothing twice).
     identity_if_not: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_common(self.name, self.description)
-        bad = [k for k in self.kinds if k not in KINDS]
-        if not self.kinds or bad:
-            raise PluginError(f"task {self.name!r}: kinds must be among {', '.join(KINDS)}")
+        owner = f"task {self.name!r}"
+        object.__setattr__(self, "kinds", kinds_of(owner, self.kinds))
+        object.__setattr__(self, "load", _callable_or_target(owner, "load", self.load))
         if len(self.kinds) > 1 and "framing" not in self.params:
             raise PluginError(f"task {self.name!r}: several kinds need a 'framing' parameter")
 
-    def kind_for(self, params: Mapping[str, Any]) -> str:
-        return params.get("framing", self.kinds[0]) if len(self.kinds) > 1 else self.kinds[0]
+    def kind_for(self, params: Mapping[str, Any]) -> Kind:
+        return Kind(params.get("framing", self.kinds[0])) if len(self.kinds) > 1 else self.kinds[0]
 
     def stored_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` as a run stores them: without the added ones at their earlier value."""

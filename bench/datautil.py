@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
-from .api import PluginError, Split, one_line
+from .api import PluginError, Split
+from .util import one_line
 
 
 def train_subset(split: Split, train_size: int | None, seed: int) -> Split:

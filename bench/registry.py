@@ -25,28 +25,35 @@ import sys
 import traceback
 from dataclasses import dataclass, field, replace
 from importlib import metadata
+from typing import Any, Union
 
 import pluggy
 
 from . import hookspecs
-from .api import ModelPlugin, PluginError, TaskPlugin, did_you_mean, one_line
+from .api import ExecutorFactory, LoggerFactory, ModelPlugin, PluginError, TaskPlugin
+from .util import did_you_mean, one_line
 
 GROUP = "seqbench"
 BUILTIN_DIST = "seqbench"
 
 
 @dataclass(frozen=True)
-class Executor:
+class ExecutorPlugin:
+    """A registered executor: ``factory(workers, logger_factory=None, **options)`` returns an
+    :class:`~seqbench.api.Executor`."""
+
     name: str
-    factory: object  # (workers, logger_factory=None, **options) -> .run(specs, on_start, on_record)
+    factory: ExecutorFactory
     description: str
     source: str = "unknown"
 
 
 @dataclass(frozen=True)
 class LoggerPlugin:
+    """A registered experiment tracker: ``factory(LoggerRun)`` returns a Lightning logger."""
+
     name: str
-    factory: object  # (seqbench.experiment.loggers.LoggerRun) -> a Lightning Logger
+    factory: LoggerFactory
     description: str
     source: str = "unknown"
 
@@ -62,7 +69,7 @@ class Broken:
 class Registry:
     models: dict[str, ModelPlugin] = field(default_factory=dict)
     tasks: dict[str, TaskPlugin] = field(default_factory=dict)
-    executors: dict[str, Executor] = field(default_factory=dict)
+    executors: dict[str, ExecutorPlugin] = field(default_factory=dict)
     loggers: dict[str, LoggerPlugin] = field(default_factory=dict)
     broken: list[Broken] = field(default_factory=list)
 
@@ -76,7 +83,7 @@ class Registry:
             raise PluginError(f"unknown task {name!r}{did_you_mean(name, self.tasks)}")
         return self.tasks[name]
 
-    def executor(self, name: str) -> Executor:
+    def executor(self, name: str) -> ExecutorPlugin:
         if name not in self.executors:
             raise PluginError(f"unknown executor {name!r}{did_you_mean(name, self.executors)}")
         return self.executors[name]
@@ -121,7 +128,7 @@ def plugin_manager() -> pluggy.PluginManager:
     allowed = None if allow is None else {a.strip() for a in allow.split(",") if a.strip()}
     # By name; a built-in before a third party's entry point of the same name, so a plugin can
     # never shadow a built-in (the clash is reported below instead).
-    def order(ep):
+    def order(ep: metadata.EntryPoint) -> tuple[str, bool]:
         return ep.name, not (ep.dist is None or ep.dist.name == BUILTIN_DIST)
 
     for ep in sorted(metadata.entry_points(group=GROUP), key=order):
@@ -184,7 +191,7 @@ def _reject_unknown_hooks(pm: pluggy.PluginManager) -> None:
         except pluggy.PluginValidationError as exc:
             if _strict():
                 raise
-            name = pm.get_name(exc.plugin)
+            name = pm.get_name(exc.plugin) or "unknown"
             pm.unregister(exc.plugin)
             _load_failures.append(Broken(name, _sources.pop(name, "unknown"), one_line(exc)))
 
@@ -233,24 +240,29 @@ def registry() -> Registry:
     reg = Registry(broken=list(_load_failures))
     _collect(pm, "register_models", reg.models, reg, ModelPlugin)
     _collect(pm, "register_tasks", reg.tasks, reg, TaskPlugin)
-    _collect(pm, "register_executors", reg.executors, reg, Executor)
+    _collect(pm, "register_executors", reg.executors, reg, ExecutorPlugin)
     _collect(pm, "register_loggers", reg.loggers, reg, LoggerPlugin)
     _registry = reg
     return reg
 
 
-def _collect(pm, hook_name: str, into: dict, reg: Registry, cls: type) -> None:
-    what = {ModelPlugin: "model", TaskPlugin: "task", Executor: "executor",
+Plugin = Union[ModelPlugin, TaskPlugin, ExecutorPlugin, LoggerPlugin]
+
+
+def _collect(pm: pluggy.PluginManager, hook_name: str, into: dict[str, Any], reg: Registry,
+             cls: type[Plugin]) -> None:
+    what = {ModelPlugin: "model", TaskPlugin: "task", ExecutorPlugin: "executor",
             LoggerPlugin: "logger"}[cls]
     # Call each implementation on its own (not pm.hook.X(...)) so one that raises is reported
     # with its plugin's name and the rest still register.
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         plugin_name = impl.plugin_name
         source = _sources.get(plugin_name, f"registered at runtime ({plugin_name})")
-        staged: dict = {}
+        staged: dict[str, Plugin] = {}
 
-        def register(obj, *args, _staged=staged, _source=source):
-            if cls in (Executor, LoggerPlugin) and not isinstance(obj, cls):
+        def register(obj: Any, *args: Any, _staged: dict[str, Plugin] = staged,
+                     _source: str = source) -> None:
+            if cls in (ExecutorPlugin, LoggerPlugin) and not isinstance(obj, cls):
                 obj = cls(obj, *args)  # register(name, factory, description)
             if not isinstance(obj, cls):
                 raise PluginError(f"register() in a {hook_name} hook takes a {cls.__name__}")

@@ -1,15 +1,14 @@
 """The declaration shared by the recurrent model plugins (``rnn``, ``lstm``, ``gru``).
 
-Plain Python, like the plugin files themselves: the models live in ``_recurrent.py``, which
-:func:`build` imports only when a model is built, so listing plugins never imports torch.
+Plain Python, like the plugin files themselves: the models live in ``_recurrent.py``, named as
+lazy build targets, so listing plugins never imports torch.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Mapping
 
-from seqbench.api import KINDS, ModelPlugin, Param, Range
+from seqbench.api import Kind, ModelPlugin, Param, Range
 
 
 def common_defaults() -> dict[str, Param]:
@@ -41,13 +40,6 @@ def recurrent_search_space() -> dict[str, Range]:
     }
 
 
-def build(cell: str, kind: str, shape, hparams: dict):
-    """``build_recurrent`` for ``cell`` ("rnn", "lstm" or "gru"), importing torch only now."""
-    from ._recurrent import build_recurrent
-
-    return build_recurrent(cell, kind, shape, hparams)
-
-
 def recurrent_plugin(
     cell: str, description: str, extra_defaults: Mapping[str, Param] | None = None
 ) -> ModelPlugin:
@@ -56,9 +48,9 @@ def recurrent_plugin(
     return ModelPlugin(
         name=cell,
         description=description,
-        kinds=KINDS,
+        kinds=tuple(Kind),
         defaults={**common_defaults(), **(extra_defaults or {})},
-        build=partial(build, cell),
+        build=f"seqbench_plugins._recurrent:build_{cell}",
         width_param="hidden_size",
         search_space=recurrent_search_space(),
     )

@@ -15,6 +15,7 @@ size, ``L`` layers, ``V`` target vocabulary, ``C`` classes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import torch
@@ -61,7 +62,7 @@ def check_dropout(p: float) -> None:
 
 def check_kind(model: str, kind: str, kinds: tuple[str, ...]) -> None:
     if kind not in kinds:
-        raise PluginError(f"model {model!r} does not support kind {kind!r} ({', '.join(kinds)})")
+        raise PluginError(f"model {model!r} does not support kind '{kind}' ({', '.join(kinds)})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,3 +330,9 @@ def build_recurrent(cell: str, kind: str, shape: TaskShape, hparams: dict) -> nn
     cfg = RecurrentConfig.from_hparams(cell, hparams)
     cfg.horizon = max(shape.max_src_len, shape.max_tgt_len + 1)
     return MODELS[kind](cfg, shape)
+
+
+# The lazy build targets of the rnn, lstm and gru plugins (``_declare.recurrent_plugin``).
+build_rnn = partial(build_recurrent, "rnn")
+build_lstm = partial(build_recurrent, "lstm")
+build_gru = partial(build_recurrent, "gru")

@@ -8,16 +8,11 @@ this module never imports torch.
 
 from seqbench import hookimpl
 from seqbench.api import Choice, ModelPlugin, Param, Range
-
-
-def build(kind, shape, hparams):
-    from ._bag import build_bag
-
-    return build_bag(kind, shape, hparams)
+from seqbench.hookspecs import RegisterModel
 
 
 @hookimpl
-def register_models(register):
+def register_models(register: RegisterModel) -> None:
     register(
         ModelPlugin(
             name="bag",
@@ -31,7 +26,7 @@ def register_models(register):
                 "dropout": Param(0.0, "dropout on the averaged embedding", minimum=0, maximum=1,
                                  max_open=True),
             },
-            build=build,
+            build="seqbench_plugins._bag:build_bag",
             width_param="embed_size",
             # A linear model on averaged embeddings wants larger steps than a deep one, and
             # whether bigrams pay depends on the data.

@@ -9,16 +9,11 @@ importing this module never imports torch.
 
 from seqbench import hookimpl
 from seqbench.api import ModelPlugin, Param, Range
-
-
-def build(kind, shape, hparams):
-    from ._cnn import build_cnn
-
-    return build_cnn(kind, shape, hparams)
+from seqbench.hookspecs import RegisterModel
 
 
 @hookimpl
-def register_models(register):
+def register_models(register: RegisterModel) -> None:
     register(
         ModelPlugin(
             name="cnn",
@@ -34,7 +29,7 @@ def register_models(register):
                 "max_norm": Param(3.0, "L2 cap on each class's output weights (0 = none)",
                                   minimum=0.0),
             },
-            build=build,
+            build="seqbench_plugins._cnn:build_cnn",
             width_param="num_maps",
             # Kim tuned neither; the learning rate matters for any optimiser, and dropout is
             # what regularises this model at small n.

@@ -8,14 +8,14 @@ with the RNN and LSTM); importing this module never imports torch.
 """
 
 from seqbench import hookimpl
-
 from seqbench.api import Param
+from seqbench.hookspecs import RegisterModel
 
 from ._declare import recurrent_plugin
 
 
 @hookimpl
-def register_models(register):
+def register_models(register: RegisterModel) -> None:
     register(
         recurrent_plugin(
             "gru",

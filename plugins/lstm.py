@@ -10,12 +10,13 @@ with the RNN and GRU); importing this module never imports torch.
 
 from seqbench import hookimpl
 from seqbench.api import Param
+from seqbench.hookspecs import RegisterModel
 
 from ._declare import forget_bias_param, recurrent_plugin
 
 
 @hookimpl
-def register_models(register):
+def register_models(register: RegisterModel) -> None:
     register(
         recurrent_plugin(
             "lstm",

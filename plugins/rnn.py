@@ -15,12 +15,13 @@ with the LSTM and GRU); importing this module never imports torch.
 
 from seqbench import hookimpl
 from seqbench.api import Param
+from seqbench.hookspecs import RegisterModel
 
 from ._declare import recurrent_plugin
 
 
 @hookimpl
-def register_models(register):
+def register_models(register: RegisterModel) -> None:
     register(
         recurrent_plugin(
             "rnn",

@@ -9,18 +9,13 @@ declares the plugin, so importing it never imports torch.
 
 from seqbench import hookimpl
 from seqbench.api import ModelPlugin, Param
+from seqbench.hookspecs import RegisterModel
 
 from ._declare import forget_bias_param, recurrent_search_space
 
 
-def build(kind, shape, hparams):
-    from ._attention import build_attention
-
-    return build_attention(kind, shape, hparams)
-
-
 @hookimpl
-def register_models(register):
+def register_models(register: RegisterModel) -> None:
     register(
         ModelPlugin(
             name="seq2seq-attention",
@@ -35,7 +30,7 @@ def register_models(register):
                                  maximum=1, max_open=True),
                 "forget_bias": forget_bias_param(),
             },
-            build=build,
+            build="seqbench_plugins._attention:build_attention",
             width_param="hidden_size",
             search_space=recurrent_search_space(),  # the same knobs as the plain LSTM's
         )

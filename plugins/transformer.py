@@ -10,16 +10,11 @@ never imports torch.
 
 from seqbench import hookimpl
 from seqbench.api import Choice, ModelPlugin, Param, Range
-
-
-def build(kind, shape, hparams):
-    from ._transformer import build_transformer
-
-    return build_transformer(kind, shape, hparams)
+from seqbench.hookspecs import RegisterModel
 
 
 @hookimpl
-def register_models(register):
+def register_models(register: RegisterModel) -> None:
     register(
         ModelPlugin(
             name="transformer",
@@ -36,7 +31,7 @@ def register_models(register):
                 "dropout": Param(0.1, "dropout on embeddings, attention, feed-forward", minimum=0,
                                  maximum=1, max_open=True),
             },
-            build=build,
+            build="seqbench_plugins._transformer:build_transformer",
             width_param="d_model",
             width_multiple_of="n_heads",
             # Tuned: the learning rate, depth, heads and dropout. Warm-up is not: it is the

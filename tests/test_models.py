@@ -396,7 +396,43 @@ def test_lstm_forget_gates_start_open(name, kind):
 # --------------------------------------------------------------------------------------------
 # Learning: every model x kind must use word order (seqbench.testing, also for third parties)
 
-from seqbench.testing import TASKS, assert_learns_order, order_score  # noqa: E402
+from seqbench.testing import TASKS, assert_learns_order, check_model, order_score  # noqa: E402
+
+
+@pytest.mark.parametrize("name,kind", CASES)
+def test_every_builtin_keeps_the_model_contract(name, kind):
+    model = build(name, kind)
+    check_model(model, kind, SHAPES[kind])
+    assert model.training  # the check leaves the model in the mode it found it in
+
+
+class Summing(torch.nn.Module):
+    """A deliberately broken model: ``how`` says which clause of the contract it breaks."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.how, self.embed, self.out = how, torch.nn.Embedding(30, 8), torch.nn.Linear(8, 5)
+
+    def forward(self, src, src_len, *tgt):
+        x = self.embed(src)  # (B, S, 8); PAD embeds to a non-zero vector here
+        if self.how == "sees-padding":
+            return self.out(x.sum(1))  # (B, C), but PAD positions count
+        if self.how == "per-position":
+            return self.out(x)  # (B, S, C) where (B, C) is due
+        x = x * (src != PAD).unsqueeze(-1)  # PAD ignored, so only causality is broken
+        return self.out(x.flip(1).cumsum(1).flip(1))  # (B, S, V): each output sees the future
+
+
+@pytest.mark.parametrize("how,kind,message", [
+    ("per-position", "classification", r"forward must return logits of shape \(4, 5\)"),
+    ("sees-padding", "classification", "padded positions must be ignored"),
+    ("anticausal", "aligned", "aligned outputs must be causal"),
+    ("per-position", "seq2seq", "must be a Seq2SeqModel"),
+])
+def test_the_contract_check_names_the_broken_clause(how, kind, message):
+    shape = TaskShape(kind, 30, num_classes=5, tgt_vocab_size=5, max_src_len=8, max_tgt_len=4)
+    with pytest.raises(AssertionError, match=message):
+        check_model(Summing(how), kind, shape)
 
 
 def test_order_tasks_are_what_they_say():

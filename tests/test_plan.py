@@ -719,12 +719,12 @@ def test_selecting_once_per_task_extends_and_evaluates_every_size_alike(reg):
 
 def test_a_third_party_model_without_a_space_is_tuned_on_the_learning_rate(fresh_registry, plugin):
     from seqbench import hookimpl
-    from seqbench.api import KINDS, ModelPlugin, Param
+    from seqbench.api import Kind, ModelPlugin, Param
 
     class Registers:
         @hookimpl
         def register_models(self, register):
-            register(ModelPlugin("plain", "declares no search space", KINDS,
+            register(ModelPlugin("plain", "declares no search space", tuple(Kind),
                                  {"hidden_size": Param(8)}, build=lambda *a: None))
 
     plugin(Registers(), "plain")

@@ -7,6 +7,8 @@ through the real ``bench plugins`` command against fake installed distributions.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pluggy
 import pytest
@@ -358,3 +360,76 @@ def test_entry_point_name_clash_never_shadows_a_builtin(cli, make_dist):
     (broken,) = data["broken"]
     assert broken["plugin"] == "lstm" and broken["source"] == "seqbench-shadow 0.0.1"
     assert "already used by built-in" in broken["error"]
+
+
+# --------------------------------------------------------------------------------------------
+# Typed contracts: executors, lazy build targets
+
+
+def test_every_executor_is_an_executor(fresh_registry):
+    import inspect
+
+    from seqbench.api import Executor
+
+    executors = fresh_registry.registry().executors
+    assert {"sequential", "local", "ray", "slurm"} <= set(executors)
+    for e in executors.values():
+        assert isinstance(e.factory, type) and issubclass(e.factory, Executor), e.name
+        params = list(inspect.signature(e.factory.run).parameters)
+        assert params == ["self", "specs", "on_start", "on_record"], e.name
+    assert not issubclass(type("NoRun", (), {}), Executor)
+
+
+def test_a_build_target_is_imported_on_the_first_build(tmp_path, monkeypatch):
+    (tmp_path / "seqbench_lazy_target.py").write_text(
+        "def build(kind, shape, hparams):\n    return ('built', kind, hparams['hidden_size'])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin = ModelPlugin(name="lazy", description="built from a target", kinds=("aligned",),
+                         defaults={"hidden_size": Param(8)}, build="seqbench_lazy_target:build")
+    assert "seqbench_lazy_target" not in sys.modules
+    assert plugin.build("aligned", None, {"hidden_size": 8}) == ("built", "aligned", 8)
+    assert "seqbench_lazy_target" in sys.modules
+    monkeypatch.delitem(sys.modules, "seqbench_lazy_target")
+
+
+@pytest.mark.parametrize("target", ["no colon", "pkg.mod:", ":attr", "pkg mod:attr", 3])
+def test_a_target_that_is_not_one_is_refused_when_declared(target):
+    with pytest.raises(PluginError) as err:
+        ModelPlugin(name="lazy", description="d", kinds=("aligned",),
+                    defaults={"hidden_size": Param(8)}, build=target)
+    assert str(err.value).startswith("model 'lazy': build ")
+    assert "a callable or 'package.module:attr'" in str(err.value)
+
+
+def test_bench_plugins_imports_no_torch():
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom seqbench.cli import main\n"
+            "r = CliRunner().invoke(main, ['plugins', '--json'])\n"
+            "assert r.exit_code == 0, r.output\n"
+            "assert 'lstm' in r.output and 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+MISSING_TARGET = """
+from seqbench import hookimpl
+from seqbench.api import ModelPlugin, Param
+
+@hookimpl
+def register_models(register):
+    register(ModelPlugin(name="lazy-missing", description="its target's module is not installed",
+                         kinds=("aligned",), defaults={"hidden_size": Param(8)},
+                         build="seqbench_no_such_module:build"))
+"""
+
+
+def test_a_target_that_cannot_be_imported_is_one_line_naming_plugin_and_target(
+        cli, make_dist, tmp_path):
+    dist = make_dist("seqbench-lazy", {"seqbench_lazy": MISSING_TARGET}, {"lazy": "seqbench_lazy"})
+    rc, out, err = cli("plugins", "--json", pythonpath=[dist])
+    assert rc == 0 and "lazy-missing" in out and json.loads(out)["broken"] == [], err
+    rc, out, err = cli("run", "--models", "lazy-missing", "--tasks", "copy", "--train-sizes",
+                       "16", "--db", tmp_path / "x.sqlite", pythonpath=[dist])
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.startswith("error: model 'lazy-missing': build target "
+                          "'seqbench_no_such_module:build' cannot be imported (ModuleNotFoundError")
+    assert "give 'package.module:attr'" in err
+    assert not (tmp_path / "x.sqlite").exists()

@@ -12,7 +12,9 @@ torch = pytest.importorskip("torch")
 
 from seqbench.api import PAD, PluginError, TaskShape, resolve_params  # noqa: E402
 from seqbench.experiment.budget import count_params, fit_to_budget  # noqa: E402
-from seqbench.testing import assert_learns_order, order_score, order_sensitivity  # noqa: E402
+from seqbench.testing import (  # noqa: E402
+    assert_learns_order, check_model, order_score, order_sensitivity,
+)
 from seqbench_plugins import bag, cnn  # noqa: E402
 
 torch.set_num_threads(1)
@@ -48,6 +50,11 @@ def batch(lengths, vocab=40, seed=0):
 
 # --------------------------------------------------------------------------------------------
 # The plugin contract
+
+
+@pytest.mark.parametrize("name", ["cnn", "bag"])
+def test_keeps_the_model_contract(name):
+    check_model(build(name), "classification", SHAPE)
 
 
 def test_importing_the_plugins_does_not_import_torch():

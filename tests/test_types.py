@@ -36,3 +36,34 @@ def test_the_checker_is_strict(tmp_path):
     bad.write_text("def f(x):\n    return x\n")
     proc = mypy(str(bad))
     assert proc.returncode == 1 and "no-untyped-def" in proc.stdout
+
+
+CONFORM = '''
+from bench.api import Executor
+from bench.experiment.executor_ray import RayExecutor
+from bench.experiment.executor_slurm import SlurmExecutor
+from bench.experiment.executors import LocalExecutor, SequentialExecutor
+
+
+def built_in(a: SequentialExecutor, b: LocalExecutor, c: RayExecutor, d: SlurmExecutor
+             ) -> list[Executor]:
+    return [a, b, c, d]
+
+
+class NoCallbacks:
+    def run(self, specs: list[dict[str, object]]) -> None: ...
+
+
+def without_callbacks(x: NoCallbacks) -> Executor:
+    return x
+'''
+
+
+def test_every_executor_conforms_to_the_protocol(tmp_path):
+    """The built-in, Ray and SLURM executors are api.Executors to mypy; a run() without the
+    callbacks is not (the one error reported)."""
+    snippet = tmp_path / "conform.py"
+    snippet.write_text(CONFORM)
+    proc = mypy(str(snippet))
+    errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1 and 'got "NoCallbacks", expected "Executor"' in errors[0], proc.stdout

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
-from ..api import now
+from ..util import now
 from .accuracy import FLOOR_RULE, Comparison, decide
 from .cell_summary import CellSummary, Pair, Settings, present, ranked, summarize, winner
 from .cells import Cell, clean, group

@@ -102,7 +102,7 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, bri
 
     Exit 2 with a one-line error when the database is missing, unreadable or holds no runs.
     """
-    from ..api import one_line
+    from ..util import one_line
     from ..store import Store, StoreError
 
     if sum(map(bool, (as_json, markdown, brief, full))) > 1:

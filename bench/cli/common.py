@@ -13,7 +13,8 @@ from typing import Callable
 
 import click
 
-from ..api import MAX_SEED, MAX_TRAIN_SIZE, PluginError
+from ..api import PluginError
+from ..limits import MAX_SEED, MAX_TRAIN_SIZE
 
 
 class UserError(click.ClickException):
@@ -104,9 +105,6 @@ MAX_BOOTSTRAP = 100_000  # resamples: memory grows with resamples x seeds
 # Output files: never the database, never someone else's file
 
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
 def _same_file(a: Path, b: Path) -> bool:
     """The same file by any path: symbolic links, '..', hard links."""
     try:
@@ -165,6 +163,8 @@ def check_out(out: str, db: str | None, force: bool, is_previous: Callable[[Path
         return path
     if force and can_force:
         return path
+    from ..store import SQLITE_MAGIC
+
     if _head(path, 16) == SQLITE_MAGIC:
         fail(f"{flag} is an SQLite database; refusing to overwrite it {remedy}")
     if not is_previous(path):
@@ -176,6 +176,8 @@ def _check_writable(path: Path, flag: str) -> None:
     """Fail now, not after the work, when ``path`` cannot be created (a file where a folder
     should be, /proc, a read-only folder): a file is created beside it and removed at once."""
     import tempfile
+
+    from ..store import not_a_folder
 
     reason = not_a_folder(path)
     if reason is None:
@@ -205,19 +207,11 @@ def write_out(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
+        from ..store import not_a_folder
+
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
         fail(f"cannot write {path} ({not_a_folder(path) or getattr(exc, 'strerror', None) or exc})")
 
-
-def not_a_folder(path: Path) -> str | None:
-    """'somefile is a file, not a folder' when a parent of ``path`` is a file, else None."""
-    for parent in Path(path).parents:
-        try:
-            if parent.exists() and not parent.is_dir():
-                return f"{parent} is a file, not a folder"
-        except OSError:
-            return None
-    return None

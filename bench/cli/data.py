@@ -38,7 +38,7 @@ def data(task, split, limit, train_size, seed, task_param, as_json):
     except click.ClickException:
         raise
     except Exception as exc:  # a plugin's own bug, or a file it could not read: one line
-        from ..api import one_line
+        from ..util import one_line
 
         fail(f"task {task!r} could not load its data: {one_line(exc)}")
     part = getattr(loaded, split)

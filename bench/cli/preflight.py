@@ -71,7 +71,7 @@ def check_models_fit(the_plan, reg, shapes: dict) -> None:
     """Every model's parameter count (after fitting a parameter budget) within the limit, and
     every budget attainable, before anything is written: counted on torch's ``meta`` device, so
     nothing is allocated."""
-    from ..api import one_line
+    from ..util import one_line
     from ..experiment.budget import planned_size
 
     seen: set = set()

@@ -30,7 +30,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..api import now, one_line
+from ..util import now, one_line
 from ..analysis.cells import clean, variant_key
 from ..analysis.glance import stage, tuned
 from ..analysis.cells import variant_keys as _variants

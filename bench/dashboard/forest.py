@@ -46,7 +46,7 @@ def payload(analysis: dict) -> list[dict]:
 def safe_payload(analysis: dict) -> tuple[list[dict], str | None]:
     """(the figures, None), or ([], why) if pooling failed: a bug there must not take the page
     down."""
-    from ..api import one_line
+    from ..util import one_line
 
     try:
         return payload(analysis), None

@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..api import one_line
+from ..util import one_line
 from .data import Dashboard, dumps
 
 STATIC_DIR = Path(__file__).parent / "static"

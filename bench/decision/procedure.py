@@ -345,6 +345,6 @@ def _asdict(matrix) -> dict:
 
 
 def _now() -> str:
-    from ..api import now
+    from ..util import now
 
     return now()

@@ -7,7 +7,8 @@ closest to it, all other hyperparameters fixed.
 
 from __future__ import annotations
 
-from ..api import MAX_PARAMS, ModelPlugin, PluginError, TaskShape
+from ..api import ModelPlugin, PluginError, TaskShape
+from ..limits import MAX_PARAMS
 
 
 def count_params(module) -> int:
@@ -88,7 +89,7 @@ def fit_to_budget(
 def planned_size(plugin: ModelPlugin, kind: str, shape: TaskShape, hparams: dict,
                  budget: int = 0) -> int | None:
     """The parameter count of the model a run will build (after fitting ``budget``), checked
-    against :data:`~seqbench.api.MAX_PARAMS` before anything is allocated; PluginError (one
+    against :data:`~seqbench.limits.MAX_PARAMS` before anything is allocated; PluginError (one
     line) when it is over, or when the budget cannot be met.
 
     Counted on the ``meta`` device only: ``None`` (not checked) for a plugin whose builder cannot

@@ -25,13 +25,11 @@ import logging
 import os
 import socket
 from collections import Counter, deque
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from ..api import PluginError
-from ..hookspecs import hookimpl
-
-OnStart = Callable[[dict], "bool | None"]
-OnRecord = Callable[[dict], None]
+from ..api import OnRecord, OnStart, PluginError
+from ..hookspecs import RegisterExecutor, hookimpl
 
 MAX_START_FAILURES = 3  # actors in a row dead in their warm-up: actors cannot start here
 
@@ -217,90 +215,118 @@ class RayExecutor:
 
     # ---- the runs
 
-    def run(self, specs: list[dict], on_start: OnStart, on_record: OnRecord) -> None:
-        from ray.exceptions import RayError
-
-        from .plan import RunSpec
-        from .runner import failed_record
-
+    def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
         if not specs:
             return
-        queue = deque(specs)
-        attempts: Counter = Counter()  # run_id -> times its actor died under it
-        want = min(self.workers or self._capacity(), len(specs))
+        f = _Flight(deque(specs), want=min(self.workers or self._capacity(), len(specs)))
         # Actors from an earlier call (a tuning stage before this one) are kept warm.
-        idle = [a for a in self.actors if a in self.warm]
-        starting = {a.node.remote(): a for a in self.actors if a not in self.warm}
-        pending: dict = {}  # ObjectRef of run() -> (actor, spec)
-        start_failures = 0
-        cause = ""
-        while len(self.actors) < want:
-            self._new_actor(starting)
+        f.idle = [a for a in self.actors if a in self.warm]
+        f.starting = {a.node.remote(): a for a in self.actors if a not in self.warm}
+        while len(self.actors) < f.want:
+            self._new_actor(f.starting)
         try:
-            while queue or pending:
-                while idle and queue:
-                    actor, spec = idle.pop(), queue.popleft()
-                    if not attempts[RunSpec.from_dict(spec).run_id] and on_start(spec) is False:
-                        idle.append(actor)  # another launch trains it
-                        continue
-                    pending[actor.run.remote(spec)] = (actor, spec)
-                if queue and not (idle or pending or starting):
-                    if start_failures >= MAX_START_FAILURES and not self.warm:
-                        # Actors cannot even start (seqbench missing on the nodes, a broken
-                        # install): fail what is left rather than retry forever.
-                        while queue:
-                            spec = queue.popleft()
-                            retried = attempts[RunSpec.from_dict(spec).run_id]
-                            if retried or on_start(spec) is not False:
-                                on_record(failed_record(spec, f"no Ray actor could start: {cause}"))
+            while f.queue or f.pending:
+                self._hand_out(f, on_start)
+                if f.queue and not (f.idle or f.pending or f.starting):
+                    if f.start_failures >= MAX_START_FAILURES and not self.warm:
+                        self._fail_the_rest(f, on_start, on_record)
                         break
-                    self._new_actor(starting)
+                    self._new_actor(f.starting)
                 # A timeout keeps Ctrl-C responsive while every actor trains.
-                done, _ = self.ray.wait([*pending, *starting], num_returns=1, timeout=1.0)
+                done, _ = self.ray.wait([*f.pending, *f.starting], num_returns=1, timeout=1.0)
                 for ref in done:
-                    if ref in starting:
-                        actor = starting.pop(ref)
-                        try:
-                            self.ray.get(ref)
-                        except RayError as exc:
-                            self._drop(actor)
-                            start_failures += 1
-                            cause = _cause(exc)
-                            if start_failures < MAX_START_FAILURES or self.warm:
-                                self._replace(queue, want, starting)
-                        else:
-                            self.warm.add(actor)
-                            idle.append(actor)
-                        continue
-                    actor, spec = pending.pop(ref)
-                    try:
-                        record = self.ray.get(ref)
-                    except RayError as exc:
-                        # The actor died under its run (node lost, killed, out of memory): the
-                        # run is retried on a fresh actor, a bounded number of times.
-                        self._drop(actor)
-                        cause = _cause(exc)
-                        run_id = RunSpec.from_dict(spec).run_id
-                        attempts[run_id] += 1
-                        if attempts[run_id] <= self.max_retries:
-                            queue.appendleft(spec)
-                        else:
-                            on_record(failed_record(
-                                spec, f"its Ray actor died {attempts[run_id]} times; last: {cause}"
-                            ))
-                        self._replace(queue, want, starting)
-                        continue
-                    idle.append(actor)
-                    on_record(record)
+                    if ref in f.starting:
+                        self._started(f, ref)
+                    else:
+                        self._finished(f, ref, on_record)
         except BaseException:
             # Ctrl-C or a failing callback: runs in flight are the caller's to forget; their
             # actors stop now instead of training on for nobody.
-            for actor, _ in pending.values():
+            for actor, _ in f.pending.values():
                 self._drop(actor)
             raise
 
+    def _hand_out(self, f: _Flight, on_start: OnStart) -> None:
+        while f.idle and f.queue:
+            actor, spec = f.idle.pop(), f.queue.popleft()
+            if not f.attempts[_run_id(spec)] and on_start(spec) is False:
+                f.idle.append(actor)  # another launch trains it
+                continue
+            f.pending[actor.run.remote(spec)] = (actor, spec)
+
+    def _fail_the_rest(self, f: _Flight, on_start: OnStart, on_record: OnRecord) -> None:
+        """Actors cannot even start (seqbench missing on the nodes, a broken install): fail
+        what is left rather than retry forever."""
+        from .runner import failed_record
+
+        while f.queue:
+            spec = f.queue.popleft()
+            if f.attempts[_run_id(spec)] or on_start(spec) is not False:
+                on_record(failed_record(spec, f"no Ray actor could start: {f.cause}"))
+
+    def _started(self, f: _Flight, ref: Any) -> None:
+        from ray.exceptions import RayError
+
+        actor = f.starting.pop(ref)
+        try:
+            self.ray.get(ref)
+        except RayError as exc:
+            self._drop(actor)
+            f.start_failures += 1
+            f.cause = _cause(exc)
+            if f.start_failures < MAX_START_FAILURES or self.warm:
+                self._replace(f.queue, f.want, f.starting)
+        else:
+            self.warm.add(actor)
+            f.idle.append(actor)
+
+    def _finished(self, f: _Flight, ref: Any, on_record: OnRecord) -> None:
+        from ray.exceptions import RayError
+
+        from .runner import failed_record
+
+        actor, spec = f.pending.pop(ref)
+        try:
+            record = self.ray.get(ref)
+        except RayError as exc:
+            # The actor died under its run (node lost, killed, out of memory): the run is
+            # retried on a fresh actor, a bounded number of times.
+            self._drop(actor)
+            f.cause = _cause(exc)
+            run_id = _run_id(spec)
+            f.attempts[run_id] += 1
+            if f.attempts[run_id] <= self.max_retries:
+                f.queue.appendleft(spec)
+            else:
+                on_record(failed_record(
+                    spec, f"its Ray actor died {f.attempts[run_id]} times; last: {f.cause}"))
+            self._replace(f.queue, f.want, f.starting)
+            return
+        f.idle.append(actor)
+        on_record(record)
+
+
+@dataclass
+class _Flight:
+    """One :meth:`RayExecutor.run` call: runs waiting, actors idle or starting, runs in flight."""
+
+    queue: deque[dict[str, Any]]
+    want: int  # actors to keep
+    idle: list[Any] = field(default_factory=list)
+    starting: dict[Any, Any] = field(default_factory=dict)  # ref of node() -> actor
+    pending: dict[Any, tuple[Any, dict[str, Any]]] = field(default_factory=dict)  # ref of run()
+    attempts: Counter[str] = field(default_factory=Counter)  # run_id -> actors died under it
+    start_failures: int = 0
+    cause: str = ""  # why the last actor died
+
+
+def _run_id(spec: dict[str, Any]) -> str:
+    from .plan import RunSpec
+
+    return RunSpec.from_dict(spec).run_id
+
 
 @hookimpl
-def register_executors(register):
+def register_executors(register: RegisterExecutor) -> None:
     register("ray", RayExecutor,
              "warm Ray actors on a local Ray instance or a cluster (pip install 'seqbench[ray]')")

@@ -27,10 +27,11 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
-from ..api import PluginError
-from ..hookspecs import hookimpl
-from .executor_ray import OnRecord, OnStart, check_positive, require_extra
+from ..api import OnRecord, OnStart, PluginError
+from ..hookspecs import RegisterExecutor, hookimpl
+from .executor_ray import check_positive, require_extra
 from .plan import RunSpec
 
 DEFAULT_FOLDER = "results/slurm"
@@ -138,7 +139,7 @@ class SlurmExecutor:
         ex.update_parameters(**{k: v for k, v in params.items() if v is not None})
         return ex
 
-    def run(self, specs: list[dict], on_start: OnStart, on_record: OnRecord) -> None:
+    def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
         from .runner import failed_record
 
         claimed = [spec for spec in specs if on_start(spec) is not False]
@@ -206,7 +207,7 @@ def _job_error(job) -> str:
 
 
 @hookimpl
-def register_executors(register):
+def register_executors(register: RegisterExecutor) -> None:
     register("slurm", SlurmExecutor,
              "SLURM job arrays via submitit, chunks of runs per array task "
              "(pip install 'seqbench[slurm]')")

@@ -1,11 +1,7 @@
-"""Executors carry run specifications to where they train and bring records back.
+"""The built-in executors: every run in this process, or a pool of warm local workers.
 
-An executor is any object with ``run(specs, on_start, on_record)``: ``specs`` are plain dicts
-(:meth:`RunSpec.to_dict`), ``on_start(spec)`` is called when a run is about to be handed out
-(it returns False when the run must be skipped: another launch sharing the database has it) and
-``on_record(record)`` when its record comes back. The parent process alone writes the database,
-so an executor for a cluster engine needs nothing but this interface. Executors are plugins: the
-built-ins below are registered through the same ``register_executors`` hook a third party uses.
+Each is a :class:`seqbench.api.Executor` (``run(specs, on_start, on_record)``), registered
+through the same ``register_executors`` hook a third party uses.
 """
 
 from __future__ import annotations
@@ -17,12 +13,10 @@ import signal
 import tempfile
 import threading
 from multiprocessing.connection import wait
-from typing import Callable
+from typing import Any
 
-from ..hookspecs import hookimpl
-
-OnStart = Callable[[dict], "bool | None"]
-OnRecord = Callable[[dict], None]
+from ..api import LoggerFactory, OnRecord, OnStart
+from ..hookspecs import RegisterExecutor, hookimpl
 
 
 def usable_cores() -> int:
@@ -64,10 +58,10 @@ def set_torch_threads(threads: int) -> None:
 class SequentialExecutor:
     """Every run in this process, one after another (simplest; easiest to debug)."""
 
-    def __init__(self, workers: int = 1, logger_factory=None):
+    def __init__(self, workers: int = 1, logger_factory: LoggerFactory | None = None):
         self.logger_factory = logger_factory
 
-    def run(self, specs: list[dict], on_start: OnStart, on_record: OnRecord) -> None:
+    def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
         from .runner import execute
 
         set_torch_threads(run_threads(1))  # one run at a time: every core not busy elsewhere
@@ -152,7 +146,8 @@ class LocalExecutor:
     default number of workers then fills every GPU), each worker seeing only its own GPU.
     """
 
-    def __init__(self, workers: int = 0, logger_factory=None, gpus_per_run: float | None = None):
+    def __init__(self, workers: int = 0, logger_factory: LoggerFactory | None = None,
+                 gpus_per_run: float | None = None):
         cores = usable_cores()
         self.gpus = _visible_gpus(gpus_per_run) if gpus_per_run else []
         per_gpu = int(1 / gpus_per_run + 1e-9) if gpus_per_run else 0
@@ -190,7 +185,7 @@ class LocalExecutor:
         self.gpu_of[parent] = gpu
         return parent
 
-    def run(self, specs: list[dict], on_start: OnStart, on_record: OnRecord) -> None:
+    def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
         queue = list(reversed(specs))
         busy: dict = {}  # conn -> spec in flight
         idle: list = []
@@ -293,7 +288,7 @@ def _visible_gpus(gpus_per_run: float) -> list[str]:
 
 
 @hookimpl
-def register_executors(register):
+def register_executors(register: RegisterExecutor) -> None:
     # ray and slurm register from their own modules (executor_ray.py, executor_slurm.py).
     register("sequential", SequentialExecutor, "every run in this process, one after another")
     register("local", LocalExecutor, "a pool of warm worker processes, one per core by default")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..api import now
+from ..util import now
 from ..store import Store
 from .leases import Leases
 from .plan import Matrix, Plan, RunSpec

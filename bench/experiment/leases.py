@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 
-from ..api import now
+from ..util import now
 from ..store import Store, end_lease_owner, lease_free, lease_owner
 
 DEFAULT_SECONDS = 60.0

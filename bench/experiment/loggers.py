@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..api import one_line
+from ..util import one_line
 from ..hookspecs import hookimpl
 
 

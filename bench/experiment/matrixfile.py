@@ -46,7 +46,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..api import MAX_SEED, MAX_SEEDS, PluginError, did_you_mean, shown
+from ..api import PluginError
+from ..limits import MAX_SEED, MAX_SEEDS
+from ..util import did_you_mean, shown
 from .plan import TRAINING, Matrix
 
 MAX_FILE_BYTES = 1_000_000  # a matrix file is a page of settings; this is checked before reading

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from ..api import (
-    MAX_PARAMS, MAX_RUNS, MAX_SEED, MAX_SEEDS, MAX_TRAIN_SIZE, TUNABLE_RECIPE, Choice, ModelPlugin,
-    Param, PluginError, Range, check_space, did_you_mean, resolve_params, shown,
+    TUNABLE_RECIPE, Choice, ModelPlugin, Param, PluginError, Range, check_space, resolve_params,
 )
+from ..limits import MAX_PARAMS, MAX_RUNS, MAX_SEED, MAX_SEEDS, MAX_TRAIN_SIZE
+from ..util import did_you_mean, shown
 from ..registry import Registry
 from .sampling import divisors_only
 from .algorithms import RTRL_MODES, check_recipe

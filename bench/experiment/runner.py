@@ -19,7 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-from ..api import Split, TaskData, now, one_line
+from ..api import Split, TaskData
+from ..util import now, one_line
 from .plan import RunSpec
 from ..registry import registry
 

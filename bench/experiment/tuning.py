@@ -33,9 +33,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..api import (
-    MAX_SEED, MAX_SEEDS, Choice, Param, PluginError, Range, did_you_mean, resolve_params, shown,
-)
+from ..api import Choice, Param, PluginError, Range, resolve_params
+from ..limits import MAX_SEED, MAX_SEEDS
+from ..util import did_you_mean, shown
 from .sampling import draw
 
 TUNING_SEED_BASE = 10_000  # "[tuning] seeds = n" means seeds 10000 .. 10000 + n - 1
