@@ -6,3 +6,4 @@ MAX_SEEDS = 1_000  # seeds in one matrix
 MAX_TRAIN_SIZE = 100_000_000  # examples in one training set
 MAX_RUNS = 50_000  # runs one matrix may plan
 MAX_PARAMS = 100_000_000  # parameters of one model (weights, gradients and AdamW state: ~1.6 GB)
+MAX_BOOTSTRAP = 100_000  # bootstrap resamples: memory grows with resamples x seeds

@@ -25,7 +25,7 @@ import sys
 import traceback
 from dataclasses import dataclass, field, replace
 from importlib import metadata
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 import pluggy
 
@@ -74,24 +74,25 @@ class Registry:
     broken: list[Broken] = field(default_factory=list)
 
     def model(self, name: str) -> ModelPlugin:
-        if name not in self.models:
-            raise PluginError(f"unknown model {name!r}{did_you_mean(name, self.models)}")
-        return self.models[name]
+        return _named("model", self.models, name)
 
     def task(self, name: str) -> TaskPlugin:
-        if name not in self.tasks:
-            raise PluginError(f"unknown task {name!r}{did_you_mean(name, self.tasks)}")
-        return self.tasks[name]
+        return _named("task", self.tasks, name)
 
     def executor(self, name: str) -> ExecutorPlugin:
-        if name not in self.executors:
-            raise PluginError(f"unknown executor {name!r}{did_you_mean(name, self.executors)}")
-        return self.executors[name]
+        return _named("executor", self.executors, name)
 
     def logger(self, name: str) -> LoggerPlugin:
-        if name not in self.loggers:
-            raise PluginError(f"unknown logger {name!r}{did_you_mean(name, self.loggers)}")
-        return self.loggers[name]
+        return _named("logger", self.loggers, name)
+
+
+P = TypeVar("P")
+
+
+def _named(what: str, table: dict[str, P], name: str) -> P:
+    if name not in table:
+        raise PluginError(f"unknown {what} {name!r}{did_you_mean(name, table)}")
+    return table[name]
 
 
 def _strict() -> bool:

@@ -1,6 +1,6 @@
 """LSTM encoder-decoder with attention over the encoder states (Luong et al. 2015).
 
-Imported only from ``seq2seq_attention.build`` so that listing plugins never imports torch.
+The seq2seq-attention plugin's lazy build target, so listing plugins never imports torch.
 
 Per target step ``t``, with decoder state ``h_t`` and encoder states ``s_1..s_S``::
 

@@ -1,6 +1,6 @@
 """A fastText-style bag of n-grams (Joulin et al. 2017): averaged n-gram embeddings -> linear.
 
-Imported only from ``bag.build`` so that listing plugins never imports torch.
+The bag plugin's lazy build target, so listing plugins never imports torch.
 
 Every unigram and (with ``ngrams=2``) every bigram of a sentence has an embedding; the sentence is
 their mean, and one linear layer maps it to the classes. Bigrams are hashed into ``buckets`` rows,

@@ -1,6 +1,6 @@
 """Kim (2014)'s convolutional sentence classifier, embeddings learned from scratch (CNN-rand).
 
-Imported only from ``cnn.build`` so that listing plugins never imports torch.
+The cnn plugin's lazy build target, so listing plugins never imports torch.
 
 Each filter width k slides ``num_maps`` filters over the word embeddings; a ReLU and the maximum
 over time keep, per filter, the strongest match anywhere in the sentence, so the model sees word

@@ -1,4 +1,5 @@
-"""The declaration shared by the recurrent model plugins (``rnn``, ``lstm``, ``gru``).
+"""Declarations shared by the built-in model plugins: the recurrent ones' (``rnn``, ``lstm``,
+``gru``) and the widest width any of them declares.
 
 Plain Python, like the plugin files themselves: the models live in ``_recurrent.py``, named as
 lazy build targets, so listing plugins never imports torch.
@@ -11,12 +12,16 @@ from typing import Mapping
 from seqbench.api import Kind, ModelPlugin, Param, Range
 
 
+# The largest width any built-in declares: a typo (hidden_size=10**9) is a one-line error, not an
+# exhausted machine.
+MAX_WIDTH = 16_384
+
+
 def common_defaults() -> dict[str, Param]:
     """The hyperparameters every recurrent model has (``hidden_size`` is the budget's width)."""
     return {
-        # Upper bounds keep a typo (hidden_size=10**9) a one-line error, not an exhausted machine.
-        "embed_size": Param(64, "token embedding size", minimum=1, maximum=16_384),
-        "hidden_size": Param(128, "units per layer", minimum=1, maximum=16_384),
+        "embed_size": Param(64, "token embedding size", minimum=1, maximum=MAX_WIDTH),
+        "hidden_size": Param(128, "units per layer", minimum=1, maximum=MAX_WIDTH),
         "num_layers": Param(1, "stacked recurrent layers", minimum=1, maximum=64),
         "dropout": Param(0.1, "dropout on embeddings, layers, outputs", minimum=0, maximum=1,
                          max_open=True),

@@ -1,8 +1,8 @@
 """Recurrent models (Elman RNN, LSTM, GRU) for every task kind, sharing one code path.
 
 The public plugin files (``rnn.py``, ``lstm.py``, ``gru.py``) only declare hyperparameters,
-through ``_declare.py``, whose ``build`` imports this module, so listing plugins never pays for
-importing torch.
+through ``_declare.py``, and name this module's ``build_rnn`` / ``build_lstm`` / ``build_gru`` as
+lazy build targets, so listing plugins never pays for importing torch.
 
 One cell type parameter (``"rnn" | "lstm" | "gru"``) picks torch's fused ``nn.RNN`` / ``nn.LSTM``
 / ``nn.GRU``; the models never loop over time steps in ``forward`` (only greedy ``generate``
@@ -325,7 +325,7 @@ MODELS = {
 
 
 def build_recurrent(cell: str, kind: str, shape: TaskShape, hparams: dict) -> nn.Module:
-    """The ``build`` behind the rnn / lstm / gru plugins."""
+    """The build behind the rnn / lstm / gru plugins, for ``cell``."""
     check_kind(cell, kind, tuple(MODELS))
     cfg = RecurrentConfig.from_hparams(cell, hparams)
     cfg.horizon = max(shape.max_src_len, shape.max_tgt_len + 1)

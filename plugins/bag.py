@@ -10,6 +10,8 @@ from seqbench import hookimpl
 from seqbench.api import Choice, ModelPlugin, Param, Range
 from seqbench.hookspecs import RegisterModel
 
+from ._declare import MAX_WIDTH
+
 
 @hookimpl
 def register_models(register: RegisterModel) -> None:
@@ -19,7 +21,7 @@ def register_models(register: RegisterModel) -> None:
             description="fastText-style bag of unigrams and hashed bigrams -> linear (classifier)",
             kinds=("classification",),
             defaults={
-                "embed_size": Param(64, "n-gram embedding size", minimum=1, maximum=16_384),
+                "embed_size": Param(64, "n-gram embedding size", minimum=1, maximum=MAX_WIDTH),
                 "ngrams": Param(2, "1: unigrams only; 2: unigrams and bigrams", (1, 2)),
                 "buckets": Param(32_768, "rows of the hashed bigram table", minimum=1,
                                  maximum=10_000_000),

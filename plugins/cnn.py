@@ -11,6 +11,8 @@ from seqbench import hookimpl
 from seqbench.api import ModelPlugin, Param, Range
 from seqbench.hookspecs import RegisterModel
 
+from ._declare import MAX_WIDTH
+
 
 @hookimpl
 def register_models(register: RegisterModel) -> None:
@@ -20,9 +22,9 @@ def register_models(register: RegisterModel) -> None:
             description="Kim (2014) CNN: filter widths 3/4/5, max-over-time pooling (classifier)",
             kinds=("classification",),
             defaults={
-                "embed_size": Param(300, "token embedding size", minimum=1, maximum=16_384),
+                "embed_size": Param(300, "token embedding size", minimum=1, maximum=MAX_WIDTH),
                 "num_maps": Param(100, "feature maps (filters) per filter width", minimum=1,
-                                  maximum=16_384),
+                                  maximum=MAX_WIDTH),
                 "widths": Param("3,4,5", "filter widths in tokens, comma-separated"),
                 "dropout": Param(0.5, "dropout on the pooled features", minimum=0, maximum=1,
                                  max_open=True),

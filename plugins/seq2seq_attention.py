@@ -11,7 +11,7 @@ from seqbench import hookimpl
 from seqbench.api import ModelPlugin, Param
 from seqbench.hookspecs import RegisterModel
 
-from ._declare import forget_bias_param, recurrent_search_space
+from ._declare import MAX_WIDTH, forget_bias_param, recurrent_search_space
 
 
 @hookimpl
@@ -22,8 +22,8 @@ def register_models(register: RegisterModel) -> None:
             description="LSTM encoder-decoder with dot-product (Luong) attention over the source",
             kinds=("seq2seq",),
             defaults={
-                "embed_size": Param(64, "token embedding size", minimum=1, maximum=16_384),
-                "hidden_size": Param(128, "units per layer", minimum=1, maximum=16_384),
+                "embed_size": Param(64, "token embedding size", minimum=1, maximum=MAX_WIDTH),
+                "hidden_size": Param(128, "units per layer", minimum=1, maximum=MAX_WIDTH),
                 "num_layers": Param(1, "stacked LSTM layers (encoder and decoder)", minimum=1,
                                     maximum=64),
                 "dropout": Param(0.1, "dropout on embeddings, layers, outputs", minimum=0,

@@ -12,6 +12,8 @@ from seqbench import hookimpl
 from seqbench.api import Choice, ModelPlugin, Param, Range
 from seqbench.hookspecs import RegisterModel
 
+from ._declare import MAX_WIDTH
+
 
 @hookimpl
 def register_models(register: RegisterModel) -> None:
@@ -22,7 +24,7 @@ def register_models(register: RegisterModel) -> None:
             kinds=("classification", "seq2seq", "aligned"),
             defaults={
                 "d_model": Param(64, "model width (a multiple of n_heads)", minimum=1,
-                                 maximum=16_384),
+                                 maximum=MAX_WIDTH),
                 "n_heads": Param(4, "attention heads", minimum=1, maximum=256),
                 "num_layers": Param(2, "layers (encoder and, for seq2seq, decoder)", minimum=1,
                                     maximum=64),

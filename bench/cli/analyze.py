@@ -10,10 +10,9 @@ from pathlib import Path
 
 import click
 
+from ..limits import MAX_BOOTSTRAP
 from ..store import DEFAULT_DB
-from .common import (
-    MAX_BOOTSTRAP, SEED, FiniteFloatRange, check_out, console, fail, parse_pairs, write_out,
-)
+from .common import SEED, FiniteFloatRange, check_out, console, fail, parse_pairs, write_out
 
 
 def parse_margins(text: str | None) -> dict | None:

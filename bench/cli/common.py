@@ -98,7 +98,6 @@ class FiniteFloatRange(click.FloatRange):
 
 SEED = click.IntRange(0, MAX_SEED)  # numpy's seed range, as `bench run --seeds`
 TRAIN_SIZE = click.IntRange(1, MAX_TRAIN_SIZE)
-MAX_BOOTSTRAP = 100_000  # resamples: memory grows with resamples x seeds
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
+from ..limits import MAX_BOOTSTRAP
 from ..store import DEFAULT_DB
-from .common import MAX_BOOTSTRAP, check_out, parse_pairs, previous_report, write_out
+from .common import check_out, parse_pairs, previous_report, write_out
 from .common import fail as _fail
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from ..limits import MAX_BOOTSTRAP
 from ..store import DEFAULT_DB
-from .common import MAX_BOOTSTRAP
 from .common import fail as _fail
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

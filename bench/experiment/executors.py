@@ -34,8 +34,7 @@ def run_threads(parallel_runs: int = 1) -> int:
     at least 1. Decided once per launch, before its own runs add to the load.
 
     Threads beyond the cores a run really gets do not just idle: OpenMP threads spin waiting
-    for each other, and a small model on a 2-core machine with other work running trained
-    10-60x slower with 2 threads than with 1 (issue 11).
+    for each other, and a small model slows many times over.
     """
     cores = usable_cores()
     share = max(1, cores // max(1, parallel_runs))
@@ -48,8 +47,7 @@ def run_threads(parallel_runs: int = 1) -> int:
 
 def set_torch_threads(threads: int) -> None:
     """Torch's intra-op threads for this process. Torch's own default counts every core of the
-    machine; more threads than cores a run really has make each one spin waiting for the others
-    (15-60x slower small models when other work shares the cores)."""
+    machine; more threads than cores a run really has make each one spin waiting for the others."""
     import torch
 
     torch.set_num_threads(max(1, threads))
