@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from .records import RunRecord
 from .store import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,9 +47,11 @@ class StudyError(ValueError):
     """A request the study cannot answer (a model or task it has no runs of); one line."""
 
 
-def stage_of(run: dict) -> str:
+def stage_of(run: RunRecord) -> str:
     """'tuning' for a run on a tuning seed (it only selects a trial), else 'evaluation'."""
-    return "tuning" if (run.get("trial") or {}).get("stage") == "tune" else "evaluation"
+    from .analysis.glance import stage
+
+    return stage(run.trial)
 
 
 def flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
@@ -64,13 +67,13 @@ def flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def flat_run(run: dict) -> dict[str, Any]:
-    """One stored run (``Store.runs`` record) as a flat dict of scalars."""
-    row = {c: run.get(c) for c in RUN_COLUMNS if c != "stage"}
+def flat_run(run: RunRecord) -> dict[str, Any]:
+    """One stored run as a flat dict of scalars."""
+    row = {c: getattr(run, c) for c in RUN_COLUMNS if c != "stage"}
     row["stage"] = stage_of(run)
-    for prefix, path in PREFIXES.items():
-        value: Any = run
-        for key in path:
+    for prefix, (column, *inner) in PREFIXES.items():
+        value: Any = getattr(run, column)
+        for key in inner:
             value = (value or {}).get(key)
         if value is not None:
             flatten(value, prefix, row)
@@ -87,19 +90,19 @@ def _names(value: str | Iterable[str] | None) -> list[str] | None:
     return list(value)
 
 
-def narrow(runs: list[dict], field: str, wanted: str | Iterable[str] | None,
-           where: str) -> list[dict]:
+def narrow(runs: list[RunRecord], field: str, wanted: str | Iterable[str] | None,
+           where: str) -> list[RunRecord]:
     """The runs whose ``field`` (model, task...) is one of ``wanted``; StudyError for a name
     without runs."""
     names = _names(wanted)
     if names is None:
         return runs
-    known = {r[field] for r in runs}
+    known = {getattr(r, field) for r in runs}
     missing = [n for n in names if n not in known]
     if not names or missing:
         raise StudyError(f"no runs of {', '.join(map(repr, missing)) or f'any {field}'} in "
                          f"{where}; {field}s: {', '.join(sorted(map(str, known)))}")
-    return [r for r in runs if r[field] in names]
+    return [r for r in runs if getattr(r, field) in names]
 
 
 @dataclass(frozen=True)
@@ -178,8 +181,8 @@ class Study:
     def __repr__(self) -> str:
         return f"seqbench.Study({str(self.path)!r})"
 
-    def records(self, **where: Any) -> list[dict]:
-        """The stored runs as dicts (``Store.runs``), filtered by model/task/status/train_size/seed."""
+    def records(self, **where: Any) -> list[RunRecord]:
+        """The stored runs (``Store.runs``), filtered by model/task/status/train_size/seed."""
         with Store(self.path, readonly=True) as store:
             return store.runs(**where)
 
@@ -207,7 +210,7 @@ class Study:
         import json
         import pandas as pd
 
-        runs = {r["run_id"]: r for r in self.records(model=model, task=task)}
+        runs = {r.run_id: r for r in self.records(model=model, task=task)}
         if run_ids is not None:
             wanted = set(run_ids)
             runs = {k: v for k, v in runs.items() if k in wanted}
@@ -222,7 +225,7 @@ class Study:
                 if run is None:
                     continue
                 row = dict(zip(CURVE_COLUMNS, point[:6]))
-                row.update({k: run.get(k) for k in CURVE_KEYS if k != "stage"})
+                row.update({k: getattr(run, k) for k in CURVE_KEYS if k != "stage"})
                 row["stage"] = stage_of(run)
                 flatten(json.loads(point[6] or "{}"), "val", row)
                 rows.append(row)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .store import Store, StoreError
+from .store import SIDE_FILES, Store, StoreError
 
 # What a run found: copies of one run that differ here are a conflict.
 RESULT_COLUMNS = ("status", "model_params", "primary_metric", "higher_is_better", "best_val",
@@ -61,6 +61,8 @@ class MergeReport:
 
 @dataclass
 class _Copy:
+    """One source's copy of a run: its stored row as it is, so that the merge keeps its bytes."""
+
     source: str
     row: dict
     curve: list[dict]
@@ -183,7 +185,7 @@ def _write(into: Path, runs: list[_Copy], others: dict[str, list[_Copy]], matric
         _fill(tmp, runs, others, matrices, earlier, report)
         os.replace(tmp, into)
     except BaseException:
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", *SIDE_FILES):
             Path(str(tmp) + suffix).unlink(missing_ok=True)
         raise
 

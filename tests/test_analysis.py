@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from scipy import stats as sps
 from scipy.optimize import brentq
 
+from seqbench.records import RunRecord
 from seqbench.analysis import stats as st
 from seqbench.analysis.analyze import analyze, default_pairs
 from seqbench.analysis.verdict import MODEL_COLUMNS, render_markdown, sections
@@ -39,7 +40,9 @@ def run(model, seed, test, val=None, *, task="toy", size=100, n=None, lr=0.001, 
 
 
 def split(runs):
-    return runs, {r["run_id"]: r.pop("_curve") for r in runs}
+    """The runs as the store reads them (RunRecord) and their curves."""
+    curves = {r["run_id"]: r.pop("_curve") for r in runs}
+    return [RunRecord.from_dict({"kind": "classification", **r}) for r in runs], curves
 
 
 def go(runs, **kw):
@@ -717,9 +720,9 @@ def test_replicate_means_weigh_drawn_seeds():
     from seqbench.analysis.cells import ModelRuns
     from seqbench.analysis.scaling import replicate_means
 
-    m = ModelRuns("lstm", 1, {}, [run("lstm", s, v) for s, v in ((0, 0.1), (1, 0.5), (2, 0.9))],
-                  [], 0, 0)
-    partial = ModelRuns("lstm", 1, {}, [run("lstm", 2, 0.7)], [], 0, 0)  # only seed 2 here
+    done, _ = split([run("lstm", s, v) for s, v in ((0, 0.1), (1, 0.5), (2, 0.9))])
+    m = ModelRuns("lstm", 1, {}, done, [], 0, 0)
+    partial = ModelRuns("lstm", 1, {}, split([run("lstm", 2, 0.7)])[0], [], 0, 0)  # seed 2 only
     W = np.array([[3, 0, 0], [0, 1, 2], [1, 1, 1], [2, 1, 0]], dtype=float)
     got = replicate_means([(100, m), (200, partial)], [0, 1, 2], W)
     assert got[:, 0] == pytest.approx([0.1, (0.5 + 1.8) / 3, 0.5, (0.2 + 0.5) / 3])

@@ -49,7 +49,8 @@ def copy_of_the_package(tmp_path: Path) -> Path:
     ("experiment/launch.py", "from ..analysis import tables", "seqbench.experiment.launch -> "
      "seqbench.analysis.tables"),
     # the store reaching up into the command line
-    ("store.py", "from .cli import common", "seqbench.store -> seqbench.cli.common"),
+    ("store/database.py", "from ..cli import common",
+     "seqbench.store.database -> seqbench.cli.common"),
     # one command module importing another
     ("cli/results.py", "from . import run", "seqbench.cli.results -> seqbench.cli.run"),
 ])

@@ -589,6 +589,9 @@ def test_variant_keys_agree_with_the_analysis():
             rec["config"]["task_params"] = {"T": t, "alphabet": 8}
             runs.append(rec)
     runs.append(record(task="classification", task_params={"data": "digits"}))
+    from seqbench.records import RunRecord
+
+    runs = [RunRecord.from_dict(r) for r in runs]
     ours = dashdata.variant_keys(runs)
     theirs = {rid: key for rid, (_, key) in cells.variant_keys(runs).items()}
     assert ours == theirs

@@ -226,10 +226,12 @@ def test_a_key_of_another_schedule_is_one_clear_error(reg, cli, tmp_path):
 
 def test_runs_of_different_protocols_are_never_one_cell():
     from seqbench.analysis.cells import variant_keys
+    from seqbench.records import RunRecord
 
     def run(run_id, **training):
-        return {"run_id": run_id, "task": "copy",
-                "config": {"task_params": {"T": 5}, "training": training}}
+        return RunRecord(run_id=run_id, model="lstm", task="copy", kind="seq2seq", seed=0,
+                         status="done",
+                         config={"task_params": {"T": 5}, "training": training})
 
     same = [run("a", schedule="cosine", warmup=0.05), run("b", schedule="cosine", warmup=0.1)]
     assert {k for _, k in variant_keys(same).values()} == {"default"}  # a tuned share

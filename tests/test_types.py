@@ -1,5 +1,5 @@
-"""The analysis is typed: ``mypy --strict`` over it, as configured in pyproject.toml
-(``[tool.mypy]``), passes."""
+"""The data's path is typed: ``mypy --strict`` over the run record, the store and the analysis,
+as configured in pyproject.toml (``[tool.mypy]``), passes."""
 
 from __future__ import annotations
 
@@ -28,6 +28,25 @@ def test_the_analysis_type_checks():
     proc = mypy()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no issues found" in proc.stdout
+
+
+def test_the_checked_files_are_the_data_path():
+    import tomllib
+
+    files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    assert {"bench/analysis", "bench/records.py", "bench/store"} <= set(files)
+
+
+def test_a_run_read_by_a_column_that_is_not_there_fails(tmp_path):
+    """A typo in a run's field, or a wrong type for it, is caught before anything runs."""
+    bad = tmp_path / "typo.py"
+    bad.write_text("from bench.records import RunRecord\n\n\n"
+                   "def f(r: RunRecord) -> int:\n    return r.param_cont\n\n\n"
+                   "def g(r: RunRecord) -> str:\n    return r.seed\n")
+    proc = mypy(str(bad))
+    assert proc.returncode == 1
+    assert 'has no attribute "param_cont"' in proc.stdout
+    assert "Incompatible return value" in proc.stdout
 
 
 def test_the_checker_is_strict(tmp_path):

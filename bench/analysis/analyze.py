@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
+from ..records import REPORTED, Curves, RunRecord
 from ..util import now
 from .accuracy import FLOOR_RULE, Comparison, decide
 from .cell_summary import CellSummary, Pair, Settings, present, ranked, summarize, winner
@@ -25,7 +26,6 @@ from .stopping import StopReason, stop_reason
 
 __all__ = ["VERDICT_FIRST", "MIN_TEST_SEEDS", "Claim", "HolmFamily", "analyze", "default_pairs",
            "resolve_pairs"]
-COUNTED = ("done", "failed", "diverged", "running")
 
 
 def default_pairs(models: Iterable[str]) -> list[Pair]:
@@ -47,7 +47,7 @@ def resolve_pairs(pairs: str | Sequence[Sequence[str]] | None,
     return [(p[0], p[1]) for p in pairs]
 
 
-def _stopped_early(run: dict[str, Any]) -> bool:
+def _stopped_early(run: RunRecord) -> bool:
     """A finished run that early stopping ended before its step cap: it had converged (its
     validation score stopped improving) rather than run out of budget."""
     return stop_reason(run) is StopReason.PLATEAU
@@ -96,7 +96,7 @@ def _variant(cs: list[Cell], wanted: list[Pair], margins: dict[str, float] | Non
     return rows, margin
 
 
-def analyze(runs: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]], *,
+def analyze(runs: Sequence[RunRecord], curves: Curves, *,
             pairs: str | Sequence[Sequence[str]] | None = "auto", confidence: float = 0.95,
             n_boot: int = 2000, seed: int = 0, margins: dict[str, float] | None = None,
             holm: str = "sizes") -> dict[str, Any]:
@@ -108,7 +108,7 @@ def analyze(runs: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]],
     ``holm``: :class:`HolmFamily` ("sizes" or "pairs").
     """
     family = HolmFamily(holm)
-    counts = {s: sum(r["status"] == s for r in runs) for s in COUNTED}
+    counts: dict[str, int] = {s: sum(r.status == s for r in runs) for s in REPORTED}
     counts["early_stopped"] = sum(_stopped_early(r) for r in runs)
     grouped = group(runs)
     names = sorted({name for c in grouped for name in c.models})

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..records import RunRecord
 from .analyze import analyze
 from .cells import task_params, variant_keys
 from .pool import dataset_names, display_unit, pairs_for, pool
@@ -58,7 +59,7 @@ def dataset_name(variant: dict[str, Any]) -> str | None:
     return fig.name if fig else None
 
 
-def _budget(run: dict[str, Any]) -> int | None:
+def _budget(run: RunRecord) -> int | None:
     budget = ((run.get("config") or {}).get("training") or {}).get("param_budget")
     return budget or None  # 0: no budget, the model at its own size (the CNN control)
 
@@ -85,10 +86,10 @@ def _n(cell: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------- sections
 
 
-def _parts(runs: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
+def _parts(runs: list[RunRecord], names: dict[str, str]) -> list[str]:
     """Each part (a matrix file's launch) with its runs and wall clock, first start to last
     finish."""
-    parts: dict[str, list[dict[str, Any]]] = {}
+    parts: dict[str, list[RunRecord]] = {}
     for r in runs:
         parts.setdefault(r.get("matrix_id") or "-", []).append(r)
     rows = []
@@ -251,7 +252,7 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _head(db_path: Path, runs: list[dict[str, Any]], names: dict[str, str]) -> list[str]:
+def _head(db_path: Path, runs: list[RunRecord], names: dict[str, str]) -> list[str]:
     """The title, how the file was generated, the run counts and the parts' wall clock."""
     counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "diverged")}
     lines = [
@@ -267,8 +268,8 @@ def _head(db_path: Path, runs: list[dict[str, Any]], names: dict[str, str]) -> l
     return lines + (_parts(runs, names) if runs else ["No finished runs yet."]) + [""]
 
 
-def _budget_groups(runs: list[dict[str, Any]],
-                   names: dict[str, str]) -> dict[int | None, list[dict[str, Any]]]:
+def _budget_groups(runs: list[RunRecord],
+                   names: dict[str, str]) -> dict[int | None, list[RunRecord]]:
     """The runs by the rank of their budget within their data set, largest first, among the
     budgets at which at least two models ran (budgets may differ between data sets: each data
     set's comparison is at one budget); None: a model alone at its budget (the control)."""
@@ -280,7 +281,7 @@ def _budget_groups(runs: list[dict[str, Any]],
         shared = sorted((b for (d, b), ms in models.items() if d == name and len(ms) > 1),
                         key=lambda b: -(b or 0))
         rank.update({(name, b): i for i, b in enumerate(shared)})
-    groups: dict[int | None, list[dict[str, Any]]] = {}
+    groups: dict[int | None, list[RunRecord]] = {}
     for r in runs:
         groups.setdefault(rank.get((names[r["run_id"]], _budget(r))), []).append(r)
     return groups

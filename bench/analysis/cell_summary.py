@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from ..records import Curves
 from . import stats as st
 from .accuracy import Comparison, compare, guard_of
 from .cells import Cell, ModelRuns
 from .margins import scale_of
 from .outcomes import public
 from .speed import (
-    LADDER, Curves, Span, SpeedSide, best_validation, ladder_rows, points, speed_side,
+    LADDER, Span, SpeedSide, best_validation, ladder_rows, points, speed_side,
 )
 from .stopping import Budget, budget_of
 
@@ -191,9 +192,9 @@ def _model_row(m: ModelRuns, cell: Cell, s: Settings, side: SpeedSide,
                unit_val_size: int | None) -> ModelRow:
     values = np.array(m.values, dtype=float)
     ci = st.mean_ci(values, s.confidence)
-    params = [r["param_count"] for r in m.done if r.get("param_count") is not None]
-    own = [r["steps_to_95"] for r in m.done if r.get("steps_to_95") is not None]
-    flops = [r["step_flops"] for r in m.done if r.get("step_flops")]
+    params = [r.param_count for r in m.done if r.param_count is not None]
+    own = [r.steps_to_95 for r in m.done if r.steps_to_95 is not None]
+    flops = [r.step_flops for r in m.done if r.step_flops]
     good = [a for a in side.auc if a is not None]
     med_best = float(np.median(bests)) if bests else None
     val_se = None
@@ -210,7 +211,7 @@ def _model_row(m: ModelRuns, cell: Cell, s: Settings, side: SpeedSide,
         ladder=ladder_rows(m, s.curves, ladder, cell.higher_is_better) if ladder else None,
         own95_steps_median=float(np.median(own)) if own else None,
         auc=float(np.mean(good)) if good else None,
-        run_ids=[r["run_id"] for r in m.done + m.diverged],
+        run_ids=[r.run_id for r in m.done + m.diverged],
     )
 
 

@@ -15,9 +15,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-COUNTED = ("done", "failed", "diverged")  # a run still running is in no cell yet
+from ..records import FINISHED, RunRecord
+
+COUNTED = FINISHED  # a run still running is in no cell yet
 
 
 class TextEnum(str, Enum):
@@ -29,23 +31,22 @@ class TextEnum(str, Enum):
     __hash__ = str.__hash__  # equal to its value, so hashed like it: one dict key for both
 
 
-def task_params(run: dict[str, Any]) -> dict[str, Any]:
+def task_params(run: RunRecord) -> dict[str, Any]:
     """The task parameters a run was configured with (``{}`` when it has none)."""
-    return (run.get("config") or {}).get("task_params") or {}
+    return run.task_params
 
 
-def protocol(run: dict[str, Any]) -> str:
+def protocol(run: RunRecord) -> str:
     """The training protocol of a run: its schedule and, for wsd, its warm-up and cooldown.
     Runs of different protocols are never one cell (:func:`variant_keys` keys them apart)."""
-    training = (run.get("config") or {}).get("training") or {}
+    training = run.training
     schedule = training.get("schedule", "cosine")  # before the key existed: cosine
     if schedule != "wsd":
-        name: str = schedule
-        return name
+        return schedule
     return f"wsd warmup_steps={training.get('warmup_steps')} cooldown={training.get('cooldown')}"
 
 
-def _variant_params(run: dict[str, Any]) -> dict[str, Any]:
+def _variant_params(run: RunRecord) -> dict[str, Any]:
     return {**task_params(run), "protocol": protocol(run)}
 
 
@@ -60,7 +61,7 @@ def variant_key(variant: dict[str, Any]) -> str:
 
 
 def variant_keys(
-    runs: Sequence[dict[str, Any]], among: Iterable[dict[str, Any]] | None = None
+    runs: Sequence[RunRecord], among: Iterable[RunRecord] | None = None
 ) -> dict[str, tuple[dict[str, Any], str]]:
     """run_id -> (the task parameters that vary among the runs of its task, their short key);
     a ``protocol`` (:func:`protocol`) among them when the runs of a task differ in it.
@@ -72,7 +73,7 @@ def variant_keys(
     """
     seen: dict[str, list[dict[str, Any]]] = {}
     for r in runs if among is None else among:
-        seen.setdefault(r["task"], []).append(_variant_params(r))
+        seen.setdefault(r.task, []).append(_variant_params(r))
     varying: dict[str, list[str]] = {}
     for task, params in seen.items():
         keys = sorted({k for p in params for k in p})
@@ -82,8 +83,8 @@ def variant_keys(
     out = {}
     for r in runs:
         p = _variant_params(r)
-        variant = {k: p.get(k) for k in varying.get(r["task"], ())}
-        out[r["run_id"]] = (variant, variant_key(variant))
+        variant = {k: p.get(k) for k in varying.get(r.task, ())}
+        out[r.run_id] = (variant, variant_key(variant))
     return out
 
 
@@ -126,14 +127,14 @@ def _hyper(trial: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in trial.items() if k not in META or k == "per"}
 
 
-def _as_selected(run: dict[str, Any]) -> dict[str, Any]:
+def _as_selected(run: RunRecord) -> Mapping[str, Any]:
     """The run as the trial selection sees it. A tuning run and the evaluation runs of its
     configuration are one trial: ``trial_key`` reads the ``config``, which has no stage; a
     record without one is keyed by its trial's hyperparameters (its stage and bookkeeping differ
     between the two stages), its ``trial`` left as it is for ``is_tune``."""
-    if run.get("config"):
+    if run.config:
         return run
-    return {**run, "config": {"trial": _hyper(run.get("trial") or {})}}
+    return {**run, "config": {"trial": _hyper(run.trial or {})}}
 
 
 @dataclass
@@ -143,18 +144,18 @@ class ModelRuns:
     name: str
     trials: int  # distinct trials (configurations) this model ran in the cell
     selected_trial: dict[str, Any]  # the selected trial's hyperparameters
-    done: list[dict[str, Any]]  # selected trial, evaluation stage, status done, with a test value
-    diverged: list[dict[str, Any]]  # selected trial, evaluation stage, status diverged
+    done: list[RunRecord]  # selected trial, evaluation stage, status done, with a test value
+    diverged: list[RunRecord]  # selected trial, evaluation stage, status diverged
     n_failed: int  # failed runs of any trial
     n_tune: int  # runs on tuning seeds: selection only, never evaluated
     # the evaluation runs' tuning record (lr_edge...)
     tuning: dict[str, Any] = field(default_factory=dict)
     values: list[float] = field(init=False)
-    seeds: list[Any] = field(init=False)
+    seeds: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.values = [float(r["primary_value"]) for r in self.done]
-        self.seeds = [r["seed"] for r in self.done]
+        self.values = [float(r.primary_value) for r in self.done if r.primary_value is not None]
+        self.seeds = [r.seed for r in self.done]
 
     @property
     def mean(self) -> float | None:
@@ -168,11 +169,11 @@ class Cell:
     task: str
     variant: dict[str, Any]
     variant_key: str
-    train_size: Any
-    n: Any  # training examples (the most common ``train_examples``), else the train size
+    train_size: int | None
+    n: int | None  # training examples (the most common ``train_examples``), else the train size
     primary_metric: str | None
     higher_is_better: bool
-    runs: list[dict[str, Any]]
+    runs: list[RunRecord]
     models: dict[str, ModelRuns]  # by name, sorted
     # chance, perfect, val_size: the most common value among the runs that have it
     extras: dict[str, Any]
@@ -187,68 +188,81 @@ def _size_key(v: Any) -> float:
 
 
 EXTRAS = ("chance", "perfect", "val_size")
+ModelKey = tuple[str, str, str]  # (task, variant key, model)
 
 
-def group(runs: Sequence[dict[str, Any]]) -> list[Cell]:
+def _model_runs(name: str, runs: list[RunRecord], pick: Any) -> ModelRuns:
+    """One model's runs in a cell: the picked trial's evaluation runs, and what was left out."""
+    from ..experiment.tuning import is_tune, trial_key
+
+    keys = [trial_key(_as_selected(r)) for r in runs]
+    sel = [r for r, k in zip(runs, keys) if k == pick and not is_tune(r)]
+    trial = next((r.trial or {} for r, k in zip(runs, keys) if k == pick), {})
+    meta = (sel[0].trial or {}) if sel else {}
+    return ModelRuns(
+        name=name, trials=len(set(keys)),
+        selected_trial={k: v for k, v in _hyper(trial).items() if k != "per"},
+        done=[r for r in sel if r.status == "done" and r.primary_value is not None],
+        diverged=[r for r in sel if r.status == "diverged"],
+        n_failed=sum(r.status == "failed" for r in runs),
+        n_tune=sum(is_tune(r) for r in runs),
+        tuning={k: v for k, v in meta.items() if k not in _hyper(meta) and k != "stage"},
+    )
+
+
+def _common_extras(runs: list[RunRecord]) -> dict[str, Any]:
+    """chance, perfect, val_size: each the most common number among the runs that have it."""
+    out = {}
+    for name in EXTRAS:
+        vals = [(r.extras or {}).get(name) for r in runs]
+        vals = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if vals:
+            out[name] = Counter(vals).most_common(1)[0][0]
+    return out
+
+
+def _cell(task: str, variant: dict[str, Any], vkey: str, size: int | None,
+          runs: list[RunRecord], chosen: dict[ModelKey, dict[Any, Any]]) -> Cell:
+    """The cell of ``runs`` (one task variant, one size), each model's chosen trial kept."""
+    done = [r for r in runs if r.status == "done"]
+    ref = next((r for r in done if r.primary_metric), None) or next(
+        (r for r in runs if r.primary_metric), None)
+    sizes = Counter(r.train_examples for r in runs if r.train_examples is not None)
+    by_model: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        by_model.setdefault(r.model, []).append(r)
+    models = {name: _model_runs(name, mrs, chosen[(task, vkey, name)].get(size))
+              for name, mrs in sorted(by_model.items())}
+    return Cell(
+        task=task, variant=variant, variant_key=vkey, train_size=size,
+        n=sizes.most_common(1)[0][0] if sizes else size,
+        primary_metric=ref.primary_metric if ref is not None else None,
+        higher_is_better=bool(ref.higher_is_better) if ref is not None else True,
+        runs=runs, models=models, extras=_common_extras(runs),
+    )
+
+
+def group(runs: Sequence[RunRecord]) -> list[Cell]:
     """Finished, failed and diverged runs as cells, sorted by task, variant and size.
 
     Per model and task variant the trial is chosen once over every size's runs (the launcher's
     rule, :func:`chosen_trials`; tuning-stage runs alone when there are any, since they are what
     the launcher chose on); per cell only that trial's evaluation-stage runs are kept.
     """
-    from ..experiment.tuning import chosen_trials, is_tune, trial_key
+    from ..experiment.tuning import chosen_trials
 
-    counted = [r for r in runs if r["status"] in COUNTED]
+    counted = [r for r in runs if r.status in COUNTED]
     variants = variant_keys(counted)
-    # (task, variant, model) -> runs of every size
-    per_model: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    per_model: dict[ModelKey, list[RunRecord]] = {}  # every size's runs
+    groups: dict[tuple[str, str, int | None], list[RunRecord]] = {}
     for r in counted:
-        vkey = variants[r["run_id"]][1]
-        per_model.setdefault((r["task"], vkey, r["model"]), []).append(r)
-        groups.setdefault((r["task"], vkey, r.get("train_size")), []).append(r)
+        vkey = variants[r.run_id][1]
+        per_model.setdefault((r.task, vkey, r.model), []).append(r)
+        groups.setdefault((r.task, vkey, r.train_size), []).append(r)
     # the launcher's rule: on the tuning runs where there are any, never on evaluation runs
     chosen = {key: chosen_trials([_as_selected(r) for r in rs]) for key, rs in per_model.items()}
-
-    cells = []
-    for (task, vkey, size), rs in groups.items():
-        done = [r for r in rs if r["status"] == "done"]
-        ref = next((r for r in done if r.get("primary_metric")), None) or next(
-            (r for r in rs if r.get("primary_metric")), {})
-        sizes = Counter(r["train_examples"] for r in rs if r.get("train_examples") is not None)
-        by_model: dict[str, list[dict[str, Any]]] = {}
-        for r in rs:
-            by_model.setdefault(r["model"], []).append(r)
-        models = {}
-        for name, mrs in sorted(by_model.items()):
-            pick = chosen[(task, vkey, name)].get(size)
-            keys = [trial_key(_as_selected(r)) for r in mrs]
-            sel = [r for r, k in zip(mrs, keys) if k == pick and not is_tune(r)]
-            trial = next((r.get("trial") or {} for r, k in zip(mrs, keys) if k == pick), {})
-            meta = (sel[0].get("trial") or {}) if sel else {}
-            models[name] = ModelRuns(
-                name=name, trials=len(set(keys)),
-                selected_trial={k: v for k, v in _hyper(trial).items() if k != "per"},
-                done=[r for r in sel
-                      if r["status"] == "done" and r.get("primary_value") is not None],
-                diverged=[r for r in sel if r["status"] == "diverged"],
-                n_failed=sum(r["status"] == "failed" for r in mrs),
-                n_tune=sum(is_tune(r) for r in mrs),
-                tuning={k: v for k, v in meta.items() if k not in _hyper(meta) and k != "stage"},
-            )
-        extras = {}
-        for name in EXTRAS:
-            vals = [(r.get("extras") or {}).get(name) for r in rs]
-            vals = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
-            if vals:
-                extras[name] = Counter(vals).most_common(1)[0][0]
-        cells.append(Cell(
-            task=task, variant=variants[rs[0]["run_id"]][0], variant_key=vkey, train_size=size,
-            n=sizes.most_common(1)[0][0] if sizes else size,
-            primary_metric=ref.get("primary_metric"),
-            higher_is_better=bool(ref.get("higher_is_better", True)),
-            runs=rs, models=models, extras=extras,
-        ))
+    cells = [_cell(task, variants[rs[0].run_id][0], vkey, size, rs, chosen)
+             for (task, vkey, size), rs in groups.items()]
     cells.sort(key=lambda c: (c.task, tuple(_sort_value(v) for v in c.variant.values()),
                               c.variant_key, _size_key(c.n), _size_key(c.train_size)))
     return cells

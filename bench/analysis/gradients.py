@@ -13,6 +13,8 @@ import json
 import math
 from typing import Any, Iterable
 
+from ..records import RunRecord
+
 FLOOR = 1.4e-45  # the smallest positive float32 (denormal): where an exact 0 is drawn
 TRAINING_KEYS = ("grad_clip", "tbptt", "rtrl", "lr")  # recipe keys that tell configurations apart
 
@@ -23,22 +25,20 @@ def _fmt(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
-def _settings(run: dict[str, Any]) -> dict[str, Any]:
-    config = run.get("config") or {}
-    training = config.get("training") or {}
-    out = {k: v for k, v in (config.get("model_params") or {}).items()}
+def _settings(run: RunRecord) -> dict[str, Any]:
+    training: dict[str, Any] = dict(run.training)
+    out = dict(run.config.get("model_params") or {})
     for key in TRAINING_KEYS:
         # absent: the run predates the key, or holds its default (plan.IDENTITY_IF_NOT)
         out[key] = training.get(key, {"tbptt": 0, "rtrl": "off"}.get(key))
     return out
 
 
-def config_labels(runs: Iterable[dict[str, Any]]) -> dict[str, str]:
+def config_labels(runs: Iterable[RunRecord]) -> dict[str, str]:
     """run_id -> ``model k=v ...`` with the settings that vary among ``runs`` of that model."""
-    runs = list(runs)
-    by_model: dict[str, list[dict[str, Any]]] = {}
+    by_model: dict[str, list[RunRecord]] = {}
     for r in runs:
-        by_model.setdefault(r["model"], []).append(r)
+        by_model.setdefault(r.model, []).append(r)
     labels = {}
     for model, rs in by_model.items():
         settings = [_settings(r) for r in rs]
@@ -46,7 +46,7 @@ def config_labels(runs: Iterable[dict[str, Any]]) -> dict[str, str]:
         varying = [k for k in keys
                    if len({json.dumps(s.get(k), sort_keys=True) for s in settings}) > 1]
         for r, s in zip(rs, settings):
-            labels[r["run_id"]] = " ".join([model, *(f"{k}={_fmt(s.get(k))}" for k in varying)])
+            labels[r.run_id] = " ".join([model, *(f"{k}={_fmt(s.get(k))}" for k in varying)])
     return labels
 
 
@@ -116,25 +116,25 @@ def mean_flow(gs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"steps": steps, "log10": rows}
 
 
-def configurations(runs: list[dict[str, Any]],
+def configurations(runs: list[RunRecord],
                    gradients: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The probed runs grouped by configuration: each with its seeds' step-0 profile (mean, min
     and max of log10 over seeds), the ratio first/last per seed and its median, and the
     seeds' mean gradient-flow map."""
-    probed = [r for r in runs if (gradients.get(r["run_id"]) or {}).get("probes")]
+    probed = [r for r in runs if (gradients.get(r.run_id) or {}).get("probes")]
     labels = config_labels(probed)
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[RunRecord]] = {}
     for r in probed:
-        groups.setdefault(labels[r["run_id"]], []).append(r)
+        groups.setdefault(labels[r.run_id], []).append(r)
     out = []
     for label, rs in sorted(groups.items()):
-        gs = [gradients[r["run_id"]] for r in rs]
+        gs = [gradients[r.run_id] for r in rs]
         step0 = [p for g in gs if (p := profile_at(g, 0)) is not None]
         mean, lo, hi = _mean_logs(step0)
         ratios = [x for p in step0 if (x := ratio(p)) is not None]
         out.append({
-            "label": label, "model": rs[0]["model"], "run_ids": [r["run_id"] for r in rs],
-            "seeds": [r["seed"] for r in rs], "n": len(rs),
+            "label": label, "model": rs[0].model, "run_ids": [r.run_id for r in rs],
+            "seeds": [r.seed for r in rs], "n": len(rs),
             "step0": {"log10_mean": mean, "log10_min": lo, "log10_max": hi,
                       "zeros": sum(1 for p in step0 for v in p if v == 0)},
             "ratio": {"median": _median(ratios), "min": min(ratios, default=None),

@@ -9,12 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from ..records import Curves, RunRecord
 from . import stats as st
 from .cells import Cell, ModelRuns
 from .outcomes import MIN_TEST_SEEDS, OUTCOME_TEXT, PRIVATE, Outcome, public
 
-Run = dict[str, Any]
-Curves = dict[str, list[dict[str, Any]]]
 Point = tuple[float, float, float]  # (step, seconds, validation score)
 Span = tuple[float, float]  # a step range
 
@@ -66,21 +65,21 @@ class SpeedSide:
     auc: list[float | None]  # per finished run, over the pair's shared step range
 
 
-def points(curves: Curves, run: Run) -> list[Point]:
+def points(curves: Curves, run: RunRecord) -> list[Point]:
     """(step, seconds, value) of a run's validations, in step order."""
-    pts = [(float(p["step"]), float(p.get("seconds") or 0.0), float(p["val_primary"]))
-           for p in curves.get(run["run_id"], [])
-           if p.get("val_primary") is not None and math.isfinite(p["val_primary"])]
+    pts = [(float(p["step"]), float(p.get("seconds") or 0.0), float(v))
+           for p in curves.get(run.run_id, [])
+           if (v := p.get("val_primary")) is not None and math.isfinite(v)]
     return sorted(pts)
 
 
-def best_validation(run: Run, curves: Curves, higher: bool) -> float | None:
+def best_validation(run: RunRecord, curves: Curves, higher: bool) -> float | None:
     """A run's best validation score: its curve's best (what time-to-target reads), else the
     stored ``best_val``."""
     vals = [v for _, _, v in points(curves, run)]
     if vals:
         return max(vals) if higher else min(vals)
-    return None if run.get("best_val") is None else float(run["best_val"])
+    return None if run.best_val is None else float(run.best_val)
 
 
 def _reaches(v: float, target: float, higher: bool) -> bool:
@@ -88,10 +87,10 @@ def _reaches(v: float, target: float, higher: bool) -> bool:
     return v >= target - tol if higher else v <= target + tol
 
 
-def time_to(run: Run, curves: Curves, target: float | None, higher: bool) -> TimeTo:
+def time_to(run: RunRecord, curves: Curves, target: float | None, higher: bool) -> TimeTo:
     """The run's first validation at or past ``target``; only finished runs can reach it."""
-    if target is not None and run["status"] == "done":
-        for p in sorted(curves.get(run["run_id"], []), key=lambda p: p["step"]):
+    if target is not None and run.status == "done":
+        for p in sorted(curves.get(run.run_id, []), key=lambda p: p["step"]):
             v = p.get("val_primary")
             if v is not None and math.isfinite(v) and _reaches(v, target, higher):
                 return TimeTo(float(p["step"]), float(p["samples"]), float(p["seconds"]), True)
@@ -137,16 +136,16 @@ def speed_side(m: ModelRuns, cell: Cell, curves: Curves, target: float | None,
     runs = m.done + m.diverged
     times = [time_to(r, curves, target, cell.higher_is_better) for r in runs]
     table = np.array([(t.steps, t.samples, t.seconds) for t in times], dtype=float).reshape(-1, 3)
-    step_flops = [r.get("step_flops") for r in runs]
+    step_flops = [r.step_flops for r in runs]
     if runs and all(step_flops):
         # FLOPs to target = steps to target x the run's FLOPs per step (inf stays inf): a model
         # that needs fewer steps of a costlier step does not look faster than it is.
         table = np.column_stack([table, table[:, 0] * np.array(step_flops, dtype=float)])
-    aucs = {r["run_id"]: auc(points(curves, r), *horizon) for r in m.done} if horizon else {}
+    aucs = {r.run_id: auc(points(curves, r), *horizon) for r in m.done} if horizon else {}
     key = ("ttt", cell.task, cell.variant_key, cell.train_size, m.name)
     reached = sum(t.reached for t in times)
     return SpeedSide(ttt_summary(table, reached, len(runs), key, confidence, n_boot, seed),
-                     times, [aucs.get(r["run_id"]) for r in m.done])
+                     times, [aucs.get(r.run_id) for r in m.done])
 
 
 def ladder_rows(m: ModelRuns, curves: Curves, ladder: list[tuple[float, float]],

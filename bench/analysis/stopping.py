@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..records import RunRecord
 from .cells import TextEnum
 
 
@@ -27,18 +28,18 @@ RECORDED = {"plateau": StopReason.PLATEAU, "early stop": StopReason.PLATEAU,
             "max steps": StopReason.STEP_CAP, "budget": StopReason.STEP_CAP}
 
 
-def stop_reason(run: dict[str, Any]) -> StopReason:
-    """A run's stop reason: the one the trainer recorded (``stop_reason`` on the record or in its
-    extras) when there is one, else read from its step count against its step cap."""
-    if run.get("status") == "diverged":
+def stop_reason(run: RunRecord) -> StopReason:
+    """A run's stop reason: the one the trainer recorded in its extras when there is one, else
+    read from its step count against its step cap."""
+    if run.status == "diverged":
         return StopReason.DIVERGED
-    if run.get("status") != "done":
+    if run.status != "done":
         return StopReason.UNKNOWN
-    recorded = run.get("stop_reason") or (run.get("extras") or {}).get("stop_reason")
+    recorded = (run.extras or {}).get("stop_reason")
     if isinstance(recorded, str) and recorded.lower().replace("_", " ") in RECORDED:
         return RECORDED[recorded.lower().replace("_", " ")]
-    training = (run.get("config") or {}).get("training") or {}
-    cap, steps = training.get("max_steps"), run.get("steps")
+    training = run.training
+    cap, steps = training.get("max_steps"), run.steps
     if cap is None or steps is None:
         return StopReason.UNKNOWN
     if steps >= cap:
@@ -82,7 +83,7 @@ class Budget:
                            for n, m in self.models.items()}}
 
 
-def budget_of(runs_by_model: dict[str, list[dict[str, Any]]]) -> Budget:
+def budget_of(runs_by_model: dict[str, list[RunRecord]]) -> Budget:
     """The guard over each model's evaluation runs (finished and diverged)."""
     caps: Counter[Any] = Counter()
     models = {}
@@ -96,7 +97,7 @@ def budget_of(runs_by_model: dict[str, list[dict[str, Any]]]) -> Budget:
                 stops.plateau += 1
             else:
                 stops.other += 1
-            cap = ((r.get("config") or {}).get("training") or {}).get("max_steps")
+            cap = r.training.get("max_steps")
             if cap is not None:
                 caps[cap] += 1
         models[name] = stops

@@ -7,6 +7,7 @@ import io
 import json
 import statistics
 
+from ..records import RunRecord
 from .cells import clean, group
 from .display import csv_value, literal
 
@@ -19,12 +20,12 @@ EXPORT = (
 )
 
 
-def export_record(row: dict) -> dict:
+def export_record(run: RunRecord) -> dict:
     """The run's exported fields, JSON-safe (a diverged run's NaN losses become None)."""
-    return {k: clean(row.get(k)) for k in EXPORT}
+    return {k: clean(getattr(run, k)) for k in EXPORT}
 
 
-def runs_json(rows: list[dict], gradients: dict[str, dict] | None = None) -> str:
+def runs_json(rows: list[RunRecord], gradients: dict[str, dict] | None = None) -> str:
     """The records as JSON; with ``gradients`` (``Store.gradients``), each record also carries
     ``"gradients"``: its probes, or None for a run trained without them."""
     records = [export_record(r) for r in rows]
@@ -34,7 +35,7 @@ def runs_json(rows: list[dict], gradients: dict[str, dict] | None = None) -> str
     return json.dumps(records, indent=2, default=str)
 
 
-def runs_csv(rows: list[dict]) -> str:
+def runs_csv(rows: list[RunRecord]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=EXPORT)
     writer.writeheader()
@@ -56,7 +57,7 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
-def print_runs(rows: list[dict], console) -> None:
+def print_runs(rows: list[RunRecord], console) -> None:
     from rich.table import Table
 
     if not rows:
@@ -68,15 +69,15 @@ def print_runs(rows: list[dict], console) -> None:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(*map(literal, (
-            r["run_id"], r["model"], r["task"], _fmt(r["train_size"] or "full"), str(r["seed"]),
-            r["status"], r["primary_metric"] or "-", _fmt(r["primary_value"]),
-            _fmt(r["param_count"]), _fmt(r["steps"]), _fmt(r["steps_to_95"]),
-            _fmt(r["train_seconds"], 1),
+            r.run_id, r.model, r.task, _fmt(r.train_size or "full"), str(r.seed),
+            r.status, r.primary_metric or "-", _fmt(r.primary_value),
+            _fmt(r.param_count), _fmt(r.steps), _fmt(r.steps_to_95),
+            _fmt(r.train_seconds, 1),
         )))
     console.print(table)
 
 
-def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) -> None:
+def print_summary(rows: list[RunRecord], console, run_ids: set[str] | None = None) -> None:
     """Mean and standard deviation over seeds per task variant, size and model.
 
     The cells and the selected trial come from :func:`seqbench.analysis.cells.group`, the pass
@@ -85,7 +86,7 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
     """
     from rich.table import Table
 
-    rows = [r for r in rows if run_ids is None or r["run_id"] in run_ids]
+    rows = [r for r in rows if run_ids is None or r.run_id in run_ids]
     cells = group(rows)
     if not cells:
         return
@@ -99,7 +100,7 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
         for model in cell.models.values():
             done = model.done
             values = model.values
-            steps = [r["steps_to_95"] for r in done if r.get("steps_to_95") is not None]
+            steps = [r.steps_to_95 for r in done if r.steps_to_95 is not None]
             others = model.n_failed + len(model.diverged)
             notes = (f" (+{others} not done)" if others else "") + (
                 f" (+{model.n_tune} tuning)" if model.n_tune else "")
@@ -111,6 +112,6 @@ def print_summary(rows: list[dict], console, run_ids: set[str] | None = None) ->
                 _fmt(statistics.fmean(values)) if values else "-",
                 _fmt(statistics.stdev(values)) if len(values) > 1 else "-",
                 _fmt(statistics.median(steps)) if steps else "-",
-                _fmt(done[0]["param_count"]) if done else "-",
+                _fmt(done[0].param_count) if done else "-",
             )))
     console.print(table)

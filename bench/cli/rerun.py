@@ -36,7 +36,7 @@ def rerun(run_id, db, scratch, tolerance):
         with Store(db, readonly=True) as store:
             stored = find_run(store.runs(), run_id)
             spec = spec_from_record(stored)
-            stored["curve"] = store.curve(stored["run_id"])
+            stored.curve = store.curve(stored.run_id)
     except (StoreError, PluginError) as exc:
         fail(str(exc))
     if stored["status"] == "running":

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 import click
 
-from ..store import DEFAULT_DB
+from ..store import DEFAULT_DB, STATUSES
 from .common import SEED, TRAIN_SIZE, console, fail
 
 
@@ -13,7 +12,7 @@ from .common import SEED, TRAIN_SIZE, console, fail
 @click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False))
 @click.option("--model")
 @click.option("--task")
-@click.option("--status", type=click.Choice(["running", "done", "failed", "diverged"]))
+@click.option("--status", type=click.Choice(STATUSES))
 @click.option("--train-size", type=TRAIN_SIZE)
 @click.option("--seed", type=SEED)
 @click.option("--json", "as_json", is_flag=True, help="Print the records as a JSON list.")
@@ -28,7 +27,7 @@ def results(db, model, task, status, train_size, seed, as_json, as_csv):
         with Store(db, readonly=True) as store:
             rows = store.runs(model=model, task=task, status=status, train_size=train_size, seed=seed)
             # JSON carries each run's gradient probes (null without --probe-gradients)
-            gradients = store.gradients(r["run_id"] for r in rows) if as_json else None
+            gradients = store.gradients(r.run_id for r in rows) if as_json else None
     except StoreError as exc:
         fail(str(exc))
     from ..analysis.tables import print_runs, runs_csv, runs_json

@@ -1,4 +1,4 @@
-"""One run: task data -> model -> Lightning -> a record (a plain dict the parent stores).
+"""One run: task data -> model -> Lightning -> a :class:`RunRecord` (sent back as a plain dict).
 
 Runs in whatever process the executor chose; it never touches the database.
 """
@@ -17,9 +17,10 @@ import threading
 import traceback
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, cast
 
 from ..api import Split, TaskData
+from ..records import Environment, Extras, RunConfig, RunRecord
 from ..util import now, one_line
 from .plan import RunSpec
 from ..registry import registry
@@ -77,7 +78,7 @@ def _quiet_lightning() -> None:
 
 def warm_up() -> None:
     """Pay a fresh process's one-off costs before its first run is timed: importing Lightning,
-    and the lazy ``torch._dynamo`` import of the first optimizer step (about 2 s)."""
+    and the lazy ``torch._dynamo`` import of the first optimizer step."""
     _quiet_lightning()
     import torch
 
@@ -94,11 +95,7 @@ VAL_SAMPLE_SEED = 20_260_107
 
 def validation_sample(val: Split, limit: int) -> Split:
     """The validation examples a run scores: all of them, or (``limit`` > 0) a random sample of
-    ``limit``, drawn with a fixed seed.
-
-    Never a prefix: a task's split may be sorted (SCAN's is, by command), and the first 300 of
-    SCAN's validation set were 205 "jump ..." and 95 "look ...", no run / turn / walk.
-    """
+    ``limit``, drawn with a fixed seed; never a prefix, a task's split may be sorted (SCAN's is)."""
     if not limit or limit >= len(val):
         return val
     chosen = random.Random(VAL_SAMPLE_SEED).sample(range(len(val)), limit)
@@ -119,50 +116,45 @@ def task_extras(data: TaskData, val_size: int) -> dict:
     return extras
 
 
-def _base_record(spec: RunSpec) -> dict:
-    return {
-        "run_id": spec.run_id,
-        "matrix_id": spec.matrix_id,
-        "model": spec.model,
-        "task": spec.task,
-        "kind": spec.kind,
-        "train_size": spec.train_size,
-        "seed": spec.seed,
-        "config": spec.config(),
-        "trial": spec.trial,
-        "started_at": now(),
-        "curve": [],
-    }
+def _base_record(spec: RunSpec) -> RunRecord:
+    return RunRecord(
+        run_id=spec.run_id, matrix_id=spec.matrix_id, model=spec.model, task=spec.task,
+        kind=spec.kind, train_size=spec.train_size, seed=spec.seed, status="running",
+        config=cast(RunConfig, spec.config()), trial=spec.trial, started_at=now(),
+    )
 
 
 def failed_record(spec: RunSpec | dict, reason: str) -> dict:
     """The record of a run that could not report for itself (its worker died)."""
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
-    return {**_base_record(spec), "status": "failed", "error": reason, "finished_at": now()}
+    record = _base_record(spec)
+    record.status, record.error, record.finished_at = "failed", reason, now()
+    return record.to_dict()
 
 
 def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dict:
-    """Train and test one run; always returns a record, never raises for a failing run."""
+    """Train and test one run; always returns a record (as the plain dict executors carry),
+    never raises for a failing run."""
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
     record = _base_record(spec)
     try:
-        record.update(_train(spec, record, logger_factory))
-        record["status"] = "done"
+        _train(spec, record, logger_factory)
+        record.status = "done"
     except Exception as exc:  # the matrix goes on; the record says what happened
         from .lit import Diverged
 
-        record["status"] = "diverged" if isinstance(exc, Diverged) else "failed"
-        record["error"] = one_line(exc)
-        if record["status"] == "failed":
-            record["error"] += "\n" + "".join(traceback.format_exc(limit=-6))
-    record["finished_at"] = now()
+        record.status = "diverged" if isinstance(exc, Diverged) else "failed"
+        record.error = one_line(exc)
+        if record.status == "failed":
+            record.error += "\n" + "".join(traceback.format_exc(limit=-6))
+    record.finished_at = now()
     try:
-        record["environment"] = environment()
+        record.environment = cast(Environment, environment())
     except Exception:  # never lose a run's result over its metadata
-        record["environment"] = {}
-    return record
+        record.environment = {}
+    return record.to_dict()
 
 
 def _step_flops(model, train, kind: str, batch_size: int, seed: int) -> int | None:
@@ -176,114 +168,137 @@ def _step_flops(model, train, kind: str, batch_size: int, seed: int) -> int | No
         return None
 
 
-def _train(spec: RunSpec, record: dict, logger_factory: Callable | None) -> dict:
-    _quiet_lightning()
-    import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-
+def _prepare(spec: RunSpec, record: RunRecord) -> tuple[Any, Any, Split, Any]:
+    """The task's data, the validation sample and the model (fitted to its parameter budget),
+    noted on the record as they are made."""
     from .budget import count_params, fit_to_budget
-    from .lit import (
-        CurveRecorder, SeqModule, WarmupStableDecay, eval_loader, time_to_fraction, train_loader,
-    )
-    from .schedule import Kind
 
     reg = registry()
     task, plugin = reg.task(spec.task), reg.model(spec.model)
     cfg = spec.training
     data = task.load(dict(spec.task_params), spec.train_size, spec.seed)
-    record["train_examples"] = len(data.train)
-    record["primary_metric"] = data.primary_metric
-    record["higher_is_better"] = data.higher_is_better
+    record.train_examples = len(data.train)
+    record.primary_metric = data.primary_metric
+    record.higher_is_better = data.higher_is_better
     val = validation_sample(data.val, cfg["val_limit"])
-    record["extras"] = task_extras(data, len(val))
+    record.extras = cast(Extras, task_extras(data, len(val)))
+
+    import pytorch_lightning as pl
 
     pl.seed_everything(spec.seed, workers=True, verbose=False)
     shape = data.shape()
     hparams = dict(spec.model_params)
     if cfg["param_budget"]:
         hparams = fit_to_budget(plugin, spec.kind, shape, hparams, cfg["param_budget"])
-    record["model_params"] = hparams
+    record.model_params = hparams
     model = plugin.build(spec.kind, shape, hparams)
-    record["param_count"] = count_params(model)
-    record["step_flops"] = _step_flops(model, data.train, spec.kind, cfg["batch_size"], spec.seed)
+    record.param_count = count_params(model)
+    record.step_flops = _step_flops(model, data.train, spec.kind, cfg["batch_size"], spec.seed)
+    return data, model, val, cfg
 
+
+def _callbacks(module: Any, data: Any, cfg: dict, tmp: str) -> tuple[list, Any, Any]:
+    """(callbacks, the best checkpoint, the wsd stopper): wsd scores the best validation inside
+    its cooldown, the other schedules the best checkpoint, with early stopping on patience."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    from .lit import WarmupStableDecay
+    from .schedule import Kind
+
+    if module.schedule.kind is Kind.WSD:
+        # patience starts the cooldown; the score is the best checkpoint inside it
+        wsd = WarmupStableDecay(cfg["patience"], data.higher_is_better)
+        return [wsd], None, wsd
+    mode = "max" if data.higher_is_better else "min"
+    best = ModelCheckpoint(dirpath=tmp, monitor="val_primary", mode=mode, save_top_k=1,
+                           save_weights_only=True)
+    callbacks: list = [best]
+    if cfg["patience"]:
+        callbacks.append(EarlyStopping(monitor="val_primary", mode=mode, patience=cfg["patience"]))
+    return callbacks, best, None
+
+
+def _trainer(module: Any, cfg: dict, val_every: int, callbacks: list, logger: Any,
+             tmp: str) -> Any:
+    import pytorch_lightning as pl
+
+    return pl.Trainer(
+        accelerator=os.environ.get("SEQBENCH_ACCELERATOR", "auto"),
+        devices=1,
+        max_steps=cfg["max_steps"],
+        max_epochs=-1,
+        val_check_interval=val_every,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        # Manual optimisation (truncated BPTT, RTRL) clips each update itself.
+        gradient_clip_val=(cfg["grad_clip"] or None) if module.automatic_optimization else None,
+        callbacks=callbacks,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp,
+    )
+
+
+def _fit(trainer: Any, module: Any, train: Any, val: Any, test: Any, wsd: Any,
+         logger: Any) -> None:
+    """Fit, then test the best validation checkpoint (never simply the last weights)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, train, val)
+        if wsd:
+            wsd.restore_best(module)
+        trainer.test(module, test, ckpt_path=None if wsd else "best", verbose=False)
+    except SystemExit:
+        # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs; the
+        # launcher needs the interrupt itself to stop the matrix cleanly.
+        raise KeyboardInterrupt from None
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, handler)
+        if logger:
+            from .loggers import finish
+
+            finish(logger)
+
+
+def _train(spec: RunSpec, record: RunRecord, logger_factory: Callable | None) -> None:
+    """Train and test ``spec``, filling ``record``; its curve fills as training goes (and is
+    kept if the run diverges)."""
+    _quiet_lightning()
+    from .lit import CurveRecorder, SeqModule, eval_loader, time_to_fraction, train_loader
+
+    data, model, val, cfg = _prepare(spec, record)
     module = SeqModule(model, data, cfg)
     module.eval_splits = {"val": val, "test": data.test}
-    mode = "max" if data.higher_is_better else "min"
     val_every = min(cfg["val_every"], cfg["max_steps"])
     curve = CurveRecorder(val_every)
-    record["curve"] = curve.points  # filled as training goes, kept if the run diverges
+    record.curve = curve.points
     probe = None
     if cfg.get("probe_gradients"):
         from .probes import GradientProbe
 
         probe = GradientProbe(data.train, spec.kind, cfg["grad_clip"])
-        record["gradients"] = probe.data  # likewise
+        record.gradients = probe.data  # likewise filled as training goes
 
     logger = logger_factory(spec) if logger_factory else False
     with tempfile.TemporaryDirectory(prefix="seqbench-") as tmp:
-        if module.schedule.kind is Kind.WSD:
-            # patience starts the cooldown; the score is the best checkpoint inside it
-            best, wsd = None, WarmupStableDecay(cfg["patience"], data.higher_is_better)
-            callbacks = [curve, wsd]
-        else:
-            wsd = None
-            best = ModelCheckpoint(
-                dirpath=tmp, monitor="val_primary", mode=mode, save_top_k=1,
-                save_weights_only=True,
-            )
-            callbacks = [curve, best]
-            if cfg["patience"]:
-                callbacks.append(
-                    EarlyStopping(monitor="val_primary", mode=mode, patience=cfg["patience"])
-                )
-        callbacks += [probe] if probe else []
-        trainer = pl.Trainer(
-            accelerator=os.environ.get("SEQBENCH_ACCELERATOR", "auto"),
-            devices=1,
-            max_steps=cfg["max_steps"],
-            max_epochs=-1,
-            val_check_interval=val_every,
-            check_val_every_n_epoch=None,
-            num_sanity_val_steps=0,
-            # Manual optimisation (truncated BPTT, RTRL) clips each update itself.
-            gradient_clip_val=(cfg["grad_clip"] or None) if module.automatic_optimization else None,
-            callbacks=callbacks,
-            logger=logger,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp,
-        )
+        callbacks, best, wsd = _callbacks(module, data, cfg, tmp)
+        callbacks = [curve, *callbacks, *([probe] if probe else [])]
+        trainer = _trainer(module, cfg, val_every, callbacks, logger, tmp)
         train = train_loader(data.train, spec.kind, cfg["batch_size"], cfg["max_steps"], spec.seed)
-        handler = signal.getsignal(signal.SIGINT)
-        try:
-            trainer.fit(module, train, eval_loader(val, spec.kind))
-            # Test the best validation checkpoint, never simply the last weights.
-            if wsd:
-                wsd.restore_best(module)
-            trainer.test(module, eval_loader(data.test, spec.kind),
-                         ckpt_path=None if wsd else "best", verbose=False)
-        except SystemExit:
-            # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs; the
-            # launcher needs the interrupt itself to stop the matrix cleanly.
-            raise KeyboardInterrupt from None
-        finally:
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGINT, handler)
-            if logger:
-                from .loggers import finish
-
-                finish(logger)
+        _fit(trainer, module, train, eval_loader(val, spec.kind),
+             eval_loader(data.test, spec.kind), wsd, logger)
 
     if wsd:
         sched = module.schedule
-        record["extras"].update(stop_reason=sched.cause, warmup_steps=sched.warmup,
-                                cooldown_start=sched.cooldown_start)
-    return {
-        "best_val": float(wsd.best_val if wsd else best.best_model_score),
-        "test": module.scores["test"],
-        "steps": trainer.global_step,
-        "samples": module.samples_seen,
-        "train_seconds": curve.train_seconds,
-        **time_to_fraction(curve.points, data.higher_is_better),
-    }
+        record.extras = cast(Extras, {**(record.extras or {}), "stop_reason": sched.cause,
+                                      "warmup_steps": sched.warmup,
+                                      "cooldown_start": sched.cooldown_start})
+    record.best_val = float(wsd.best_val if wsd else best.best_model_score)
+    record.test = module.scores["test"]
+    record.steps = trainer.global_step
+    record.samples = module.samples_seen
+    record.train_seconds = curve.train_seconds
+    for key, value in time_to_fraction(curve.points, data.higher_is_better).items():
+        setattr(record, key, value)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from ..api import Choice, Param, PluginError, Range, resolve_params
 from ..limits import MAX_SEED, MAX_SEEDS
@@ -328,7 +328,7 @@ def per_meta(tuning: Tuning) -> dict:
 # Selection (shared with the analysis and the summary table)
 
 
-def is_tune(run: dict) -> bool:
+def is_tune(run: Mapping[str, Any]) -> bool:
     """A run on a tuning seed: it decides the trial, and is never evaluated."""
     return (run.get("trial") or {}).get("stage") == "tune"
 
@@ -338,7 +338,7 @@ def evaluated(runs: list[dict]) -> list[dict]:
     return [r for r in runs if not is_tune(r)]
 
 
-def trial_key(run: dict) -> str:
+def trial_key(run: Mapping[str, Any]) -> str:
     """A run's configuration apart from its seed and training size: runs sharing it are seeds
     (and sizes) of one trial. Different learning rates, hyperparameters or recipes (say, two
     matrices in one database) are different trials and are never pooled as extra seeds."""
@@ -352,7 +352,7 @@ def trial_key(run: dict) -> str:
     return json.dumps(run.get("trial") or {}, sort_keys=True, default=str)
 
 
-def chosen_trials(runs: list[dict]) -> dict:
+def chosen_trials(runs: Sequence[Mapping[str, Any]]) -> dict:
     """For the runs of one model in one task variant: training size -> the selected trial key.
 
     Honours the launcher's scope: a trial tuned ``per = "task"`` (its ``trial`` says so) is
