@@ -16,14 +16,19 @@ import importlib
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence, Union
-from typing import runtime_checkable
+from typing import (
+    TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence, Union, runtime_checkable,
+)
 
-from .util import did_you_mean, shown
+from .util import did_you_mean, one_line, shown
 
 if TYPE_CHECKING:
     from torch import Tensor
     from torch.nn import Parameter
+
+
+class PluginError(ValueError):
+    """A plugin, or a user's request of one, is not valid. The message is one line for the user."""
 
 
 class Kind(str, Enum):
@@ -36,14 +41,19 @@ class Kind(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def of(cls, value: Any, owner: str = "kind") -> Kind:
+        """``value`` as a Kind; anything else is a one-line :class:`PluginError`."""
+        try:
+            return cls(value)
+        except ValueError:
+            known = ", ".join(k.value for k in cls)
+            raise PluginError(f"{owner}: {shown(value)} is not a task kind ({known})") from None
+
 
 # Special token ids shared by every vocabulary, so models and the training loop never need to ask.
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
-
-
-class PluginError(ValueError):
-    """A plugin, or a user's request of one, is not valid. The message is one line for the user."""
 
 
 def kinds_of(owner: str, kinds: Sequence[str]) -> tuple[Kind, ...]:
@@ -115,7 +125,7 @@ class LazyTarget:
             except (ImportError, AttributeError) as exc:
                 raise PluginError(
                     f"{self.owner}: {self.field_name} target {self.target!r} cannot be imported "
-                    f"({type(exc).__name__}: {exc}); give 'package.module:attr' naming a callable"
+                    f"({one_line(exc)}); give 'package.module:attr' naming a callable"
                 ) from None
             if not callable(obj):
                 raise PluginError(
@@ -399,7 +409,7 @@ class TaskShape:
     max_tgt_len: int = 0  # seq2seq: longest target, EOS excluded
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", Kind(self.kind))
+        object.__setattr__(self, "kind", Kind.of(self.kind, "TaskShape"))
 
 
 # A scorer turns predictions on a split into named metrics. ``predictions`` is a list with one
@@ -436,7 +446,7 @@ class TaskData:
     perfect: float | None = None  # the primary metric's best attainable value
 
     def __post_init__(self) -> None:
-        self.kind = Kind(self.kind)
+        self.kind = Kind.of(self.kind, "TaskData")
 
     def shape(self) -> TaskShape:
         every = [*self.train.sources, *self.val.sources, *self.test.sources]
@@ -574,7 +584,9 @@ class TaskPlugin:
             raise PluginError(f"task {self.name!r}: several kinds need a 'framing' parameter")
 
     def kind_for(self, params: Mapping[str, Any]) -> Kind:
-        return Kind(params.get("framing", self.kinds[0])) if len(self.kinds) > 1 else self.kinds[0]
+        if len(self.kinds) == 1:
+            return self.kinds[0]
+        return Kind.of(params.get("framing", self.kinds[0]), f"task {self.name!r} framing")
 
     def stored_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` as a run stores them: without the added ones at their earlier value."""

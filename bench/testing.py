@@ -162,12 +162,12 @@ def _accuracy(torch: Any, net: Any, kind: Kind, task: OrderTask,
 
 def check_model(net: Any, kind: Kind | str, shape: TaskShape, seed: int = 0) -> None:
     """AssertionError unless ``net``, built for ``kind`` and ``shape``, keeps the
-    :class:`~seqbench.api.SequenceModel` contract on a batch of 4 (of the order task of ``kind``
-    when ``shape`` is its shape, else random ids): the output shape, padded positions ignored,
-    aligned outputs causal, seq2seq ``generate`` bounded with PAD after EOS."""
+    :class:`~seqbench.api.SequenceModel` contract on a random batch of 4: the output shape,
+    padded positions ignored, aligned outputs causal, seq2seq ``generate`` bounded with PAD
+    after EOS. The model is left in the mode it was in."""
     import torch
 
-    kind = Kind(kind)
+    kind = Kind.of(kind)
     want = Seq2SeqModel if kind is Kind.SEQ2SEQ else SequenceModel
     _require(isinstance(net, want), f"a {kind} model must be a {want.__name__} (a torch "
              f"module{' with generate(src, src_len, max_len)' if want is Seq2SeqModel else ''})"
@@ -244,7 +244,7 @@ def _built(plugin: ModelPlugin, kind: Kind, shape: TaskShape, hparams: dict[str,
 
     params = resolve_params(f"model {plugin.name!r}", plugin.defaults, hparams or {})
     torch.manual_seed(seed)
-    build: Any = plugin.build  # resolved on first call when a "module:attr" target
+    build: Any = plugin.build  # typed Builder | str; a str is a LazyTarget since __post_init__
     net = build(kind, shape, params)
     check_model(net, kind, shape, seed)
     return net.train()

@@ -433,3 +433,14 @@ def test_a_target_that_cannot_be_imported_is_one_line_naming_plugin_and_target(
                           "'seqbench_no_such_module:build' cannot be imported (ModuleNotFoundError")
     assert "give 'package.module:attr'" in err
     assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_a_kind_is_its_string_everywhere_a_user_sees_it():
+    from seqbench.api import Kind, TaskShape
+
+    assert json.dumps({Kind.SEQ2SEQ: [Kind.ALIGNED]}) == '{"seq2seq": ["aligned"]}'
+    assert f"{Kind.CLASSIFICATION}" == str(Kind.CLASSIFICATION) == "classification"
+    assert {"aligned": 1}[Kind.ALIGNED] == 1 and Kind.ALIGNED == "aligned"
+    assert tiny_model("m", kinds=("aligned", "seq2seq")).kinds == (Kind.ALIGNED, Kind.SEQ2SEQ)
+    with pytest.raises(PluginError, match="^TaskShape: 'tagging' is not a task kind"):
+        TaskShape("tagging", 3)
