@@ -142,6 +142,69 @@ def test_rerun_skips_everything(cli, matrix_db):
 
 
 # --------------------------------------------------------------------------------------------
+# A task label: a name for the overview, never part of a run's identity
+
+
+def planned_ids(text: str) -> set[str]:
+    return {line.split()[1] for line in text.splitlines()
+            if line.startswith("│") and len(line.split()) > 2 and len(line.split()[1]) == 16}
+
+
+def test_a_label_plans_the_same_runs(cli, matrix_db, tmp_path):
+    db = tmp_path / "copy.sqlite"
+    db.write_bytes(matrix_db[0].read_bytes())
+    plain = cli("run", *MATRIX, "--db", db, "--dry-run")
+    labelled = cli("run", *MATRIX, "-t", "copy.label=Copy T5", "--db", db, "--dry-run")
+    assert plain.rc == labelled.rc == 0, labelled.stderr
+    assert len(planned_ids(plain.stdout)) == 16
+    assert planned_ids(labelled.stdout) == planned_ids(plain.stdout)
+    assert "matrix " + plain.stdout.split("(matrix ")[1][:12] in labelled.stdout  # same matrix id
+    assert "16 of 16 planned runs already done" in labelled.stdout
+    assert "copy is labelled 'Copy T5'" in labelled.stdout
+
+
+def test_labelling_a_matrix_that_ran_retrains_nothing_and_shows(cli, matrix_db, tmp_path):
+    from seqbench.dashboard.data import build_snapshot
+
+    db = tmp_path / "copy.sqlite"
+    db.write_bytes(matrix_db[0].read_bytes())
+    runs_before = dump(db)[:2]
+    for label in ("Copy five", "Copy T5"):  # a changed label: the latest shows
+        rc, out, err = cli("run", *MATRIX, "-t", f"copy.label={label}", "--db", db)
+        assert rc == 0, err
+        assert "16 of 16 runs already done" in out and "0 done, 0 diverged, 0 failed" in out
+    assert dump(db)[:2] == runs_before
+    rc, out, err = cli("analyze", "--db", db)
+    assert rc == 0, err
+    assert "Copy T5" in out and "Copy five" not in out
+    assert "classification" in out  # the unlabelled task keeps its derived label
+    snap = build_snapshot(db, "test", pairs="auto", confidence=0.95, n_boot=200)
+    assert "Copy T5" in {v["label"] for v in snap.summary["variants"]}
+    rc, out, err = cli("analyze", "--db", db, "--json")
+    assert {c["variant"].get("label") for c in json.loads(out)["cells"]} == {"Copy T5", None}
+
+
+@pytest.mark.parametrize("given, says", [
+    ("copy.label=", "task 'copy': label '' is empty; give a short name"),
+    ("copy.label=" + "x" * 41, "has 41 characters; a label has at most 40"),
+    ("label=Copy", "names one task variant: set it for one task"),
+    ("nosuch.label=X", "a label given for 'nosuch', which is not a task of this matrix"),
+])
+def test_a_bad_label_is_one_line(cli, given, says, tmp_path):
+    rc, out, err = cli("run", *MATRIX, "-t", given, "--db", tmp_path / "x.sqlite", "--dry-run")
+    assert rc == 2 and says in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_label_on_a_swept_task_is_refused(cli, tmp_path):
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('models = ["lstm"]\ntasks = ["copy"]\n[task_params.copy]\nT = [5, 6]\n'
+                      'label = "Copy"\n')
+    rc, out, err = cli("run", "--matrix", matrix, "--db", tmp_path / "x.sqlite", "--dry-run")
+    assert rc == 2 and "names one task variant, but the matrix sweeps T" in err, err
+
+
+# --------------------------------------------------------------------------------------------
 # bench results
 
 

@@ -384,10 +384,10 @@ def test_param_coercion_edges():
 
 
 def tuned(reg, models="lstm,transformer", tasks="copy", sizes="64", seeds="0-2", tuning=None,
-          m=(), training=None):
+          m=(), training=None, t=()):
     matrix = matrixfile.build_matrix(
         file_data={}, models=models, tasks=tasks, train_sizes=sizes, seeds=seeds,
-        model_params=tuple(m), task_params=(), training=training or {},
+        model_params=tuple(m), task_params=tuple(t), training=training or {},
         tuning={"trials": 8, **(tuning or {})}, all_models=list(reg.models),
         all_tasks=list(reg.tasks),
     )
@@ -579,7 +579,7 @@ def _records(specs, score):
 
 
 def test_lr_edge_rule():
-    from seqbench.experiment.tuning import lr_edge
+    from seqbench.experiment.rounds import lr_edge
 
     tried = [2e-4, 1e-3, 5e-3, 2.8e-2]
     assert lr_edge(2.8e-2, tried, 1e-4, 3e-2) == "high"
@@ -751,3 +751,96 @@ def test_an_extension_stops_at_the_largest_learning_rate_the_recipe_accepts(reg)
     final = tuner.evaluation(records)
     assert final.runs[0].trial["lr_range"][1] == LR.maximum
     assert final.runs[0].trial["lr_edge"] == "high"
+
+
+# --------------------------------------------------------------------------------------------
+# Task labels and the run limit
+
+
+def test_a_label_changes_no_run_id_and_no_matrix_id(reg):
+    for tune in (False, True):
+        given = dict(sizes="16,32", seeds="0,1", t=["copy.T=5"])
+        bare = tuned(reg, "lstm,gru", tasks="copy", **given) if tune else make(
+            reg, "lstm,gru", "copy", **given)
+        given["t"] = [*given["t"], "copy.label=Copy T5"]
+        named = tuned(reg, "lstm,gru", tasks="copy", **given) if tune else make(
+            reg, "lstm,gru", "copy", **given)
+        assert [r.run_id for r in named.runs] == [r.run_id for r in bare.runs]
+        assert named.matrix_id == bare.matrix_id
+        assert not bare.labels
+        (label,) = named.labels
+        assert (label.task, label.label, label.task_params) == (
+            "copy", "Copy T5", named.runs[0].task_params)
+        assert "label" not in named.runs[0].task_params
+
+
+def test_a_label_is_trimmed_and_its_scope_left_as_if_unwritten(reg):
+    bare = make(reg, "lstm", "copy")
+    named = make(reg, "lstm", "copy", t=["copy.label=  TREC-6 "])
+    assert named.labels[0].label == "TREC-6" and named.matrix_id == bare.matrix_id
+
+
+@pytest.mark.parametrize("t, message", [
+    (["copy.label="], r"task 'copy': label '' is empty"),
+    (["copy.label=" + "x" * 41], r"has 41 characters; a label has at most 40"),
+    (["label=X"], r"names one task variant: set it for one task"),
+    (["copy.label=a\tb"], r"holds a control character"),
+])
+def test_bad_labels(reg, t, message):
+    with pytest.raises(PluginError, match=message):
+        make(reg, "lstm", "copy", t=t)
+
+
+def test_a_label_on_a_swept_variant_is_refused(reg):
+    with pytest.raises(PluginError, match=r"label 'Copy' names one task variant, but the matrix "
+                                          r"sweeps T"):
+        make(reg, "lstm", "copy", file_data={"task_params": {"copy": {"T": [5, 6],
+                                                                      "label": "Copy"}}})
+
+
+def test_the_run_limit_is_one_rule(reg, monkeypatch):
+    from seqbench.experiment import plan as planning
+
+    monkeypatch.setattr(planning, "MAX_RUNS", 3)
+    with pytest.raises(PluginError, match=r"^this matrix has more than 3 runs; a matrix plans "
+                                          r"at most that many \(fewer seeds"):
+        make(reg, "lstm", "copy", seeds="0-3")
+    with pytest.raises(PluginError, match=r"^this matrix has more than 3 combinations of "
+                                          r"parameters 'T'; a matrix plans at most that many runs"):
+        make(reg, "lstm", "copy", file_data={"task_params": {"copy": {"T": [2, 3, 4, 5]}}})
+    with pytest.raises(PluginError, match=r"^this matrix has more than 3 tuning trials"):
+        tuned(reg, "lstm", tasks="copy")
+
+
+def test_a_run_shows_its_own_matrixs_label_else_one_every_matrix_agrees_on(tmp_path):
+    from types import SimpleNamespace
+
+    from seqbench.experiment import labels
+    from seqbench.experiment.labels import TaskLabel
+    from seqbench.store import Store
+
+    params = {"data": "trec"}
+    trec = [TaskLabel("classification", params, "TREC-6")]
+    with Store(tmp_path / "l.sqlite") as store:
+        labels.save(store, "big", trec, "2026-01-01T00:00:00+00:00")
+        labels.save(store, "big", trec, "2026-01-01T00:00:01+00:00")  # unchanged: no new row
+        assert len(store.matrices(labels.PREFIX)) == 1
+        run = SimpleNamespace(task="classification", task_params=params, matrix_id="old")
+        assert labels.stored(store).of(run) == "TREC-6"  # every labelling matrix agrees
+        labels.save(store, "small", [replace(trec[0], label="TREC-6 (200k)")],
+                    "2026-01-01T00:00:02+00:00")
+        found = labels.stored(store)
+        assert found.of(replace_ns(run, matrix_id="big")) == "TREC-6"
+        assert found.of(replace_ns(run, matrix_id="small")) == "TREC-6 (200k)"
+        assert found.of(run) is None  # they disagree: the run's own matrix gave none
+        labels.save(store, "big", [replace(trec[0], label="TREC")], "2026-01-01T00:00:03+00:00")
+        assert labels.stored(store).of(replace_ns(run, matrix_id="big")) == "TREC"  # relabelled
+        assert labels.stored(store).of(
+            SimpleNamespace(task="classification", task_params={"data": "mr"}, matrix_id="big")
+        ) is None
+
+
+def replace_ns(ns, **changes):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{**vars(ns), **changes})

@@ -56,8 +56,9 @@ def fmt_value(v: Any) -> str:
 
 
 def variant_key(variant: dict[str, Any]) -> str:
-    """``{"T": 50}`` -> ``"T=50"``; no varying parameter -> ``"default"``."""
-    return ",".join(f"{k}={fmt_value(v)}" for k, v in variant.items()) or "default"
+    """``{"T": 50}`` -> ``"T=50"``; no varying parameter -> ``"default"``. A matrix's ``label``
+    names the variant and is not one of its parameters."""
+    return ",".join(f"{k}={fmt_value(v)}" for k, v in variant.items() if k != "label") or "default"
 
 
 def variant_keys(
@@ -88,31 +89,27 @@ def variant_keys(
     return out
 
 
-def clean(x: Any, *, drop_private: bool = False) -> Any:
+def clean(x: Any) -> Any:
     """JSON-safe, recursively through dicts, lists and tuples.
 
     numpy scalars and arrays become Python numbers and lists, non-finite floats (a diverged run's
     losses) become None, tuples become lists, dict keys become strings, and anything else that
-    JSON cannot hold becomes its ``str``. ``drop_private`` drops the dict keys starting with ``_``.
+    JSON cannot hold becomes its ``str``.
     """
     if isinstance(x, dict):
-        return {
-            str(k): clean(v, drop_private=drop_private)
-            for k, v in x.items()
-            if not (drop_private and str(k).startswith("_"))
-        }
+        return {str(k): clean(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [clean(v, drop_private=drop_private) for v in x]
+        return [clean(v) for v in x]
     if isinstance(x, bool) or x is None:
         return x
     if isinstance(x, Enum):  # a str Enum: its value, so JSON is the plain string
-        return clean(x.value, drop_private=drop_private)
+        return clean(x.value)
     if isinstance(x, float):  # numpy's float64 too (a float subclass)
         return float(x) if math.isfinite(x) else None
     if isinstance(x, (str, int)):
         return x
     if hasattr(x, "tolist"):  # a numpy scalar or array
-        return clean(x.tolist(), drop_private=drop_private)
+        return clean(x.tolist())
     return str(x)
 
 

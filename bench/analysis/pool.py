@@ -359,7 +359,8 @@ def pool(analysis: dict[str, Any], *, pair: tuple[str, str] | None = None,
                            "least 2 task variants")
             continue
         short = dataset_names(variants.values())
-        label = {k: (names(v) if names else None) or short[k] for k, v in variants.items()}
+        label = {k: v.get("label") or (names(v) if names else None) or short[k]
+                 for k, v in variants.items()}
         if len(set(label.values())) < len(label):
             label = short  # the given names do not tell these data sets apart
         per_dataset: dict[str, list[dict[str, Any]]] = {}

@@ -6,6 +6,7 @@ Imports stay lazy: numpy, scipy and rich load only when the command runs.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
@@ -101,29 +102,64 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, bri
 
     Exit 2 with a one-line error when the database is missing, unreadable or holds no runs.
     """
-    from ..util import one_line
-    from ..store import Store, StoreError
-
     if sum(map(bool, (as_json, markdown, brief, full))) > 1:
         fail("give one of --json, --markdown, --brief and --full")
     try:
         wanted = "auto" if pairs is None else parse_pairs(pairs)
-        margins = parse_margins(margin_text)
+        settings = Settings(confidence, n_boot, seed, parse_margins(margin_text), holm)
         pool_options = _pool_options(pool, regimes, pool_method, pool_interval)
     except ValueError as exc:
         fail(str(exc))
     if out:  # before any work: never the database, never someone else's file
         check_out(out, db, force, _previous_analysis, "analysis")
+    runs, curves, labels = _read(db)
+    runs = _selected(runs, db, only_tasks, only, task_param, budget_text, pool_options)
+    if wanted not in ("all", "auto"):
+        _check_pairs(wanted, runs, db)
+    fmt = "json" if as_json else "markdown" if markdown else "brief" if brief else None
+    if out and fmt is None:
+        fmt = "json" if out.lower().endswith(".json") else "markdown"
+    if pool_options is not None:
+        text = _pooled(runs, curves, labels, wanted, fmt, settings, pool_options)
+    else:
+        text = _render(_analysis(runs, curves, labels, wanted, settings),
+                       fmt or (None if full else "summary"))
+    if text is not None:
+        _emit(text, fmt, out)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the statistics are computed: the same for the tables and the pooled verdict."""
+
+    confidence: float
+    n_boot: int
+    seed: int
+    margins: dict | None
+    holm: str
+
+
+def _read(db: str) -> tuple[list, dict, dict]:
+    """The database's runs, curves and task labels; exit 2 when it cannot be read or is empty."""
+    from ..experiment.labels import stored
+    from ..store import Store, StoreError
+    from ..util import one_line
+
     try:
         with Store(db, readonly=True) as store:
-            runs = store.runs()
-            curves = store.curves()
+            runs, curves, labels = store.runs(), store.curves(), stored(store)
     except StoreError as exc:
         fail(str(exc))
     except Exception as exc:  # a damaged file can fail on the first query, not on open
         fail(f"{db} could not be read ({one_line(exc)})")
     if not runs:
         fail(f"{db} holds no runs yet; start a matrix with `bench run`")
+    return runs, curves, labels
+
+
+def _selected(runs: list, db: str, only_tasks: str | None, only: str | None,
+              task_param: str | None, budget_text: str | None, pool_options) -> list:
+    """The runs --tasks, --models, --task-param and --budget ask for (exit 2 when none match)."""
     where = str(db)
     for field, option, text in (("task", "--tasks", only_tasks), ("model", "--models", only)):
         if text is not None:
@@ -136,31 +172,30 @@ def analyze(db, as_json, markdown, out, pairs, only, only_tasks, task_param, bri
     elif pool_options is not None and (mixed := _mixed_budgets(runs)):
         click.echo(f"warning: {mixed}; the analysis keeps the trial with the best validation "
                    "score, whatever its budget: --budget N analyses one budget", err=True)
-    if wanted not in ("all", "auto"):
-        known = {r["model"] for r in runs}
-        unknown = sorted({m for p in wanted for m in p} - known)
-        if unknown:
-            fail(f"--pairs names {', '.join(map(repr, unknown))}, which has no runs in {db}; "
-                 f"models: {', '.join(sorted(known))}")
+    return runs
 
+
+def _check_pairs(wanted: list, runs: list, db: str) -> None:
+    known = {r["model"] for r in runs}
+    unknown = sorted({m for p in wanted for m in p} - known)
+    if unknown:
+        fail(f"--pairs names {', '.join(map(repr, unknown))}, which has no runs in {db}; "
+             f"models: {', '.join(sorted(known))}")
+
+
+def _analysis(runs: list, curves: dict, labels: dict, pairs, settings: Settings) -> dict:
+    """The analysis of ``runs``, its cells carrying the labels the matrices gave."""
     from ..analysis.analyze import analyze as run_analysis
+    from ..analysis.task_labels import label_cells
 
-    fmt = "json" if as_json else "markdown" if markdown else "brief" if brief else None
-    if out and fmt is None:
-        fmt = "json" if out.lower().endswith(".json") else "markdown"
-    if pool_options is not None:
-        from ..analysis.pool import pairs_for
+    result = run_analysis(runs, curves, pairs=pairs, confidence=settings.confidence,
+                          n_boot=settings.n_boot, seed=settings.seed, margins=settings.margins,
+                          holm=settings.holm)
+    label_cells(result, runs, labels)
+    return result
 
-        first = None if wanted in ("all", "auto") else wanted[0]
-        result = run_analysis(runs, curves, pairs=pairs_for({r["model"] for r in runs}, first),
-                              confidence=confidence, n_boot=n_boot, seed=seed, margins=margins)
-        text = _pooled(result, fmt, first, confidence, pool_options)
-    else:
-        result = run_analysis(runs, curves, pairs=wanted, confidence=confidence, n_boot=n_boot,
-                              seed=seed, margins=margins, holm=holm)
-        text = _render(result, fmt or (None if full else "summary"))
-    if text is None:
-        return
+
+def _emit(text: str, fmt: str | None, out: str | None) -> None:
     if fmt != "json":  # stored names as text, never terminal commands (JSON escapes its own)
         from ..analysis.display import plain
 
@@ -207,12 +242,17 @@ def _pool_options(pool: bool, regimes: str | None, method: str, interval: str) -
             "interval": interval}
 
 
-def _pooled(result: dict, fmt: str | None, pair, confidence: float, options: dict) -> str | None:
+def _pooled(runs: list, curves: dict, labels: dict, wanted, fmt: str | None,
+            settings: Settings, options: dict) -> str | None:
     """The pooled verdict as JSON or markdown text; printed with rich (and None) without one."""
-    from ..analysis.pool import pool
+    from ..analysis.pool import pairs_for, pool
     from ..analysis.pool_tables import render_markdown, render_rich
 
-    report = pool(result, pair=pair, confidence=confidence, **options)
+    pair = None if wanted in ("all", "auto") else wanted[0]
+    # --holm shapes the printed tables only: the pooled verdict reads cells at the default family
+    result = _analysis(runs, curves, labels, pairs_for({r["model"] for r in runs}, pair),
+                       replace(settings, holm="sizes"))
+    report = pool(result, pair=pair, confidence=settings.confidence, **options)
     if fmt is None:
         render_rich(report, console())
         return None

@@ -6,11 +6,18 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..api import PluginError
+from .common import fail
+from .preflight import check_plan_fits, make_executor
+
+if TYPE_CHECKING:
+    from ..decision.request import Request
 
 DECIDE_DB = "results/decide.sqlite"
 
@@ -75,15 +82,63 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
     one paired seed per model until a sequential test (valid however often it looks) says one
     is better or they are equivalent within --margin. The same command again continues.
     """
-    from ..decision.request import Request, parse_budget, task_for_data
-    from ..experiment.matrixfile import parse_assignments
-    from .common import check_out, console, fail, load_registry, previous_report
-    from .preflight import check_plan_fits, make_executor
+    from ..decision.request import Request
+    from .common import check_out, console, load_registry, previous_report
 
     if report_path:  # never the database, never someone else's file: refused before any run
         check_out(report_path, db, False, previous_report, "report", option="--report",
                   can_force=False)
     reg = load_registry()
+    asked = _asked(reg, task=task, data_path=data_path, models=models, budget=budget,
+                   margin=margin, task_param=task_param, model_param=model_param,
+                   param_budget=param_budget, db=db, budget_plan=budget_plan)
+    request = Request(task=asked.task, models=asked.models, budget_s=asked.budget_s,
+                      task_params=asked.task_params, model_params=asked.model_params,
+                      training={"max_steps": max_steps, "val_every": val_every,
+                                "patience": patience, "batch_size": batch_size},
+                      train_size=train_size, margin=margin, alpha=alpha, max_seeds=max_seeds,
+                      trials=trials, tune_share=tune_share, outlook=outlook)
+    the_plan, sized = _sized_plan(request, reg, asked.param_budget)
+    store = _open_store(db, request)
+    executor_obj = _executor(reg, executor, workers)
+    began = time.monotonic()
+    chosen = _planned_budget(request, the_plan, sized, asked.auto_budget, budget_plan, db,
+                             executor_obj, console(stderr=as_json).print)
+    spent = time.monotonic() - began
+    if chosen != sized:
+        _fit(request, chosen, reg, store)
+    out = console(stderr=as_json)  # with --json, stdout carries the JSON object alone
+    if asked.why:
+        out.print(f"data: {asked.why}")
+    out.print(f"deciding between {', '.join(asked.models)} on {asked.task} within {budget} "
+              f"(runs kept in {db}; the same command again continues)")
+    result, curves = _procedure(request, reg, store, executor_obj, out, spent)
+    _print_result(result, curves, db, report_path, as_json, out)
+    if result.interrupted:
+        sys.exit(130)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the command line asks for, checked: the task, the models and their settings."""
+
+    task: str
+    models: list[str]
+    budget_s: float
+    task_params: dict
+    model_params: dict
+    auto_budget: bool  # --param-budget auto: the budget plan chooses it
+    param_budget: int | None  # None: the largest model's default size
+    why: str | None  # with --data: why this task reads it
+
+
+def _asked(reg, *, task, data_path, models, budget, margin, task_param, model_param,
+           param_budget, db, budget_plan) -> Asked:
+    """The request's parts, checked in the order the user reads the flags; exit 2 on the first
+    that is wrong."""
+    from ..decision.request import parse_budget
+    from ..experiment.matrixfile import parse_assignments
+
     names = [m.strip() for m in models.split(",") if m.strip()]
     try:
         budget_s = parse_budget(budget)
@@ -96,37 +151,43 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
         auto_budget = param_budget == "auto"
         if auto_budget and not budget_plan and not Path(db).is_file():  # before it is created
             raise PluginError("--param-budget auto needs the budget plan; drop --no-plan")
-        param_budget = None if param_budget is None or auto_budget else _count(param_budget)
-        given = parse_assignments(task_param, "--task-param")
-        shared = given.pop("*", {})
-        if data_path and task:
-            raise PluginError("give --task or --data, not both (use -t data=PATH with --task)")
-        if not data_path and not task:
-            raise PluginError("give --task NAME or --data FILE (see `bench plugins` for tasks)")
-        why = None
-        if data_path:
-            task, why = task_for_data(data_path, {k: str(v) for k, v in shared.items()},
-                                      reg.tasks)
-            shared["data"] = str(Path(data_path).resolve())
+        size = None if param_budget is None or auto_budget else _count(param_budget)
+        task, task_params, why = _task(reg, task, data_path,
+                                       parse_assignments(task_param, "--task-param"))
+        model_params = parse_assignments(model_param, "--model-param")
         plugin = reg.task(task)
-        unknown_scope = [k for k in given if k != task]
-        if unknown_scope:
-            raise PluginError(f"--task-param for {unknown_scope[0]!r}, but the task is {task!r}")
-        task_params = {**shared, **given.get(task, {})}
-        model_given = parse_assignments(model_param, "--model-param")
-        model_params = {k: v for k, v in model_given.items()}
         for m in names:
             if not any(k in plugin.kinds for k in reg.model(m).kinds):
                 raise PluginError(f"model {m!r} supports {', '.join(reg.model(m).kinds)}; task "
                                   f"{task!r} is {', '.join(plugin.kinds)}")
     except PluginError as exc:
         fail(str(exc))
-    training = {"max_steps": max_steps, "val_every": val_every, "patience": patience,
-                "batch_size": batch_size}
-    request = Request(task=task, models=names, budget_s=budget_s, task_params=task_params,
-                      model_params=model_params, training=training, train_size=train_size,
-                      margin=margin, alpha=alpha, max_seeds=max_seeds, trials=trials,
-                      tune_share=tune_share, outlook=outlook)
+    return Asked(task, names, budget_s, task_params, model_params, auto_budget, size, why)
+
+
+def _task(reg, task: str | None, data_path: str | None,
+          given: dict[str, dict]) -> tuple[str, dict, str | None]:
+    """The task (given, or read off --data), its parameters and, with --data, why that task."""
+    from ..decision.request import task_for_data
+
+    shared = given.pop("*", {})
+    if data_path and task:
+        raise PluginError("give --task or --data, not both (use -t data=PATH with --task)")
+    if not data_path and not task:
+        raise PluginError("give --task NAME or --data FILE (see `bench plugins` for tasks)")
+    why = None
+    if data_path:
+        task, why = task_for_data(data_path, {k: str(v) for k, v in shared.items()}, reg.tasks)
+        shared["data"] = str(Path(data_path).resolve())
+    reg.task(task)
+    unknown_scope = [k for k in given if k != task]
+    if unknown_scope:
+        raise PluginError(f"--task-param for {unknown_scope[0]!r}, but the task is {task!r}")
+    return task, {**shared, **given.get(task, {})}, why
+
+
+def _sized_plan(request: Request, reg, param_budget: int | None):
+    """The plan, and the parameter budget every model is fitted to (0: none), checked to fit."""
     from ..experiment.plan import plan as make_plan
 
     try:
@@ -137,88 +198,100 @@ def decide(task, data_path, models, budget, margin, task_param, model_param, tra
     if param_budget is None:
         param_budget = _default_budget(the_plan, reg, shapes)
     if param_budget:
-        request.training["param_budget"] = param_budget
-        try:
-            check_plan_fits(make_plan(request.matrix(), reg), reg)
-        except PluginError as exc:
-            fail(str(exc))
+        _fit(request, param_budget, reg)
+    return the_plan, param_budget
 
+
+def _open_store(db: str, request: Request):
+    """The database; one that cannot be used, or holds another design, is refused before any
+    worker starts."""
     from ..decision import design as frozen_design
     from ..store import Store, StoreError
 
-    # a database that cannot be used is refused before any worker starts
     try:
         if Path(db).is_file():
             with Store(db, readonly=True) as existing:
                 existing.check()
                 frozen_design.check(existing, request)  # a changed design: refused, untouched
-        store = Store(db)
+        return Store(db)
     except (StoreError, PluginError) as exc:
         fail(str(exc))
+
+
+def _executor(reg, name: str, workers: int):
     try:
-        executor_plugin = reg.executor(executor)
+        executor_plugin = reg.executor(name)
     except PluginError as exc:
         fail(str(exc))
-    executor_obj = make_executor(executor_plugin, workers, None, {})
-    # the budget planned before any is spent: short timed runs of each model, nothing stored
+    return make_executor(executor_plugin, workers, None, {})
+
+
+def _planned_budget(request: Request, the_plan, param_budget: int, auto: bool, budget_plan: bool,
+                    db: str, executor_obj, say) -> int:
+    """The parameter budget to run at: an earlier call's automatic choice, else the budget plan's
+    (short timed runs of each model, nothing stored), else the one given."""
     from ..decision.planning import plan_budget, previous_param_budget
 
-    earlier = previous_param_budget(db, request) if auto_budget else None
-    say = console(stderr=as_json).print
-    began = time.monotonic()
-    if auto_budget and not budget_plan and earlier is None:
+    earlier = previous_param_budget(db, request) if auto else None
+    if auto and not budget_plan and earlier is None:
         fail("--param-budget auto needs the budget plan; drop --no-plan")
-    if not budget_plan or earlier is not None:
-        chosen = param_budget if earlier is None else earlier
-        if earlier is not None:
-            say(f"--param-budget auto: {earlier:,}, as the earlier call on {db} chose")
-    else:
-        try:
-            chosen = plan_budget(the_plan.runs, request, param_budget=param_budget,
-                                 auto=auto_budget, workers=getattr(executor_obj, "workers", 1) or 1,
-                                 say=say)
-        except RuntimeError as exc:
-            say(f"[yellow]budget plan: not measured ({exc})")
-            chosen = param_budget
-    spent = time.monotonic() - began
-    if chosen != param_budget:
-        param_budget = request.training["param_budget"] = chosen
-        try:
-            check_plan_fits(make_plan(request.matrix(), reg), reg)
-            frozen_design.check(store, request)  # again, for the budget the plan chose
-        except PluginError as exc:
-            fail(str(exc))
-    out = console(stderr=as_json)  # with --json, stdout carries the JSON object alone
-    if why:
-        out.print(f"data: {why}")
-    out.print(f"deciding between {', '.join(names)} on {task} within {budget} "
-              f"(runs kept in {db}; the same command again continues)")
+    if earlier is not None:
+        say(f"--param-budget auto: {earlier:,}, as the earlier call on {db} chose")
+        return earlier
+    if not budget_plan:
+        return param_budget
+    try:
+        return plan_budget(the_plan.runs, request, param_budget=param_budget, auto=auto,
+                           workers=getattr(executor_obj, "workers", 1) or 1, say=say)
+    except RuntimeError as exc:
+        say(f"[yellow]budget plan: not measured ({exc})")
+        return param_budget
+
+
+def _fit(request: Request, param_budget: int, reg, store=None) -> None:
+    """Fit every model to ``param_budget``, the plan checked again (and, given the database,
+    against the design it holds)."""
+    from ..decision import design as frozen_design
+    from ..experiment.plan import plan as make_plan
+
+    request.training["param_budget"] = param_budget
+    try:
+        check_plan_fits(make_plan(request.matrix(), reg), reg)
+        if store is not None:
+            frozen_design.check(store, request)
+    except PluginError as exc:
+        fail(str(exc))
+
+
+def _procedure(request: Request, reg, store, executor_obj, out, spent: float):
+    """The decision's runs, round by round, and their curves."""
     from ..decision.procedure import Procedure
-    from ..decision.summary import as_json as to_json
-    from ..decision.summary import first_line, print_table, speed
+    from ..store import StoreError
 
     try:
         with store:
-            procedure = Procedure(request, reg, store, executor_obj, out, spent=spent)
-            result = procedure.run()
+            result = Procedure(request, reg, store, executor_obj, out, spent=spent).run()
             curves = store.curves({r["run_id"] for rs in result.runs.values() for r in rs})
-    except StoreError as exc:
+    except (StoreError, PluginError) as exc:
         fail(str(exc))
-    except PluginError as exc:
-        fail(str(exc))
+    return result, curves
+
+
+def _print_result(result, curves: dict, db: str, report_path: str | None, as_json: bool,
+                  out) -> None:
+    from ..decision.summary import as_json as to_json
+    from ..decision.summary import first_line, print_table, speed
+    from .common import console
+
     spd = speed(result, curves)
-    report = None
-    if not result.interrupted:
-        report = _write_report(db, report_path, result.matrix_id, out)
+    report = None if result.interrupted else _write_report(db, report_path, result.matrix_id, out)
     if as_json:
         click.echo(json.dumps(to_json(result, spd, report), indent=2, allow_nan=False))
-    else:
-        console().print(first_line(result, spd), highlight=False)
-        print_table(result, spd, console())
-        if report:
-            console().print(f"report: {report}")
-    if result.interrupted:
-        sys.exit(130)
+        return
+    console().print(first_line(result, spd), highlight=False)
+    print_table(result, spd, console())
+    if report:
+        console().print(f"report: {report}")
 
 
 def _count(text: str) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from ..api import PluginError
 from ..store import DEFAULT_DB
 from .common import console, fail, load_registry, warn_broken
 from .preflight import check_plan_fits, make_executor
+
+if TYPE_CHECKING:
+    from ..experiment.plan import Matrix, Plan
 
 
 @click.command()
@@ -91,118 +95,222 @@ from .preflight import check_plan_fits, make_executor
 @click.option("--wandb-project", default="seqbench", show_default=True,
               help="The project (W&B), experiment (MLflow) or folder name (TensorBoard, CSV).")
 @click.option("--dry-run", is_flag=True, help="Print the planned runs and exit.")
-def run(models, tasks, train_sizes, seeds, matrix_file, preset, model_param, task_param,
-        max_steps, batch_size, lr, val_every, patience, grad_clip, schedule, warmup_steps, cooldown,
-        param_budget, probe_gradients,
-        tbptt, rtrl, tune_trials,
-        tune_extend, tune_lr, tune_seeds, tune_prune, tune_eta, tune_rungs, tune_min_steps,
-        db, executor, workers, retry_failed, logger_names, use_wandb, wandb_project, dry_run,
-        **executor_options):
+def run(**flags):
     """Train every compatible model x task pairing over training sizes and seeds.
 
     Runs already done in the database are skipped, so the same command continues an
     interrupted matrix.
     """
+    opts = RunOptions.of(flags)
+    reg = load_registry()
+    warn_broken(reg)
+    try:
+        parts = _planned_parts(opts, reg)
+        executor_plugin = reg.executor(opts.executor)
+    except PluginError as exc:
+        fail(str(exc))
+    if opts.dry_run:
+        _print_parts(parts, reg, opts.db)
+        return
+    if not any(p.plan.runs for p in parts):
+        fail("no model in this matrix supports any of its tasks: " + "; ".join(
+            s.reason for p in parts for s in p.plan.skipped[:3]))
+    for part in parts:
+        check_plan_fits(part.plan, reg)
+    logger_factory = _logger_set(reg, opts.logger_names, opts.use_wandb, opts.wandb_project,
+                                 opts.db)
+    # The executor first: a cluster that cannot be reached is an error before anything is written.
+    executor_obj = make_executor(executor_plugin, opts.workers, logger_factory,
+                                 opts.executor_options)
+    outcomes = _launch_parts(parts, _open_store(opts.db), executor_obj, opts.retry_failed)
+    _report(outcomes, opts.db, logger_factory)
+
+
+@dataclass(frozen=True)
+class TrainingFlags:
+    """The recipe flags, in [training]'s names; None: not given (the file's or the default)."""
+
+    max_steps: int | None
+    batch_size: int | None
+    lr: float | None
+    val_every: int | None
+    patience: int | None
+    grad_clip: float | None
+    schedule: str | None
+    warmup_steps: int | None
+    cooldown: float | None
+    param_budget: int | None
+    probe_gradients: bool | None
+    tbptt: float | None
+    rtrl: str | None
+
+    def recipe(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class TuningFlags:
+    """The --tune-* flags, in [tuning]'s names; None: not given."""
+
+    trials: int | None
+    extend: int | None
+    lr: str | None  # a comma-separated grid
+    seeds: int | None
+    prune: str | None
+    eta: int | None
+    rungs: int | None
+    min_steps: int | None
+
+    def table(self) -> dict:
+        from ..experiment.matrixfile import parse_list
+
+        out = {k: v for k, v in asdict(self).items() if v is not None and k != "lr"}
+        return {**out, "lr": parse_list(self.lr)} if self.lr else out
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``bench run``'s flags, typed: the matrix they ask for and how it is carried out."""
+
+    models: str | None
+    tasks: str | None
+    train_sizes: str | None
+    seeds: str | None
+    matrix_file: str | None
+    preset: str | None
+    model_param: tuple[str, ...]
+    task_param: tuple[str, ...]
+    training: TrainingFlags
+    tuning: TuningFlags
+    db: str
+    executor: str
+    workers: int
+    retry_failed: bool
+    logger_names: str | None
+    use_wandb: bool
+    wandb_project: str
+    dry_run: bool
+    executor_options: dict  # each goes to the executors that take it
+
+    @classmethod
+    def of(cls, flags: dict) -> "RunOptions":
+        """From Click's parameters: the --tune-* flags to TuningFlags, the recipe flags to
+        TrainingFlags, the rest by name; what is left are the executor options."""
+        flags = dict(flags)
+        flags["probe_gradients"] = flags["probe_gradients"] or None  # off: not given
+        tuning = TuningFlags(**{f.name: flags.pop(f"tune_{f.name}") for f in fields(TuningFlags)})
+        training = TrainingFlags(**{f.name: flags.pop(f.name) for f in fields(TrainingFlags)})
+        named = {f.name: flags.pop(f.name) for f in fields(cls)
+                 if f.name not in ("training", "tuning", "executor_options")}
+        return cls(**named, training=training, tuning=tuning, executor_options=flags)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One matrix file of a study (or the whole matrix): its name, request and plan."""
+
+    name: str
+    matrix: Matrix
+    plan: Plan
+
+
+def _planned_parts(opts: RunOptions, reg) -> list[Part]:
+    """A preset or --matrix folder is a study in parts: one matrix per file, run in turn."""
     from ..experiment import matrixfile
     from ..experiment.plan import plan as make_plan
 
-    reg = load_registry()
-    warn_broken(reg)
-    training = {
-        k: v
-        for k, v in dict(
-            max_steps=max_steps, batch_size=batch_size, lr=lr, val_every=val_every,
-            patience=patience, grad_clip=grad_clip, schedule=schedule,
-            warmup_steps=warmup_steps, cooldown=cooldown, param_budget=param_budget,
-            probe_gradients=probe_gradients or None, tbptt=tbptt, rtrl=rtrl,
-        ).items()
-        if v is not None
-    }
-    tuning = {}
-    if tune_trials is not None:
-        tuning["trials"] = tune_trials
-    if tune_extend is not None:
-        tuning["extend"] = tune_extend
-    if tune_lr:
-        tuning["lr"] = matrixfile.parse_list(tune_lr)
-    if tune_seeds is not None:
-        tuning["seeds"] = tune_seeds
-    for key, value in (("prune", tune_prune), ("eta", tune_eta), ("rungs", tune_rungs),
-                       ("min_steps", tune_min_steps)):
-        if value is not None:
-            tuning[key] = value
-    try:
-        if matrix_file and preset:
-            fail("give --matrix or --preset, not both")
-        # A preset or --matrix folder is a study in parts: one matrix per file, run in turn.
-        source = matrixfile.preset_path(preset) if preset else matrix_file
-        files = matrixfile.matrix_files(source) if source else []
-        parts = [(f.stem, matrixfile.read(f)) for f in files] or [("", {})]
-        matrices = [
-            matrixfile.build_matrix(
-                file_data, models, tasks, train_sizes, seeds, model_param, task_param, training,
-                tuning, list(reg.models), list(reg.tasks),
-            )
-            for _, file_data in parts
-        ]
-        plans = [make_plan(matrix, reg) for matrix in matrices]
-        executor_plugin = reg.executor(executor)
-    except PluginError as exc:
-        fail(str(exc))
+    if opts.matrix_file and opts.preset:
+        fail("give --matrix or --preset, not both")
+    source = matrixfile.preset_path(opts.preset) if opts.preset else opts.matrix_file
+    files = matrixfile.matrix_files(source) if source else []
+    read = [(f.stem, matrixfile.read(f)) for f in files] or [("", {})]
+    matrices = [
+        matrixfile.build_matrix(
+            file_data, opts.models, opts.tasks, opts.train_sizes, opts.seeds, opts.model_param,
+            opts.task_param, opts.training.recipe(), opts.tuning.table(), list(reg.models),
+            list(reg.tasks),
+        )
+        for _, file_data in read
+    ]
+    return [Part(name, matrix, make_plan(matrix, reg))
+            for (name, _), matrix in zip(read, matrices)]
 
-    if dry_run:
-        for (name, _), the_plan in zip(parts, plans):
-            if len(plans) > 1:
-                console().print(f"[bold]part {name}[/bold]")
-            _print_plan(the_plan, reg)
-        if len(plans) > 1:
-            console().print(f"{sum(len(p.runs) for p in plans)} planned runs in {len(plans)} parts")
+
+def _print_parts(parts: list[Part], reg, db: str) -> None:
+    for part in parts:
+        if len(parts) > 1:
+            console().print(f"[bold]part {part.name}[/bold]")
+        _print_plan(part.plan, reg)
+    if len(parts) > 1:
+        console().print(f"{sum(len(p.plan.runs) for p in parts)} planned runs in {len(parts)} parts")
+    _print_done(parts, db)
+
+
+def _print_done(parts: list[Part], db: str) -> None:
+    """How many of the planned runs the database already holds done (read without writing)."""
+    from ..store import Store, StoreError
+
+    if not Path(db).is_file():
         return
-    if not any(p.runs for p in plans):
-        fail("no model in this matrix supports any of its tasks: " + "; ".join(
-            s.reason for p in plans for s in p.skipped[:3]))
-    for the_plan in plans:
-        check_plan_fits(the_plan, reg)
+    ids = [r.run_id for p in parts for r in p.plan.runs]
+    try:
+        with Store(db, readonly=True) as store:
+            status = store.status_of(ids)
+    except StoreError:
+        return  # a database that cannot be read: the launch itself will say why
+    done = sum(status.get(i) == "done" for i in ids)
+    console().print(f"{done} of {len(ids)} planned runs already done in {db}", markup=False)
 
-    from ..experiment.launch import launch
+
+def _open_store(db: str):
+    """The database, checked read-only first: damaged pages are refused before a byte is written."""
     from ..store import NotResultsDatabase, Store, StoreError
 
-    logger_factory = _logger_set(reg, logger_names, use_wandb, wandb_project, db)
-    use_wandb = bool(logger_factory and "wandb" in logger_factory.names)
-    # The executor first: a cluster that cannot be reached is an error before anything is written.
-    executor_obj = make_executor(executor_plugin, workers, logger_factory, executor_options)
     try:
-        if Path(db).is_file():  # damaged pages: refuse before writing a byte (read-only check)
+        if Path(db).is_file():
             try:
                 with Store(db, readonly=True) as existing:
                     existing.check()
             except NotResultsDatabase:
                 pass  # no tables yet: maybe another launch is creating them; Store(db) decides
-        store = Store(db)
+        return Store(db)
     except StoreError as exc:
         fail(str(exc))
+
+
+def _launch_parts(parts: list[Part], store, executor_obj, retry_failed: bool) -> list:
+    """Each part in turn (a Ctrl-C stops at the part it interrupted), then the summary."""
+    from ..analysis.tables import print_summary
+    from ..experiment.launch import launch
+    from ..store import StoreError
+
     out = console()
+    outcomes = []
     try:
         with store:
-            outcomes = []
-            for (name, _), matrix, the_plan in zip(parts, matrices, plans):
-                if len(plans) > 1:
-                    out.print(f"part {name}: {len(the_plan.runs)} planned runs")
-                outcomes.append(launch(the_plan, matrix, store, executor_obj, out,
+            for part in parts:
+                if len(parts) > 1:
+                    out.print(f"part {part.name}: {len(part.plan.runs)} planned runs")
+                outcomes.append(launch(part.plan, part.matrix, store, executor_obj, out,
                                        retry_failed=retry_failed))
                 if outcomes[-1].interrupted:
                     break
-            from ..analysis.tables import print_summary
-
             print_summary(store.runs(), out, run_ids=set().union(*(o.planned for o in outcomes)))
     except StoreError as exc:  # the file went bad while the matrix ran (disk full, damaged)
         fail(str(exc))
+    return outcomes
+
+
+def _report(outcomes: list, db: str, logger_factory) -> None:
+    """Failures, where the loggers wrote, and the exit status (130 interrupted, 1 failures)."""
+    out = console()
     failed = sum(o.failed for o in outcomes)
     if failed:
         out.print(
             f"[red]{failed} runs failed[/red]: see `bench results --db {db} "
             "--status failed --json` for their errors"
         )
+    use_wandb = bool(logger_factory and "wandb" in logger_factory.names)
     if use_wandb and os.environ["WANDB_MODE"] == "offline":
         runs = Path(db).parent / "wandb" / "wandb" / "offline-run-*"
         out.print(f"W&B runs saved offline; upload them with: wandb sync {runs}")
@@ -256,8 +364,11 @@ def _print_plan(the_plan, reg) -> None:
             ", ".join(f"{k}={v}" for k, v in r.trial.items() if k not in ("stage", "per")),
         )
     out.print(table)
+    for lbl in the_plan.labels:  # markup off: a label is the user's text
+        out.print(f"{lbl.task} is labelled {lbl.label!r} in the tables (not part of any run's "
+                  "identity)", markup=False, highlight=False)
     if the_plan.tuning:
-        from ..experiment.tuning import describe
+        from ..experiment.rounds import describe
 
         for line in describe(the_plan.searches, the_plan.tuning, the_plan.seeds):
             out.print(line, soft_wrap=True)

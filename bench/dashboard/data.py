@@ -278,6 +278,7 @@ def build_snapshot(path: Path, version: str, *, pairs: Any, confidence: float,
     """Read the database at ``path`` and analyse it: everything the page shows."""
     from ..analysis.glance import short_labels
     from ..analysis.tables import export_record
+    from ..analysis.task_labels import label_cells, read_labels
 
     snap = Snapshot(path, version)
     snap.confidence = confidence
@@ -293,6 +294,7 @@ def build_snapshot(path: Path, version: str, *, pairs: Any, confidence: float,
 
     analysis, error = run_analysis(runs, curves, pairs, confidence, n_boot)
     analysis = clean(analysis)
+    label_cells(analysis, runs, read_labels(path))  # the names the matrices gave
     summary["analysis"] = _analysis_header(analysis, error)
     labels = short_labels((c["task"], c.get("variant") or {}) for c in analysis.get("cells", []))
 

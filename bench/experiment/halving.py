@@ -9,9 +9,8 @@ from dataclasses import dataclass, field, replace
 from ..api import PluginError, Range
 from .qmc import draw
 from .schedule import Kind, Schedule
-from .tuning import (
-    META, Round, Search, Tuning, lr_bounds, lr_edge, per_meta, select_trial, trial_key,
-)
+from .rounds import Round, Search, lr_bounds, lr_edge, per_meta
+from .tuning import META, Tuning, select_trial, trial_key
 
 
 def promote(scores: dict[int, float], keep: int) -> list[int]:
@@ -48,7 +47,7 @@ class _Race:
 
 class HalvingTuner:
     """The rungs of a plan's tuning, then the selected trials on the evaluation seeds (the same
-    interface as :class:`.tuning.Tuner`: ``first``, ``extension`` for each next rung,
+    interface as :class:`.rounds.Tuner`: ``first``, ``extension`` for each next rung,
     ``evaluation``)."""
 
     def __init__(self, searches: list[Search], tuning: Tuning, eval_seeds: list[int]):

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..util import now
 from ..store import Store
+from . import labels
 from .leases import Leases
 from .plan import Matrix, Plan, RunSpec
 
@@ -44,6 +45,7 @@ def launch(
     """Run what is missing (with tuning: the trials on the tuning seeds, any extension rounds,
     then the selected trials on every evaluation seed)."""
     store.add_matrix(plan.matrix_id, asdict(matrix), now())
+    labels.save(store, plan.matrix_id, plan.labels, now())
     outcome = Outcome()
     planned = list(plan.runs)
     if plan.tuning:
@@ -52,8 +54,7 @@ def launch(
               console, retry_failed, outcome)
     if plan.tuning and not outcome.interrupted:
         tuner = plan.tuner()
-        # Each round's decisions come from the stored records only, so a relaunch repeats
-        # them and skips what is done.
+        # decided from stored records only, so a relaunch repeats each decision
         while not outcome.interrupted:
             records = {r["run_id"]: r for r in store.runs()}
             extra = tuner.extension(records)
@@ -82,99 +83,126 @@ def launch(
 
 
 def run_stage(label, runs, store, executor, console, retry_failed, outcome: Outcome, *,
-           gate=None, saved=None) -> None:
+              gate=None, saved=None) -> None:
     """One batch of runs with a progress bar; Ctrl-C keeps what finished.
 
     ``gate(spec)`` (optional) is asked just before a run is handed out; False skips it (a budget
     that has run out, a decision already reached). ``saved(record)`` (optional) sees every record
     once it is stored.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     if not runs:
         return
     status = store.status_of(r.run_id for r in runs)
     todo = select_todo(runs, status, retry_failed)
     leases = Leases(store.path)
     busy = leases.held_elsewhere(store, (r.run_id for r in todo))
-    left_running = sum(status.get(r.run_id) == "running" for r in todo) - len(busy)
+    _announce(label, runs, todo, status, busy, store.path, retry_failed, console)
+    if todo:
+        _Stage(label, todo, store, leases, retry_failed, outcome, gate, saved).run(executor,
+                                                                                   console)
+
+
+def _announce(label: str, runs: list[RunSpec], todo: list[RunSpec], status: dict[str, str],
+              busy: set, path, retry_failed: bool, console) -> None:
+    """What the stage skips, redoes and leaves to another launch."""
     skipped = len(runs) - len(todo)
     if skipped:
         kept = "done" if retry_failed else "done, failed or diverged"
         console.print(
-            f"{label}: {skipped} of {len(runs)} runs already {kept} in {store.path}; skipping them"
+            f"{label}: {skipped} of {len(runs)} runs already {kept} in {path}; skipping them"
             + ("" if retry_failed else " (--retry-failed reruns failed and diverged ones)")
         )
+    left_running = sum(status.get(r.run_id) == "running" for r in todo) - len(busy)
     if left_running:
         console.print(f"{left_running} runs were left unfinished by an earlier launch; redoing them")
     if busy:
-        console.print(f"{len(busy)} runs are being trained by another launch on {store.path}; "
+        console.print(f"{len(busy)} runs are being trained by another launch on {path}; "
                       "doing the others, then waiting for those")
-    if not todo:
-        return
-    by_id = {r.run_id: r for r in todo}
-    in_flight: set[str] = set()
-    elsewhere: set[str] = set()  # runs another launch holds: waited for, taken over if it dies
-    counts = Outcome()
-    with leases, Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
-    ) as progress:
-        bar = progress.add_task(label, total=len(todo), last="")
 
-        def on_start(spec: dict) -> bool:
-            """Claim the run; False tells the executor to skip it (another launch has it)."""
-            run_id = RunSpec.from_dict(spec).run_id
-            if gate is not None and not gate(by_id[run_id]):
-                progress.update(bar, advance=1,
-                                last=f"{run_id}: not started (budget spent or decision reached)")
-                return False
-            claimed = leases.claim(store, by_id[run_id], retry_failed)
-            if claimed == "claimed":
-                in_flight.add(run_id)
-                return True
-            if claimed == "held":
-                elsewhere.add(run_id)
-            else:
-                progress.update(bar, advance=1, last=f"{run_id}: finished by another launch")
+
+class _Stage:
+    """The runs of one stage in flight: claimed through leases, stored as they come back."""
+
+    def __init__(self, label: str, todo: list[RunSpec], store: Store, leases: Leases,
+                 retry_failed: bool, outcome: Outcome, gate, saved):
+        self.label, self.todo, self.store, self.leases = label, todo, store, leases
+        self.retry_failed, self.outcome, self.gate, self.saved = retry_failed, outcome, gate, saved
+        self.by_id = {r.run_id: r for r in todo}
+        self.in_flight: set[str] = set()
+        self.elsewhere: set[str] = set()  # runs another launch holds: waited for, taken over
+        self.counts = Outcome()
+        self.progress = self.bar = None
+
+    def run(self, executor, console) -> None:
+        from rich.progress import (
+            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+        )
+
+        with self.leases, Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console,
+        ) as self.progress:
+            self.bar = self.progress.add_task(self.label, total=len(self.todo), last="")
+            try:
+                executor.run([r.to_dict() for r in self.todo], self.on_start, self.on_record)
+                self._finish_elsewhere(executor)
+            except KeyboardInterrupt:
+                self._interrupted()
+
+    def _note(self, advance: int = 0, **fields) -> None:
+        self.progress.update(self.bar, advance=advance, **fields)
+
+    def on_start(self, spec: dict) -> bool:
+        """Claim the run; False tells the executor to skip it (another launch has it)."""
+        run_id = RunSpec.from_dict(spec).run_id
+        if self.gate is not None and not self.gate(self.by_id[run_id]):
+            self._note(1, last=f"{run_id}: not started (budget spent or decision reached)")
             return False
+        claimed = self.leases.claim(self.store, self.by_id[run_id], self.retry_failed)
+        if claimed == "claimed":
+            self.in_flight.add(run_id)
+            return True
+        if claimed == "held":
+            self.elsewhere.add(run_id)
+        else:
+            self._note(1, last=f"{run_id}: finished by another launch")
+        return False
 
-        def on_record(record: dict) -> None:
-            if record["run_id"] not in in_flight:
-                return  # an executor that ignored on_start's False: the other launch stores it
-            store.save(record)
-            in_flight.discard(record["run_id"])
-            if saved is not None:
-                saved(record)
-            for o in (counts, outcome):
-                setattr(o, record["status"], getattr(o, record["status"]) + 1)
-            progress.update(bar, advance=1, last=_describe(record))
+    def on_record(self, record: dict) -> None:
+        if record["run_id"] not in self.in_flight:
+            return  # an executor that ignored on_start's False: the other launch stores it
+        self.store.save(record)
+        self.in_flight.discard(record["run_id"])
+        if self.saved is not None:
+            self.saved(record)
+        for o in (self.counts, self.outcome):
+            setattr(o, record["status"], getattr(o, record["status"]) + 1)
+        self._note(1, last=_describe(record))
 
-        try:
-            executor.run([r.to_dict() for r in todo], on_start, on_record)
-            # Later stages need these results, and the summary shows them: wait for the runs
-            # other launches are training, and do those whose launch stopped renewing its lease.
-            if elsewhere:
-                progress.update(bar, last=f"waiting for {len(elsewhere)} runs another launch "
-                                "is training (Ctrl-C leaves them to it)")
-            while elsewhere:
-                finished, free = leases.wait(store, elsewhere)
-                elsewhere -= finished | free
-                progress.update(bar, advance=len(finished),
-                                last=f"{len(finished)} runs finished by another launch")
-                if free:
-                    progress.update(bar, last=f"another launch left {len(free)} runs; doing them")
-                    executor.run([by_id[i].to_dict() for i in sorted(free)], on_start, on_record)
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-            store.forget_running(in_flight, leases.owner)
-            finished = counts.done + counts.diverged + counts.failed
-            progress.update(
-                bar,
-                description=f"[yellow]{label} interrupted",
-                last=f"{finished} finished and kept, {len(todo) - finished} left "
-                f"({len(in_flight)} were in flight); run the same command to continue",
-            )
+    def _finish_elsewhere(self, executor) -> None:
+        """Later stages and the summary need these: wait for the runs other launches train, and
+        do those whose launch stopped renewing its lease."""
+        if self.elsewhere:
+            self._note(last=f"waiting for {len(self.elsewhere)} runs another launch is training "
+                       "(Ctrl-C leaves them to it)")
+        while self.elsewhere:
+            finished, free = self.leases.wait(self.store, self.elsewhere)
+            self.elsewhere -= finished | free
+            self._note(len(finished), last=f"{len(finished)} runs finished by another launch")
+            if free:
+                self._note(last=f"another launch left {len(free)} runs; doing them")
+                executor.run([self.by_id[i].to_dict() for i in sorted(free)], self.on_start,
+                             self.on_record)
+
+    def _interrupted(self) -> None:
+        self.outcome.interrupted = True
+        self.store.forget_running(self.in_flight, self.leases.owner)
+        finished = self.counts.done + self.counts.diverged + self.counts.failed
+        self._note(
+            description=f"[yellow]{self.label} interrupted",
+            last=f"{finished} finished and kept, {len(self.todo) - finished} left "
+            f"({len(self.in_flight)} were in flight); run the same command to continue",
+        )
 
 
 def _describe(record: dict) -> str:

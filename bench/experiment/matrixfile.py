@@ -19,8 +19,10 @@ A matrix file::
 
     [task_params.copy]
     T = [10, 50, 100]       # a list sweeps the task parameter
+    [task_params.classification]
+    label = "TREC-6"        # the variant's name in the tables; never part of a run's identity
 
-    [tuning]                # equal tuning budget (bench/experiment/tuning.py)
+    [tuning]                # equal tuning budget (bench/experiment/tuning.py, rounds.py)
     trials = 8              # per model and cell, quasi-random in the model's own search space
     seeds = 1               # tuning seeds: 1 = seed 10000 (N = 10000..), or a list such as
                             # [100, 101]; never an evaluation seed. The best trial on
@@ -49,7 +51,8 @@ from typing import Any
 from ..api import PluginError
 from ..limits import MAX_SEED, MAX_SEEDS
 from ..util import did_you_mean, shown
-from .plan import TRAINING, Matrix
+from .plan import Matrix
+from .recipe import TRAINING
 
 MAX_FILE_BYTES = 1_000_000  # a matrix file is a page of settings; this is checked before reading
 
@@ -92,12 +95,34 @@ def preset_path(name: str) -> Path:
 def read(path: str | Path) -> dict[str, Any]:
     """Parse and check a matrix file; returns the raw sections (merged with CLI flags later)."""
     path = Path(path)
+    data = _parsed(path)
+    if not data:
+        raise PluginError(
+            f"matrix file {path} sets nothing; give at least one of {', '.join(TOP_KEYS)} "
+            "(an empty file would silently plan the whole default matrix)"
+        )
+    for key in data:
+        if key not in TOP_KEYS:
+            raise PluginError(
+                f"matrix file {path}: unknown key {key!r}{did_you_mean(key, TOP_KEYS)}"
+            )
+    _check_lists(path, data)
+    _check_tables(path, data)
+    sizes = data.get("train_sizes", [])
+    if isinstance(sizes, dict):
+        data["train_sizes"] = {t: [size_value(v) for v in vs] for t, vs in sizes.items()}
+    elif "train_sizes" in data:
+        data["train_sizes"] = [size_value(v) for v in sizes]
+    return data
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    """The file's TOML; one line naming the file for anything that is not a page of TOML."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise PluginError(f"matrix file {path} is larger than {MAX_FILE_BYTES:,} bytes; "
                               "a matrix file is a page of settings")
-        text = path.read_bytes().decode("utf-8")
-        data = tomllib.loads(text)
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise PluginError(f"matrix file not found: {path}") from None
     except UnicodeDecodeError:
@@ -111,16 +136,10 @@ def read(path: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:  # a folder, no permission, a NUL in the path
         reason = getattr(exc, "strerror", None) or exc
         raise PluginError(f"matrix file {path} cannot be read ({reason})") from None
-    if not data:
-        raise PluginError(
-            f"matrix file {path} sets nothing; give at least one of {', '.join(TOP_KEYS)} "
-            "(an empty file would silently plan the whole default matrix)"
-        )
-    for key in data:
-        if key not in TOP_KEYS:
-            raise PluginError(
-                f"matrix file {path}: unknown key {key!r}{did_you_mean(key, TOP_KEYS)}"
-            )
+
+
+def _check_lists(path: Path, data: dict[str, Any]) -> None:
+    """models, tasks and seeds: lists of names or seeds; train_sizes: a list or one per task."""
     for key in ("models", "tasks", "seeds"):
         if key in data and not isinstance(data[key], list):
             raise PluginError(f"matrix file {path}: {key!r} must be a list")
@@ -138,6 +157,10 @@ def read(path: str | Path) -> dict[str, Any]:
         raise PluginError(
             f"matrix file {path}: 'train_sizes' must be a list, or a table of lists per task"
         )
+
+
+def _check_tables(path: Path, data: dict[str, Any]) -> None:
+    """The sections are tables, and [training] names recipe keys only."""
     for key in ("training", "model_params", "task_params", "tuning"):
         if key in data and not isinstance(data[key], dict):
             raise PluginError(f"matrix file {path}: [{key}] must be a table")
@@ -147,11 +170,6 @@ def read(path: str | Path) -> dict[str, Any]:
                 raise PluginError(
                     f"matrix file {path}: unknown training key {k!r}{did_you_mean(k, TRAINING)}"
                 )
-    if isinstance(sizes, dict):
-        data["train_sizes"] = {t: [size_value(v) for v in vs] for t, vs in sizes.items()}
-    elif "train_sizes" in data:
-        data["train_sizes"] = [size_value(v) for v in sizes]
-    return data
 
 
 def scoped_params(table: dict) -> dict[str, dict]:

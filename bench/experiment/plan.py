@@ -9,67 +9,27 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from ..api import (
-    TUNABLE_RECIPE, Choice, ModelPlugin, Param, PluginError, Range, check_space, resolve_params,
+    TUNABLE_RECIPE, Choice, ModelPlugin, PluginError, Range, TaskPlugin, check_space,
+    resolve_params,
 )
-from ..limits import MAX_PARAMS, MAX_RUNS, MAX_SEED, MAX_SEEDS, MAX_TRAIN_SIZE
-from ..util import did_you_mean, shown
+from ..limits import MAX_RUNS, MAX_SEED, MAX_SEEDS, MAX_TRAIN_SIZE
 from ..registry import Registry
-from .sampling import divisors_only
-from .algorithms import RTRL_MODES, check_recipe
+from ..util import did_you_mean, shown
+from . import labels as task_labels
+from .algorithms import check_recipe
 from .halving import HalvingTuner
-from .schedule import Kind, Schedule, unread_keys
-from .tuning import LR, Search, Tuner, Tuning
-
-# The training recipe is the same for every model of a task (a fair comparison); the tuning
-# protocol varies only the recipe keys a model's search space names (api.TUNABLE_RECIPE).
-TRAINING: dict[str, Param] = {
-    # Upper bounds: what a machine can honour (see api's limits); every value is checked before
-    # anything is planned or allocated.
-    "max_steps": Param(1000, "optimizer steps at most", minimum=1, maximum=10_000_000),
-    "batch_size": Param(32, "examples per step", minimum=1, maximum=65_536),
-    "lr": LR,
-    "weight_decay": Param(0.01, "AdamW weight decay", minimum=0.0, maximum=10.0),
-    "schedule": Param("wsd", "learning-rate schedule: wsd (warm-up, constant, then a cooldown "
-                      "once early stopping's patience runs out or before the step cap), or the "
-                      "earlier cosine / constant over max_steps", tuple(k.value for k in Kind)),
-    "warmup_steps": Param(100, "wsd: optimizer steps of linear warm-up, the same for every model "
-                          "(at most until the step cap's cooldown)", minimum=0,
-                          maximum=10_000_000),
-    "cooldown": Param(0.2, "wsd: cooldown length as a share of the steps trained before it (at "
-                      "least 2 validations); the rate decays to 0 as 1 - sqrt", minimum=0.0,
-                      maximum=1.0, min_open=True),
-    "warmup": Param(0.05, "cosine, constant: share of max_steps spent warming the learning rate "
-                    "up from 0", minimum=0.0, maximum=0.5),
-    "grad_clip": Param(1.0, "gradient-norm clipping threshold; 0 turns clipping off", minimum=0.0),
-    "val_every": Param(100, "validate every this many steps", minimum=1, maximum=10_000_000),
-    "patience": Param(5, "stop after this many validations without improvement; 0 = never",
-                      minimum=0, maximum=100_000),
-    "val_limit": Param(0, "score at most this many validation examples; 0 = all", minimum=0,
-                       maximum=MAX_TRAIN_SIZE),
-    "param_budget": Param(0, "size each model's width to this many parameters; 0 = off",
-                          minimum=0, maximum=MAX_PARAMS),
-    # The mechanisms of issue 10 (see experiment/probes.py and experiment/tbptt.py).
-    "probe_gradients": Param(False, "record gradient probes: per-position input-gradient norms "
-                             "at step 0 and every validation, the pre-clip norm every step"),
-    "tbptt": Param(0.0, "truncated BPTT window (aligned tasks, recurrent models): K steps (a "
-                   "whole number), a share of the sequence length (below 1), or 0 = full BPTT",
-                   minimum=0.0),
-    "rtrl": Param("off", "real-time recurrent learning (aligned tasks, one-layer Elman RNN): "
-                  "an update every time step (online) or one per batch (accumulated)",
-                  RTRL_MODES),
-}
-# Keys that join a run's identity (its run_id) only when they differ from these values, so that
-# runs stored before the keys existed keep their ids; and keys that never do: probing records
-# the gradients without changing the result (tests/test_gradients.py), so a probed run is the
-# same run and the analysis never counts it twice.
-IDENTITY_IF_NOT = {"tbptt": 0.0, "rtrl": "off"}
-NOT_IDENTITY = ("probe_gradients",)
-# Model parameters likewise: the GRU's update_bias = 0 is torch's initialisation, as before it.
-MODEL_IDENTITY_IF_NOT = {"update_bias": 0.0}
+from .labels import TaskLabel
+from .recipe import (
+    IDENTITY_IF_NOT, MODEL_IDENTITY_IF_NOT, NOT_IDENTITY, TRAINING, check_schedule_keys,
+)
+from .rounds import Search, Tuner
+from .sampling import divisors_only
+from .schedule import unread_keys
+from .tuning import Tuning
 
 
 @dataclass(frozen=True)
@@ -133,6 +93,7 @@ class Plan:
     seeds: list[int] = field(default_factory=list)  # the evaluation seeds
     tuning: Tuning | None = None
     searches: list[Search] = field(default_factory=list)  # with tuning: what each model tunes
+    labels: list[TaskLabel] = field(default_factory=list)  # names the matrix gave task variants
 
     def tuner(self) -> Tuner | HalvingTuner:
         """The tuning rounds (or rungs) of this plan (the first is :attr:`runs`)."""
@@ -175,12 +136,15 @@ def _sweep(values: Mapping[str, Any]) -> list[dict]:
     combos = 1
     for axis in axes:  # counted before any is built: three lists of 1000 are 10**9 dicts
         combos *= len(axis)
-        if combos > MAX_RUNS:
-            raise PluginError(
-                f"parameters {', '.join(map(repr, keys))} sweep more than {MAX_RUNS:,} "
-                f"combinations; a matrix plans at most {MAX_RUNS:,} runs"
-            )
+        check_max_runs(combos, f"combinations of parameters {', '.join(map(repr, keys))}", "runs")
     return [dict(zip(keys, combo)) for combo in itertools.product(*axes)]
+
+
+def check_max_runs(count: int, what: str, instead: str) -> None:
+    """The one limit on a matrix's size: PluginError once ``count`` passes MAX_RUNS."""
+    if count > MAX_RUNS:
+        raise PluginError(f"this matrix has more than {MAX_RUNS:,} {what}; a matrix plans at "
+                          f"most that many {instead}")
 
 
 def _scoped(owner_kind: str, params: Mapping, names: list[str], declared_by: dict) -> dict:
@@ -250,151 +214,175 @@ def check_sizes_and_seeds(matrix: Matrix) -> None:
             seen.add(v)
 
 
-def check_schedule_keys(recipe: dict, given: Mapping) -> None:
-    """A recipe key the chosen schedule does not read is a mistake, never silently ignored: an
-    older matrix file that sets ``warmup`` (a share) meant the cosine schedule, once the default."""
-    unread = sorted(unread_keys(recipe) & set(given))
-    if unread:
-        key = unread[0]
-        raise PluginError(
-            f"training key {key!r} is not read by schedule {recipe['schedule']!r}"
-            + (" (it warms up over warmup_steps); set schedule = \"cosine\" to reproduce runs "
-               "made before wsd became the default" if key == "warmup" else
-               f"; it belongs to schedule {Kind.WSD.value!r}")
-        )
-    # The default warm-up shortens to fit a short budget; one the matrix asks for must fit.
-    if "warmup_steps" in given and recipe["schedule"] == Kind.WSD:
-        cap_start = Schedule.from_recipe(recipe).cap_start
-        if recipe["warmup_steps"] > cap_start:
-            raise PluginError(
-                f"warmup_steps = {recipe['warmup_steps']:,} does not fit max_steps = "
-                f"{recipe['max_steps']:,}: the cooldown before the step cap starts at step "
-                f"{cap_start:,}; lower warmup_steps or raise max_steps"
-            )
-
-
 def plan(matrix: Matrix, reg: Registry) -> Plan:
     """Expand a matrix into runs. Raises PluginError (one line) on anything invalid."""
     check_sizes_and_seeds(matrix)
-    models = [reg.model(m) for m in dict.fromkeys(matrix.models)]
-    tasks = [reg.task(t) for t in dict.fromkeys(matrix.tasks)]
-    model_params = _scoped(
-        "model", matrix.model_params, [m.name for m in models], {m.name: m.defaults for m in models}
-    )
-    task_params = _scoped(
-        "task", matrix.task_params, [t.name for t in tasks], {t.name: t.params for t in tasks}
-    )
-    names = [t.name for t in tasks]
-    for scoped in (matrix.train_sizes if isinstance(matrix.train_sizes, dict) else {},
-                   {k: v for k, v in matrix.training.items() if isinstance(v, dict)}):
-        for name in scoped:
-            if name not in names:
-                raise PluginError(
-                    f"training sizes or recipe given for {name!r}, which is not a task of this "
-                    f"matrix{did_you_mean(name, names)}"
-                )
-    tuning = Tuning.parse(matrix.tuning, matrix.seeds) if matrix.tuning else None
-    for name in tuning.space if tuning else ():
-        if name not in [m.name for m in models]:
-            raise PluginError(f"[tuning.space.{name}] names a model not in this matrix"
-                              f"{did_you_mean(name, [m.name for m in models])}")
+    scope = _Scope.of(matrix, reg)
+    tuning = _tuning(matrix, scope)
     matrix_id = hashlib.sha256(
-        json.dumps(asdict(matrix), sort_keys=True, default=str).encode()
+        json.dumps(asdict(replace(matrix, task_params=scope.given_task_params)), sort_keys=True,
+                   default=str).encode()
     ).hexdigest()[:12]
-
-    runs: list[RunSpec] = []
-    skipped: list[Skipped] = []
-    searches: list[Search] = []
-    for task in tasks:
-        training = matrix.training_for(task.name)
-        if tuning and "lr" in training:
-            raise PluginError("the learning rate is tuned: set lr in [tuning] or [training], not both")
-        training_sweep = [resolve_params("training", TRAINING, t) for t in _sweep(training)]
-        varied = [k for k, v in training.items() if isinstance(v, list)]
-        swept_task = [k for k, v in task_params[task.name].items() if isinstance(v, list)]
-        for tparams in _sweep(task_params[task.name]):
-            tp = resolve_params(f"task {task.name!r}", task.params, tparams)
-            kind = task.kind_for(tp)
-            stored_tp = task.stored_params(tp)
-            for recipe in training_sweep:
-                check_recipe(recipe, kind, f"task {task.name!r}")
-                check_schedule_keys(recipe, training)
-            for model in models:
-                if kind not in model.kinds:
-                    skipped.append(
-                        Skipped(
-                            model.name,
-                            task.name,
-                            f"task {task.name!r} is {kind}; model {model.name!r} supports "
-                            f"{', '.join(model.kinds)}",
-                        )
-                    )
+    out = _Expansion(matrix, matrix_id, tuning)
+    for task in scope.tasks:
+        for variant in _variants(task, matrix, scope, tuning):
+            if task.name in scope.labels:
+                out.labels.append(TaskLabel(task.name, variant.params, scope.labels[task.name]))
+            for model in scope.models:
+                if variant.kind not in model.kinds:
+                    out.skip(model, variant)
                     continue
-                for mparams in _sweep(model_params[model.name]):
+                for mparams in _sweep(scope.model_params[model.name]):
                     mp = resolve_params(f"model {model.name!r}", model.defaults, mparams)
-                    if tuning:
-                        pinned = {*model_params[model.name], *training}
-                        label = " ".join([task.name, *(f"{k}={tp[k]}" for k in swept_task)])
-                        for recipe in training_sweep:
-                            if len(searches) * tuning.trials > MAX_RUNS:
-                                raise PluginError(
-                                    f"this matrix has more than {MAX_RUNS:,} tuning trials; a "
-                                    "matrix plans at most that many runs"
-                                )
-                            searches += _searches(
-                                model, task.name, kind, stored_tp, mp, recipe, varied, pinned,
-                                label, matrix.sizes_for(task.name), tuning, matrix_id,
-                            )
-                        continue
-                    for recipe, size, seed in itertools.product(
-                        training_sweep, matrix.sizes_for(task.name), matrix.seeds
-                    ):
-                        trial = {k: recipe[k] for k in varied}
-                        if len(runs) >= MAX_RUNS:
-                            raise PluginError(
-                                f"this matrix has more than {MAX_RUNS:,} runs; a matrix plans at "
-                                "most that many (fewer seeds, sizes or swept values)"
-                            )
-                        runs.append(
-                            RunSpec(
-                                model=model.name,
-                                task=task.name,
-                                kind=kind,
-                                train_size=size,
-                                seed=seed,
-                                model_params=mp,
-                                task_params=stored_tp,
-                                training=recipe,
-                                matrix_id=matrix_id,
-                                trial=trial,
-                            )
-                        )
-    the_plan = Plan([], skipped, matrix_id, list(matrix.seeds), tuning, searches)
-    if tuning:
-        if len(searches) * tuning.trials > MAX_RUNS:
-            raise PluginError(f"this matrix has more than {MAX_RUNS:,} tuning trials; a matrix "
-                              "plans at most that many runs")
-        runs = the_plan.tuner().first
-    # The same configuration twice (e.g. a swept value equal to another) is one run.
-    the_plan.runs = list({r.run_id: r for r in runs}.values())
-    return the_plan
+                    out.add(variant, model, mp, pinned={*scope.model_params[model.name]})
+    return out.plan()
 
 
-def _searches(
-    model: ModelPlugin, task: str, kind: str, tp: dict, mp: dict, recipe: dict, varied: list,
-    pinned: set, label: str, sizes: list, tuning: Tuning, matrix_id: str,
-) -> list[Search]:
+@dataclass
+class _Scope:
+    """The plugins a matrix names, each with its own parameters, and the labels it gives."""
+
+    models: list[ModelPlugin]
+    tasks: list[TaskPlugin]
+    model_params: dict[str, dict]
+    task_params: dict[str, dict]
+    given_task_params: dict[str, dict]  # as the matrix gave them, less the labels
+    labels: dict[str, str]  # task -> its label
+
+    @classmethod
+    def of(cls, matrix: Matrix, reg: Registry) -> "_Scope":
+        models = [reg.model(m) for m in dict.fromkeys(matrix.models)]
+        tasks = [reg.task(t) for t in dict.fromkeys(matrix.tasks)]
+        given, labels = task_labels.split(matrix.task_params)
+        model_params = _scoped("model", matrix.model_params, [m.name for m in models],
+                               {m.name: m.defaults for m in models})
+        task_params = _scoped("task", given, [t.name for t in tasks],
+                              {t.name: t.params for t in tasks})
+        names = [t.name for t in tasks]
+        for what, scoped in (
+            ("training sizes or recipe", matrix.train_sizes
+             if isinstance(matrix.train_sizes, dict) else {}),
+            ("training sizes or recipe",
+             {k: v for k, v in matrix.training.items() if isinstance(v, dict)}),
+            ("a label", labels),
+        ):
+            for name in scoped:
+                if name not in names:
+                    raise PluginError(f"{what} given for {name!r}, which is not a task of this "
+                                      f"matrix{did_you_mean(name, names)}")
+        for name, label in labels.items():
+            task_labels.check_unswept(name, label, task_params[name])
+        return cls(models, tasks, model_params, task_params, given, labels)
+
+
+def _tuning(matrix: Matrix, scope: _Scope) -> Tuning | None:
+    if not matrix.tuning:
+        return None
+    tuning = Tuning.parse(matrix.tuning, matrix.seeds)
+    names = [m.name for m in scope.models]
+    for name in tuning.space:
+        if name not in names:
+            raise PluginError(f"[tuning.space.{name}] names a model not in this matrix"
+                              f"{did_you_mean(name, names)}")
+    return tuning
+
+
+@dataclass
+class _Variant:
+    """One task variant (a combination of its swept parameters) with its training recipes."""
+
+    task: str
+    kind: str
+    params: dict  # the task parameters as its runs store them
+    search_label: str  # the variant in words: the task and its swept values
+    recipes: list[dict]  # every combination of the swept recipe keys, resolved
+    varied: list[str]  # the recipe keys swept
+    given: dict  # the recipe keys the matrix set: never tuned
+    sizes: list[int | None]
+
+
+def _variants(task: TaskPlugin, matrix: Matrix, scope: _Scope,
+              tuning: Tuning | None) -> list[_Variant]:
+    training = matrix.training_for(task.name)
+    if tuning and "lr" in training:
+        raise PluginError("the learning rate is tuned: set lr in [tuning] or [training], not both")
+    recipes = [resolve_params("training", TRAINING, t) for t in _sweep(training)]
+    varied = [k for k, v in training.items() if isinstance(v, list)]
+    swept = [k for k, v in scope.task_params[task.name].items() if isinstance(v, list)]
+    out = []
+    for tparams in _sweep(scope.task_params[task.name]):
+        tp = resolve_params(f"task {task.name!r}", task.params, tparams)
+        kind = task.kind_for(tp)
+        for recipe in recipes:
+            check_recipe(recipe, kind, f"task {task.name!r}")
+            check_schedule_keys(recipe, training)
+        out.append(_Variant(
+            task.name, kind, task.stored_params(tp),
+            " ".join([task.name, *(f"{k}={tp[k]}" for k in swept)]), recipes, varied, training,
+            matrix.sizes_for(task.name),
+        ))
+    return out
+
+
+class _Expansion:
+    """The runs (or, with tuning, the searches) of a matrix, gathered pairing by pairing."""
+
+    def __init__(self, matrix: Matrix, matrix_id: str, tuning: Tuning | None):
+        self.matrix, self.matrix_id, self.tuning = matrix, matrix_id, tuning
+        self.runs: list[RunSpec] = []
+        self.skipped: list[Skipped] = []
+        self.searches: list[Search] = []
+        self.labels: list[TaskLabel] = []
+
+    def skip(self, model: ModelPlugin, variant: _Variant) -> None:
+        self.skipped.append(Skipped(
+            model.name, variant.task,
+            f"task {variant.task!r} is {variant.kind}; model {model.name!r} supports "
+            f"{', '.join(model.kinds)}",
+        ))
+
+    def add(self, variant: _Variant, model: ModelPlugin, mp: dict, pinned: set) -> None:
+        """One model in one task variant: its searches with tuning, else its runs."""
+        if self.tuning:
+            for recipe in variant.recipes:
+                self.searches += _searches(model, variant, mp, recipe, pinned | {*variant.given},
+                                           self.tuning, self.matrix_id)
+                check_max_runs(len(self.searches) * self.tuning.trials, "tuning trials", "runs")
+            return
+        combos = itertools.product(variant.recipes, variant.sizes, self.matrix.seeds)
+        check_max_runs(len(self.runs) + len(variant.recipes) * len(variant.sizes)
+                       * len(self.matrix.seeds), "runs", "(fewer seeds, sizes or swept values)")
+        self.runs += [
+            RunSpec(model=model.name, task=variant.task, kind=variant.kind, train_size=size,
+                    seed=seed, model_params=mp, task_params=variant.params, training=recipe,
+                    matrix_id=self.matrix_id, trial={k: recipe[k] for k in variant.varied})
+            for recipe, size, seed in combos
+        ]
+
+    def plan(self) -> Plan:
+        out = Plan([], self.skipped, self.matrix_id, list(self.matrix.seeds), self.tuning,
+                   self.searches, self.labels)
+        runs = out.tuner().first if self.tuning else self.runs
+        # The same configuration twice (e.g. a swept value equal to another) is one run.
+        out.runs = list({r.run_id: r for r in runs}.values())
+        return out
+
+
+def _searches(model: ModelPlugin, variant: _Variant, mp: dict, recipe: dict, pinned: set,
+              tuning: Tuning, matrix_id: str) -> list[Search]:
     """One model's searches in one task variant: one per training size, or one for all sizes
     when selecting per task."""
     space, fixed = _space(model, mp, recipe, pinned, tuning)
     params = {k: TRAINING[k] if k in TUNABLE_RECIPE else model.defaults[k] for k in space}
+    task, label = variant.task, variant.search_label
     bases = [
-        RunSpec(model=model.name, task=task, kind=kind, train_size=size, seed=tuning.seeds[0],
-                model_params=mp, task_params=tp, training=recipe, matrix_id=matrix_id,
-                trial={k: recipe[k] for k in varied})
-        for size in sizes
+        RunSpec(model=model.name, task=task, kind=variant.kind, train_size=size,
+                seed=tuning.seeds[0], model_params=mp, task_params=variant.params,
+                training=recipe, matrix_id=matrix_id,
+                trial={k: recipe[k] for k in variant.varied})
+        for size in variant.sizes
     ]
-    tp_key = json.dumps(tp, sort_keys=True)
+    tp_key = json.dumps(variant.params, sort_keys=True)
     recipe_keys = frozenset(k for k in space if k in TUNABLE_RECIPE)
     if tuning.per == "task":
         return [Search(model.name, (task, tp_key, "*"), f"{label} (every size)", bases, space,

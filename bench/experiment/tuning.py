@@ -1,56 +1,29 @@
-"""The tuning protocol: an equal budget of trials per model, each in the model's own search space,
-selected on dedicated tuning seeds, then evaluated on every evaluation seed.
+"""The tuning protocol's settings (``[tuning]``) and its selection rule, which the analysis shares.
 
-1. **Trials.** Every model gets ``trials`` points per cell (task variant x training size, or task
-   variant with ``per = "task"``), drawn quasi-randomly (:mod:`.sampling`) in the search space
-   its plugin declares (``ModelPlugin.search_space``; the learning rate alone by default). Keys
-   the matrix sets explicitly are pinned and left out of the draw. A legacy ``lr = [...]`` list
-   instead gives every model exactly those learning rates and nothing else (a fixed grid).
-2. **Tuning seeds.** Trials train on seeds kept apart from the evaluation seeds (10000, 10001, …
-   or an explicit list that must not meet ``seeds``), so the seed a trial won on never counts
-   in the comparison (no winner's curse). Their runs carry ``trial["stage"] = "tune"``.
-3. **Edge extension.** When a model's selected learning rate sits at an edge of its range (it is
-   the lowest/highest tried *and* lies in the outer :data:`EDGE_SHARE` of the log-range) the
-   optimum may lie beyond it: the range grows by a decade on that side and the model draws
-   ``extend_trials`` more trials in the new decade. To keep budgets equal, **every** model of
-   that cell gets the same number of extra trials; a model not at an edge draws them in its
-   own (unchanged) range, continuing its sequence. At most ``extend`` rounds; a model still at an
-   edge after the last one is recorded (``lr_edge``) and reported. Grids are never extended.
-4. **Evaluation.** The trial with the best mean validation score on the tuning seeds is run on
-   **all** evaluation seeds (``trial["stage"] = "eval"``, with the trial count, the final
-   learning-rate range and any extensions). Test scores never take part in the choice.
-5. **Pruned** (``prune = "halving"``, :mod:`.halving`): the trials are Optuna points and race
-   through rungs of growing step budgets instead of each training in full; no extension rounds.
-
-The analysis and the summary table apply the same rule (:func:`chosen_trials`) to stored runs,
-and count only evaluation runs (:func:`evaluated`).
+Every model gets the same number of trials per cell, drawn in its own search space and trained on
+tuning seeds kept apart from the evaluation seeds; the trial with the best mean validation score
+on those seeds then runs on every evaluation seed. Test scores never take part in the choice.
+How the launcher carries this out, round by round, is :mod:`.rounds`; pruned tuning
+(``prune = "halving"``) is :mod:`.halving`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..api import Choice, Param, PluginError, Range, resolve_params
 from ..limits import MAX_SEED, MAX_SEEDS
 from ..util import did_you_mean, shown
-from .sampling import draw
 
 TUNING_SEED_BASE = 10_000  # "[tuning] seeds = n" means seeds 10000 .. 10000 + n - 1
-# The outer share of the log-range in which a selected lr counts as at the edge (when it is also
-# the most extreme lr tried). Sobol puts one of 8 trials in each eighth of the range, so the top
-# trial sits anywhere in the outer 12.5%: a 10% rule would miss a fifth of the top wins.
-EDGE_SHARE = 0.2
-EXTENSION = 10.0  # an extension round searches one decade beyond the edge
 
 # Keys of a trial dict that describe the protocol rather than a hyperparameter value.
 META = ("stage", "round", "per", "trials", "lr_range", "extended", "lr_edge",
         "rung", "full_steps", "prune", "rungs")
 
-# The learning rate's bounds, for [training] lr (plan.TRAINING) and a tuning grid alike: above 0
-# (0 trains nothing) and at most 10 (AdamW steps of that size overflow float32 at once).
+# above 0 (0 trains nothing), at most 10 (larger AdamW steps overflow float32 at once)
 LR = Param(1e-3, "AdamW learning rate", minimum=0.0, maximum=10.0, min_open=True)
 MAX_TRIALS = 1_000  # trials per model and cell (and per extension round)
 
@@ -245,87 +218,7 @@ def _grid(lrs: Any) -> tuple[float, ...]:
         raise PluginError(f"[tuning] {exc}") from None
 
 
-# --------------------------------------------------------------------------------------------
-# What is tuned where
-
-
-@dataclass
-class Search:
-    """One model's trials in one cell (for one combination of swept settings, if any)."""
-
-    model: str
-    cell: tuple  # (task, task-params JSON, training size or "*"): the models compared together
-    label: str  # the cell in words, for the console
-    bases: list  # RunSpecs to apply each trial to: one per training size in the cell
-    space: dict[str, Range | Choice]
-    params: dict[str, Param]  # how each drawn value is checked and typed
-    recipe: frozenset[str]  # the space's keys that belong to the training recipe
-    pinned: tuple[str, ...] = ()  # keys of the plugin's space that the matrix fixed
-
-    def specs(self, values: list[dict], seeds: tuple[int, ...], meta: dict) -> list:
-        """The runs of these trials: every base (size) x every tuning seed."""
-        out = []
-        for v in values:
-            typed = {k: self.params[k].coerce(k, x) for k, x in v.items()}
-            model_params = {k: x for k, x in typed.items() if k not in self.recipe}
-            recipe = {k: x for k, x in typed.items() if k in self.recipe}
-            for base in self.bases:
-                trial = {**base.trial, **typed, "stage": "tune", **meta}
-                for seed in seeds:
-                    out.append(replace(
-                        base, seed=seed, trial=trial,
-                        model_params={**base.model_params, **model_params},
-                        training={**base.training, **recipe},
-                    ))
-        return out
-
-
-def describe(searches: list[Search], tuning: Tuning, eval_seeds: list[int]) -> list[str]:
-    """The protocol and each model's search space in words (``bench run --dry-run``)."""
-    lines = [tuning.describe()]
-    seen = set()
-    for s in searches:
-        parts = [f"{k} {d.describe()}" + (" (recipe)" if k in s.recipe else "")
-                 for k, d in s.space.items()]
-        line = f"  {s.model}: " + "; ".join(parts)
-        if s.pinned:
-            line += f" (pinned by the matrix: {', '.join(s.pinned)})"
-        if line not in seen:
-            seen.add(line)
-            lines.append(line)
-    lines.append(f"then the selected trial of each model and {tuning.per} runs on every "
-                 f"evaluation seed: {', '.join(map(str, eval_seeds))}")
-    return lines
-
-
-def lr_bounds(space: dict) -> tuple[float, float] | None:
-    dist = space.get("lr")
-    if isinstance(dist, Range):
-        return (dist.low, dist.high)
-    if isinstance(dist, Choice):
-        return (min(dist.values), max(dist.values))
-    return None
-
-
-def first_round(searches: list[Search], tuning: Tuning) -> list:
-    """Every search's first ``trials`` points, on the tuning seeds."""
-    runs = []
-    for s in searches:
-        if tuning.grid:
-            values = [{"lr": lr} for lr in tuning.grid]
-        else:
-            values = draw(s.space, 0, tuning.trials)
-        runs += s.specs(values, tuning.seeds, {"round": 0} | per_meta(tuning))
-    return runs
-
-
-def per_meta(tuning: Tuning) -> dict:
-    # The analysis selects as the launcher did: once per task variant when told so.
-    return {"per": "task"} if tuning.per == "task" else {}
-
-
-# --------------------------------------------------------------------------------------------
-# Selection (shared with the analysis and the summary table)
+# Selection: the launcher, the analysis and the summary table apply this one rule.
 
 
 def is_tune(run: Mapping[str, Any]) -> bool:
@@ -401,167 +294,3 @@ def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
 
     ranked = sorted(by_trial, key=lambda k: (score(k), k), reverse=higher_is_better)
     return ranked[0]
-
-
-def lr_edge(selected: float, tried: list[float], low: float, high: float) -> str | None:
-    """"low" or "high" when the selected learning rate may not bracket the optimum: it is the
-    lowest (highest) tried and lies in the outer :data:`EDGE_SHARE` of the log-range
-    ``[low, high]``; None when trials on both sides of it scored worse or it is well inside."""
-    span = math.log(high / low)
-    if selected <= min(tried) and math.log(selected / low) <= EDGE_SHARE * span:
-        return "low"
-    if selected >= max(tried) and math.log(high / selected) <= EDGE_SHARE * span:
-        return "high"
-    return None
-
-
-# --------------------------------------------------------------------------------------------
-# The rounds the launcher runs
-
-
-def _beyond(edge: str, low: float, high: float) -> tuple[float, float] | None:
-    """The decade beyond ``edge`` of ``[low, high]``, within the learning rates the recipe
-    accepts; None when there is nothing beyond."""
-    if edge == "low":
-        return (low / EXTENSION, low)
-    top = min(high * EXTENSION, LR.maximum) if LR.maximum is not None else high * EXTENSION
-    return (high, top) if top > high else None
-
-
-@dataclass
-class Round:
-    runs: list = field(default_factory=list)
-    label: str = ""  # the stage's name on the console (default: "extension round N")
-    notes: list[str] = field(default_factory=list)  # for the console: what was decided, and why
-    undecided: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Group:
-    """One model in one cell: its searches (one per swept combination), its learning-rate
-    range so far, and every trial run it has had."""
-
-    searches: list[Search]
-    lr: tuple[float, float] | None
-    drawn: int  # points of the sequence used so far (the same for every search)
-    specs: list = field(default_factory=list)
-    extended: list[str] = field(default_factory=list)
-
-
-class Tuner:
-    """Carries a plan's tuning through its rounds: first trials, extensions, evaluation.
-
-    Every decision is a function of the stored records, so a relaunch after an interruption
-    makes the same decisions and skips what is done.
-    """
-
-    def __init__(self, searches: list[Search], tuning: Tuning, eval_seeds: list[int]):
-        self.tuning = tuning
-        self.eval_seeds = list(eval_seeds)
-        self.round = 0
-        self.groups: dict[tuple, _Group] = {}
-        for s in searches:
-            g = self.groups.setdefault(
-                (s.cell, s.model), _Group([], lr_bounds(s.space), tuning.trials))
-            g.searches.append(s)
-        for g in self.groups.values():
-            g.specs = first_round(g.searches, tuning)
-
-    @property
-    def first(self) -> list:
-        return [spec for g in self.groups.values() for spec in g.specs]
-
-    def _edge(self, g: _Group, records: dict[str, dict]) -> tuple[list, str | None]:
-        """The selected trial's runs, one per training size (empty if no trial finished), and
-        the edge its learning rate sits at, if any."""
-        runs = [records[s.run_id] for s in g.specs if s.run_id in records]
-        higher = next((r["higher_is_better"] for r in runs
-                       if r.get("higher_is_better") is not None), True)
-        key = select_trial(runs, higher)
-        if key is None:
-            return [], None
-        winners = list({s.train_size: s for s in g.specs
-                        if trial_key({"config": s.config()}) == key}.values())
-        lr = winners[0].training["lr"]
-        if g.lr is None or "lr" not in winners[0].trial:
-            return winners, None  # the learning rate was not tuned here
-        tried = [s.training["lr"] for s in g.specs
-                 if records.get(s.run_id, {}).get("status") in ("done", "diverged")]
-        return winners, lr_edge(lr, tried, *g.lr)
-
-    def extension(self, records: dict[str, dict]) -> Round:
-        """The next extension round (empty when none is due): every model of a cell where a
-        selected learning rate sits at an edge draws ``extend_trials`` more trials."""
-        out = Round()
-        if self.tuning.grid or self.round >= self.tuning.extend:
-            return out
-        edges = {}
-        for key, g in self.groups.items():
-            winners, edge = self._edge(g, records)
-            region = _beyond(edge, *g.lr) if edge else None
-            if region:  # (an edge at the largest learning rate accepted is only recorded)
-                edges[key] = (edge, winners[0].training["lr"], region)
-        hit = {cell for cell, _ in edges}
-        if not hit:
-            return out
-        self.round += 1
-        n = self.tuning.extend_trials
-        for (cell, model), g in self.groups.items():
-            if cell not in hit:
-                continue
-            region = None
-            if (cell, model) in edges:
-                lo, hi = g.lr
-                edge, lr, region = edges[(cell, model)]
-                g.lr = (min(lo, region[0]), max(hi, region[1]))
-                g.extended.append(edge)
-                out.notes.append(
-                    f"{model} on {g.searches[0].label}: selected lr {lr:g} at the {edge} edge of "
-                    f"{lo:g} .. {hi:g}; round {self.round} of at most {self.tuning.extend} "
-                    f"searches {region[0]:g} .. {region[1]:g} ({n} more trials for every model "
-                    "of this cell)"
-                )
-            for s in g.searches:
-                # A model not at an edge continues its own sequence in its own (current) range,
-                # so its extra trials are spent as well as its first ones.
-                space = dict(s.space)
-                if isinstance(space.get("lr"), Range):
-                    space["lr"] = Range(*(region or g.lr), log=True)
-                values = draw(space, g.drawn, n)
-                meta = {"round": self.round, "lr_range": [space["lr"].low, space["lr"].high]} \
-                    if "lr" in space else {"round": self.round}
-                new = s.specs(values, self.tuning.seeds, meta | per_meta(self.tuning))
-                g.specs += new
-                out.runs += new
-            g.drawn += n
-        out.runs = list({r.run_id: r for r in out.runs}.values())
-        return out
-
-    def evaluation(self, records: dict[str, dict]) -> Round:
-        """The selected trial of every model and cell, on every evaluation seed."""
-        out = Round()
-        for (cell, model), g in self.groups.items():
-            winners, edge = self._edge(g, records)
-            if not winners:
-                out.undecided.append(f"{model} on {g.searches[0].label}")
-                continue
-            values = {k: v for k, v in winners[0].trial.items() if k not in META}
-            meta = {"stage": "eval", "trials": g.drawn * len(g.searches)} \
-                | per_meta(self.tuning)
-            if g.lr:
-                meta["lr_range"] = list(g.lr)
-            if g.extended:
-                meta["extended"] = list(g.extended)
-            if edge:
-                meta["lr_edge"] = edge
-                out.notes.append(
-                    f"{model} on {g.searches[0].label}: selected lr {values['lr']:g} still at the "
-                    f"{edge} edge of {g.lr[0]:g} .. {g.lr[1]:g}"
-                    + (" (a grid is not extended)" if self.tuning.grid else
-                       f" after {len(g.extended)} extension round(s)")
-                    + "; recorded as lr_edge"
-                )
-            for spec in winners:
-                for seed in self.eval_seeds:
-                    out.runs.append(replace(spec, seed=seed, trial={**values, **meta}))
-        return out
