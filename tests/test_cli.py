@@ -431,3 +431,24 @@ def test_final_step_is_validated(cli, tmp_path):
     steps = [s for (s,) in conn.execute("SELECT step FROM curves ORDER BY step")]
     conn.close()
     assert steps == [2, 3]
+
+
+def test_the_pooled_tables_name_the_data_sets_by_their_labels(tmp_path):
+    from click.testing import CliRunner
+    from test_analysis import make_db
+    from test_pool import atlas_runs
+
+    from seqbench.cli.analyze import analyze as analyze_cmd
+    from seqbench.experiment import labels
+    from seqbench.store import Store
+
+    db = make_db(tmp_path / "atlas.sqlite", atlas_runs())
+    names = {"mr": "MR", "subj": "Subj", "sst2": "SST-2", "trec": "TREC-6"}
+    with Store(db) as store:
+        for name, label in names.items():
+            labels.save(store, "m", [labels.TaskLabel(
+                "classification", {"data": f"data/{name}.all.gz"}, label)], "2026-01-01")
+    res = CliRunner().invoke(analyze_cmd, ["--db", str(db), "--pool", "--bootstrap", "200"])
+    assert res.exit_code == 0, res.output
+    assert all(label in res.output for label in names.values()), res.output
+    assert "data/trec" not in res.output
