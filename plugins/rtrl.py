@@ -91,7 +91,6 @@ def _updates(model, rnn, src, y, online, scored, n_targets):
     relu = rnn.nonlinearity == "relu"
     dtype, device = rnn.weight_hh_l0.dtype, src.device
     P = H * E + H * H + 2 * H + V * E
-    units, batch_rows = torch.arange(H, device=device), torch.arange(B, device=device)
 
     with torch.no_grad():
         emb = embed.weight[src]  # (B, S, E): the rows the tokens select
@@ -114,23 +113,8 @@ def _updates(model, rnn, src, y, online, scored, n_targets):
             z = x_t @ w_ih.T + rnn.bias_ih_l0 + h @ w_hh.T + rnn.bias_hh_l0  # z_t
             h_new = torch.relu(z) if relu else torch.tanh(z)  # h_t = φ(z_t)
             d = (z > 0).to(dtype) if relu else 1 - h_new * h_new  # φ'(z_t), (B, H)
-            # S_t = diag(φ'(z_t)) (W_hh S_{t-1} + ∂z_t/∂θ), the second term with h_{t-1} held
-            # fixed. It is sparse, so it is added in place, block by block, on the diagonal:
-            sens = (w_hh @ sens.reshape(H, -1)).reshape(H, B, P)  # W_hh S_{t-1}
-            o = 0
-            # W_ih[i, k]: x_t[k]
-            sens[:, :, o : o + H * E].view(H, B, H, E)[units, :, units, :] += x_t
-            o += H * E
-            # W_hh[i, k]: h_{t-1}[k]
-            sens[:, :, o : o + H * H].view(H, B, H, H)[units, :, units, :] += h
-            o += H * H
-            # b_ih[i], b_hh[i]: 1
-            sens[:, :, o : o + 2 * H].view(H, B, 2, H)[units, :, :, units] += 1
-            o += 2 * H
-            # E[v, k]: W_ih[i, k] mask[k], in the row v of this step's token only (none for PAD)
-            rows = sens[:, :, o:].view(H, B, V, E)
-            rows[:, batch_rows, src[:, t], :] += w_ih[:, None, :] * (mask[:, t] * keep[:, t, None])
-            sens *= d.T[:, :, None]  # diag(φ'(z_t))
+            sens = _next_sensitivity(sens, w_ih, w_hh, x_t, h, d, src[:, t],
+                                     mask[:, t] * keep[:, t, None], V)
             h = h_new
         if not scored[t]:
             continue
@@ -154,6 +138,31 @@ def _updates(model, rnn, src, y, online, scored, n_targets):
     if not online and acc is not None:
         _set_grads(params, acc[0], head, acc[1], acc[2])
         yield loss_acc
+
+
+def _next_sensitivity(sens, w_ih, w_hh, x_t, h_prev, d, tokens, emb_mask, V: int):
+    """S_t = diag(φ'(z_t)) (W_hh S_{t-1} + ∂z_t/∂θ), the second term with h_{t-1} held fixed; it
+    is sparse, so it is added in place, block by block, on the diagonal. ``sens`` (H, B, P);
+    ``x_t``, ``emb_mask`` (B, E); ``h_prev``, ``d`` = φ'(z_t) (B, H); ``tokens`` (B,)."""
+    H, B, P = sens.shape
+    E = x_t.size(1)
+    units, batch_rows = torch.arange(H, device=sens.device), torch.arange(B, device=sens.device)
+    sens = (w_hh @ sens.reshape(H, -1)).reshape(H, B, P)  # W_hh S_{t-1}
+    o = 0
+    # W_ih[i, k]: x_t[k]
+    sens[:, :, o : o + H * E].view(H, B, H, E)[units, :, units, :] += x_t
+    o += H * E
+    # W_hh[i, k]: h_{t-1}[k]
+    sens[:, :, o : o + H * H].view(H, B, H, H)[units, :, units, :] += h_prev
+    o += H * H
+    # b_ih[i], b_hh[i]: 1
+    sens[:, :, o : o + 2 * H].view(H, B, 2, H)[units, :, :, units] += 1
+    o += 2 * H
+    # E[v, k]: W_ih[i, k] mask[k], in the row v of this step's token only (none for PAD)
+    rows = sens[:, :, o:].view(H, B, V, E)
+    rows[:, batch_rows, tokens, :] += w_ih[:, None, :] * emb_mask
+    sens *= d.T[:, :, None]  # diag(φ'(z_t))
+    return sens
 
 
 def _set_grads(params, g_rec, head, g_w, g_b) -> None:
