@@ -1,5 +1,8 @@
 """bench run --logger: MLflow, TensorBoard and CSV through Lightning's loggers, read back by their
-own readers; a plugin's logger through register_loggers; a failing logger never stops a run."""
+own readers; a plugin's logger through register_loggers; a failing logger never stops a run.
+
+One tiny run (two validations) with every logger at once, the failing ones among them, serves
+every test: each reader must see the run's configuration, its validation and training curves."""
 
 from __future__ import annotations
 
@@ -18,25 +21,37 @@ def stored(db):
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     run = dict(conn.execute("SELECT * FROM runs").fetchone())
-    curve = [dict(r) for r in conn.execute("SELECT * FROM curves ORDER BY step")]
+    curve = [{**dict(r), "val": json.loads(r["val"])}
+             for r in conn.execute("SELECT * FROM curves ORDER BY step")]
     conn.close()
     return run, curve
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory, cli):
+def logged(tmp_path_factory, make_dist, cli):
+    dist = make_dist("seqbench-recorder", {"seqbench_recorder": PLUGIN},
+                     {"recorder": "seqbench_recorder"})
     root = tmp_path_factory.mktemp("loggers")
     db = root / "r.sqlite"
-    rc, out, err = cli("run", *TINY, "--db", db, "--logger", "mlflow,tensorboard,csv",
-                       env={"MLFLOW_TRACKING_URI": ""})
+    rc, out, err = cli("run", *TINY, "--db", db, "--logger",
+                       "mlflow,tensorboard,csv,recorder,breaks-later,breaks-at-once",
+                       env={"MLFLOW_TRACKING_URI": ""}, pythonpath=[dist])
     assert rc == 0, err[-3000:]
-    assert "warning" not in err, err[-3000:]
-    return root, db, out
+    # the built-in loggers never warn; the two that break do, once each
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == 2 and all("breaks-" in line for line in warned), err[-3000:]
+    return root, db, out, err
+
+
+def train_curve(curve) -> list[float]:
+    """The stored training loss at each validation: what every logger must see as train/loss."""
+    assert len(curve) > 1 and all(p["train_loss"] is not None for p in curve)
+    return [p["train_loss"] for p in curve]
 
 
 def test_mlflow_run_is_readable_by_search_runs(logged, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
-    root, db, out = logged
+    root, db, out, _ = logged
     run, curve = stored(db)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     mlflow.set_tracking_uri((root / "mlruns").as_uri())
@@ -50,8 +65,15 @@ def test_mlflow_run_is_readable_by_search_runs(logged, monkeypatch):
     assert row["tags.stage"] == "evaluation" and row["tags.seed"] == "0"
     test = json.loads(run["test"])
     assert row["metrics.test/recall_accuracy"] == pytest.approx(test["recall_accuracy"])
-    history = mlflow.tracking.MlflowClient().get_metric_history(row.run_id, "val/recall_accuracy")
+    client = mlflow.tracking.MlflowClient()
+    history = client.get_metric_history(row.run_id, "val/recall_accuracy")
     assert [m.value for m in history] == pytest.approx([p["val_primary"] for p in curve])
+    loss = client.get_metric_history(row.run_id, "train/loss")
+    assert [m.value for m in loss] == pytest.approx(train_curve(curve))
+    assert [m.step for m in loss] == [p["step"] for p in curve]
+    lr = client.get_metric_history(row.run_id, "train/lr")
+    assert [m.value for m in lr] == pytest.approx([p["val"]["lr"] for p in curve])
+    assert row["metrics.train/loss"] == pytest.approx(curve[-1]["train_loss"])
     assert "mlflow ui --backend-store-uri" in out
 
 
@@ -60,7 +82,7 @@ def test_tensorboard_events_are_readable_by_tensorboard(logged):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    root, db, _ = logged
+    root, db, _, _ = logged
     run, curve = stored(db)
     (folder,) = (root / "tensorboard" / "seqbench").iterdir()
     assert run["run_id"][:8] in folder.name
@@ -68,6 +90,11 @@ def test_tensorboard_events_are_readable_by_tensorboard(logged):
     acc.Reload()
     values = [e.value for e in acc.Scalars("val/recall_accuracy")]
     assert values == pytest.approx([p["val_primary"] for p in curve])
+    loss = acc.Scalars("train/loss")
+    assert [e.value for e in loss] == pytest.approx(train_curve(curve))
+    assert [e.step for e in loss] == [p["step"] for p in curve]
+    assert [e.value for e in acc.Scalars("train/lr")] == pytest.approx(
+        [p["val"]["lr"] for p in curve])
     test = json.loads(run["test"])
     assert acc.Scalars("test/recall_accuracy")[-1].value == pytest.approx(test["recall_accuracy"])
     hparams = {}
@@ -80,12 +107,17 @@ def test_tensorboard_events_are_readable_by_tensorboard(logged):
 
 
 def test_csv_logger_writes_the_curve(logged):
-    root, db, _ = logged
+    import csv
+
+    root, db, _, _ = logged
     _, curve = stored(db)
     (metrics,) = (root / "csv" / "seqbench").glob("*/metrics.csv")
     lines = metrics.read_text().splitlines()
     assert "val/recall_accuracy" in lines[0]
     assert len([line for line in lines[1:] if line.split(",")[0]]) >= len(curve)
+    rows = list(csv.DictReader(lines))
+    loss = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    assert loss == pytest.approx(train_curve(curve))
 
 
 PLUGIN = '''
@@ -120,21 +152,18 @@ def register_loggers(register):
 '''
 
 
-def test_a_plugin_logger_and_failing_loggers_never_stop_a_run(make_dist, cli, tmp_path):
-    dist = make_dist("seqbench-recorder", {"seqbench_recorder": PLUGIN},
-                     {"recorder": "seqbench_recorder"})
-    db = tmp_path / "p.sqlite"
-    rc, out, err = cli("run", *TINY, "--db", db, "--logger", "recorder,breaks-later,breaks-at-once",
-                       pythonpath=[dist])
-    assert rc == 0, err[-3000:]
+def test_a_plugin_logger_and_failing_loggers_never_stop_a_run(logged):
+    root, db, _, err = logged
     run, curve = stored(db)
     assert run["status"] == "done"
     assert "warning: breaks-at-once logging disabled for this run: division by zero" in err
     assert "warning: breaks-later logging stopped for this run: disk full" in err
-    logged = [json.loads(x) for x in (tmp_path / "recorder" / "log.jsonl").read_text().splitlines()]
-    vals = [x["val/recall_accuracy"] for x in logged if "val/recall_accuracy" in x]
+    records = [json.loads(x) for x in (root / "recorder" / "log.jsonl").read_text().splitlines()]
+    vals = [x["val/recall_accuracy"] for x in records if "val/recall_accuracy" in x]
     assert vals == pytest.approx([p["val_primary"] for p in curve])
-    config = json.loads((tmp_path / "recorder" / "log.config.json").read_text())
+    loss = [x["train/loss"] for x in records if "train/loss" in x]
+    assert loss == pytest.approx(train_curve(curve))  # a plugin's logger gets it too
+    config = json.loads((root / "recorder" / "log.config.json").read_text())
     assert config["run_id"] == run["run_id"]
 
 

@@ -318,12 +318,22 @@ class CurveRecorder(pl.Callback):
         )
         if train_loss is not None and not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} by step {trainer.global_step}")
+        if trainer.loggers and train_loss is not None:
+            # the loggers' training curve is the stored one: no extra sync on the training path
+            lr = self.points[-1]["val"]["lr"]
+            log_training(trainer, {"train/loss": train_loss, "train/lr": lr})
 
     def on_train_end(self, trainer, module) -> None:
         self.train_seconds = time.perf_counter() - self._t0 - self._val_seconds
         train_loss = module.pop_train_loss()  # steps after the last validation
         if train_loss is not None and not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} by step {trainer.global_step}")
+
+
+def log_training(trainer, metrics: dict[str, float]) -> None:
+    """Send the training loss and rate to every logger, at the step they were measured at."""
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=trainer.global_step)
 
 
 def time_to_fraction(points: list[dict], higher_is_better: bool, fraction: float = 0.95) -> dict:

@@ -5,8 +5,10 @@ the results folder: W&B offline runs in ``wandb/`` (online when logged in), MLfl
 ``mlruns/`` (a server when ``MLFLOW_TRACKING_URI`` is set), TensorBoard event files in
 ``tensorboard/``, CSV files in ``csv/``. A plugin adds a logger with the ``register_loggers`` hook.
 
-Each logger gets the run's configuration as hyperparameters and the validation metrics
-(``val/<metric>``) at every validation step, then the test metrics (``test/<metric>``). A logger
+Each logger gets the run's configuration as hyperparameters; at every validation step the
+validation metrics (``val/<metric>``), the mean training loss since the previous validation
+(``train/loss``, the stored curve's) and the learning rate of the last step (``train/lr``); then
+the test metrics (``test/<metric>``). A logger
 must never fail or stop a run: one that fails to start, or fails later, is one warning and the
 run goes on without it.
 """
