@@ -74,9 +74,6 @@ class CurvePoint(TypedDict, total=False):
 
 Curves = dict[str, list[CurvePoint]]  # run_id -> its validations, in step order
 
-NOT_A_COLUMN: Any = {"column": False}  # field metadata: travels with the record, not in ``runs``
-
-
 @dataclass
 class RunRecord(Mapping[str, Any]):
     """One row of the ``runs`` table, typed; ``curve`` and ``gradients`` ride along to the store.
@@ -116,8 +113,9 @@ class RunRecord(Mapping[str, Any]):
     finished_at: str | None = None
     lease_owner: str | None = None
     lease_expires: float | None = None
-    curve: list[CurvePoint] = field(default_factory=list, metadata=NOT_A_COLUMN)
-    gradients: dict[str, Any] | None = field(default=None, metadata=NOT_A_COLUMN)
+    # not columns of ``runs``: what the store writes beside the row
+    curve: list[CurvePoint] = field(default_factory=list)
+    gradients: dict[str, Any] | None = None  # the probes of a run trained with them
 
     @property
     def params(self) -> dict[str, Any]:

@@ -134,5 +134,5 @@ def analyze(runs: Sequence[RunRecord], curves: Curves, *,
         "margins": margins_used, "holm": family.value, "floor_rule": FLOOR_RULE,
         "target_rule": TARGET_RULE, "ladder": list(LADDER), "min_test_seeds": MIN_TEST_SEEDS,
         "counts": counts, "cells": cells, "scaling": scalings, "verdicts": verdicts,
-    }, drop_private=True)  # the time-to-target summaries' raw "_steps"... stay inside
+    })
     return result

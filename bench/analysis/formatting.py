@@ -67,3 +67,11 @@ def diff_text(cmp: dict[str, Any], which: str = "ci") -> str:
     return f"{signed(cmp['diff'])} {ci(cmp[which], signed)}".strip()
 
 
+def timed(summary: dict[str, Any], unit: str) -> tuple[float | None, list[float] | None]:
+    """A time-to-target summary's median and CI in ``unit``, +inf where the JSON writes None: a
+    run that never reached the target is +inf in every unit, so the steps' censoring says it."""
+    med = summary[f"median_{unit}"]
+    if med is None and summary["censored_median"]:
+        med = math.inf
+    bounds = summary[f"{unit}_ci"]
+    return med, None if bounds is None else [math.inf if x is None else x for x in bounds]

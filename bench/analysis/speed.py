@@ -16,6 +16,7 @@ from .outcomes import MIN_TEST_SEEDS, OUTCOME_TEXT, PRIVATE, Outcome, public
 
 Point = tuple[float, float, float]  # (step, seconds, validation score)
 Span = tuple[float, float]  # a step range
+Timed = tuple[float | None, Any]  # a median time and its CI, +inf kept (never reached)
 
 LADDER = (0.5, 0.75, 1.0)  # easier targets: this share of the way from chance to the reference
 TARGET_RULE = ("per pair: the median of the two models' median best validation scores (the "
@@ -51,6 +52,8 @@ class SpeedResult:
     reason: str = ""
     at_floor: bool = field(default=False, metadata=PRIVATE)  # both models at chance
     z: float | None = field(default=None, metadata=PRIVATE)  # log-rank z in steps: its sign
+    # per model and unit: the median time and CI with +inf (the JSON writes None there)
+    raw: dict[str, dict[str, Timed]] = field(default_factory=dict, metadata=PRIVATE)
 
     def to_dict(self) -> dict[str, Any]:
         return public(self)
@@ -63,6 +66,7 @@ class SpeedSide:
     ttt: dict[str, Any]
     times: list[TimeTo]
     auc: list[float | None]  # per finished run, over the pair's shared step range
+    raw: dict[str, Timed] = field(default_factory=dict)  # per unit, +inf kept
 
 
 def points(curves: Curves, run: RunRecord) -> list[Point]:
@@ -112,20 +116,24 @@ def auc(pts: list[Point], lo: float, hi: float) -> float | None:
 
 
 def ttt_summary(times: np.ndarray, reached: int, of: int, rng_key: tuple[Any, ...],
-                confidence: float, n_boot: int, seed: int) -> dict[str, Any]:
+                confidence: float, n_boot: int, seed: int) -> tuple[dict[str, Any],
+                                                                 dict[str, Timed]]:
     """Median time-to-target with a bootstrap CI in each currency: the columns of ``times`` are
-    steps, samples, seconds and (when every run counted its step's cost) FLOPs."""
+    steps, samples, seconds and (when every run counted its step's cost) FLOPs. Returns the
+    JSON summary (+inf as None) and, per unit, the median and CI with +inf."""
     out: dict[str, Any] = {"reached": reached, "of": of}
+    raw: dict[str, Timed] = {}
     for j, name in enumerate(UNITS[:times.shape[1]]):
         col = times[:, j]
         med = st.median(col) if len(col) else None
         ci = st.bootstrap_median_ci(col, confidence, n_boot, st.rng_for(seed, *rng_key, name))
-        out[f"_{name}"] = (med, ci)  # raw, with +inf, for the verdict
+        raw[name] = (med, ci)
         out[f"median_{name}"] = None if med is None or math.isinf(med) else med
         out[f"{name}_ci"] = None if ci is None else [None if math.isinf(x) else x for x in ci]
         out[f"{name}_ci_infinite"] = bool(ci is not None and any(math.isinf(x) for x in ci))
-    out["censored_median"] = bool(out["_steps"][0] is not None and math.isinf(out["_steps"][0]))
-    return out
+    steps = raw["steps"][0]
+    out["censored_median"] = bool(steps is not None and math.isinf(steps))
+    return out, raw
 
 
 def speed_side(m: ModelRuns, cell: Cell, curves: Curves, target: float | None,
@@ -144,8 +152,8 @@ def speed_side(m: ModelRuns, cell: Cell, curves: Curves, target: float | None,
     aucs = {r.run_id: auc(points(curves, r), *horizon) for r in m.done} if horizon else {}
     key = ("ttt", cell.task, cell.variant_key, cell.train_size, m.name)
     reached = sum(t.reached for t in times)
-    return SpeedSide(ttt_summary(table, reached, len(runs), key, confidence, n_boot, seed),
-                     times, [aucs.get(r.run_id) for r in m.done])
+    summary, raw = ttt_summary(table, reached, len(runs), key, confidence, n_boot, seed)
+    return SpeedSide(summary, times, [aucs.get(r.run_id) for r in m.done], raw)
 
 
 def ladder_rows(m: ModelRuns, curves: Curves, ladder: list[tuple[float, float]],
@@ -176,7 +184,8 @@ def compare_speed(sa: SpeedSide, sb: SpeedSide, ma: ModelRuns, mb: ModelRuns,
                   target: float | None, guard_floor: bool, paired: bool, sign: float,
                   confidence: float) -> SpeedResult:
     """A vs B in time to the pair's own target; :func:`decide_speed` adds the outcome."""
-    out = SpeedResult(target, {ma.name: sa.ttt, mb.name: sb.ttt}, at_floor=guard_floor)
+    out = SpeedResult(target, {ma.name: sa.ttt, mb.name: sb.ttt}, at_floor=guard_floor,
+                      raw={ma.name: sa.raw, mb.name: sb.raw})
     if target is None:
         out.reason = "no validation target (no finished run has a validation score)"
         return out
@@ -242,7 +251,8 @@ def decide_speed(s: SpeedResult, a: str, b: str, alpha: float) -> None:
     if s.auc_diff and (s.auc_diff < 0) == (faster == a):
         s.reason = f"the log-rank tests favour {faster}, but its AUC is worse"
         return
-    if s.ttt[faster]["_steps"][0] > s.ttt[slower]["_steps"][0]:
+    mine, theirs = s.raw[faster]["steps"][0], s.raw[slower]["steps"][0]  # both ran: not None
+    if mine is not None and theirs is not None and mine > theirs:
         s.reason = (f"the log-rank tests favour {faster}, but its median time to the target "
                     "is longer")
         return

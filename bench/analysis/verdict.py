@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formatting import INF_MARK, ci, count, flops, num, pval, secs, signed
+from .formatting import INF_MARK, ci, count, flops, num, pval, secs, signed, timed
 from .formatting import diff_text as _diff
 from .formatting import size_label as _size
 from .outcomes import BUDGET_TOLERANCE, MIN_TEST_SEEDS, Outcome
@@ -156,12 +156,13 @@ def _others_sentence(f: Facts) -> str | None:
 
 
 def _ttt_phrase(name: str, t: dict[str, Any]) -> str:
-    (ms, cs), (mt, ct) = t["_steps"], t["_seconds"]
+    (ms, cs), (mt, ct) = timed(t, "steps"), timed(t, "seconds")
     cost = ""
-    if "_flops" in t:
-        value = flops(t["_flops"][0])
+    if "median_flops" in t:
+        mf, cf = timed(t, "flops")
+        value = flops(mf)
         unit = "FLOPs" if value[-1:].isalpha() else " FLOPs"  # "65.7 GFLOPs", "∞ FLOPs"
-        cost = f" / {value}{unit} {ci(t['_flops'][1], flops)}".rstrip()
+        cost = f" / {value}{unit} {ci(cf, flops)}".rstrip()
     return (f"{name} {count(ms)} steps {ci(cs, count)} / {secs(mt)} s {ci(ct, secs)}{cost} "
             f"({t['reached']}/{t['of']} runs reached it)")
 
