@@ -368,3 +368,28 @@ def test_an_old_schema_is_migrated_by_a_writer_and_read_as_is(tmp_path):
         (str(SCHEMA_VERSION),)
     ]
     assert {"lease_owner", "step_flops"} <= {r[1] for r in rows(path, "PRAGMA table_info(runs)")}
+
+
+def test_a_run_comes_back_as_the_record_it_was_saved_from(store):
+    """One mapping, both ways: the RunRecord saved is the RunRecord read, field for field; a
+    third-party executor's plain dict with keys of its own is saved without them."""
+    from seqbench.records import COLUMNS, MAPPING_KEYS, RunRecord
+
+    saved = RunRecord.from_dict(record(spec(0)))
+    store.save(saved)
+    store.save({**record(spec(1)), "note": "not a column", "higher_is_better": 1})
+    first, second = store.runs()
+    assert isinstance(first, RunRecord)
+    assert [getattr(first, c) for c in COLUMNS] == [getattr(saved, c) for c in COLUMNS]
+    assert first.primary_value == 0.5 and first.params["task"] == {"T": 5}
+    assert second.higher_is_better is True  # stored as an integer, read as a bool
+    assert list(dict(second)) == list(MAPPING_KEYS)  # the dict the store used to hand out
+    assert store.curves()[first.run_id][1]["val_primary"] == 0.1
+    assert [p["val"] for p in store.curve(first.run_id)] == [p["val"] for p in saved.curve]
+
+
+def test_a_record_still_running_is_refused(store):
+    from seqbench.records import RunRecord
+
+    with pytest.raises(ValueError, match="status 'running'"):
+        store.save(RunRecord.from_dict(record(spec(0), status="running")))

@@ -180,7 +180,8 @@ def _sort_value(v: Any) -> tuple[Any, ...]:
     return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
 
 
-def _size_key(v: Any) -> float:
+def size_key(v: Any) -> float:
+    """A training size (or n) as it sorts: the full split (None) last."""
     return math.inf if v is None else float(v)
 
 
@@ -261,5 +262,5 @@ def group(runs: Sequence[RunRecord]) -> list[Cell]:
     cells = [_cell(task, variants[rs[0].run_id][0], vkey, size, rs, chosen)
              for (task, vkey, size), rs in groups.items()]
     cells.sort(key=lambda c: (c.task, tuple(_sort_value(v) for v in c.variant.values()),
-                              c.variant_key, _size_key(c.n), _size_key(c.train_size)))
+                              c.variant_key, size_key(c.n), size_key(c.train_size)))
     return cells

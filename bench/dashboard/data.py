@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..analysis.cells import clean, variant_key
+from ..analysis.cells import clean, size_key, variant_key
 from ..analysis.cells import variant_keys as _variants
 from ..analysis.glance import stage, tuned
 from ..records import REPORTED, Curves, CurvePoint, RunRecord
@@ -84,10 +84,6 @@ def variant_label(task: str, vkey: Any) -> str:
 
 def size_label(train_size: Any) -> str:
     return "full" if train_size is None else str(train_size)
-
-
-def _size_sort(v: Any) -> float:
-    return math.inf if v is None else float(v)
 
 
 ROW_FIELDS = ("run_id", "model", "task", "train_size", "seed", "status", "primary_metric",
@@ -237,7 +233,7 @@ def _index_cells(snap: Snapshot, analysis: dict[str, Any], label_of: Any) -> dic
         })
         v["cells"].append({"id": cid, "train_size": cell.get("train_size"), "n": cell.get("n")})
     for v in variants.values():
-        v["cells"].sort(key=lambda c: (_size_sort(c["n"]), _size_sort(c["train_size"])))
+        v["cells"].sort(key=lambda c: (size_key(c["n"]), size_key(c["train_size"])))
     snap.summary["variants"] = list(variants.values())
     snap.summary["cells"] = [_slim_cell(c) for c in snap.cells.values()]
     return run_cell
@@ -267,7 +263,7 @@ def _rows(summary: dict[str, Any], runs: list[RunRecord], run_cell: dict[str, st
     summary["filters"] = {
         "task": sorted({r.task for r in runs}),
         "model": sorted({r.model for r in runs}),
-        "train_size": sorted({r.train_size for r in runs}, key=_size_sort),
+        "train_size": sorted({r.train_size for r in runs}, key=size_key),
         "seed": sorted({r.seed for r in runs}),
         "status": [s for s in STATUSES if summary["counts"][s]],
     }
