@@ -7,6 +7,10 @@ message), so every string it holds is treated as untrusted wherever it is printe
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is imported when text is shown, never with this module
+    from rich.text import Text
 
 # C0 and C1 controls (ESC starts colour, cursor and OSC sequences: titles, hyperlinks, clipboard),
 # DEL, and the bidirectional overrides that make text read differently from what it holds.
@@ -28,7 +32,7 @@ def plain(text: object, one_line: bool = False) -> str:
     return pattern.sub("", text)
 
 
-def literal(text: object):
+def literal(text: object) -> Text:
     """A rich ``Text`` holding ``text`` literally: brackets are characters, not markup."""
     from rich.text import Text
 

@@ -6,10 +6,14 @@ import csv
 import io
 import json
 import statistics
+from typing import TYPE_CHECKING, Any
 
 from ..records import RunRecord
 from .cells import clean, group
 from .display import csv_value, literal
+
+if TYPE_CHECKING:  # rich is imported when a table is printed
+    from rich.console import Console
 
 CONVERGENCE = ("steps", "samples", "train_seconds", "steps_to_95", "samples_to_95", "seconds_to_95")
 EXPORT = (
@@ -20,12 +24,13 @@ EXPORT = (
 )
 
 
-def export_record(run: RunRecord) -> dict:
+def export_record(run: RunRecord) -> dict[str, Any]:
     """The run's exported fields, JSON-safe (a diverged run's NaN losses become None)."""
     return {k: clean(getattr(run, k)) for k in EXPORT}
 
 
-def runs_json(rows: list[RunRecord], gradients: dict[str, dict] | None = None) -> str:
+def runs_json(rows: list[RunRecord],
+              gradients: dict[str, dict[str, Any]] | None = None) -> str:
     """The records as JSON; with ``gradients`` (``Store.gradients``), each record also carries
     ``"gradients"``: its probes, or None for a run trained without them."""
     records = [export_record(r) for r in rows]
@@ -49,7 +54,7 @@ def runs_csv(rows: list[RunRecord]) -> str:
     return buf.getvalue()
 
 
-def _fmt(v, digits: int = 3) -> str:
+def _fmt(v: Any, digits: int = 3) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -57,7 +62,7 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
-def print_runs(rows: list[RunRecord], console) -> None:
+def print_runs(rows: list[RunRecord], console: Console) -> None:
     from rich.table import Table
 
     if not rows:
@@ -77,7 +82,8 @@ def print_runs(rows: list[RunRecord], console) -> None:
     console.print(table)
 
 
-def print_summary(rows: list[RunRecord], console, run_ids: set[str] | None = None) -> None:
+def print_summary(rows: list[RunRecord], console: Console,
+                  run_ids: set[str] | None = None) -> None:
     """Mean and standard deviation over seeds per task variant, size and model.
 
     The cells and the selected trial come from :func:`seqbench.analysis.cells.group`, the pass
