@@ -8,12 +8,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..limits import MAX_BOOTSTRAP
 from ..store import DEFAULT_DB
 from .common import SEED, FiniteFloatRange, check_out, console, fail, parse_pairs, write_out
+
+if TYPE_CHECKING:
+    from ..experiment.labels import StoredLabels
 
 
 def parse_margins(text: str | None) -> dict | None:
@@ -139,7 +143,7 @@ class Settings:
     holm: str
 
 
-def _read(db: str) -> tuple[list, dict, dict]:
+def _read(db: str) -> tuple[list, dict, StoredLabels]:
     """The database's runs, curves and task labels; exit 2 when it cannot be read or is empty."""
     from ..experiment.labels import stored
     from ..store import Store, StoreError
@@ -183,7 +187,7 @@ def _check_pairs(wanted: list, runs: list, db: str) -> None:
              f"models: {', '.join(sorted(known))}")
 
 
-def _analysis(runs: list, curves: dict, labels: dict, pairs, settings: Settings) -> dict:
+def _analysis(runs: list, curves: dict, labels: StoredLabels, pairs, settings: Settings) -> dict:
     """The analysis of ``runs``, its cells carrying the labels the matrices gave."""
     from ..analysis.analyze import analyze as run_analysis
     from ..analysis.task_labels import label_cells
@@ -242,7 +246,7 @@ def _pool_options(pool: bool, regimes: str | None, method: str, interval: str) -
             "interval": interval}
 
 
-def _pooled(runs: list, curves: dict, labels: dict, wanted, fmt: str | None,
+def _pooled(runs: list, curves: dict, labels: StoredLabels, wanted, fmt: str | None,
             settings: Settings, options: dict) -> str | None:
     """The pooled verdict as JSON or markdown text; printed with rich (and None) without one."""
     from ..analysis.pool import pairs_for, pool

@@ -20,6 +20,7 @@ from ..util import shown
 
 if TYPE_CHECKING:
     from ..records import RunRecord
+    from ..store import Store
 
 KEY = "label"  # the task parameter a matrix sets it with
 MAX_LABEL = 40  # characters: a table column, not a description
@@ -57,14 +58,15 @@ def checked(task: str, value: Any) -> str:
     return text
 
 
-def split(task_params: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, dict], dict[str, str]]:
+def split(task_params: Mapping[str, Mapping[str, Any]]
+          ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """``{"*": {...}, "task": {..., "label": "X"}}`` -> (the parameters without labels, task ->
     checked label). A task's scope that held only its label is dropped, as if never written."""
     shared = task_params.get("*", {})
     if KEY in shared:
         raise PluginError(f"label {shown(shared[KEY])} names one task variant: set it for one "
                           "task, in [task_params.TASK] or as -t TASK.label=NAME")
-    params: dict[str, dict] = {}
+    params: dict[str, dict[str, Any]] = {}
     labels: dict[str, str] = {}
     for owner, values in task_params.items():
         if owner != "*" and KEY in values:
@@ -106,7 +108,7 @@ class StoredLabels:
         return bool(self.by_matrix)
 
 
-def save(store: Any, matrix_id: str, labels: list[TaskLabel], created_at: str) -> None:
+def save(store: Store, matrix_id: str, labels: list[TaskLabel], created_at: str) -> None:
     """Keep each new or changed label beside the matrices; a matrix's latest row wins."""
     current = stored(store).by_matrix
     for lbl in labels:
@@ -118,7 +120,7 @@ def save(store: Any, matrix_id: str, labels: list[TaskLabel], created_at: str) -
                          created_at)
 
 
-def stored(store: Any) -> StoredLabels:
+def stored(store: Store) -> StoredLabels:
     out = StoredLabels()
     for _, _, request in store.matrices(PREFIX):  # oldest first: a later label replaces
         try:
