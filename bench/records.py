@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, Protocol, TypedDict, cast
 
 Status = Literal["running", "done", "failed", "diverged"]
 STATUSES: tuple[Status, ...] = ("running", "done", "failed", "diverged")
@@ -74,6 +74,21 @@ class CurvePoint(TypedDict, total=False):
 
 Curves = dict[str, list[CurvePoint]]  # run_id -> its validations, in step order
 
+
+class Planned(Protocol):
+    """What a run is before it trains (``seqbench.experiment.plan.RunSpec``)."""
+
+    run_id: str
+    matrix_id: str | None
+    model: str
+    task: str
+    kind: str
+    train_size: int | None
+    seed: int
+    trial: dict[str, Any]
+
+    def config(self) -> dict[str, Any]: ...
+
 @dataclass
 class RunRecord(Mapping[str, Any]):
     """One row of the ``runs`` table, typed; ``curve`` and ``gradients`` ride along to the store.
@@ -138,6 +153,14 @@ class RunRecord(Mapping[str, Any]):
     @property
     def training(self) -> Training:
         return self.config.get("training") or {}
+
+    @classmethod
+    def planned(cls, spec: Planned, started_at: str | None) -> RunRecord:
+        """The record of ``spec`` as it starts: running, nothing measured yet."""
+        return cls(run_id=spec.run_id, matrix_id=spec.matrix_id, model=spec.model, task=spec.task,
+                   kind=spec.kind, train_size=spec.train_size, seed=spec.seed, status="running",
+                   config=cast(RunConfig, spec.config()), trial=spec.trial,
+                   started_at=started_at)
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> RunRecord:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, cast
 
 from ..api import Split, TaskData
-from ..records import Environment, Extras, RunConfig, RunRecord
+from ..records import Environment, Extras, RunRecord
 from ..util import now, one_line
 from .plan import RunSpec
 from ..registry import registry
@@ -116,19 +116,11 @@ def task_extras(data: TaskData, val_size: int) -> dict:
     return extras
 
 
-def _base_record(spec: RunSpec) -> RunRecord:
-    return RunRecord(
-        run_id=spec.run_id, matrix_id=spec.matrix_id, model=spec.model, task=spec.task,
-        kind=spec.kind, train_size=spec.train_size, seed=spec.seed, status="running",
-        config=cast(RunConfig, spec.config()), trial=spec.trial, started_at=now(),
-    )
-
-
 def failed_record(spec: RunSpec | dict, reason: str) -> dict:
     """The record of a run that could not report for itself (its worker died)."""
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
-    record = _base_record(spec)
+    record = RunRecord.planned(spec, now())
     record.status, record.error, record.finished_at = "failed", reason, now()
     return record.to_dict()
 
@@ -138,7 +130,7 @@ def execute(spec: RunSpec | dict, logger_factory: Callable | None = None) -> dic
     never raises for a failing run."""
     if isinstance(spec, dict):
         spec = RunSpec.from_dict(spec)
-    record = _base_record(spec)
+    record = RunRecord.planned(spec, now())
     try:
         _train(spec, record, logger_factory)
         record.status = "done"

@@ -15,11 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
-from ..records import FINISHED, COLUMNS, Curves, CurvePoint, RunRecord
+from ..records import COLUMNS, FINISHED, Curves, CurvePoint, Planned, RunRecord
 from .errors import BadValue, StoreError
 from .files import connect
 from .rows import check_curve_numbers, curve_rows, loads, to_point, to_record, to_row
 
+PLANNED = ("run_id", "matrix_id", "model", "task", "kind", "train_size", "seed", "config",
+           "trial", "started_at")  # the columns a run has before it trains, in the inserts' order
 BATCH = 500  # ids per IN (...): SQLite's limit on bound parameters is 999 in old builds
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,12 +97,11 @@ class Store:
             )
 
     @staticmethod
-    def _spec_values(spec: Any, started_at: str) -> tuple[Any, ...]:
-        return (spec.run_id, spec.matrix_id, spec.model, spec.task, spec.kind, spec.train_size,
-                spec.seed, json.dumps(spec.config(), sort_keys=True),
-                json.dumps(spec.trial, sort_keys=True), started_at)
+    def _spec_values(spec: Planned, started_at: str) -> tuple[Any, ...]:
+        row = to_row(RunRecord.planned(spec, started_at))
+        return tuple(row[c] for c in PLANNED)
 
-    def mark_running(self, spec: Any, started_at: str) -> None:
+    def mark_running(self, spec: Planned, started_at: str) -> None:
         """Note that a run was handed to a worker; a later launch redoes it unless it finished."""
         with self._tx() as c:
             c.execute(
@@ -113,7 +114,7 @@ class Store:
                 self._spec_values(spec, started_at),
             )
 
-    def claim(self, spec: Any, started_at: str, owner: str, expires: float,
+    def claim(self, spec: Planned, started_at: str, owner: str, expires: float,
               retry_finished_before: str | None = None) -> bool:
         """Lease a run for ``owner`` before training it, in one statement; False when it is not
         to be trained here: done, under another launch's live lease, or failed/diverged (unless
