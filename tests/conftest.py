@@ -32,6 +32,24 @@ PLUGIN_VARS = ("SEQBENCH_STRICT_PLUGINS", "SEQBENCH_LOAD_PLUGINS", "SEQBENCH_TRA
 
 
 # --------------------------------------------------------------------------------------------
+# The slowest modules first: with ``--dist loadscope --no-loadscope-reorder`` (tox.ini) xdist hands
+# modules out in this order, so no slow module starts last and keeps one worker busy alone.
+
+SLOWEST_FIRST = (
+    "test_executors", "test_cli", "test_ray", "test_decide", "test_dashboard_browser",
+    "test_leases", "test_slurm", "test_transfer", "test_loggers", "test_models",
+    "test_gradient_view_browser", "test_budget_plan", "test_rerun", "test_figures",
+    "test_third_party", "test_pruned_tuning", "test_pool", "test_protocol", "test_translation",
+    "test_hostile", "test_bad_input",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: modules stay whole
+
+
+# --------------------------------------------------------------------------------------------
 # In-process plugins
 
 

@@ -17,6 +17,21 @@ SMALL = ["--task", "classification", "--train-size", "160", "--max-steps", "60",
          "--no-plan"]  # the budget plan's timing runs: tests/test_budget_plan.py
 
 
+def decide(*args, env: dict | None = None):
+    """``bench decide ARGS`` in this process (Click's runner) -> ``Result(rc, stdout, stderr)``:
+    for decisions that train nothing (bad input, the scripted executor)."""
+    from click.testing import CliRunner
+
+    from conftest import Result
+    from seqbench.cli import main
+
+    res = CliRunner().invoke(main, ["decide", *map(str, args)],
+                             env={"COLUMNS": "250", "NO_COLOR": "1", **(env or {})})
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return Result(res.exit_code, res.stdout, res.stderr)
+
+
 def _wall(run: dict) -> float:
     from datetime import datetime
 
@@ -69,18 +84,19 @@ def test_the_data_file_picks_its_task(tmp_path):
     (["--task", "translation", "--models", "lstm,seq2seq-attention", "--train-size", "999999"],
      "larger than"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(cli, tmp_path, args, message):
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, args, message):
     db = tmp_path / "d.sqlite"
-    res = cli("decide", *args, "--db", db, cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    res = decide(*args, "--db", db)
     assert res.rc == 2, res.stdout + res.stderr
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:")
     assert message in res.stderr
     assert not db.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_an_empty_data_file_is_one_line(cli, tmp_path):
+def test_an_empty_data_file_is_one_line(tmp_path):
     (tmp_path / "empty.csv").write_text("")
-    res = cli("decide", "--data", tmp_path / "empty.csv", "--db", tmp_path / "d.sqlite")
+    res = decide("--data", tmp_path / "empty.csv", "--db", tmp_path / "d.sqlite")
     assert res.rc == 2 and res.stderr.count("\n") == 1
     assert not (tmp_path / "d.sqlite").exists()
 
@@ -207,10 +223,13 @@ FAKE = ["--task", "classification", "--train-size", "160", "--param-budget", "80
         "--no-plan"]  # the scripted executor trains nothing: no timing runs either
 
 
-@pytest.fixture(scope="module")
-def scripted(make_dist):
-    return make_dist("seqbench-scripted", {"seqbench_scripted": SCRIPTED},
-                     {"scripted": "seqbench_scripted"})
+@pytest.fixture
+def scripted(make_dist, fresh_registry, monkeypatch):
+    """The scripted executor, installed for this process's registry."""
+    folder = make_dist("seqbench-scripted", {"seqbench_scripted": SCRIPTED},
+                       {"scripted": "seqbench_scripted"})
+    monkeypatch.syspath_prepend(str(folder))  # its entry point is found as a pip install's
+    return folder
 
 
 def _fingerprint(db) -> tuple:
@@ -224,9 +243,9 @@ def _fingerprint(db) -> tuple:
         conn.close()
 
 
-def test_the_stopping_rule_is_frozen_once_evaluation_begins(cli, scripted, tmp_path):
+def test_the_stopping_rule_is_frozen_once_evaluation_begins(scripted, tmp_path):
     db = tmp_path / "d.sqlite"
-    first = cli("decide", *FAKE, "--max-seeds", "4", "--db", db, pythonpath=[scripted])
+    first = decide(*FAKE, "--max-seeds", "4", "--db", db)
     assert first.rc == 0, first.stderr
     one = json.loads(first.stdout)
     assert one["stopped_because"] == "max seeds" and one["verdict"] == "undecided", one
@@ -234,13 +253,13 @@ def test_the_stopping_rule_is_frozen_once_evaluation_begins(cli, scripted, tmp_p
     before = _fingerprint(db)
     for args, stored in ((["--max-seeds", "8"], "--max-seeds 4"),
                          (["--max-seeds", "4", "--alpha", "0.1"], "--alpha 0.05")):
-        res = cli("decide", *FAKE, *args, "--db", db, pythonpath=[scripted])
+        res = decide(*FAKE, *args, "--db", db)
         assert res.rc == 2, res.stdout + res.stderr
         assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:"), res.stderr
         assert stored in res.stderr and "frozen" in res.stderr
         assert res.stdout == ""
         assert _fingerprint(db) == before  # nothing trained, nothing written
-    again = cli("decide", *FAKE, "--max-seeds", "4", "--db", db, pythonpath=[scripted])
+    again = decide(*FAKE, "--max-seeds", "4", "--db", db)
     assert again.rc == 0, again.stderr
     assert json.loads(again.stdout)["scores"] == one["scores"]
     import sqlite3
@@ -252,10 +271,10 @@ def test_the_stopping_rule_is_frozen_once_evaluation_begins(cli, scripted, tmp_p
     assert designs == [{"alpha": 0.05, "max_seeds": 4, "margin": None, "n_min": 3}]
 
 
-def test_a_diverged_seed_is_its_own_outcome_not_a_score_at_chance(cli, scripted, tmp_path):
+def test_a_diverged_seed_is_its_own_outcome_not_a_score_at_chance(scripted, tmp_path):
     db = tmp_path / "d.sqlite"
-    res = cli("decide", *FAKE, "--max-seeds", "5", "--db", db, pythonpath=[scripted],
-              env={"SCRIPTED_DIVERGE": "transformer:1,transformer:3"})
+    res = decide(*FAKE, "--max-seeds", "5", "--db", db,
+                 env={"SCRIPTED_DIVERGE": "transformer:1,transformer:3"})
     assert res.rc == 0, res.stderr
     one = json.loads(res.stdout)
     assert one["diverged"]["transformer"] == {"seeds": [1, 3], "of": 5}

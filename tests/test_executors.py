@@ -87,7 +87,7 @@ def test_kill_9_then_relaunch_redoes_only_what_is_missing(cli, tmp_path, executo
 
 def test_ctrl_c_keeps_finished_runs_and_says_what_is_left(tmp_path):
     db = tmp_path / "interrupted.sqlite"
-    args = ["run", "--models", "lstm", "--seeds", "0-19", *TINY, "--executor", "local",
+    args = ["run", "--models", "lstm", "--seeds", "0-9", *TINY, "--executor", "local",
             "--workers", "2", "--db", str(db)]
     # A terminal's Ctrl-C reaches the whole foreground process group: the workers too.
     proc = subprocess.Popen([*bench_command(), *args], env=env(), cwd=tmp_path, text=True,
@@ -104,8 +104,8 @@ def test_ctrl_c_keeps_finished_runs_and_says_what_is_left(tmp_path):
     rerun = subprocess.run([*bench_command(), *args], env=env(), cwd=tmp_path, text=True,
                            capture_output=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"{len(left)} of 20 runs already" in rerun.stdout
-    assert len(rows(db)) == 20
+    assert f"{len(left)} of 10 runs already" in rerun.stdout
+    assert len(rows(db)) == 10
 
 
 SUICIDAL = """
@@ -155,10 +155,16 @@ def test_a_dead_worker_fails_its_run_and_the_matrix_goes_on(cli, make_dist, tmp_
     assert [r["status"] for r in by_model["lstm"]] == ["done", "done"]
 
 
+KILL = "os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would"
+FAILS = SUICIDAL.replace(KILL, "raise RuntimeError('this model always fails')")
+
+
 def test_retry_failed_reruns_only_with_the_flag(cli, make_dist, tmp_path):
-    dist = make_dist("seqbench-dies2", {"seqbench_dies2": SUICIDAL}, {"dies": "seqbench_dies2"})
+    # a run that raises fails like one whose worker died, and needs no worker process
+    dist = make_dist("seqbench-fails", {"seqbench_fails": FAILS}, {"fails": "seqbench_fails"})
     db = tmp_path / "retry.sqlite"
-    args = ["run", "--models", "dies,lstm", "--seeds", "0", *TINY, "--workers", "1", "--db", db]
+    args = ["run", "--models", "dies,lstm", "--seeds", "0", *TINY, "--executor", "sequential",
+            "--db", db]
     assert cli(*args, pythonpath=[dist]).rc == 1
     first = rows(db)
 
@@ -170,6 +176,7 @@ def test_retry_failed_reruns_only_with_the_flag(cli, make_dist, tmp_path):
     assert rc == 1 and "1 of 2 runs already done" in out
     again = rows(db)
     failed = [k for k, v in first.items() if v["status"] == "failed"]
+    assert "this model always fails" in first[failed[0]]["error"]
     assert again[failed[0]]["started_at"] >= first[failed[0]]["started_at"]
     assert again[failed[0]]["status"] == "failed"
     kept = [k for k, v in first.items() if v["status"] == "done"]
@@ -180,7 +187,16 @@ def test_retry_failed_reruns_only_with_the_flag(cli, make_dist, tmp_path):
 # Presets and the tuning protocol
 
 
-def test_presets_are_valid_and_the_claim_preset_is_the_study(cli):
+def invoke(*args):
+    """``bench ARGS`` in this process (Click's runner): for commands that train nothing."""
+    from click.testing import CliRunner
+
+    from seqbench.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], env={"COLUMNS": "250"})
+
+
+def test_presets_are_valid_and_the_claim_preset_is_the_study():
     from seqbench.experiment import matrixfile
     from seqbench.experiment.plan import plan
     from seqbench.registry import registry
@@ -193,8 +209,8 @@ def test_presets_are_valid_and_the_claim_preset_is_the_study(cli):
             matrix = matrixfile.build_matrix(data, None, None, None, None, (), (), {}, {},
                                              list(reg.models), list(reg.tasks))
             assert plan(matrix, reg).runs, path
-        rc, out, err = cli("run", "--preset", name, "--dry-run")
-        assert rc == 0, err
+        result = invoke("run", "--preset", name, "--dry-run")
+        assert result.exit_code == 0, result.stderr
 
     claim = matrixfile.read(matrixfile.preset_path("claim"))
     assert set(claim["models"]) == {"rnn", "lstm", "gru", "seq2seq-attention", "transformer"}
@@ -235,7 +251,7 @@ def test_the_published_claim_study_plans_its_parts_at_convergence():
         assert plan(matrix, reg).runs, path
 
 
-def test_matrix_file_errors_are_one_line(cli, tmp_path):
+def test_matrix_file_errors_are_one_line(tmp_path):
     cases = {
         "unknown key": 'models = ["lstm"]\nmodles = ["x"]\n',
         "zero seeds": 'models = ["lstm"]\ntasks = ["copy"]\nseeds = []\n',
@@ -249,7 +265,8 @@ def test_matrix_file_errors_are_one_line(cli, tmp_path):
         path = tmp_path / "m.toml"
         path.write_text(text)
         db = tmp_path / f"{what}.sqlite"
-        rc, out, err = cli("run", "--matrix", path, "--db", db)
+        result = invoke("run", "--matrix", path, "--db", db)
+        rc, err = result.exit_code, result.stderr
         assert rc == 2, (what, err)
         assert len(err.strip().splitlines()) == 1 and err.startswith("error:"), (what, err)
         assert not db.exists(), what
@@ -372,8 +389,8 @@ def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(cli, 
 def test_wandb_logs_offline_and_a_wandb_failure_only_warns(cli, tmp_path):
     pytest.importorskip("wandb")
     db = tmp_path / "wb.sqlite"
-    args = ["run", "--models", "lstm", "--seeds", "0", *TINY, "--workers", "1", "--wandb",
-            "--wandb-project", "seqbench-test", "--db", db]
+    args = ["run", "--models", "lstm", "--seeds", "0", *TINY, "--executor", "sequential",
+            "--wandb", "--wandb-project", "seqbench-test", "--db", db]
     rc, out, err = cli(*args, env={"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path)})
     assert rc == 0, err[-2000:]
     runs = list((tmp_path / "wandb" / "wandb").glob("offline-run-*"))
