@@ -15,7 +15,8 @@ import pytest
 
 from seqbench.decision import planning
 from seqbench.decision.planning import (
-    SEEDS, SHRINK, RunCost, at_size, from_probes, largest_fitting, plan, plan_budget,
+    PROBE_STEPS, SEEDS, SHRINK, Probe, RunCost, at_size, from_probes, largest_fitting, plan,
+    plan_budget,
 )
 
 
@@ -47,8 +48,9 @@ def fake_probe(monkeypatch):
     calls = []
 
     def probe(spec, steps, val_every, param_budget, threads):
-        calls.append((spec.model, steps, param_budget))
-        return true_cost(spec.model, param_budget).seconds(steps)
+        calls.append((spec.model, steps, val_every, param_budget))
+        cost = true_cost(spec.model, param_budget)
+        return Probe(steps, steps // val_every, cost.seconds(steps), cost.step_s * steps)
 
     monkeypatch.setattr(planning, "probe", probe)
     return calls
@@ -63,12 +65,26 @@ def options(req: Req, workers: int) -> dict:
 
 
 def test_two_probes_give_the_fixed_cost_and_the_cost_per_step():
-    c = from_probes(1000, (50, 2.0 + 50 * 0.01), (100, 2.0 + 100 * 0.01))
+    c = from_probes(1000, Probe(50, 1, 2.0 + 50 * 0.01, 50 * 0.01),
+                    Probe(100, 2, 2.0 + 100 * 0.01, 100 * 0.01))
     assert c.fixed_s == pytest.approx(2.0) and c.step_s == pytest.approx(0.01)
     assert c.seconds(1000) == pytest.approx(12.0)
+    # the second run's extra validation (0.5 s) is spread over the 50 steps between them
+    v = from_probes(1000, Probe(50, 1, 3.0, 0.5), Probe(100, 2, 4.0, 1.0))
+    assert (v.fixed_s, v.step_s) == pytest.approx((2.0, 0.02))
+    # 10 steps validating once, then at every step: 9 more validations of 0.5 s, each
+    # spread over the real run's 50 steps between validations
+    w = from_probes(1000, Probe(10, 1, 2.6, 0.1), Probe(10, 10, 7.1, 0.1), val_every=50)
+    assert (w.fixed_s, w.step_s) == pytest.approx((2.0, 0.02))
+    # one-off costs in the first run (a slow first load) land in the fixed part, never make
+    # a step look free: the runs' own training seconds set the cost per step
+    slow_first = from_probes(1000, Probe(50, 1, 9.0, 0.5), Probe(100, 2, 3.5, 1.0))
+    assert slow_first.step_s == pytest.approx(0.01) and slow_first.fixed_s == pytest.approx(8.5)
     mid = at_size([RunCost(1000, 2.0, 0.01), RunCost(9000, 4.0, 0.05)], 5000)
     assert (mid.fixed_s, mid.step_s) == pytest.approx((3.0, 0.03))
     assert at_size([RunCost(1000, 2.0, 0.01), RunCost(9000, 4.0, 0.05)], 10).step_s == 0.01
+    three = [RunCost(100, 1.0, 0.001), RunCost(1000, 2.0, 0.01), RunCost(9000, 4.0, 0.05)]
+    assert at_size(three, 550).step_s == pytest.approx(0.0055)  # between its neighbours
 
 
 def test_plan_counts_waves_and_rounds_as_the_procedure_spends_them():
@@ -92,9 +108,10 @@ def test_a_budget_that_holds_is_said_so_and_kept(fake_probe):
     got = plan_budget(SPECS, req, param_budget=50_000, auto=True, workers=2, say=said.append)
     assert got == 50_000 and len(said) == 1
     assert "holds 4 tuning trials per model" in said[0] and "50,000 parameters" in said[0]
-    # the deepest lstm trial is timed, at val_every and 2 x val_every steps, nothing else
-    assert fake_probe == [("lstm", 50, 50_000), ("lstm", 100, 50_000),
-                          ("transformer", 50, 50_000), ("transformer", 100, 50_000)]
+    # the deepest lstm trial is timed, validating once and at every step, nothing else
+    n = PROBE_STEPS
+    assert fake_probe == [("lstm", n, n, 50_000), ("lstm", n, 1, 50_000),
+                          ("transformer", n, n, 50_000), ("transformer", n, 1, 50_000)]
 
 
 def test_auto_chooses_the_largest_budget_that_fits(fake_probe):
@@ -125,10 +142,31 @@ def test_without_auto_the_fitting_budget_is_named_and_the_given_one_kept(fake_pr
 
 def test_a_budget_nothing_fits_says_what_to_change(fake_probe):
     said = []
+    got = plan_budget(SPECS, Req(budget_s=30), param_budget=100_000, auto=False, workers=2,
+                      say=said.append)
+    # timed at an eighth (12,500), then an eighth of that (1,562): nothing fits even there
+    assert got == 100_000 and said[-1].startswith("no parameter budget down to 1,562 fits")
+    assert "give a larger --budget" in said[-1]
+    assert [size for *_, size in fake_probe][-2:] == [1_562, 1_562]
+
+
+def test_auto_where_nothing_fits_takes_the_smallest_size_timed(fake_probe):
+    said = []
     got = plan_budget(SPECS, Req(budget_s=30), param_budget=100_000, auto=True, workers=2,
                       say=said.append)
-    # never below the smaller size it timed (12,500: an eighth)
-    assert got == 100_000 and said[-1].startswith("no parameter budget down to 12,500 fits")
+    # never the size that fits least (the one given): the smallest timed, and why
+    assert got == 1_562
+    assert said[-1].startswith("no parameter budget down to 1,562 fits; --param-budget auto: 1,562")
+
+
+def test_fewer_trials_than_planned_before_fewer_than_three_seeds(fake_probe):
+    said = []
+    req = Req(budget_s=150, trials=16)  # no size holds 16 trials; small ones hold 3 seeds
+    got = plan_budget(SPECS, req, param_budget=100_000, auto=True, workers=2, say=said.append)
+    costs = {m: true_cost(m, got) for m in COST}
+    chosen = plan(costs, budget_s=req.budget_s, param_budget=got, **options(req, 2))
+    assert not chosen.fits and chosen.seeds >= SEEDS and chosen.trials >= 2
+    assert "paired seeds after" in said[-1] and "not the 16 planned" in said[-1]
 
 
 def test_largest_fitting_skips_sizes_a_model_cannot_be_built_at():

@@ -1,17 +1,22 @@
 """A decision's budget, planned before it is spent: does it hold the tuning and 3 paired seeds?
 
-Before tuning, each model trains two short runs on this machine (nothing is stored): of
-``val_every`` and of 2 x ``val_every`` steps, so that a run's cost splits into a fixed part
-(loading, building, testing) and a cost per step (training plus its share of validation). A
-run of ``max_steps`` steps is the most a run can cost (early stopping only shortens it), so the
-plan is an upper bound. The waves and rounds are counted as :mod:`seqbench.decision.procedure`
-spends them: a wave of one tuning trial per model starts while the tuning share allows it, a
-round of one seed per model while the budget does, ``workers`` runs at a time.
+Before tuning, each model trains two short runs on this machine (nothing is stored) of
+:data:`PROBE_STEPS` steps, one validating once and one after every step, so that a run's cost
+splits into a fixed part (loading, building, testing), a cost per training step (timed by the
+runs themselves) and a cost per validation, spread over ``val_every`` steps. A run of
+``max_steps`` steps is the most a run can cost (early stopping only shortens it), so the plan is
+an upper bound. The waves and rounds are counted as
+:mod:`seqbench.decision.procedure` spends them: a wave of one tuning trial per model starts while
+the tuning share of what the timing left allows it, a round of one seed per model while the
+budget does, ``workers`` runs at a time.
 
 When the budget does not hold the planned trials and :data:`SEEDS` paired seeds, the models
-are timed again at a smaller size (one run each), the costs are interpolated linearly in the parameter count
-between the two sizes (and never taken below the smaller size's), and the largest parameter
-budget whose plan holds is named; ``--param-budget auto`` uses it.
+are timed again at a smaller size (one run each), the costs are interpolated linearly in the
+parameter count between the two sizes (and never taken below the smaller size's), and the
+largest parameter budget whose plan holds is named; ``--param-budget auto`` uses it. Where none
+holds the planned trials, the largest that holds :data:`SEEDS` seeds after the fewer trials the
+tuning share allows (as the procedure would run them); where none holds even that, ``auto``
+takes the smallest size timed, an eighth of the one before if that was not yet the smallest.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from .procedure import MIN_TRIALS
 from .request import fmt_duration
 
 SEEDS = 3  # paired evaluation seeds a plan must hold: the sequential rule's first look
+PROBE_STEPS = 10  # steps of a timing run: the training cost per step is timed, not inferred
+TIMING_SHARE = 0.25  # no smaller size is timed once the timing has spent this share of the budget
 SMALL = (1 / 8, 1 / 4, 1 / 2)  # the second probe's size, a share of the first: the first that builds
 SHRINK = 0.85  # candidate parameter budgets: each this share of the one before
 MIN_PARAMS = 500
@@ -42,22 +49,44 @@ class RunCost:
         return self.fixed_s + self.step_s * steps
 
 
-def from_probes(params: int, short: tuple[int, float], long: tuple[int, float]) -> RunCost:
-    """The cost line through two probes (steps, wall seconds) of one model at one size."""
-    (n1, t1), (n2, t2) = short, long
-    step = max((t2 - t1) / max(n2 - n1, 1), t2 / max(n2, 1) * 0.05, 0.0)
-    return RunCost(params, max(t1 - step * n1, 0.0), step)
+@dataclass(frozen=True)
+class Probe:
+    """One timed run: its steps and validations, wall seconds, and training seconds (the
+    run's own, validation excluded)."""
+
+    steps: int
+    validations: int
+    wall_s: float
+    train_s: float
+
+    @property
+    def overhead_s(self) -> float:
+        """Everything but training: loading, building, validations, testing."""
+        return max(self.wall_s - self.train_s, 0.0)
+
+
+def from_probes(params: int, few: Probe, many: Probe, val_every: int | None = None) -> RunCost:
+    """A model's cost from two runs that validate a different number of times: the training
+    seconds per step as the runs timed them (a difference of wall times is noise on a loaded
+    machine), plus each validation's cost spread over ``val_every`` steps (default: the steps
+    between the two runs' validations)."""
+    step = (few.train_s + many.train_s) / max(few.steps + many.steps, 1)
+    extra = max(many.validations - few.validations, 1)
+    val = max(many.overhead_s - few.overhead_s, 0.0) / extra  # seconds per validation
+    every = val_every or max((many.steps - few.steps) // extra, 1)
+    return RunCost(params, max(few.overhead_s - few.validations * val, 0.0), step + val / every)
 
 
 def at_size(costs: Sequence[RunCost], params: int) -> RunCost:
-    """A model's cost at ``params``, linear between the measured sizes; never below the
-    smallest measured size's cost, never extrapolated above the largest."""
+    """A model's cost at ``params``, linear between the two measured sizes either side; never
+    below the smallest measured size's cost, never extrapolated above the largest."""
     ordered = sorted(costs, key=lambda c: c.params)
-    lo, hi = ordered[0], ordered[-1]
-    if params <= lo.params or lo.params == hi.params:
-        return replace(lo, params=params) if params <= lo.params else replace(hi, params=params)
-    if params >= hi.params:
-        return replace(hi, params=params)
+    if params <= ordered[0].params:
+        return replace(ordered[0], params=params)
+    if params >= ordered[-1].params:
+        return replace(ordered[-1], params=params)
+    hi = next(c for c in ordered if c.params >= params)  # the sizes either side of params
+    lo = max((c for c in ordered if c.params < params), key=lambda c: c.params)
     w = (params - lo.params) / (hi.params - lo.params)
     return RunCost(params, lo.fixed_s + w * (hi.fixed_s - lo.fixed_s),
                    lo.step_s + w * (hi.step_s - lo.step_s))
@@ -76,6 +105,11 @@ class BudgetPlan:
     @property
     def fits(self) -> bool:
         return self.trials >= self.planned_trials and self.seeds >= SEEDS
+
+    @property
+    def holds_seeds(self) -> bool:
+        """The seeds, after fewer tuning trials than planned (as many as the share allows)."""
+        return self.seeds >= SEEDS
 
     def describe(self) -> str:
         runs = " / ".join(f"{fmt_duration(s)} ({m})" for m, s in self.run_s.items())
@@ -102,56 +136,61 @@ def plan(costs: dict[str, RunCost], *, budget_s: float, param_budget: int, max_s
 
 
 def largest_fitting(cost_of: Callable[[int], dict[str, RunCost] | None], start: int,
-                    smallest: int = MIN_PARAMS, **options) -> BudgetPlan | None:
+                    smallest: int = MIN_PARAMS, enough: Callable[[BudgetPlan], bool] =
+                    lambda p: p.fits, **options) -> BudgetPlan | None:
     """The plan of the largest parameter budget from ``start`` down to ``smallest`` (in steps
-    of :data:`SHRINK`) that holds; ``cost_of(params)`` is None where a model cannot be built."""
+    of :data:`SHRINK`) that is ``enough`` (it holds, by default); ``cost_of(params)`` is None
+    where a model cannot be built."""
     params = start
     while params >= smallest:
         costs = cost_of(params)
         if costs is not None:
             candidate = plan(costs, param_budget=params, **options)
-            if candidate.fits:
+            if enough(candidate):
                 return candidate
         params = int(params * SHRINK)
     return None
 
 
-def probe(spec, steps: int, val_every: int, param_budget: int, threads: int) -> float:
-    """Wall seconds of one unstored run of ``spec`` for ``steps`` steps at ``param_budget``."""
+def probe(spec, steps: int, val_every: int, param_budget: int, threads: int) -> Probe:
+    """One unstored run of ``spec`` for ``steps`` steps at ``param_budget``, timed."""
     from ..experiment.executors import set_torch_threads
-    from ..experiment.runner import execute
+    from ..experiment.runner import execute, warm_up
 
     training = {**spec.training, "max_steps": steps, "val_every": val_every, "patience": 0,
                 "param_budget": param_budget}
     set_torch_threads(threads)
+    warm_up()  # the process's one-off costs (importing Lightning) are no model's
     began = time.perf_counter()
     record = execute(replace(spec, training=training))
     if record["status"] != "done":
         raise RuntimeError(f"the timing run of {spec.model} {record['status']}: "
                            f"{(record.get('error') or '').splitlines()[0] if record.get('error') else ''}")
-    return time.perf_counter() - began
+    wall = time.perf_counter() - began
+    return Probe(steps, steps // val_every, wall, float(record["train_seconds"]))
 
 
 def measure(specs: dict, param_budget: int, val_every: int, threads: int) -> dict[str, RunCost]:
-    """Each model's cost at ``param_budget``: runs of ``val_every`` and 2 x ``val_every`` steps."""
+    """Each model's cost at ``param_budget``: short runs validating once and at every step."""
     out = {}
     for model, spec in specs.items():
-        short = (val_every, probe(spec, val_every, val_every, param_budget, threads))
-        long = (2 * val_every, probe(spec, 2 * val_every, val_every, param_budget, threads))
-        out[model] = from_probes(param_budget, short, long)
+        once = probe(spec, PROBE_STEPS, PROBE_STEPS, param_budget, threads)
+        every = probe(spec, PROBE_STEPS, 1, param_budget, threads)
+        out[model] = from_probes(param_budget, once, every, val_every)
     return out
 
 
 def measure_again(specs: dict, first: dict[str, RunCost], param_budget: int, val_every: int,
                   threads: int) -> dict[str, RunCost]:
-    """Each model's cost at a second size from one run of 2 x ``val_every`` steps, its fixed
+    """Each model's cost at a second size from one run validating at every step, its fixed
     part taken from the first size (loading and testing barely depend on the size; a larger
     model's are, if anything, longer)."""
     out = {}
     for model, spec in specs.items():
-        wall = probe(spec, 2 * val_every, val_every, param_budget, threads)
-        fixed = min(first[model].fixed_s, wall * 0.95)
-        out[model] = RunCost(param_budget, fixed, (wall - fixed) / (2 * val_every))
+        run = probe(spec, PROBE_STEPS, 1, param_budget, threads)
+        fixed = min(first[model].fixed_s, run.overhead_s)
+        val = (run.overhead_s - fixed) / max(run.validations, 1)
+        out[model] = RunCost(param_budget, fixed, run.train_s / run.steps + val / val_every)
     return out
 
 
@@ -187,27 +226,57 @@ def plan_budget(runs, request, *, param_budget: int, auto: bool, workers: int,
         "counted in the budget).")
     if first.fits or param_budget < 2 * MIN_PARAMS:
         return param_budget
-    small = None
-    for share in SMALL:  # a model too small to build at a share is timed at the next one
-        try:
-            floor = max(MIN_PARAMS, int(param_budget * share))
-            small = measure_again(specs, costs, floor, val_every, threads)
-            break
-        except RuntimeError:
-            continue
-    left = request.budget_s - (time.perf_counter() - began)
-    best = None if small is None else largest_fitting(
-        lambda p: {m: at_size([costs[m], small[m]], p) for m in costs}, param_budget,
-        budget_s=left, smallest=floor, **options)
+    timed = {param_budget: costs}  # size -> each model's cost there
+
+    def smaller(top: int, shares) -> int | None:
+        for share in shares:  # a model too small to build at a share is timed at the next one
+            size = max(MIN_PARAMS, int(top * share))
+            try:
+                timed[size] = measure_again(specs, costs, size, val_every, threads)
+                return size
+            except RuntimeError:
+                continue
+        return None
+
+    def search(top: int, floor: int) -> BudgetPlan | None:
+        left = request.budget_s - (time.perf_counter() - began)
+
+        def cost_of(size: int) -> dict[str, RunCost]:
+            return {m: at_size([c[m] for c in timed.values()], size) for m in costs}
+
+        for enough in (lambda p: p.fits, lambda p: p.holds_seeds):
+            best = largest_fitting(cost_of, top, smallest=floor, enough=enough, budget_s=left,
+                                   **options)
+            if best is not None:
+                return best
+        return None
+
+    floor = smaller(param_budget, SMALL)
+    best = None if floor is None else search(param_budget, floor)
+    cheap_so_far = time.perf_counter() - began < TIMING_SHARE * request.budget_s
+    if best is None and floor is not None and floor >= 2 * MIN_PARAMS and cheap_so_far:
+        deeper = smaller(floor, SMALL[:1])  # an eighth again: the budget may hold a tiny model
+        best = None if deeper is None else search(floor, deeper)
+        floor = deeper or floor
     if best is None:
-        say(f"no parameter budget down to {floor:,} fits: give a larger --budget, fewer "
-            "--trials or a smaller --max-steps.")
+        hint = "give a larger --budget, fewer --trials or a smaller --max-steps"
+        if auto and floor is not None:
+            left = request.budget_s - (time.perf_counter() - began)
+            least = plan(timed[floor], budget_s=left, param_budget=floor, **options)
+            say(f"no parameter budget down to {floor:,} fits; --param-budget auto: {floor:,}, "
+                f"the smallest timed ({least.describe()}); for 3 paired seeds {hint}.")
+            return floor
+        say(f"no parameter budget down to {floor or param_budget:,} fits: {hint}.")
         return param_budget
+    fits = ("fits" if best.fits else
+            f"holds {SEEDS} paired seeds after {best.trials} tuning trials per model, not the "
+            f"{best.planned_trials} planned")
     if auto:
-        say(f"--param-budget auto: {best.param_budget:,}, the largest that fits ({best.describe()}).")
+        say(f"--param-budget auto: {best.param_budget:,}, the largest that {fits} "
+            f"({best.describe()}).")
         return best.param_budget
-    say(f"the largest parameter budget that fits: {best.param_budget:,} "
-        f"(--param-budget {best.param_budget}, or --param-budget auto to use it).")
+    say(f"the largest parameter budget that {fits}: {best.param_budget:,} ({best.describe()}; "
+        f"--param-budget {best.param_budget}, or --param-budget auto to use it).")
     return param_budget
 
 

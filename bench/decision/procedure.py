@@ -76,9 +76,12 @@ class Procedure:
                  clock=time.monotonic, spent: float = 0.0):
         self.request, self.store, self.executor, self.console = request, store, executor, console
         self.clock = clock
-        self.start = clock() - spent  # the budget plan's timing runs came out of the budget
+        now = clock()
+        self.start = now - spent  # the budget plan's timing runs came out of the budget
         self.deadline = self.start + request.budget_s
-        self.tune_deadline = self.start + request.tune_share * request.budget_s
+        # the tuning share is of what the timing left, as the plan counts it: the evaluation
+        # rounds keep their share however long the timing took
+        self.tune_deadline = now + request.tune_share * max(request.budget_s - spent, 0.0)
         self.matrix = request.matrix()
         self.plan = make_plan(self.matrix, registry)
         self.tuner = self.plan.tuner()
