@@ -120,6 +120,11 @@ def test_csv_logger_writes_the_curve(logged):
     assert loss == pytest.approx(train_curve(curve))
 
 
+def test_no_checkpoint_lands_in_the_results_folder(logged):
+    root, *_ = logged
+    assert not list(root.rglob("*.ckpt"))  # a run's checkpoints live and die in a temp folder
+
+
 PLUGIN = '''
 import json
 from pathlib import Path

@@ -226,6 +226,8 @@ def _trainer(module: Any, cfg: dict, val_every: int, callbacks: list, logger: An
         gradient_clip_val=(cfg["grad_clip"] or None) if module.automatic_optimization else None,
         callbacks=callbacks,
         logger=logger,
+        # only the run's own checkpoint: Lightning's default one would land in a logger's folder
+        enable_checkpointing=any(type(c).__name__ == "ModelCheckpoint" for c in callbacks),
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=tmp,
