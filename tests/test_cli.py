@@ -53,7 +53,8 @@ def strict_json(text: str):
 @pytest.fixture(scope="module")
 def matrix_db(cli, tmp_path_factory):
     db = tmp_path_factory.mktemp("e2e") / "bench.sqlite"
-    result = cli("run", *MATRIX, "--db", db)
+    # in the launcher's process: the local executor's workers have tests of their own
+    result = cli("run", *MATRIX, "--executor", "sequential", "--db", db)
     assert result.rc == 0, result.stderr[-3000:]
     return db, result
 
@@ -313,7 +314,7 @@ def test_same_run_twice_gives_identical_results(cli, matrix_db, runs, tmp_path):
     one = ["--models", "transformer", "--tasks", "copy", "--train-sizes", "16", "--seeds", "1",
            "--max-steps", "10", "--val-every", "5", "-t", "copy.T=5"]
     db = tmp_path / "again.sqlite"
-    rc, out, err = cli("run", *one, "--db", db)
+    rc, out, err = cli("run", *one, "--executor", "sequential", "--db", db)
     assert rc == 0, err[-3000:]
     (again,) = strict_json(cli("results", "--db", db, "--json").stdout)
     (first,) = [r for r in runs if r["run_id"] == again["run_id"]]
@@ -389,7 +390,7 @@ def test_diverged_and_failed_runs_are_recorded_and_the_matrix_goes_on(cli, bad_m
     rc, out, err = cli(
         "run", "--models", "nan-model,boom-model,lstm", "--tasks", "classification",
         "--train-sizes", "16", "--seeds", "0", "--max-steps", "10", "--val-every", "5",
-        "--workers", "1", "--db", db, pythonpath=[bad_models],
+        "--executor", "sequential", "--db", db, pythonpath=[bad_models],
     )
     assert rc == 1, err[-3000:]
     assert "1 done, 1 diverged, 1 failed" in out
@@ -424,7 +425,7 @@ def test_final_step_is_validated(cli, tmp_path):
     rc, out, err = cli(
         "run", "--models", "lstm", "--tasks", "copy", "-t", "copy.T=2", "-m", "hidden_size=8",
         "--train-sizes", "4", "--max-steps", "3", "--val-every", "2", "--patience", "0",
-        "--db", db,
+        "--executor", "sequential", "--db", db,
     )
     assert rc == 0, err[-3000:]
     conn = sqlite3.connect(db)

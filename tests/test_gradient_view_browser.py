@@ -52,7 +52,8 @@ def study_db(tmp_path_factory) -> Path:
         (folder / name).write_text(textwrap.dedent(text))
     db = tmp_path_factory.mktemp("db") / "results.sqlite"
     env = {**os.environ, **OFFLINE, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = subprocess.run([*bench_command(), "run", "--matrix", str(folder), "--db", str(db)],
+    proc = subprocess.run([*bench_command(), "run", "--matrix", str(folder), "--executor",
+                           "sequential", "--db", str(db)],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "part 3-unprobed" in proc.stdout
