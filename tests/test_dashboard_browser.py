@@ -40,10 +40,11 @@ TIMEOUT = 30_000  # ms, for anything the page waits on (plotly.js is 4.8 MB on a
 
 def run_matrix(db: Path) -> Path:
     """``bench run`` of the small real matrix into ``db`` (24 runs: 2 models x 2 tasks x 2 sizes
-    x 3 seeds, 20 steps each)."""
+    x 3 seeds, 20 steps each), in the launcher's process (no worker to start)."""
     env = {**os.environ, **OFFLINE, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = subprocess.run([*bench_command(), "run", *MATRIX, "--db", str(db)], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([*bench_command(), "run", *MATRIX, "--executor", "sequential", "--db",
+                           str(db)], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return db
 

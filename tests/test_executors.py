@@ -366,8 +366,9 @@ def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(cli, 
     db = tmp_path / "tuned.sqlite"
     args = ["run", "--models", "lstm", "--seeds", "0,1", *TINY, "--tune-trials", "2",
             "--tune-extend", "0", "--executor", "sequential", "--db", db]
-    rc, out, err = cli(*args[:-2], "--dry-run")
-    assert rc == 0, err
+    dry = invoke(*args[:-2], "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    out = dry.stdout
     assert "lstm: lr 0.0001 .. 0.03 (log-uniform)" in out and "num_layers 1 .. 3" in out
     assert "2 planned runs" in out
 

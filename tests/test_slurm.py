@@ -215,14 +215,14 @@ def test_an_interrupted_driver_cancels_its_array(counted, monkeypatch, tmp_path,
     nobody would store what they train."""
     from seqbench.experiment.executor_slurm import SlurmExecutor
 
-    monkeypatch.setenv("SEQBENCH_STEP_SLEEP", "0.3")
+    monkeypatch.setenv("SEQBENCH_STEP_SLEEP", "0.15")
     ex = SlurmExecutor(runs_per_task=1, slurm_folder=str(tmp_path / "logs"), poll_seconds=0.2)
     jobs = capture_jobs(ex)
 
     def interrupt(record):
         raise KeyboardInterrupt
 
-    # Seed 0 ends after 20 steps (~6 s); seeds 1 and 2 would take 400 steps (~2 min), so only
+    # Seed 0 ends after 20 steps (~3 s); seeds 1 and 2 would take 400 steps (~1 min), so only
     # cancelling them ends them within the deadline below, on a busy machine or an idle one.
     with pytest.raises(KeyboardInterrupt):
         ex.run(specs([0]) + specs([1, 2], max_steps=400), lambda spec: True, interrupt)

@@ -11,7 +11,8 @@ import pytest
 
 TINY = ["--models", "lstm,gru", "--tasks", "copy", "-t", "copy.T=3", "-t", "copy.val_size=20",
         "-t", "copy.test_size=20", "-m", "hidden_size=8", "--train-sizes", "16",
-        "--max-steps", "10", "--val-every", "5", "--patience", "0", "--workers", "1"]
+        "--max-steps", "10", "--val-every", "5", "--patience", "0",
+        "--executor", "sequential"]  # in the launcher: no worker process to start
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,20 @@ def launches(tmp_path_factory, cli):
         rc, out, err = cli("run", *TINY, "--seeds", seeds, "--db", root / f"{name}.sqlite")
         assert rc == 0, err[-3000:]
     return root
+
+
+def bench(*args):
+    """``bench ARGS`` in this process (Click's runner) -> ``Result(rc, stdout, stderr)``: merging,
+    analysing and exporting train nothing, so they need no process of their own."""
+    from click.testing import CliRunner
+
+    from conftest import Result
+    from seqbench.cli import main
+
+    res = CliRunner().invoke(main, [str(a) for a in args], env={"COLUMNS": "250", "NO_COLOR": "1"})
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return Result(res.exit_code, res.stdout, res.stderr)
 
 
 def run_id(db: Path, model: str, seed: int) -> str:
@@ -55,10 +70,10 @@ def accuracy_view(analysis: dict) -> list:
     return out
 
 
-def test_merge_of_two_launches_analyses_as_one_launch(launches, tmp_path, cli):
+def test_merge_of_two_launches_analyses_as_one_launch(launches, tmp_path):
     a, b, rid = conflicting(launches, tmp_path)
     merged = tmp_path / "merged.sqlite"
-    rc, out, err = cli("merge", a, b, "--into", merged)
+    rc, out, err = bench("merge", a, b, "--into", merged)
     assert rc == 0, err
     assert f"conflict: run {rid}" in err and "test" in err
     assert "6 runs, 1 identical duplicates collapsed, 1 conflicts kept side by side" in err
@@ -70,15 +85,15 @@ def test_merge_of_two_launches_analyses_as_one_launch(launches, tmp_path, cli):
     theirs = json.loads(json.loads(other[0][2])["test"])
     assert theirs["recall_accuracy"] == pytest.approx(kept["recall_accuracy"] + 0.25)
 
-    rc, out, err = cli("analyze", "--db", merged, "--json")
+    rc, out, err = bench("analyze", "--db", merged, "--json")
     assert rc == 0, err
-    rc, one, err = cli("analyze", "--db", launches / "one.sqlite", "--json")
+    rc, one, err = bench("analyze", "--db", launches / "one.sqlite", "--json")
     assert rc == 0, err
     assert accuracy_view(json.loads(out)) == accuracy_view(json.loads(one))
     assert json.loads(out)["counts"] == json.loads(one)["counts"]
 
 
-def test_merge_refuses_other_schema_versions_and_guards_into(launches, tmp_path, cli):
+def test_merge_refuses_other_schema_versions_and_guards_into(launches, tmp_path):
     a = launches / "a.sqlite"
     old = tmp_path / "old.sqlite"
     shutil.copy(launches / "b.sqlite", old)
@@ -86,38 +101,38 @@ def test_merge_refuses_other_schema_versions_and_guards_into(launches, tmp_path,
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.close()
     into = tmp_path / "merged.sqlite"
-    rc, out, err = cli("merge", a, old, "--into", into)
+    rc, out, err = bench("merge", a, old, "--into", into)
     assert rc == 2 and err.count("\n") == 1 and "different schema versions" in err
     assert not into.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["old.sqlite"]
 
-    rc, out, err = cli("merge", a, launches / "b.sqlite", "--into", a)
+    rc, out, err = bench("merge", a, launches / "b.sqlite", "--into", a)
     assert rc == 2 and "SQLite database; refusing to overwrite" in err
     into.write_text("my notes\n")
-    rc, out, err = cli("merge", a, launches / "b.sqlite", "--into", into)
+    rc, out, err = bench("merge", a, launches / "b.sqlite", "--into", into)
     assert rc == 2 and "refusing to overwrite" in err and into.read_text() == "my notes\n"
-    rc, out, err = cli("merge", a, launches / "b.sqlite", "--into", into, "--force")
+    rc, out, err = bench("merge", a, launches / "b.sqlite", "--into", into, "--force")
     assert rc == 0, err
     assert "6 runs, 2 identical duplicates collapsed, 0 conflicts" in err
 
 
-def test_merge_leaves_running_runs_out_and_says_so(launches, tmp_path, cli):
+def test_merge_leaves_running_runs_out_and_says_so(launches, tmp_path):
     b = tmp_path / "b.sqlite"
     shutil.copy(launches / "b.sqlite", b)
     with sqlite3.connect(b) as conn:
         conn.execute("UPDATE runs SET status = 'running' WHERE seed = 2 AND model = 'gru'")
     conn.close()
-    rc, out, err = cli("merge", launches / "a.sqlite", b, "--into", tmp_path / "m.sqlite")
+    rc, out, err = bench("merge", launches / "a.sqlite", b, "--into", tmp_path / "m.sqlite")
     assert rc == 0, err
     assert ": 5 runs, 2 identical duplicates collapsed" in err
     assert "1 runs still marked running not merged" in err
 
 
-def test_export_is_flat_and_read_by_pandas(launches, tmp_path, cli):
+def test_export_is_flat_and_read_by_pandas(launches, tmp_path):
     import pandas as pd
 
     db = launches / "one.sqlite"
     out = tmp_path / "study.parquet"
-    rc, _, err = cli("export", "--db", db, "--out", out)
+    rc, _, err = bench("export", "--db", db, "--out", out)
     assert rc == 0, err
     runs = pd.read_parquet(out)
     curves = pd.read_parquet(tmp_path / "study.curves.parquet")
@@ -128,11 +143,11 @@ def test_export_is_flat_and_read_by_pandas(launches, tmp_path, cli):
     assert set(curves.run_id) == set(runs.run_id) and set(curves.step) == {5, 10}
     assert "val.recall_accuracy" in curves.columns
 
-    rc, _, err = cli("export", "--db", db, "--out", out)  # an earlier export: replaced
+    rc, _, err = bench("export", "--db", db, "--out", out)  # an earlier export: replaced
     assert rc == 0, err
     csv = tmp_path / "study.csv"
-    rc, _, err = cli("export", "--db", db, "--out", csv)
+    rc, _, err = bench("export", "--db", db, "--out", csv)
     assert rc == 0, err
     assert pd.read_csv(csv)["test.recall_accuracy"].notna().all()
-    rc, _, err = cli("export", "--db", db, "--out", tmp_path / "study.xlsx")
+    rc, _, err = bench("export", "--db", db, "--out", tmp_path / "study.xlsx")
     assert rc == 2 and ".parquet or .csv" in err
