@@ -163,10 +163,10 @@ def probe(spec, steps: int, val_every: int, param_budget: int, threads: int) -> 
     warm_up()  # the process's one-off costs (importing Lightning) are no model's
     began = time.perf_counter()
     record = execute(replace(spec, training=training))
+    wall = time.perf_counter() - began
     if record["status"] != "done":
         raise RuntimeError(f"the timing run of {spec.model} {record['status']}: "
                            f"{(record.get('error') or '').splitlines()[0] if record.get('error') else ''}")
-    wall = time.perf_counter() - began
     return Probe(steps, steps // val_every, wall, float(record["train_seconds"]))
 
 
