@@ -34,7 +34,7 @@ def test_the_checked_files_are_the_data_path():
     import tomllib
 
     files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
-    assert {"bench/analysis", "bench/records.py", "bench/store"} <= set(files)
+    assert {"bench/analysis", "bench/records.py", "bench/store", "bench/api"} <= set(files)
 
 
 def test_a_run_read_by_a_column_that_is_not_there_fails(tmp_path):
