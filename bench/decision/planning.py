@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .procedure import MIN_TRIALS
 from .request import fmt_duration
@@ -205,11 +205,93 @@ def _deepest(specs) -> dict:
     return {m: spec for m, (_, spec) in out.items()}
 
 
+@dataclass
+class _Search:
+    """The smaller sizes timed so far and the search among them for the largest that fits."""
+
+    specs: dict[str, Any]                  # model -> the spec it is timed with
+    first: dict[str, RunCost]              # model -> its cost at the size asked for
+    timed: dict[int, dict[str, RunCost]]   # size -> each model's cost there
+    began: float                           # perf_counter() when the timing began
+    budget_s: float
+    val_every: int
+    threads: int
+    options: dict[str, Any]                # plan()'s keywords but the budget and the size
+    say: Callable[[str], None]
+
+    def left(self) -> float:
+        """The budget the timing has not yet spent."""
+        return self.budget_s - (time.perf_counter() - self.began)
+
+    def smaller(self, top: int, shares: Sequence[float]) -> int | None:
+        """The first share of ``top`` at which every model builds, each timed there."""
+        for share in shares:  # a model too small to build at a share is timed at the next one
+            size = max(MIN_PARAMS, int(top * share))
+            try:
+                self.timed[size] = measure_again(self.specs, self.first, size, self.val_every,
+                                                 self.threads)
+                return size
+            except RuntimeError:
+                continue
+        return None
+
+    def search(self, top: int, floor: int) -> BudgetPlan | None:
+        """The largest size from ``top`` down to ``floor`` that fits, else that holds the seeds."""
+        left = self.left()
+
+        def cost_of(size: int) -> dict[str, RunCost]:
+            return {m: at_size([c[m] for c in self.timed.values()], size) for m in self.first}
+
+        for enough in (lambda p: p.fits, lambda p: p.holds_seeds):
+            best = largest_fitting(cost_of, top, smallest=floor, enough=enough, budget_s=left,
+                                   **self.options)
+            if best is not None:
+                return best
+        return None
+
+    def largest(self, top: int) -> tuple[BudgetPlan | None, int | None]:
+        """The best plan below ``top`` and the smallest size timed; an eighth again while the
+        timing is cheap, since the budget may hold a tiny model."""
+        floor = self.smaller(top, SMALL)
+        best = None if floor is None else self.search(top, floor)
+        cheap_so_far = time.perf_counter() - self.began < TIMING_SHARE * self.budget_s
+        if best is None and floor is not None and floor >= 2 * MIN_PARAMS and cheap_so_far:
+            deeper = self.smaller(floor, SMALL[:1])
+            best = None if deeper is None else self.search(floor, deeper)
+            floor = deeper or floor
+        return best, floor
+
+    def no_fit(self, floor: int | None, param_budget: int, auto: bool) -> int:
+        """Say that no size fits; ``auto`` takes the smallest timed."""
+        hint = "give a larger --budget, fewer --trials or a smaller --max-steps"
+        if auto and floor is not None:
+            least = plan(self.timed[floor], budget_s=self.left(), param_budget=floor,
+                         **self.options)
+            self.say(f"no parameter budget down to {floor:,} fits; --param-budget auto: "
+                     f"{floor:,}, the smallest timed ({least.describe()}); for 3 paired seeds "
+                     f"{hint}.")
+            return floor
+        self.say(f"no parameter budget down to {floor or param_budget:,} fits: {hint}.")
+        return param_budget
+
+    def found(self, best: BudgetPlan, param_budget: int, auto: bool) -> int:
+        """Name the largest size that fits (or holds the seeds); ``auto`` takes it."""
+        fits = ("fits" if best.fits else
+                f"holds {SEEDS} paired seeds after {best.trials} tuning trials per model, not "
+                f"the {best.planned_trials} planned")
+        if auto:
+            self.say(f"--param-budget auto: {best.param_budget:,}, the largest that {fits} "
+                     f"({best.describe()}).")
+            return best.param_budget
+        self.say(f"the largest parameter budget that {fits}: {best.param_budget:,} "
+                 f"({best.describe()}; --param-budget {best.param_budget}, or --param-budget "
+                 f"auto to use it).")
+        return param_budget
+
+
 def plan_budget(runs, request, *, param_budget: int, auto: bool, workers: int,
                 say: Callable[[str], None]) -> int:
-    """Measure, plan and say whether the budget holds; the parameter budget to use (with
-    ``auto``: the largest that fits, else ``param_budget``). The probes' time comes out of the
-    budget the plan counts."""
+    """Measure, plan and say whether the budget holds; the parameter budget to use."""
     from ..experiment.executors import run_threads
 
     specs = _deepest(runs)
@@ -226,58 +308,13 @@ def plan_budget(runs, request, *, param_budget: int, auto: bool, workers: int,
         "counted in the budget).")
     if first.fits or param_budget < 2 * MIN_PARAMS:
         return param_budget
-    timed = {param_budget: costs}  # size -> each model's cost there
-
-    def smaller(top: int, shares) -> int | None:
-        for share in shares:  # a model too small to build at a share is timed at the next one
-            size = max(MIN_PARAMS, int(top * share))
-            try:
-                timed[size] = measure_again(specs, costs, size, val_every, threads)
-                return size
-            except RuntimeError:
-                continue
-        return None
-
-    def search(top: int, floor: int) -> BudgetPlan | None:
-        left = request.budget_s - (time.perf_counter() - began)
-
-        def cost_of(size: int) -> dict[str, RunCost]:
-            return {m: at_size([c[m] for c in timed.values()], size) for m in costs}
-
-        for enough in (lambda p: p.fits, lambda p: p.holds_seeds):
-            best = largest_fitting(cost_of, top, smallest=floor, enough=enough, budget_s=left,
-                                   **options)
-            if best is not None:
-                return best
-        return None
-
-    floor = smaller(param_budget, SMALL)
-    best = None if floor is None else search(param_budget, floor)
-    cheap_so_far = time.perf_counter() - began < TIMING_SHARE * request.budget_s
-    if best is None and floor is not None and floor >= 2 * MIN_PARAMS and cheap_so_far:
-        deeper = smaller(floor, SMALL[:1])  # an eighth again: the budget may hold a tiny model
-        best = None if deeper is None else search(floor, deeper)
-        floor = deeper or floor
+    search = _Search(specs, first=costs, timed={param_budget: costs}, began=began,
+                     budget_s=request.budget_s, val_every=val_every, threads=threads,
+                     options=options, say=say)
+    best, floor = search.largest(param_budget)
     if best is None:
-        hint = "give a larger --budget, fewer --trials or a smaller --max-steps"
-        if auto and floor is not None:
-            left = request.budget_s - (time.perf_counter() - began)
-            least = plan(timed[floor], budget_s=left, param_budget=floor, **options)
-            say(f"no parameter budget down to {floor:,} fits; --param-budget auto: {floor:,}, "
-                f"the smallest timed ({least.describe()}); for 3 paired seeds {hint}.")
-            return floor
-        say(f"no parameter budget down to {floor or param_budget:,} fits: {hint}.")
-        return param_budget
-    fits = ("fits" if best.fits else
-            f"holds {SEEDS} paired seeds after {best.trials} tuning trials per model, not the "
-            f"{best.planned_trials} planned")
-    if auto:
-        say(f"--param-budget auto: {best.param_budget:,}, the largest that {fits} "
-            f"({best.describe()}).")
-        return best.param_budget
-    say(f"the largest parameter budget that {fits}: {best.param_budget:,} ({best.describe()}; "
-        f"--param-budget {best.param_budget}, or --param-budget auto to use it).")
-    return param_budget
+        return search.no_fit(floor, param_budget, auto)
+    return search.found(best, param_budget, auto)
 
 
 def previous_param_budget(db, request) -> int | None:
