@@ -6,7 +6,7 @@ Standard library only: every layer above the store imports it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol, TypedDict, cast
 
@@ -24,6 +24,7 @@ class Training(TypedDict, total=False):
     cooldown: float
     max_steps: int
     patience: int
+    param_budget: int  # the parameter budget models were fitted to (0 or absent: none)
 
 
 class RunConfig(TypedDict, total=False):
@@ -90,12 +91,9 @@ class Planned(Protocol):
     def config(self) -> dict[str, Any]: ...
 
 @dataclass
-class RunRecord(Mapping[str, Any]):
+class RunRecord:
     """One row of the ``runs`` table, typed; ``curve`` and ``gradients`` ride along to the store.
-
-    Read as a mapping (``r["task"]``), it is the dict the store used to hand out, for callers
-    that still index runs by column name.
-    """
+    Read by attribute only: ``r["task"]`` is a TypeError, not a silent dict lookup."""
 
     run_id: str
     model: str
@@ -176,19 +174,6 @@ class RunRecord(Mapping[str, Any]):
             del out["gradients"]
         return out
 
-    # -- the mapping view: the columns in table order, then params and primary_value
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in _KEYS:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(MAPPING_KEYS)
-
-    def __len__(self) -> int:
-        return len(MAPPING_KEYS)
-
 
 # The ``runs`` table's columns, in its order (the store's schema creates them so).
 COLUMNS = (
@@ -198,5 +183,3 @@ COLUMNS = (
     "steps_to_95", "samples_to_95", "seconds_to_95", "extras", "environment", "started_at",
     "finished_at", "lease_owner", "lease_expires",
 )
-MAPPING_KEYS = (*COLUMNS, "params", "primary_value")
-_KEYS = frozenset(MAPPING_KEYS)

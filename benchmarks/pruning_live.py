@@ -35,6 +35,7 @@ from pathlib import Path
 from scipy import stats
 
 from seqbench.experiment.tuning import is_tune, trial_key
+from seqbench.records import RunRecord
 from seqbench.store import Store
 
 
@@ -58,31 +59,31 @@ class Cell:
         return self.per_trial(self.steps * rate + self.runs * overhead)
 
 
-def _cell(r: dict) -> tuple:
-    data = r["config"]["task_params"].get("data", "")
-    return (Path(data).parent.name or data, r["train_size"] or 0, r["model"])
+def _cell(r: RunRecord) -> tuple:
+    data = r.task_params.get("data", "")
+    return (Path(data).parent.name or data, r.train_size or 0, r.model)
 
 
-def _wall(r: dict) -> float:
-    start, end = (datetime.fromisoformat(r[k]) for k in ("started_at", "finished_at"))
+def _wall(r: RunRecord) -> float:
+    start, end = (datetime.fromisoformat(t) for t in (r.started_at, r.finished_at))
     return (end - start).total_seconds()
 
 
 def load(db: Path) -> dict[tuple, Cell]:
     with Store(db, readonly=True) as store:
-        runs = [r for r in store.runs() if r["status"] in ("done", "diverged")]
+        runs = [r for r in store.runs() if r.status in ("done", "diverged")]
     out: dict[tuple, Cell] = {}
     for r in runs:
         cell = out.setdefault(_cell(r), Cell())
         if is_tune(r):
             cell.trials.add(trial_key(r))
             cell.runs += 1
-            cell.steps += r["steps"] or 0
-            cell.train += r["train_seconds"] or 0.0
+            cell.steps += r.steps or 0
+            cell.train += r.train_seconds or 0.0
             cell.wall += _wall(r)
-        elif r["status"] == "done":
+        elif r.status == "done":
             cell.selected.add(trial_key(r))
-            cell.test[r["seed"]] = (r["test"] or {}).get(r["primary_metric"])
+            cell.test[r.seed] = (r.test or {}).get(r.primary_metric)
     return out
 
 

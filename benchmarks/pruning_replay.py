@@ -41,6 +41,7 @@ from pathlib import Path
 
 from seqbench.experiment.halving import promote
 from seqbench.experiment.tuning import is_tune, select_trial, trial_key
+from seqbench.records import RunRecord
 from seqbench.store import Store
 
 DEFAULT_SETTINGS = ("3,2,100", "3,2,200", "2,3,100", "2,3,200")
@@ -98,28 +99,28 @@ def race(trials: list[Trial], eta: int, rungs: int, min_steps: int,
     )
 
 
-def _cell(r: dict) -> tuple:
-    data = r["config"]["task_params"].get("data", "")
-    return (Path(data).parent.name or data, r["train_size"] or 0, r["model"])
+def _cell(r: RunRecord) -> tuple:
+    data = r.task_params.get("data", "")
+    return (Path(data).parent.name or data, r.train_size or 0, r.model)
 
 
 def cells(db: Path, models: list[str]) -> tuple[dict[tuple, list[Trial]], dict[tuple, float]]:
     """(data set, training size, model) -> the tuning trials of that cell, and the seed sd of
     the selected trial's validation score on the evaluation seeds."""
     with Store(db, readonly=True) as store:
-        every = [r for r in store.runs() if r["model"] in models and r["status"] == "done"
-                 and r["task"] == "classification"]
+        every = [r for r in store.runs() if r.model in models and r.status == "done"
+                 and r.task == "classification"]
         runs = [r for r in every if is_tune(r)]
-        curves = store.curves(r["run_id"] for r in runs)
+        curves = store.curves(r.run_id for r in runs)
     out: dict[tuple, list[Trial]] = {}
     for r in runs:
         out.setdefault(_cell(r), []).append(
-            Trial(trial_key(r), float(r["best_val"]), curves.get(r["run_id"], []),
-                  float(r["train_seconds"])))
+            Trial(trial_key(r), float(r.best_val), curves.get(r.run_id, []),
+                  float(r.train_seconds)))
     evals: dict[tuple, list[float]] = {}
     for r in every:
         if not is_tune(r) and _cell(r) in out:
-            evals.setdefault(_cell(r), []).append(float(r["best_val"]))
+            evals.setdefault(_cell(r), []).append(float(r.best_val))
     sd = {cell: statistics.stdev(v) for cell, v in evals.items() if len(v) > 1}
     for key, trials in out.items():
         # The unpruned protocol's own rule picks the same trial the replay calls the winner.

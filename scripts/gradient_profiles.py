@@ -51,9 +51,9 @@ def main(argv=None) -> int:
     try:
         with Store(args.db, readonly=True) as store:
             runs = [r for r in store.runs(task=args.task, status="done")
-                    if all(str((r.get("config") or {}).get("task_params", {}).get(k)) == v
+                    if all(str(r.config.get("task_params", {}).get(k)) == v
                            for k, v in where.items())]
-            gradients = store.gradients(r["run_id"] for r in runs)
+            gradients = store.gradients(r.run_id for r in runs)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqbench.records import RunRecord
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -171,10 +173,11 @@ class Cell:
 class Study:
     """``bench analyze --tasks TASK --models A,B`` over the claim study's database."""
 
-    def __init__(self, runs: list[dict], curves: dict, task: str, models: tuple[str, str]):
+    def __init__(self, runs: list[RunRecord], curves: dict, task: str,
+                 models: tuple[str, str]):
         from seqbench.analysis.analyze import analyze
 
-        chosen = [r for r in runs if r["task"] == task and r["model"] in models]
+        chosen = [r for r in runs if r.task == task and r.model in models]
         self.result = analyze(chosen, curves)
         self.runs = chosen
         self.a, self.b = self.result["pairs"][0]
@@ -207,8 +210,8 @@ class Study:
         from seqbench.experiment.tuning import is_tune
 
         built = {(mp.get("num_layers", 1), mp.get("hidden_size")) for r in self.runs
-                 if r["run_id"] in c.row(model)["run_ids"] and not is_tune(r)
-                 for mp in [r["model_params"] or {}]}
+                 if r.run_id in c.row(model)["run_ids"] and not is_tune(r)
+                 for mp in [r.model_params or {}]}
         return ", ".join(f"{layers} × {units}" for layers, units in sorted(built))
 
     def costs(self, variant: str, model: str, full_only: bool = False) -> tuple[float, float]:
@@ -216,13 +219,13 @@ class Study:
         from seqbench.experiment.tuning import is_tune
 
         key = VARIANTS[variant][0]
-        rs = [r for r in self.runs if r["model"] == model and r["status"] == "done"
-              and not is_tune(r) and r.get("steps")
-              and key in str(r["config"]["task_params"].get("data", ""))
-              and (not full_only or r["train_size"] is None)]
+        rs = [r for r in self.runs if r.model == model and r.status == "done"
+              and not is_tune(r) and r.steps
+              and key in str(r.task_params.get("data", ""))
+              and (not full_only or r.train_size is None)]
         expect(bool(rs), f"no evaluation runs of {model} on {variant}")
-        return (statistics.mean(r["step_flops"] for r in rs) / 1e6,
-                statistics.mean(1000 * r["train_seconds"] / r["steps"] for r in rs))
+        return (statistics.mean(r.step_flops for r in rs) / 1e6,
+                statistics.mean(1000 * r.train_seconds / r.steps for r in rs))
 
 
 class Claims:
@@ -250,9 +253,9 @@ class Claims:
     def counts(self, task: str | None = None) -> dict:
         from seqbench.analysis.analyze import _stopped_early
 
-        rs = [r for r in self.runs if task is None or r["task"] == task]
+        rs = [r for r in self.runs if task is None or r.task == task]
         return {"runs": len(rs), "early": sum(_stopped_early(r) for r in rs),
-                "done": sum(r["status"] == "done" for r in rs)}
+                "done": sum(r.status == "done" for r in rs)}
 
 
 # ---------------------------------------------------------------------------- outcomes in words
@@ -734,9 +737,8 @@ def copy_control(db: Path) -> dict:
     from seqbench.store import Store
 
     with Store(db, readonly=True) as store:
-        r = next(r for r in store.runs(task="copy", status="done") if r["model"] == "lstm")
-    return {"steps": r["steps"], "ce": r["test"]["cross_entropy"],
-            "baseline": r["test"]["baseline_ce"]}
+        r = next(r for r in store.runs(task="copy", status="done") if r.model == "lstm")
+    return {"steps": r.steps, "ce": r.test["cross_entropy"], "baseline": r.test["baseline_ce"]}
 
 
 # ---------------------------------------------------------------------------- the documents
@@ -914,29 +916,29 @@ class Part:
     claims: str
 
 
-def parts(runs: list[dict]) -> list[Part]:
+def parts(runs: list[RunRecord]) -> list[Part]:
     from datetime import datetime
 
     from seqbench.experiment.tuning import is_tune
 
-    by_matrix: dict[str, list[dict]] = {}
+    by_matrix: dict[str | None, list[RunRecord]] = {}
     for r in runs:
-        by_matrix.setdefault(r["matrix_id"], []).append(r)
+        by_matrix.setdefault(r.matrix_id, []).append(r)
     when = lambda t: datetime.fromisoformat(t).timestamp()  # noqa: E731
     out = []
-    for rs in sorted(by_matrix.values(), key=lambda rs: min(when(r["started_at"]) for r in rs)):
-        models = sorted({r["model"] for r in rs})
-        data = str(rs[0]["config"]["task_params"].get("data", ""))
+    for rs in sorted(by_matrix.values(), key=lambda rs: min(when(r.started_at) for r in rs)):
+        models = sorted({r.model for r in rs})
+        data = str(rs[0].task_params.get("data", ""))
         variant = next(name for key, name in VARIANTS.values() if key in data)
-        sizes = sorted({r["train_examples"] for r in rs if r.get("train_examples")})
+        sizes = sorted({r.train_examples for r in rs if r.train_examples})
         pair = ("attention" in " ".join(models), models == ["gru"])
         what = (f"{variant}, " + ("seq2seq with and without attention" if pair[0] else
                                   "GRU" if pair[1] else " vs ".join(NAMES[m] for m in models))
                 + f", n = {count(sizes[0])}…{count(sizes[-1])}")
-        durations = [when(r["finished_at"]) - when(r["started_at"]) for r in rs]
+        durations = [when(r.finished_at) - when(r.started_at) for r in rs]
         out.append(Part(what, sum(is_tune(r) for r in rs), sum(not is_tune(r) for r in rs),
-                        max(when(r["finished_at"]) for r in rs) - min(when(r["started_at"])
-                                                                     for r in rs),
+                        max(when(r.finished_at) for r in rs) - min(when(r.started_at)
+                                                                   for r in rs),
                         (min(durations), max(durations)),
                         "C7" if pair[0] else "C3" if pair[1] else "C1, C2"))
     return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from seqbench.analysis import stats
 from seqbench.analysis.gradients import config_labels, profile_at, ratio
+from seqbench.records import RunRecord
 from seqbench.store import Store
 
 
@@ -76,18 +77,18 @@ def _median(values) -> float | None:
 
 def rows(db: str) -> list[Row]:
     with Store(db, readonly=True) as store:
-        runs = [r for r in store.runs() if r["status"] in ("done", "diverged")]
-        grads = store.gradients([r["run_id"] for r in runs])
+        runs = [r for r in store.runs() if r.status in ("done", "diverged")]
+        grads = store.gradients([r.run_id for r in runs])
     labels = config_labels(runs)
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for r in runs:
-        task = r["task"] + (f" T={r['config']['task_params'].get('T')}" if r["task"] == "copy" else "")
-        groups[(task, labels.get(r["run_id"], r["model"]))].append(r)
+        task = r.task + (f" T={r.task_params.get('T')}" if r.task == "copy" else "")
+        groups[(task, labels.get(r.run_id, r.model))].append(r)
     out = []
     for (task, label), rs in sorted(groups.items()):
         first, last, clipped = [], [], []
         for r in rs:
-            g = grads.get(r["run_id"]) or {}
+            g = grads.get(r.run_id) or {}
             probes = g.get("probes") or []
             if probes:
                 first.append(ratio(profile_at(g, 0)))
@@ -96,13 +97,12 @@ def rows(db: str) -> list[Row]:
                 clipped.append(g["clip_fraction"])
         out.append(Row(
             task=task, label=label, seeds=len(rs),
-            diverged=sum(r["status"] == "diverged" for r in rs),
-            recall=estimate([r["primary_value"] for r in rs if r.get("primary_value") is not None]),
-            excess_ce=estimate([r["test"]["cross_entropy"] - r["test"]["baseline_ce"] for r in rs
-                                if "baseline_ce" in (r.get("test") or {})]),
+            diverged=sum(r.status == "diverged" for r in rs),
+            recall=estimate([v for r in rs if (v := r.primary_value) is not None]),
+            excess_ce=estimate([r.test["cross_entropy"] - r.test["baseline_ce"] for r in rs
+                                if r.test and "baseline_ce" in r.test]),
             ratio_first=_median(first), ratio_last=_median(last), clipped=_median(clipped),
-            ms_per_step=_median(1000 * r["train_seconds"] / r["steps"] for r in rs
-                                if r.get("steps"))))
+            ms_per_step=_median(1000 * r.train_seconds / r.steps for r in rs if r.steps)))
     return out
 
 

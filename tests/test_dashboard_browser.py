@@ -269,7 +269,7 @@ def plant(db: Path) -> Path:
     """A run whose model name and error text are HTML/script."""
     with Store(db) as store:
         like = store.runs(task="copy", train_size=32)[0]  # same task variant as the matrix's
-        cfg = {**like["config"], "model": PWN_MODEL, "model_params": {}}
+        cfg = {**like.config, "model": PWN_MODEL, "model_params": {}}
         store.save({
             "run_id": "pwned000", "matrix_id": "x", "model": PWN_MODEL, "task": "copy",
             "kind": "aligned", "train_size": 32, "seed": 0, "status": "failed", "error": PWN_ERROR,
@@ -327,12 +327,12 @@ def test_new_runs_appear_without_a_reload(dashboard_matrix_db, browser, tmp_path
         page.evaluate("window.__marker = 1")  # gone if the page reloads
         with Store(db) as store:
             rec = store.runs()[0]
-            run = {k: rec[k] for k in (
+            run = {k: getattr(rec, k) for k in (
                 "matrix_id", "model", "task", "kind", "train_size", "status", "config", "trial",
                 "model_params", "primary_metric", "higher_is_better", "best_val", "test",
                 "param_count", "train_examples", "steps", "samples", "train_seconds",
                 "environment", "started_at", "finished_at")}
-            run.update(run_id="newrun0000000001", seed=99, curve=store.curve(rec["run_id"]))
+            run.update(run_id="newrun0000000001", seed=99, curve=store.curve(rec.run_id))
             store.save(run)
         page.wait_for_function(
             "document.querySelector('#runs-count').textContent.startsWith('25 of 25')", timeout=TIMEOUT)

@@ -326,18 +326,18 @@ def test_a_tuning_launch_extends_at_an_edge_then_evaluates_on_every_seed(tmp_pat
     assert "lstm on copy n=64: selected lr" in text and "round 1 of at most 2" in text
     assert "extension round 2" in text and "still at the high edge" in text
 
-    tune = [r for r in stored if r["trial"]["stage"] == "tune"]
-    evals = [r for r in stored if r["trial"]["stage"] == "eval"]
+    tune = [r for r in stored if r.trial["stage"] == "tune"]
+    evals = [r for r in stored if r.trial["stage"] == "eval"]
     assert len(tune) + len(evals) == len(stored) == len(outcome.planned)
-    assert {r["seed"] for r in tune} == {10_000}
-    assert {r["seed"] for r in evals} == {0, 1, 2}  # the tuning seed is never evaluated
+    assert {r.seed for r in tune} == {10_000}
+    assert {r.seed for r in evals} == {0, 1, 2}  # the tuning seed is never evaluated
     counts: dict = {}
     for r in tune:
-        counts[(r["model"], r["train_size"])] = counts.get((r["model"], r["train_size"]), 0) + 1
+        counts[(r.model, r.train_size)] = counts.get((r.model, r.train_size), 0) + 1
     # The extended cell: 8 + 2 rounds x 4 for both models; the other cell: 8 for both.
     assert counts == {("lstm", 64): 16, ("transformer", 64): 16, ("lstm", 128): 8,
                       ("transformer", 128): 8}
-    chosen = {(r["model"], r["train_size"]): r["trial"] for r in evals}
+    chosen = {(r.model, r.train_size): r.trial for r in evals}
     assert chosen[("lstm", 64)]["extended"] == ["high", "high"]
     assert chosen[("lstm", 64)]["lr_edge"] == "high" and chosen[("lstm", 64)]["trials"] == 16
     assert chosen[("transformer", 64)]["trials"] == 16
@@ -352,7 +352,7 @@ def test_a_tuning_launch_extends_at_an_edge_then_evaluates_on_every_seed(tmp_pat
 
     for cell in group(stored):
         for m in cell.models.values():
-            assert sorted(r["seed"] for r in m.done) == [0, 1, 2], (cell.train_size, m.name)
+            assert sorted(r.seed for r in m.done) == [0, 1, 2], (cell.train_size, m.name)
 
     # Relaunching repeats every decision from the stored records and runs nothing new.
     again = Scripted(score)

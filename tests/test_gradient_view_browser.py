@@ -105,8 +105,8 @@ def test_gradient_view_live(study_db, browser):
         check_view(page)
         with Store(study_db, readonly=True) as store:
             runs = store.runs()
-        probed = next(r["run_id"] for r in runs if r["model"] == "rnn")
-        plain = next(r["run_id"] for r in runs if r["model"] == "lstm")
+        probed = next(r.run_id for r in runs if r.model == "rnn")
+        plain = next(r.run_id for r in runs if r.model == "lstm")
         # a probed run's detail: its map, and the pre-clip norm against the threshold
         page.click("#clear-filters")
         page.click(f"#runs-table tr[data-run='{probed}']")

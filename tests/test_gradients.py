@@ -284,7 +284,7 @@ def test_probes_are_stored_apart_and_replaced_with_their_run(tmp_path):
         got = store.gradients()
         assert set(got) == {"a"} and got["a"]["clip_fraction"] == 0.0
         assert got["a"]["probes"][0]["input_grad_norm"] == [1e-30, 0.5, None]
-        assert "gradients" not in store.runs()[0]  # runs() stays lean
+        assert store.runs()[0].gradients is None  # runs() stays lean
     with Store(db, readonly=True) as store:
         assert set(store.gradients(["a", "b", "c"])) == {"a"}
 

@@ -184,7 +184,7 @@ def test_the_page_csv_export_writes_the_same_cells_as_bench_results(hostile, ser
     assert not any(text.lstrip().startswith(FORMULA) for text in shown)
     assert "'" + EVIL["formula"] in shown
     with Store(hostile, readonly=True) as store:
-        by_id = {r["run_id"]: r for r in store.runs()}
+        by_id = {r.run_id: r for r in store.runs()}
     for record, cells in zip(records, page):
         line = runs_csv([by_id[record["run_id"]]]).split("\r\n")[1]
         expected = next(csv.reader([line]))

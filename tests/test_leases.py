@@ -120,9 +120,9 @@ def test_an_old_database_is_migrated_and_keeps_its_runs(tmp_path):
     conn.commit()
     conn.close()
     with Store(db, readonly=True) as store:  # readers never write: still version 1, readable
-        assert [r["status"] for r in store.runs()] == ["done"]
+        assert [r.status for r in store.runs()] == ["done"]
     with Store(db) as store:
-        assert [r["status"] for r in store.runs()] == ["done"]
+        assert [r.status for r in store.runs()] == ["done"]
         assert store.claim(spec(1), "t", OTHER_HOST, time.time() + 60)
     conn = sqlite3.connect(db)
     version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]

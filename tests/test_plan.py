@@ -572,9 +572,12 @@ def test_builtin_spaces_cover_what_each_model_needs(reg):
 
 def _records(specs, score):
     """Stored records for ``specs``, each scoring ``score(spec)`` on validation."""
-    return {s.run_id: {"run_id": s.run_id, "model": s.model, "seed": s.seed,
-                       "train_size": s.train_size, "status": "done", "best_val": score(s),
-                       "higher_is_better": True, "config": s.config(), "trial": s.trial}
+    from seqbench.records import RunRecord
+
+    return {s.run_id: RunRecord(run_id=s.run_id, model=s.model, task=s.task, kind=s.kind,
+                                seed=s.seed, train_size=s.train_size, status="done",
+                                best_val=score(s), higher_is_better=True, config=s.config(),
+                                trial=s.trial)
             for s in specs}
 
 
@@ -642,7 +645,7 @@ def test_an_edge_extends_that_models_range_and_every_model_of_the_cell_gets_equa
 
 
 def test_selection_uses_tuning_runs_only(reg):
-    from seqbench.experiment.tuning import chosen_trials, evaluated, select_trial, trial_key
+    from seqbench.experiment.tuning import chosen_trials, evaluated, select_trial, spec_key
 
     p = tuned(reg, "lstm", tuning={"trials": 2, "extend": 0})
     tuner = p.tuner()
@@ -654,9 +657,9 @@ def test_selection_uses_tuning_runs_only(reg):
     rivals = [replace(bad, seed=seed, trial={**bad.trial, "stage": "eval"}) for seed in p.seeds]
     every = list(records.values()) + list(_records(final.runs, lambda s: 0.1).values()) \
         + list(_records(rivals, lambda s: 1.0).values())
-    assert select_trial(every, True) == trial_key({"config": good.config()})
-    assert chosen_trials(every) == {64: trial_key({"config": good.config()})}
-    assert {r["seed"] for r in evaluated(every)} == set(p.seeds)
+    assert select_trial(every, True) == spec_key(good)
+    assert chosen_trials(every) == {64: spec_key(good)}
+    assert {r.seed for r in evaluated(every)} == set(p.seeds)
 
 
 def test_a_matrix_can_override_one_models_space_and_the_override_is_checked(reg, tmp_path):
@@ -689,10 +692,12 @@ def test_a_matrix_can_override_one_models_space_and_the_override_is_checked(reg,
 
 def test_legacy_records_without_a_stage_select_on_the_seeds_every_trial_ran():
     from seqbench.experiment.tuning import select_trial
+    from seqbench.records import RunRecord
 
     def rec(run_id, lr, seed, best_val, status="done"):
-        return {"run_id": run_id, "train_size": 64, "seed": seed, "status": status,
-                "best_val": best_val, "trial": {"lr": lr}}
+        return RunRecord(run_id=run_id, model="lstm", task="copy", kind="aligned",
+                         train_size=64, seed=seed, status=status, best_val=best_val,
+                         trial={"lr": lr})
 
     # lr 1e-2 won on the shared seed 0; its later seeds scoring worse do not switch the choice.
     more = [rec("a", 1e-2, 0, 0.9), rec("b", 1e-2, 1, 0.1), rec("c", 1e-2, 2, 0.1),
@@ -747,7 +752,7 @@ def test_an_extension_stops_at_the_largest_learning_rate_the_recipe_accepts(reg)
         rounds += 1
         records |= _records(ext.runs, lambda s: s.training["lr"])
     assert rounds == 3  # 0.03 -> 0.3 -> 3 -> the cap
-    assert max(r["config"]["training"]["lr"] for r in records.values()) <= LR.maximum
+    assert max(r.training["lr"] for r in records.values()) <= LR.maximum
     final = tuner.evaluation(records)
     assert final.runs[0].trial["lr_range"][1] == LR.maximum
     assert final.runs[0].trial["lr_edge"] == "high"

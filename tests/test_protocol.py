@@ -181,7 +181,7 @@ def test_the_analysis_reads_the_recorded_stop_reason(wsd_db):
     from seqbench.store import Store
 
     with Store(wsd_db, readonly=True) as store:
-        reasons = {(r["model"], r["config"]["training"]["patience"]): stop_reason(r)
+        reasons = {(r.model, r.training["patience"]): stop_reason(r)
                    for r in store.runs()}
     assert reasons == {("lstm", 0): StopReason.STEP_CAP, ("lstm", 1): StopReason.PLATEAU}
 

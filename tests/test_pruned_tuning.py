@@ -13,7 +13,8 @@ import pytest
 from seqbench.api import Choice, PluginError, Range
 from seqbench.experiment import matrixfile
 from seqbench.experiment.plan import plan
-from seqbench.experiment.tuning import chosen_trials, select_trial, trial_key
+from seqbench.experiment.tuning import chosen_trials, select_trial, spec_key
+from seqbench.records import RunRecord
 
 HALVING = {"prune": "halving", "trials": 10, "eta": 3, "rungs": 3, "min_steps": 10,
            "seeds": 2}
@@ -37,10 +38,10 @@ def pruned(reg, models="lstm,gru,transformer", sizes="64", tuning=None, training
 
 def records(specs, val, test=None):
     """Stored records for ``specs``: validation ``val(spec)``, test ``test(spec)``."""
-    return {s.run_id: {"run_id": s.run_id, "model": s.model, "seed": s.seed,
-                       "train_size": s.train_size, "status": "done", "best_val": val(s),
-                       "test": {"accuracy": (test or val)(s)}, "higher_is_better": True,
-                       "config": s.config(), "trial": s.trial}
+    return {s.run_id: RunRecord(run_id=s.run_id, model=s.model, task=s.task, kind=s.kind,
+                                seed=s.seed, train_size=s.train_size, status="done",
+                                best_val=val(s), test={"accuracy": (test or val)(s)},
+                                higher_is_better=True, config=s.config(), trial=s.trial)
             for s in specs}
 
 
@@ -107,7 +108,7 @@ def test_promotion_and_selection_use_mean_validation_over_the_tuning_seeds_only(
     assert {s.training["lr"] for s in final.runs} == {b}  # the last rung decides, not rung 0
     # The analysis picks the same trial, and its key is the evaluation runs' key.
     every = list(recs.values()) + list(records(final.runs, lambda s: 0.5).values())
-    key = trial_key({"config": final.runs[0].config(), "trial": final.runs[0].trial})
+    key = spec_key(final.runs[0])
     assert select_trial(every, True) == key
     assert chosen_trials(every) == {64: key}
 
@@ -118,8 +119,8 @@ def test_a_run_that_failed_or_diverged_is_never_promoted(reg):
     best = max(s.training["lr"] for s in tuner.first)
     recs = records(tuner.first, lambda s: s.training["lr"])
     for r in recs.values():
-        if r["config"]["training"]["lr"] == best and r["seed"] == 10_001:
-            r.update(status="diverged", best_val=None)
+        if r.training["lr"] == best and r.seed == 10_001:
+            r.status, r.best_val = "diverged", None
     promoted = {s.training["lr"] for s in tuner.extension(recs).runs}
     assert best not in promoted and len(promoted) == 2
 

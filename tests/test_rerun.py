@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
 from seqbench.experiment.rerun import compare, spec_from_record
+from seqbench.records import RunRecord
 
 TINY = ["--models", "lstm", "--tasks", "copy", "-t", "copy.T=3", "-t", "copy.val_size=20",
         "-t", "copy.test_size=20", "-m", "hidden_size=8", "--train-sizes", "32", "--seeds", "0",
@@ -63,10 +65,11 @@ def test_an_ambiguous_prefix_is_refused():
     from seqbench.api import PluginError
     from seqbench.experiment.rerun import find_run
 
-    runs = [{"run_id": "ab12"}, {"run_id": "ab34"}]
+    runs = [RunRecord(run_id=i, model="lstm", task="copy", kind="aligned", seed=0,
+                      status="done") for i in ("ab12", "ab34")]
     with pytest.raises(PluginError, match="matches 2 runs"):
         find_run(runs, "ab")
-    assert find_run(runs, "ab3")["run_id"] == "ab34"
+    assert find_run(runs, "ab3").run_id == "ab34"
 
 
 def test_scratch_cannot_be_the_source_database(cli, stored):
@@ -84,15 +87,15 @@ def test_missing_database_is_one_line(cli, tmp_path):
 
 
 def test_across_builds_the_primary_metric_is_compared_within_the_tolerance(stored):
-    _, run = stored
-    primary = run["primary_metric"]
-    other_build = dict(run, environment={**run["environment"], "device": "cuda: H200"})
-    near = dict(run, test={**run["test"], primary: run["primary_value"] + 0.01})
-    far = dict(run, test={**run["test"], primary: run["primary_value"] + 0.05})
+    run = RunRecord.from_dict(stored[1])
+    primary = run.primary_metric
+    other_build = replace(run, environment={**run.environment, "device": "cuda: H200"})
+    near = replace(run, test={**run.test, primary: run.primary_value + 0.01})
+    far = replace(run, test={**run.test, primary: run.primary_value + 0.05})
     assert compare(other_build, near, tolerance=0.02).verdict == "within tolerance"
     assert compare(other_build, far, tolerance=0.02).verdict == "differs"
     assert compare(run, near, tolerance=0.02).verdict == "differs"  # same build: exact or nothing
-    assert compare(run, dict(run), tolerance=0.0).verdict == "identical"
+    assert compare(run, replace(run), tolerance=0.0).verdict == "identical"
 
 
 def test_a_configuration_that_no_longer_hashes_to_its_id_is_refused(stored):
@@ -102,7 +105,7 @@ def test_a_configuration_that_no_longer_hashes_to_its_id_is_refused(stored):
 
     with Store(stored[0], readonly=True) as store:
         run = store.runs()[0]
-    changed = dict(run, config={**run["config"], "seed": run["config"]["seed"] + 1})
+    changed = replace(run, config={**run.config, "seed": run.config["seed"] + 1})
     with pytest.raises(PluginError, match="hashes to"):
         spec_from_record(changed)
-    assert spec_from_record(run).run_id == run["run_id"]
+    assert spec_from_record(run).run_id == run.run_id

@@ -75,14 +75,14 @@ def test_round_trip(store):
     s = spec()
     store.save(record(s))
     (run,) = store.runs()
-    assert run["status"] == "done" and run["run_id"] == s.run_id
-    assert run["test"] == {"recall_accuracy": 0.5, "loss": 1.5}
-    assert run["primary_value"] == 0.5
-    assert run["config"] == s.config()
-    assert run["params"] == {"model": {"hidden_size": 8}, "task": {"T": 5},
-                             "training": {"lr": 0.001}}
-    assert run["environment"] == {"versions": {"torch": "x"}}
-    assert run["higher_is_better"] is True
+    assert run.status == "done" and run.run_id == s.run_id
+    assert run.test == {"recall_accuracy": 0.5, "loss": 1.5}
+    assert run.primary_value == 0.5
+    assert run.config == s.config()
+    assert run.params == {"model": {"hidden_size": 8}, "task": {"T": 5},
+                          "training": {"lr": 0.001}}
+    assert run.environment == {"versions": {"torch": "x"}}
+    assert run.higher_is_better is True
     curve = store.curve(s.run_id)
     assert [p["step"] for p in curve] == [5, 10]
     assert curve[0]["val"] == {"recall_accuracy": 0.05}
@@ -95,8 +95,8 @@ def test_filters(store):
         store.save(record(spec(seed)))
         store.save(record(spec(seed, model="gru"), status="failed"))
     assert len(store.runs()) == 6
-    assert {r["model"] for r in store.runs(status="failed")} == {"gru"}
-    assert [r["seed"] for r in store.runs(model="lstm", seed=1)] == [1]
+    assert {r.model for r in store.runs(status="failed")} == {"gru"}
+    assert [r.seed for r in store.runs(model="lstm", seed=1)] == [1]
     assert store.runs(train_size=32) == []
 
 
@@ -120,7 +120,7 @@ def test_save_is_atomic(store):
     with pytest.raises(sqlite3.IntegrityError):
         store.save(record(started, steps=(5, 5)))
     (run,) = store.runs()
-    assert run["status"] == "running"  # the earlier row is back, not deleted
+    assert run.status == "running"  # the earlier row is back, not deleted
     assert store.curve(started.run_id) == []
 
     store.save(record(started))  # and the store still works
@@ -134,8 +134,8 @@ def test_done_run_is_never_overwritten(store):
     store.mark_running(s, "later")
     store.forget_running([s.run_id])
     (run,) = store.runs()
-    assert run["status"] == "done" and run["error"] is None
-    assert run["started_at"] == "2024-01-01T00:00:00+00:00"
+    assert run.status == "done" and run.error is None
+    assert run.started_at == "2024-01-01T00:00:00+00:00"
     assert [p["step"] for p in store.curve(s.run_id)] == [5, 10]
 
 
@@ -144,10 +144,10 @@ def test_failed_run_is_replaced_with_its_curve(store):
     store.mark_running(s, "now")
     assert store.status_of([s.run_id]) == {s.run_id: "running"}
     store.save(record(s, status="diverged", steps=(1, 2, 3)))
-    assert store.runs()[0]["error"] == "RuntimeError: diverged"
+    assert store.runs()[0].error == "RuntimeError: diverged"
     store.save(record(s, steps=(5, 10)))
     (run,) = store.runs()
-    assert run["status"] == "done" and run["error"] is None
+    assert run.status == "done" and run.error is None
     assert [p["step"] for p in store.curve(s.run_id)] == [5, 10]  # old points gone
     assert rows(store.path, "SELECT count(*) FROM curves") == [(2,)]
 
@@ -373,7 +373,7 @@ def test_an_old_schema_is_migrated_by_a_writer_and_read_as_is(tmp_path):
 def test_a_run_comes_back_as_the_record_it_was_saved_from(store):
     """One mapping, both ways: the RunRecord saved is the RunRecord read, field for field; a
     third-party executor's plain dict with keys of its own is saved without them."""
-    from seqbench.records import COLUMNS, MAPPING_KEYS, RunRecord
+    from seqbench.records import COLUMNS, RunRecord
 
     saved = RunRecord.from_dict(record(spec(0)))
     store.save(saved)
@@ -383,9 +383,24 @@ def test_a_run_comes_back_as_the_record_it_was_saved_from(store):
     assert [getattr(first, c) for c in COLUMNS] == [getattr(saved, c) for c in COLUMNS]
     assert first.primary_value == 0.5 and first.params["task"] == {"T": 5}
     assert second.higher_is_better is True  # stored as an integer, read as a bool
-    assert list(dict(second)) == list(MAPPING_KEYS)  # the dict the store used to hand out
     assert store.curves()[first.run_id][1]["val_primary"] == 0.1
     assert [p["val"] for p in store.curve(first.run_id)] == [p["val"] for p in saved.curve]
+
+
+def test_a_run_read_by_column_name_fails_loudly(store):
+    """A RunRecord is read by attribute: ``r["task"]`` or ``r.get("task")`` raises at once
+    rather than quietly reading a dict view that a renamed field would leave behind."""
+    store.save(record(spec(0)))
+    (run,) = store.runs()
+    with pytest.raises(TypeError, match="not subscriptable"):
+        run["task"]
+    with pytest.raises(AttributeError, match="get"):
+        run.get("task")
+    with pytest.raises(TypeError):
+        "task" in run  # noqa: B015
+    with pytest.raises(TypeError):
+        dict(run)
+    assert run.task == "copy" and run.primary_value == 0.5
 
 
 def test_a_record_still_running_is_refused(store):

@@ -60,8 +60,8 @@ def dataset_name(variant: dict[str, Any]) -> str | None:
 
 
 def _budget(run: RunRecord) -> int | None:
-    budget = ((run.get("config") or {}).get("training") or {}).get("param_budget")
-    return budget or None  # 0: no budget, the model at its own size (the CNN control)
+    # 0: no budget, the model at its own size (the CNN control)
+    return run.training.get("param_budget") or None
 
 
 def _budget_name(budget: int | None) -> str:
@@ -91,21 +91,20 @@ def _parts(runs: list[RunRecord], names: dict[str, str]) -> list[str]:
     finish."""
     parts: dict[str, list[RunRecord]] = {}
     for r in runs:
-        parts.setdefault(r.get("matrix_id") or "-", []).append(r)
+        parts.setdefault(r.matrix_id or "-", []).append(r)
     rows = []
-    for mid, rs in sorted(parts.items(), key=lambda kv: min(r.get("started_at") or ""
-                                                            for r in kv[1])):
-        starts = [r["started_at"] for r in rs if r.get("started_at")]
-        ends = [r["finished_at"] for r in rs if r.get("finished_at")]
+    for mid, rs in sorted(parts.items(), key=lambda kv: min(r.started_at or "" for r in kv[1])):
+        starts = [r.started_at for r in rs if r.started_at]
+        ends = [r.finished_at for r in rs if r.finished_at]
         wall = "-"
         if starts and ends:
             secs = (datetime.fromisoformat(max(ends))
                     - datetime.fromisoformat(min(starts))).total_seconds()
             wall = f"{int(secs // 3600)} h {int(secs % 3600 // 60):02d} min"
-        train = sum(r.get("train_seconds") or 0.0 for r in rs)
+        train = sum(r.train_seconds or 0.0 for r in rs)
         budgets = sorted({_budget_name(_budget(r)) for r in rs})
-        rows.append((mid, ", ".join(sorted({r["model"] for r in rs})),
-                     ", ".join(sorted({names[r["run_id"]] for r in rs})), "; ".join(budgets),
+        rows.append((mid, ", ".join(sorted({r.model for r in rs})),
+                     ", ".join(sorted({names[r.run_id] for r in rs})), "; ".join(budgets),
                      f"{len(rs):,}", min(starts)[:16].replace("T", " ") if starts else "-",
                      wall, f"{train / 3600:.1f} h"))
     table = Table("Parts", ("part (matrix id)", "models", "data sets", "budget", "runs",
@@ -205,14 +204,13 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
 
     db_path = Path(db_path)
     with Store(db_path, readonly=True) as store:
-        runs = [r for r in store.runs() if r["status"] != "running"]
+        runs = [r for r in store.runs() if r.status != "running"]
         curves = store.curves()
-    task_params_of = {r["run_id"]: task_params(r) for r in runs}
+    task_params_of = {r.run_id: task_params(r) for r in runs}
     keys = variant_keys(runs)  # over the whole database: a budget's own may be "default"
     short = dataset_names(v for v, _ in keys.values())
     names = {rid: dataset_name(task_params_of[rid]) or f"{task} {short[vkey]}"
-             for rid, task, (_, vkey) in ((r["run_id"], r["task"], keys[r["run_id"]])
-                                          for r in runs)}
+             for rid, task, (_, vkey) in ((r.run_id, r.task, keys[r.run_id]) for r in runs)}
 
     def first_run(cell: dict[str, Any]) -> str | None:  # None: tuning runs only, so far
         run_id: str | None = next(
@@ -232,12 +230,12 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
     analyses = []
     for rank in sorted(groups, key=lambda g: (g is None, g or 0)):
         rs = groups[rank]
-        models = {r["model"] for r in rs}
+        models = {r.model for r in rs}
         analysis = analyze(rs, curves, pairs=pairs_for(models), n_boot=n_boot, seed=seed)
         analyses.append(analysis)
         if rank is None:
             continue  # a model alone at its budget: the control table reads it
-        per = sorted({(names[r["run_id"]], _budget(r)) for r in rs})
+        per = sorted({(names[r.run_id], _budget(r)) for r in rs})
         title = "the main parameter budget" if rank == 0 else (
             "a smaller parameter budget" if rank == 1 else f"parameter budget {rank + 1} (by size)")
         lines += [f"## At {title} of each data set", "",
@@ -246,7 +244,7 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
         lines += [render_markdown(pool(analysis, names=dataset_name), heading="",
                                   level=4).rstrip(), ""]
         lines += ["### Per data set", ""] + _per_dataset(analysis, label)
-    budget_of = {r["run_id"]: _budget(r) for r in runs}
+    budget_of = {r.run_id: _budget(r) for r in runs}
     lines += ["## The CNN control (Kim 2014, CNN-rand)", ""]
     lines += _control(analyses, params_of, budget_of)
     return "\n".join(lines).rstrip() + "\n"
@@ -254,14 +252,14 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
 
 def _head(db_path: Path, runs: list[RunRecord], names: dict[str, str]) -> list[str]:
     """The title, how the file was generated, the run counts and the parts' wall clock."""
-    counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "failed", "diverged")}
+    counts = {s: sum(r.status == s for r in runs) for s in ("done", "failed", "diverged")}
     lines = [
         "# The small-data atlas", "",
         f"Generated from `{db_path.as_posix()}` by `python scripts/atlas_report.py --db "
         f"{db_path.as_posix()} --out results/atlas.md` (`--check` fails when this file differs "
         "from what the database gives); do not edit by hand. "
         f"{len(runs):,} runs: {counts['done']:,} done, {counts['failed']:,} failed, "
-        f"{counts['diverged']:,} diverged; models {', '.join(sorted({r['model'] for r in runs}))}"
+        f"{counts['diverged']:,} diverged; models {', '.join(sorted({r.model for r in runs}))}"
         f"; data sets {', '.join(sorted(set(names.values())))}.", "",
         "## Parts and wall clock", "",
     ]
@@ -275,7 +273,7 @@ def _budget_groups(runs: list[RunRecord],
     set's comparison is at one budget); None: a model alone at its budget (the control)."""
     models: dict[tuple[Any, ...], set[Any]] = {}
     for r in runs:
-        models.setdefault((names[r["run_id"]], _budget(r)), set()).add(r["model"])
+        models.setdefault((names[r.run_id], _budget(r)), set()).add(r.model)
     rank: dict[tuple[Any, ...], int] = {}
     for name in {d for d, _ in models}:
         shared = sorted((b for (d, b), ms in models.items() if d == name and len(ms) > 1),
@@ -283,7 +281,7 @@ def _budget_groups(runs: list[RunRecord],
         rank.update({(name, b): i for i, b in enumerate(shared)})
     groups: dict[int | None, list[RunRecord]] = {}
     for r in runs:
-        groups.setdefault(rank.get((names[r["run_id"]], _budget(r))), []).append(r)
+        groups.setdefault(rank.get((names[r.run_id], _budget(r))), []).append(r)
     return groups
 
 

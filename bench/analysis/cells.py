@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from ..records import FINISHED, RunRecord
 
@@ -124,14 +124,14 @@ def _hyper(trial: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in trial.items() if k not in META or k == "per"}
 
 
-def _as_selected(run: RunRecord) -> Mapping[str, Any]:
+def _as_selected(run: RunRecord) -> RunRecord:
     """The run as the trial selection sees it. A tuning run and the evaluation runs of its
     configuration are one trial: ``trial_key`` reads the ``config``, which has no stage; a
     record without one is keyed by its trial's hyperparameters (its stage and bookkeeping differ
     between the two stages), its ``trial`` left as it is for ``is_tune``."""
     if run.config:
         return run
-    return {**run, "config": {"trial": _hyper(run.trial or {})}}
+    return replace(run, config={"trial": _hyper(run.trial or {})})
 
 
 @dataclass

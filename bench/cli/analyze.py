@@ -18,6 +18,7 @@ from .common import SEED, FiniteFloatRange, check_out, console, fail, parse_pair
 
 if TYPE_CHECKING:
     from ..experiment.labels import StoredLabels
+    from ..records import RunRecord
 
 
 def parse_margins(text: str | None) -> dict | None:
@@ -143,7 +144,7 @@ class Settings:
     holm: str
 
 
-def _read(db: str) -> tuple[list, dict, StoredLabels]:
+def _read(db: str) -> tuple[list[RunRecord], dict, StoredLabels]:
     """The database's runs, curves and task labels; exit 2 when it cannot be read or is empty."""
     from ..experiment.labels import stored
     from ..store import Store, StoreError
@@ -161,8 +162,9 @@ def _read(db: str) -> tuple[list, dict, StoredLabels]:
     return runs, curves, labels
 
 
-def _selected(runs: list, db: str, only_tasks: str | None, only: str | None,
-              task_param: str | None, budget_text: str | None, pool_options) -> list:
+def _selected(runs: list[RunRecord], db: str, only_tasks: str | None, only: str | None,
+              task_param: str | None, budget_text: str | None,
+              pool_options) -> list[RunRecord]:
     """The runs --tasks, --models, --task-param and --budget ask for (exit 2 when none match)."""
     where = str(db)
     for field, option, text in (("task", "--tasks", only_tasks), ("model", "--models", only)):
@@ -179,15 +181,15 @@ def _selected(runs: list, db: str, only_tasks: str | None, only: str | None,
     return runs
 
 
-def _check_pairs(wanted: list, runs: list, db: str) -> None:
-    known = {r["model"] for r in runs}
+def _check_pairs(wanted: list, runs: list[RunRecord], db: str) -> None:
+    known = {r.model for r in runs}
     unknown = sorted({m for p in wanted for m in p} - known)
     if unknown:
         fail(f"--pairs names {', '.join(map(repr, unknown))}, which has no runs in {db}; "
              f"models: {', '.join(sorted(known))}")
 
 
-def _analysis(runs: list, curves: dict, labels: StoredLabels, pairs, settings: Settings) -> dict:
+def _analysis(runs: list[RunRecord], curves: dict, labels: StoredLabels, pairs, settings: Settings) -> dict:
     """The analysis of ``runs``, its cells carrying the labels the matrices gave."""
     from ..analysis.analyze import analyze as run_analysis
     from ..analysis.task_labels import label_cells
@@ -246,7 +248,7 @@ def _pool_options(pool: bool, regimes: str | None, method: str, interval: str) -
             "interval": interval}
 
 
-def _pooled(runs: list, curves: dict, labels: StoredLabels, wanted, fmt: str | None,
+def _pooled(runs: list[RunRecord], curves: dict, labels: StoredLabels, wanted, fmt: str | None,
             settings: Settings, options: dict) -> str | None:
     """The pooled verdict as JSON or markdown text; printed with rich (and None) without one."""
     from ..analysis.pool import pairs_for, pool
@@ -254,7 +256,7 @@ def _pooled(runs: list, curves: dict, labels: StoredLabels, wanted, fmt: str | N
 
     pair = None if wanted in ("all", "auto") else wanted[0]
     # --holm shapes the printed tables only: the pooled verdict reads cells at the default family
-    result = _analysis(runs, curves, labels, pairs_for({r["model"] for r in runs}, pair),
+    result = _analysis(runs, curves, labels, pairs_for({r.model for r in runs}, pair),
                        replace(settings, holm="sizes"))
     report = pool(result, pair=pair, confidence=settings.confidence, **options)
     if fmt is None:
@@ -265,15 +267,15 @@ def _pooled(runs: list, curves: dict, labels: StoredLabels, wanted, fmt: str | N
     return render_markdown(report).rstrip("\n")
 
 
-def _budget_of(run: dict):
-    return ((run.get("config") or {}).get("training") or {}).get("param_budget")
+def _budget_of(run: RunRecord):
+    return run.training.get("param_budget")
 
 
 def _budget_label(budget) -> str:
     return "none" if budget is None else f"{budget:,}"
 
 
-def _at_budget(runs: list[dict], text: str, where: str) -> list[dict]:
+def _at_budget(runs: list[RunRecord], text: str, where: str) -> list[RunRecord]:
     """The runs trained at the parameter budget ``text`` ('none': without one)."""
     known = sorted({_budget_of(r) for r in runs}, key=lambda b: (b is None, b or 0))
     try:
@@ -287,33 +289,35 @@ def _at_budget(runs: list[dict], text: str, where: str) -> list[dict]:
     return chosen
 
 
-def _mixed_budgets(runs: list[dict]) -> str | None:
+def _mixed_budgets(runs: list[RunRecord]) -> str | None:
     """Which models ran at several parameter budgets on one data set (None if none did)."""
     from ..analysis.cells import variant_keys
 
     keys = variant_keys(runs)
     seen: dict[tuple, set] = {}
     for r in runs:
-        seen.setdefault((r["task"], keys[r["run_id"]][1], r["model"]), set()).add(_budget_of(r))
+        seen.setdefault((r.task, keys[r.run_id][1], r.model), set()).add(_budget_of(r))
     mixed = sorted({f"{m} ({', '.join(sorted(map(_budget_label, b)))})"
                     for (_, _, m), b in seen.items() if len(b) > 1})
     return f"{', '.join(mixed)} ran at several parameter budgets on one data set" if mixed else None
 
 
-def _narrow(runs: list[dict], field: str, option: str, text: str, where: str) -> list[dict]:
+def _narrow(runs: list[RunRecord], field: str, option: str, text: str,
+            where: str) -> list[RunRecord]:
     """The runs whose ``field`` (model or task) is one of the names in ``text``."""
     from ..experiment.matrixfile import parse_list
 
     chosen = parse_list(text)
-    known = {r[field] for r in runs}
+    name_of = {r.run_id: r.model if field == "model" else r.task for r in runs}
+    known = set(name_of.values())
     missing = [name for name in chosen if name not in known]
     if not chosen or missing:
         fail(f"{option} {text!r}: no runs of {', '.join(map(repr, missing)) or f'any {field}'} "
              f"in {where}; {field}s: {', '.join(sorted(known))}")
-    return [r for r in runs if r[field] in chosen]
+    return [r for r in runs if name_of[r.run_id] in chosen]
 
 
-def _with_param(runs: list[dict], text: str, where: str) -> list[dict]:
+def _with_param(runs: list[RunRecord], text: str, where: str) -> list[RunRecord]:
     """The runs whose task parameter KEY has VALUE (as a variant key writes it)."""
     from ..analysis.cells import fmt_value, task_params
 

@@ -271,7 +271,7 @@ def _procedure(request: Request, reg, store, executor_obj, out, spent: float):
     try:
         with store:
             result = Procedure(request, reg, store, executor_obj, out, spent=spent).run()
-            curves = store.curves({r["run_id"] for rs in result.runs.values() for r in rs})
+            curves = store.curves({r.run_id for rs in result.runs.values() for r in rs})
     except (StoreError, PluginError) as exc:
         fail(str(exc))
     return result, curves

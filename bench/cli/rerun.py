@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..api import PluginError
+from ..records import RunRecord
 from ..store import DEFAULT_DB
 from .common import console, database_file, fail
 
@@ -39,20 +40,20 @@ def rerun(run_id, db, scratch, tolerance):
             stored.curve = store.curve(stored.run_id)
     except (StoreError, PluginError) as exc:
         fail(str(exc))
-    if stored["status"] == "running":
-        fail(f"run {stored['run_id']} is still running (or was interrupted): nothing to compare")
+    if stored.status == "running":
+        fail(f"run {stored.run_id} is still running (or was interrupted): nothing to compare")
     try:
         from ..registry import registry
 
         registry().model(spec.model), registry().task(spec.task)
     except PluginError as exc:
-        fail(f"cannot rerun {stored['run_id']}: {exc}")
+        fail(f"cannot rerun {stored.run_id}: {exc}")
 
     from ..analysis.display import markup_escape
 
     out = console()
     out.print(f"retraining {spec.model} x {spec.task} n={spec.train_size or 'full'} "
-              f"seed={spec.seed} ({markup_escape(stored['run_id'])}) from its stored configuration")
+              f"seed={spec.seed} ({markup_escape(stored.run_id)}) from its stored configuration")
     with tempfile.TemporaryDirectory(prefix="seqbench-rerun-") as tmp:
         target = Path(scratch) if scratch else Path(tmp) / "rerun.sqlite"
         try:
@@ -63,12 +64,12 @@ def rerun(run_id, db, scratch, tolerance):
 
         # The stored run's thread count: a different one changes the order of floating-point
         # sums inside matrix products, and with it the last bits of every number.
-        threads = (stored.get("environment") or {}).get("torch_threads")
+        threads = (stored.environment or {}).get("torch_threads")
         if threads:
             import torch
 
             torch.set_num_threads(int(threads))
-        fresh = execute(spec)
+        fresh = RunRecord.from_dict(execute(spec))  # the runner hands back an executor's dict
         with scratch_store:
             scratch_store.save(fresh)
     result = compare(stored, fresh, tolerance)
@@ -78,12 +79,12 @@ def rerun(run_id, db, scratch, tolerance):
     sys.exit(0 if result.verdict != "differs" else 1)
 
 
-def _print(out, stored, fresh, result) -> None:
+def _print(out, stored: RunRecord, fresh: RunRecord, result) -> None:
     from rich.table import Table
 
     from ..analysis.display import literal, markup_escape
 
-    table = Table(title=literal(f"run {stored['run_id']}: stored vs retrained"),
+    table = Table(title=literal(f"run {stored.run_id}: stored vs retrained"),
                   title_justify="left")
     for col in ("metric", "stored", "retrained", "difference"):
         table.add_column(col)
@@ -92,9 +93,9 @@ def _print(out, stored, fresh, result) -> None:
         table.add_row(literal(name), _fmt(a), _fmt(b), gap)
     out.print(table)
     build = "the same build" if result.same_build else "a different build"
-    if stored.get("status") != fresh.get("status"):
-        out.print(f"[red]differs[/red]: stored {stored.get('status')}, retrained "
-                  f"{fresh.get('status')} {markup_escape(fresh.get('error') or '')}".rstrip())
+    if stored.status != fresh.status:
+        out.print(f"[red]differs[/red]: stored {stored.status}, retrained "
+                  f"{fresh.status} {markup_escape(fresh.error or '')}".rstrip())
     elif result.verdict == "identical":
         out.print(f"[green]identical[/green] ({build})")
     elif result.verdict == "within tolerance":

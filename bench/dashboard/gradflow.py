@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.gradients import configurations, flow, profile_at, ratio
+from ..records import RunRecord
 
 _LOCK = threading.Lock()
 
@@ -35,7 +36,7 @@ def _probed_ids(path: Path) -> set[str]:
         return {r[0] for r in store.conn.execute("SELECT run_id FROM gradients")}
 
 
-def _cell_runs(snap, cell: dict) -> list[dict]:
+def _cell_runs(snap, cell: dict) -> list[RunRecord]:
     """Every stored run of the cell's task variant and training size (not only the selected
     trial's), finished or not."""
     rows = snap.summary.get("rows", [])
@@ -51,7 +52,7 @@ def index(snap) -> dict:
         probed = _probed_ids(snap.path) if snap.run_index else set()
         cells = []
         for cid, cell in snap.cells.items():
-            n = sum(1 for r in _cell_runs(snap, cell) if r["run_id"] in probed)
+            n = sum(1 for r in _cell_runs(snap, cell) if r.run_id in probed)
             if n:
                 cells.append({"id": cid, "label": cell.get("label"), "runs": n})
         cache["index"] = {"cells": cells, "runs": sorted(probed & set(snap.run_index))}
@@ -82,8 +83,8 @@ def cell(snap, cell_id: str) -> dict | None:
         c = snap.cells.get(cell_id)
         if c is None:
             return None
-        runs = [r for r in _cell_runs(snap, c) if r["status"] in ("done", "diverged")]
-        gradients = _gradients(snap, [r["run_id"] for r in runs])
+        runs = [r for r in _cell_runs(snap, c) if r.status in ("done", "diverged")]
+        gradients = _gradients(snap, [r.run_id for r in runs])
         return {"id": cell_id, "label": c.get("label"), "task": c["task"],
                 "configs": configurations(runs, gradients)}
 
@@ -96,9 +97,8 @@ def run(snap, run_id: str) -> dict | None:
         if r is None:
             return None
         g = _gradients(snap, [run_id]).get(run_id)
-        training = (r.get("config") or {}).get("training") or {}
         out: dict[str, Any] = {"run_id": run_id, "probed": g is not None,
-                               "grad_clip": training.get("grad_clip")}
+                               "grad_clip": dict(r.training).get("grad_clip")}
         if g is not None:
             out.update(
                 note=g.get("note"), flow=flow(g),

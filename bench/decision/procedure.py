@@ -15,6 +15,7 @@ from ..analysis.sequential import N_MIN, decide_best
 from ..experiment.launch import Outcome, run_stage
 from ..experiment.plan import plan as make_plan
 from ..experiment.tuning import META, is_tune
+from ..records import RunRecord
 from . import design
 from .request import Request
 
@@ -62,7 +63,8 @@ class Decided:
     scores: dict = field(default_factory=dict)  # model -> {seed: test score}, paired seeds
     diverged: dict = field(default_factory=dict)  # model -> evaluation seeds that diverged
     finished: dict = field(default_factory=dict)  # model -> evaluation seeds done or diverged
-    runs: dict = field(default_factory=dict)  # model -> its finished evaluation records
+    # model -> its finished evaluation records
+    runs: dict[str, list[RunRecord]] = field(default_factory=dict)
     decision: object = None  # sequential.BestDecision over the compared models
     stop: str = ""  # why the rounds stopped
     seconds: float = 0.0
@@ -102,8 +104,8 @@ class Procedure:
         training time, plus a margin for loading and testing, before any has been timed)."""
         if self.took[model]:
             return statistics.median(self.took[model])
-        stored = [r["train_seconds"] for r in self.store.runs(model=model)
-                  if r.get("train_seconds") and r["matrix_id"] == self.plan.matrix_id]
+        stored = [r.train_seconds for r in self.store.runs(model=model)
+                  if r.train_seconds and r.matrix_id == self.plan.matrix_id]
         return 1.3 * statistics.median(stored) + 2 if stored else 0.0
 
     def wave_seconds(self, models) -> float:
@@ -111,10 +113,10 @@ class Procedure:
         times = sorted((self.estimate(m) for m in models), reverse=True)
         return max(times[0] if times else 0.0, sum(times) / self.workers)
 
-    def _timed(self, record: dict) -> None:
-        began = self.started.pop(record["run_id"], None)
-        if began is not None and record["status"] in ("done", "diverged"):
-            self.took[record["model"]].append(self.clock() - began)
+    def _timed(self, record: RunRecord) -> None:
+        began = self.started.pop(record.run_id, None)
+        if began is not None and record.status in ("done", "diverged"):
+            self.took[record.model].append(self.clock() - began)
 
     def _gated(self, allow):
         def gate(spec) -> bool:
@@ -132,8 +134,8 @@ class Procedure:
         self.store.add_matrix(self.plan.matrix_id, _asdict(self.matrix), _now())
         # Evaluation runs of an earlier call freeze the tuning: the selection must not move.
         evaluated = [r for r in self.store.runs(task=self.request.task)
-                     if r.get("matrix_id") == self.plan.matrix_id and not is_tune(r)]
-        frozen = any(r["status"] == "done" for r in evaluated)
+                     if r.matrix_id == self.plan.matrix_id and not is_tune(r)]
+        frozen = any(r.status == "done" for r in evaluated)
         if evaluated:
             design.freeze(self.store, self.request, _now())
         if not frozen:
@@ -161,10 +163,10 @@ class Procedure:
             self._outlook(by_seed)
         return self._finish(self.out.stop)
 
-    def _records(self) -> dict[str, dict]:
+    def _records(self) -> dict[str, RunRecord]:
         """This decision's stored runs (its tuning trials, evaluation and outlook runs)."""
-        return {r["run_id"]: r for r in self.store.runs(task=self.request.task)
-                if r["run_id"] in self.known}
+        return {r.run_id: r for r in self.store.runs(task=self.request.task)
+                if r.run_id in self.known}
 
     def _tune(self) -> None:
         per_model: dict[str, list] = {}
@@ -195,21 +197,21 @@ class Procedure:
                   self.executor, self.console, False, self.outcome, gate=self._gated(allow),
                   saved=self._timed)
 
-    def _describe_tuning(self, records: dict, final) -> None:
+    def _describe_tuning(self, records: dict[str, RunRecord], final) -> None:
         tune = [r for r in records.values() if is_tune(r)]
         for model in self.request.models:
-            mine = [r for r in tune if r["model"] == model and r["status"] in ("done", "diverged")]
+            mine = [r for r in tune if r.model == model and r.status in ("done", "diverged")]
             self.out.trials[model] = len(mine)
-        any_run = next((r for r in records.values() if r.get("primary_metric")), None)
+        any_run = next((r for r in records.values() if r.primary_metric), None)
         if any_run:
-            self.out.metric = any_run["primary_metric"]
-            self.out.higher_is_better = bool(any_run["higher_is_better"])
-            self.out.chance = (any_run.get("extras") or {}).get("chance")
-            self.out.train_examples = any_run.get("train_examples")
-        values = [r.get("best_val") for r in tune]
+            self.out.metric = any_run.primary_metric
+            self.out.higher_is_better = bool(any_run.higher_is_better)
+            self.out.chance = (any_run.extras or {}).get("chance")
+            self.out.train_examples = any_run.train_examples
+        values = [r.best_val for r in tune]
         self.out.margin = (self.request.margin if self.request.margin is not None else
                            default_margin(self.out.metric, self.out.higher_is_better, values,
-                                          any_run.get("extras") or {} if any_run else {}))
+                                          any_run.extras or {} if any_run else {}))
         chosen = {s.model: s for s in final.runs}
         for model in self.request.models:
             spec = chosen.get(model)
@@ -217,8 +219,8 @@ class Procedure:
                 self.out.insane[model] = "no tuning trial finished"
                 continue
             self.out.tuned[model] = {k: v for k, v in spec.trial.items() if k not in META}
-            best = [r["best_val"] for r in tune if r["model"] == model
-                    and r["status"] == "done" and r.get("best_val") is not None]
+            best = [r.best_val for r in tune if r.model == model
+                    and r.status == "done" and r.best_val is not None]
             chance = self.out.chance
             if chance is None or not best:
                 continue
@@ -259,7 +261,7 @@ class Procedure:
             allowed.add(r)
             return True
 
-        def saved(record: dict) -> None:
+        def saved(record: RunRecord) -> None:
             self._timed(record)
             update(record)
 
@@ -278,24 +280,25 @@ class Procedure:
         elif not self.out.stop:
             self.out.stop = "max seeds"
 
-    def _collect(self, records: dict, compared: list[str]) -> None:
+    def _collect(self, records: dict[str, RunRecord], compared: list[str]) -> None:
         """Paired test scores per seed (seeds every compared model trained without diverging),
         and the rule. A diverged seed is its own outcome, counted per model: scoring it at
         chance would feed the rule an outlier that it is not built for."""
         scores: dict[str, dict[int, float]] = {m: {} for m in compared}
-        runs: dict[str, list] = {m: [] for m in compared}
+        runs: dict[str, list[RunRecord]] = {m: [] for m in compared}
         diverged: dict[str, list[int]] = {m: [] for m in compared}
         finished: dict[str, set[int]] = {m: set() for m in compared}
         for r in records.values():
-            if is_tune(r) or r["model"] not in scores or r.get("train_size") != self.request.train_size:
+            if is_tune(r) or r.model not in scores or r.train_size != self.request.train_size:
                 continue
-            if r["status"] == "done" and r.get("primary_value") is not None:
-                scores[r["model"]][r["seed"]] = float(r["primary_value"])
-                runs[r["model"]].append(r)
-                finished[r["model"]].add(r["seed"])
-            elif r["status"] == "diverged":
-                diverged[r["model"]].append(r["seed"])
-                finished[r["model"]].add(r["seed"])
+            value = r.primary_value
+            if r.status == "done" and value is not None:
+                scores[r.model][r.seed] = float(value)
+                runs[r.model].append(r)
+                finished[r.model].add(r.seed)
+            elif r.status == "diverged":
+                diverged[r.model].append(r.seed)
+                finished[r.model].add(r.seed)
         shared = sorted(set.intersection(*(set(v) for v in scores.values())))
         self.out.scores = {m: {s: scores[m][s] for s in shared} for m in compared}
         self.out.diverged = {m: sorted(v) for m, v in diverged.items() if v}
@@ -328,9 +331,9 @@ class Procedure:
         records = self._records()
         table: dict[int, dict[str, list[float]]] = {}
         for r in records.values():
-            if not is_tune(r) and r["status"] == "done" and r.get("train_size") in sizes:
-                table.setdefault(r["train_size"], {}).setdefault(r["model"], []).append(
-                    float(r["primary_value"]))
+            value = r.primary_value
+            if not is_tune(r) and r.status == "done" and r.train_size in sizes:
+                table.setdefault(r.train_size, {}).setdefault(r.model, []).append(float(value))
         table[full] = {m: list(v.values()) for m, v in self.out.scores.items()}
         self.out.outlook = {n: {m: v for m, v in row.items()} for n, row in sorted(table.items())}
 

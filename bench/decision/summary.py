@@ -36,7 +36,7 @@ def speed(out: Decided, curves: dict[str, list[dict]]) -> dict:
     models of each model's median best validation score; a run that never reaches it is
     censored (infinite), and a model's time is the median over its runs."""
     runs = out.runs
-    bests = {m: [r["best_val"] for r in rs if r.get("best_val") is not None] for m, rs in runs.items()}
+    bests = {m: [r.best_val for r in rs if r.best_val is not None] for m, rs in runs.items()}
     medians = [statistics.median(v) for v in bests.values() if v]
     if len(medians) < 2:
         return {}
@@ -46,17 +46,17 @@ def speed(out: Decided, curves: dict[str, list[dict]]) -> dict:
     for model, rs in runs.items():
         times, steps = [], []
         for r in rs:
-            hit = next((p for p in curves.get(r["run_id"], []) if p.get("val_primary") is not None
+            hit = next((p for p in curves.get(r.run_id, []) if p.get("val_primary") is not None
                         and (p["val_primary"] >= target if higher else p["val_primary"] <= target)),
                        None)
             times.append(hit["seconds"] if hit else math.inf)
             steps.append(hit["step"] if hit else math.inf)
-        per_step = [r["train_seconds"] / r["steps"] for r in rs if r.get("steps")]
+        per_step = [r.train_seconds / r.steps for r in rs if r.steps]
         result["models"][model] = {
             "seconds_to_target": _median(times), "steps_to_target": _median(steps),
             "reached": sum(math.isfinite(t) for t in times), "runs": len(times),
             "seconds_per_step": statistics.median(per_step) if per_step else None,
-            "param_count": rs[0].get("param_count") if rs else None,
+            "param_count": rs[0].param_count if rs else None,
         }
     return result
 

@@ -10,7 +10,8 @@ from ..api import PluginError, Range
 from .qmc import draw
 from .schedule import Kind, Schedule
 from .rounds import Round, Search, lr_bounds, lr_edge, per_meta
-from .tuning import META, Tuning, select_trial, trial_key
+from ..records import RunRecord
+from .tuning import META, Tuning, higher_is_better_of, select_trial, spec_key
 
 
 def promote(scores: dict[int, float], keep: int) -> list[int]:
@@ -80,18 +81,16 @@ class HalvingTuner:
     def first(self) -> list:
         return [spec for race in self.races for i in race.alive for spec in self._specs(race, i, 0)]
 
-    def _score(self, specs: list, records: dict[str, dict]) -> float:
+    def _score(self, specs: list, records: dict[str, RunRecord]) -> float:
         """Mean best validation score of a trial's runs at one rung (higher is better here); a
         run that failed, diverged or is missing scores worst."""
-        runs = [records.get(s.run_id) or {} for s in specs]
-        higher = next((r["higher_is_better"] for r in runs
-                       if r.get("higher_is_better") is not None), True)
-        sign = 1.0 if higher else -1.0
-        values = [sign * float(r["best_val"]) if r.get("status") == "done"
-                  and r.get("best_val") is not None else float("-inf") for r in runs]
+        runs = [records.get(s.run_id) for s in specs]
+        sign = 1.0 if higher_is_better_of(runs) else -1.0
+        values = [sign * float(r.best_val) if r is not None and r.status == "done"
+                  and r.best_val is not None else float("-inf") for r in runs]
         return sum(values) / len(values)
 
-    def extension(self, records: dict[str, dict]) -> Round:
+    def extension(self, records: dict[str, RunRecord]) -> Round:
         """The next rung: in every race the best ``kept(rung)`` trials of the last one, on a
         budget eta times longer. Empty after the last rung."""
         out = Round()
@@ -110,7 +109,7 @@ class HalvingTuner:
         out.runs = list({r.run_id: r for r in out.runs}.values())
         return out
 
-    def evaluation(self, records: dict[str, dict]) -> Round:
+    def evaluation(self, records: dict[str, RunRecord]) -> Round:
         """Per model and cell, the trial with the best mean validation score at the last rung
         (:func:`.tuning.select_trial`, the analysis's rule too), on every evaluation seed with
         the recipe's own ``max_steps``."""
@@ -122,15 +121,12 @@ class HalvingTuner:
             last = [spec for race in races for i in race.alive
                     for spec in self._specs(race, i, self.round)]
             runs = [records[s.run_id] for s in last if s.run_id in records]
-            higher = next((r["higher_is_better"] for r in runs
-                           if r.get("higher_is_better") is not None), True)
-            key = select_trial(runs, higher)
+            key = select_trial(runs, higher_is_better_of(runs))
             search = races[0].search
             if key is None:
                 out.undecided.append(f"{model} on {search.label}")
                 continue
-            winners = list({s.train_size: s for s in last if trial_key(
-                {"config": s.config(), "trial": s.trial}) == key}.values())
+            winners = list({s.train_size: s for s in last if spec_key(s) == key}.values())
             values = {k: v for k, v in winners[0].trial.items() if k not in META}
             meta = {"stage": "eval", "trials": self.tuning.trials * len(races),
                     "prune": "halving", "rungs": self.tuning.rungs} | per_meta(self.tuning)

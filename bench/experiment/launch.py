@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..records import RunRecord
 from ..util import now
 from ..store import Store
 from . import labels
@@ -56,7 +57,7 @@ def launch(
         tuner = plan.tuner()
         # decided from stored records only, so a relaunch repeats each decision
         while not outcome.interrupted:
-            records = {r["run_id"]: r for r in store.runs()}
+            records = {r.run_id: r for r in store.runs()}
             extra = tuner.extension(records)
             if not extra.runs:
                 break
@@ -66,7 +67,7 @@ def launch(
             run_stage(extra.label or f"extension round {tuner.round}", extra.runs, store,
                       executor, console, retry_failed, outcome)
     if plan.tuning and not outcome.interrupted:
-        final = tuner.evaluation({r["run_id"]: r for r in store.runs()})
+        final = tuner.evaluation({r.run_id: r for r in store.runs()})
         for note in final.notes:
             console.print(f"[yellow]{note}")
         for cell in final.undecided:
@@ -168,15 +169,16 @@ class _Stage:
             self._note(1, last=f"{run_id}: finished by another launch")
         return False
 
-    def on_record(self, record: dict) -> None:
-        if record["run_id"] not in self.in_flight:
+    def on_record(self, finished: dict) -> None:
+        record = RunRecord.from_dict(finished)  # executors carry plain dicts
+        if record.run_id not in self.in_flight:
             return  # an executor that ignored on_start's False: the other launch stores it
         self.store.save(record)
-        self.in_flight.discard(record["run_id"])
+        self.in_flight.discard(record.run_id)
         if self.saved is not None:
             self.saved(record)
         for o in (self.counts, self.outcome):
-            setattr(o, record["status"], getattr(o, record["status"]) + 1)
+            setattr(o, record.status, getattr(o, record.status) + 1)
         self._note(1, last=_describe(record))
 
     def _finish_elsewhere(self, executor) -> None:
@@ -205,9 +207,8 @@ class _Stage:
         )
 
 
-def _describe(record: dict) -> str:
-    test = record.get("test") or {}
-    value = test.get(record.get("primary_metric") or "")
-    size = record["train_size"] or "full"
-    text = f"{record['model']} x {record['task']} n={size} seed={record['seed']}: {record['status']}"
-    return text + (f" {record['primary_metric']}={value:.3f}" if value is not None else "")
+def _describe(record: RunRecord) -> str:
+    value = (record.test or {}).get(record.primary_metric or "")
+    size = record.train_size or "full"
+    text = f"{record.model} x {record.task} n={size} seed={record.seed}: {record.status}"
+    return text + (f" {record.primary_metric}={value:.3f}" if value is not None else "")

@@ -13,16 +13,17 @@ import math
 from dataclasses import dataclass, field
 
 from ..api import PluginError
+from ..records import Environment, RunRecord
 from .plan import RunSpec
 
 # Across hardware or library builds a re-trained run is another sample of the same distribution.
 DEFAULT_TOLERANCE = 0.02
 
 
-def find_run(runs: list[dict], wanted: str) -> dict:
+def find_run(runs: list[RunRecord], wanted: str) -> RunRecord:
     """The stored run whose id is ``wanted`` or starts with it (like a git hash)."""
-    exact = [r for r in runs if r["run_id"] == wanted]
-    found = exact or [r for r in runs if r["run_id"].startswith(wanted)]
+    exact = [r for r in runs if r.run_id == wanted]
+    found = exact or [r for r in runs if r.run_id.startswith(wanted)]
     if not found:
         raise PluginError(f"no run {wanted!r} in this database; `bench results` lists the run ids")
     if len(found) > 1:
@@ -30,28 +31,28 @@ def find_run(runs: list[dict], wanted: str) -> dict:
     return found[0]
 
 
-def spec_from_record(record: dict) -> RunSpec:
+def spec_from_record(record: RunRecord) -> RunSpec:
     """The run specification a stored record was trained from (its run_id must come back)."""
-    config = record.get("config") or {}
+    config = record.config or {}
     try:
         spec = RunSpec(
-            model=config["model"], task=config["task"], kind=record["kind"],
+            model=config["model"], task=config["task"], kind=record.kind,
             train_size=config["train_size"], seed=config["seed"],
             model_params=config["model_params"], task_params=config["task_params"],
-            training=config["training"], matrix_id=record.get("matrix_id") or "",
-            trial=record.get("trial") or {},
+            training=config["training"], matrix_id=record.matrix_id or "",
+            trial=record.trial or {},
         )
     except KeyError as exc:
-        raise PluginError(f"run {record['run_id']} has no stored {exc.args[0]!r} to rerun from") from None
-    if spec.run_id != record["run_id"]:
+        raise PluginError(f"run {record.run_id} has no stored {exc.args[0]!r} to rerun from") from None
+    if spec.run_id != record.run_id:
         raise PluginError(
-            f"run {record['run_id']}'s stored configuration hashes to {spec.run_id}: it was "
+            f"run {record.run_id}'s stored configuration hashes to {spec.run_id}: it was "
             "written by a different seqbench version and cannot be reproduced exactly"
         )
     return spec
 
 
-def same_build(a: dict | None, b: dict | None) -> bool:
+def same_build(a: Environment | None, b: Environment | None) -> bool:
     """Same torch, Python, platform, device and thread count: the conditions for bit-identical
     training."""
     a, b = a or {}, b or {}
@@ -95,19 +96,21 @@ def _equal(a: float | None, b: float | None) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def compare(stored: dict, fresh: dict, tolerance: float = DEFAULT_TOLERANCE) -> Comparison:
+def compare(stored: RunRecord, fresh: RunRecord,
+            tolerance: float = DEFAULT_TOLERANCE) -> Comparison:
     """Primary test metric first, then the other test metrics, best validation score, steps."""
-    primary = stored.get("primary_metric")
-    s_test, f_test = stored.get("test") or {}, fresh.get("test") or {}
+    primary = stored.primary_metric
+    s_test, f_test = stored.test or {}, fresh.test or {}
     names = [primary] if primary else []
     names += sorted(k for k in set(s_test) | set(f_test) if k != primary)
     metrics = [(f"test {k}", _num(s_test.get(k)), _num(f_test.get(k))) for k in names]
-    metrics += [(k, _num(stored.get(k)), _num(fresh.get(k))) for k in ("best_val", "steps")]
+    metrics += [("best_val", _num(stored.best_val), _num(fresh.best_val)),
+                ("steps", _num(stored.steps), _num(fresh.steps))]
     return Comparison(
         metrics=metrics,
-        same_build=same_build(stored.get("environment"), fresh.get("environment")),
+        same_build=same_build(stored.environment, fresh.environment),
         tolerance=tolerance,
-        status=(stored.get("status"), fresh.get("status")),
+        status=(stored.status, fresh.status),
     )
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 
 from ..api import Choice, Param, Range
 from .sampling import draw
-from .tuning import LR, META, Tuning, select_trial, trial_key
+from ..records import RunRecord
+from .tuning import LR, META, Tuning, higher_is_better_of, select_trial, spec_key
 
 EDGE_SHARE = 0.2  # > 1/8: Sobol's top trial of 8 may sit anywhere in the outer eighth
 EXTENSION = 10.0  # an extension round searches one decade beyond the edge
@@ -159,25 +160,22 @@ class Tuner:
     def first(self) -> list:
         return [spec for g in self.groups.values() for spec in g.specs]
 
-    def _edge(self, g: _Group, records: dict[str, dict]) -> tuple[list, str | None]:
+    def _edge(self, g: _Group, records: dict[str, RunRecord]) -> tuple[list, str | None]:
         """The selected trial's runs, one per training size (empty if no trial finished), and
         the edge its learning rate sits at, if any."""
         runs = [records[s.run_id] for s in g.specs if s.run_id in records]
-        higher = next((r["higher_is_better"] for r in runs
-                       if r.get("higher_is_better") is not None), True)
-        key = select_trial(runs, higher)
+        key = select_trial(runs, higher_is_better_of(runs))
         if key is None:
             return [], None
-        winners = list({s.train_size: s for s in g.specs
-                        if trial_key({"config": s.config()}) == key}.values())
+        winners = list({s.train_size: s for s in g.specs if spec_key(s) == key}.values())
         lr = winners[0].training["lr"]
         if g.lr is None or "lr" not in winners[0].trial:
             return winners, None  # the learning rate was not tuned here
-        tried = [s.training["lr"] for s in g.specs
-                 if records.get(s.run_id, {}).get("status") in ("done", "diverged")]
+        tried = [s.training["lr"] for s in g.specs if s.run_id in records
+                 and records[s.run_id].status in ("done", "diverged")]
         return winners, lr_edge(lr, tried, *g.lr)
 
-    def extension(self, records: dict[str, dict]) -> Round:
+    def extension(self, records: dict[str, RunRecord]) -> Round:
         """The next extension round (empty when none is due): every model of a cell where a
         selected learning rate sits at an edge draws ``extend_trials`` more trials."""
         out = Round()
@@ -224,7 +222,7 @@ class Tuner:
         out.runs = list({r.run_id: r for r in out.runs}.values())
         return out
 
-    def evaluation(self, records: dict[str, dict]) -> Round:
+    def evaluation(self, records: dict[str, RunRecord]) -> Round:
         """The selected trial of every model and cell, on every evaluation seed."""
         out = Round()
         for (cell, model), g in self.groups.items():

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..api import Choice, Param, PluginError, Range, resolve_params
 from ..limits import MAX_SEED, MAX_SEEDS
+from ..records import Planned, RunRecord
 from ..util import did_you_mean, shown
 
 TUNING_SEED_BASE = 10_000  # "[tuning] seeds = n" means seeds 10000 .. 10000 + n - 1
@@ -221,48 +222,62 @@ def _grid(lrs: Any) -> tuple[float, ...]:
 # Selection: the launcher, the analysis and the summary table apply this one rule.
 
 
-def is_tune(run: Mapping[str, Any]) -> bool:
+def is_tune(run: RunRecord) -> bool:
     """A run on a tuning seed: it decides the trial, and is never evaluated."""
-    return (run.get("trial") or {}).get("stage") == "tune"
+    return (run.trial or {}).get("stage") == "tune"
 
 
-def evaluated(runs: list[dict]) -> list[dict]:
+def evaluated(runs: list[RunRecord]) -> list[RunRecord]:
     """The runs a comparison may count: evaluation runs, and legacy runs (no stage)."""
     return [r for r in runs if not is_tune(r)]
 
 
-def trial_key(run: Mapping[str, Any]) -> str:
+def trial_key(run: RunRecord) -> str:
     """A run's configuration apart from its seed and training size: runs sharing it are seeds
     (and sizes) of one trial. Different learning rates, hyperparameters or recipes (say, two
     matrices in one database) are different trials and are never pooled as extra seeds."""
-    config = run.get("config")
+    return _key(run.config, run.trial)
+
+
+def spec_key(spec: Planned) -> str:
+    """:func:`trial_key` of the run ``spec`` plans."""
+    return _key(spec.config(), spec.trial)
+
+
+def _key(config: Mapping[str, Any], trial: Mapping[str, Any] | None) -> str:
     if config:
         rest = {k: v for k, v in config.items() if k not in ("seed", "train_size")}
-        full = (run.get("trial") or {}).get("full_steps")
+        full = (trial or {}).get("full_steps")
         if full is not None:  # a rung of successive halving: the trial at a shorter budget
             rest["training"] = {**rest["training"], "max_steps": full}
         return json.dumps(rest, sort_keys=True, default=str)
-    return json.dumps(run.get("trial") or {}, sort_keys=True, default=str)
+    return json.dumps(trial or {}, sort_keys=True, default=str)
 
 
-def chosen_trials(runs: Sequence[Mapping[str, Any]]) -> dict:
+def higher_is_better_of(runs: Iterable[RunRecord | None]) -> bool:
+    """The direction the runs' primary metric is better in (higher when none says)."""
+    return next((r.higher_is_better for r in runs
+                 if r is not None and r.higher_is_better is not None), True)
+
+
+def chosen_trials(runs: Sequence[RunRecord]) -> dict[int | None, str | None]:
     """For the runs of one model in one task variant: training size -> the selected trial key.
 
     Honours the launcher's scope: a trial tuned ``per = "task"`` (its ``trial`` says so) is
     chosen once across every size, as the launcher chose it. Keep only :func:`evaluated` runs
     of the chosen key when scoring it.
     """
-    higher = next((r["higher_is_better"] for r in runs if r.get("higher_is_better") is not None), True)
-    by_size: dict = {}
+    higher = higher_is_better_of(runs)
+    by_size: dict[int | None, list[RunRecord]] = {}
     for r in runs:
-        by_size.setdefault(r.get("train_size"), []).append(r)
-    if any((r.get("trial") or {}).get("per") == "task" for r in runs):
+        by_size.setdefault(r.train_size, []).append(r)
+    if any((r.trial or {}).get("per") == "task" for r in runs):
         key = select_trial(runs, higher)
         return {size: key for size in by_size}
     return {size: select_trial(rs, higher) for size, rs in by_size.items()}
 
 
-def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
+def select_trial(runs: Sequence[RunRecord], higher_is_better: bool) -> str | None:
     """The trial key with the best mean validation score, on the tuning runs when there are any
     (evaluation runs never vote), else over the seeds every trial ran (legacy records).
 
@@ -270,14 +285,15 @@ def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
     has been run on more seeds. A diverged run scores worst.
     """
     tune = [r for r in runs if is_tune(r)]
-    rungs = [(r.get("trial") or {}).get("rung") for r in tune]
+    rungs = [(r.trial or {}).get("rung") for r in tune]
     if any(k is not None for k in rungs):  # successive halving: the last rung selects
         top = max(k for k in rungs if k is not None)
         tune = [r for r, k in zip(tune, rungs) if k == top]
-    by_trial: dict[str, dict[tuple, dict]] = {}  # trial -> (size, seed) -> run
+    # trial -> (size, seed) -> run
+    by_trial: dict[str, dict[tuple[int | None, int], RunRecord]] = {}
     for r in tune or runs:
-        if r["status"] in ("done", "diverged"):
-            by_trial.setdefault(trial_key(r), {})[(r.get("train_size"), r["seed"])] = r
+        if r.status in ("done", "diverged"):
+            by_trial.setdefault(trial_key(r), {})[(r.train_size, r.seed)] = r
     if not by_trial:
         return None
     shared = set.intersection(*(set(seeds) for seeds in by_trial.values()))
@@ -288,8 +304,8 @@ def select_trial(runs: list[dict], higher_is_better: bool) -> str | None:
         values = []
         for s in chosen:
             r = by_trial[key][s]
-            ok = r["status"] == "done" and r.get("best_val") is not None
-            values.append(float(r["best_val"]) if ok else worst)
+            values.append(float(r.best_val) if r.status == "done" and r.best_val is not None
+                          else worst)
         return sum(values) / len(values)
 
     ranked = sorted(by_trial, key=lambda k: (score(k), k), reverse=higher_is_better)
