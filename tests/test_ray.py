@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, PLUGIN_VARS, bench_command
+from conftest import OFFLINE, PLUGIN_VARS
 from counted import TINY, lines, make_counted, trainings
 
 CRASH_SEED = 999  # the counted model's worker kills itself on this seed, every time
@@ -156,13 +157,14 @@ class Cluster:
         for proc in (self.second, self.head):
             if proc is not None:
                 try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    pass
-                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:  # a busy head can take minutes: no need
+                    for pid in descendants(proc.pid):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
-                except ProcessLookupError:
-                    pass
+                proc.wait()
         subprocess.run(["rm", "-rf", str(self.temp)])
 
 
@@ -249,15 +251,34 @@ def run_all(ex, batch) -> dict[int, dict]:
     return {r["seed"]: r for r in records}
 
 
+def bench_here(args):
+    """``bench ARGS`` in this process (the driver only plans and hands out: no separate process
+    needed, and none to pay torch's imports for)."""
+    from click.testing import CliRunner
+
+    from seqbench.cli import main
+
+    result = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"}).invoke(main, list(map(str, args)))
+    ray.shutdown()  # as `bench` exiting would: the driver leaves, its actors die with it
+    return result
+
+
+@pytest.fixture(scope="module")
+def driver(cluster):
+    """One connection of this process to the cluster, shared by the executor tests (a driver
+    that joins and leaves is the matrix test's); executors that did not connect keep it open."""
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)
+    cluster.ensure_second()
+
+
 def test_a_matrix_spreads_over_both_nodes_and_resumes(cluster, tmp_path):
     cluster.ensure_second()
     db = tmp_path / "ray.sqlite"
     args = ["run", *TINY, "--seeds", "0-5", "--executor", "ray", "--ray-address",
             cluster.address, "--db", db]
-    env = {**cluster.env, "COLUMNS": "250", "NO_COLOR": "1"}
-    proc = subprocess.run([*bench_command(), *map(str, args)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = bench_here(args)
+    assert proc.exit_code == 0, proc.stderr[-3000:]
     conn = sqlite3.connect(db)
     assert sorted(s for (s,) in conn.execute("SELECT status FROM runs")) == ["done"] * 6
     conn.close()
@@ -265,14 +286,20 @@ def test_a_matrix_spreads_over_both_nodes_and_resumes(cluster, tmp_path):
     assert sorted(seed for seed, _ in mine) == list(range(6))  # each trained once
     assert {node for _, node in mine} == {"head", "second"}  # on both nodes
 
-    again = subprocess.run([*bench_command(), *map(str, args)], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr[-3000:]
+    again = bench_here(args)
+    assert again.exit_code == 0, again.stderr[-3000:]
     assert "6 of 6 runs already done" in again.stdout
     assert trainings(cluster.count)[0] == 1  # nothing trained again
 
 
-def test_a_dying_actor_costs_only_its_run_retried_a_bounded_number_of_times(cluster):
+def test_closing_after_the_driver_left_starts_no_local_ray(cluster):
+    with executor(cluster) as ex:  # connects itself: no shared driver yet
+        run_all(ex, specs([50]))
+        ray.shutdown()  # its actor is gone with the driver: nothing left to kill
+    assert not ray.is_initialized()
+
+
+def test_a_dying_actor_costs_only_its_run_retried_a_bounded_number_of_times(cluster, driver):
     with executor(cluster, max_retries=2) as ex:
         records = run_all(ex, specs([200, CRASH_SEED, 201]))
     assert records[200]["status"] == records[201]["status"] == "done"
@@ -283,7 +310,7 @@ def test_a_dying_actor_costs_only_its_run_retried_a_bounded_number_of_times(clus
     assert counts[CRASH_SEED] == 3 and counts[200] == counts[201] == 1
 
 
-def test_a_plugin_missing_on_the_workers_is_a_clear_error_not_a_hang(cluster, make_dist):
+def test_a_plugin_missing_on_the_workers_is_a_clear_error_not_a_hang(cluster, driver, make_dist):
     from seqbench import registry
 
     driver_only = make_dist("seqbench-driver-only", {"seqbench_driver_only": SOURCE_DRIVER_ONLY},
@@ -319,7 +346,7 @@ def register_models(register):
 """
 
 
-def test_a_lost_node_s_runs_are_retried_on_the_other_nothing_lost_nothing_twice(cluster):
+def test_a_lost_node_s_runs_are_retried_on_the_other_nothing_lost_nothing_twice(cluster, driver):
     """Kill the second node (raylet, workers and all) while it trains: the runs it had are
     retried on the head, every run ends done, and no run was trained more than its one retry."""
     cluster.ensure_second()

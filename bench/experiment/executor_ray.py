@@ -207,6 +207,8 @@ class RayExecutor:
     def close(self) -> None:
         """Stop this executor's actors (they hold their CPUs and GPUs while they live), and
         disconnect if this executor connected (a local instance it started stops with it)."""
+        if not self.ray.is_initialized():  # the driver left, its actors with it; ray.kill
+            self.actors, self.warm = [], set()  # would start a fresh local Ray to find them
         for actor in list(self.actors):
             self._drop(actor)
         if self.started_ray and self.ray.is_initialized():
