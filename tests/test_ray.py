@@ -47,13 +47,14 @@ def test_a_missing_ray_extra_is_a_one_line_error_naming_the_pip_command(monkeypa
     assert str(err.value) == "--executor ray needs the ray package: pip install 'seqbench[ray]'"
 
 
-def test_an_option_the_executor_does_not_take_is_a_one_line_error(cli, tmp_path):
+def test_an_option_the_executor_does_not_take_is_a_one_line_error(tmp_path):
     db = tmp_path / "none.sqlite"
-    rc, out, err = cli("run", "--models", "lstm", "--tasks", "copy", "--seeds", "0",
-                       "--executor", "local", "--ray-address", "auto", "--slurm-time", "5",
-                       "--db", db)
-    assert rc == 2
-    assert err.strip() == "error: --ray-address, --slurm-time do not apply to --executor local"
+    res = bench_here(["run", "--models", "lstm", "--tasks", "copy", "--seeds", "0",
+                      "--executor", "local", "--ray-address", "auto", "--slurm-time", "5",
+                      "--db", db])
+    assert res.exit_code == 2, res.stderr
+    assert res.stderr.strip() == (
+        "error: --ray-address, --slurm-time do not apply to --executor local")
     assert not db.exists()
 
 
@@ -71,15 +72,16 @@ ray = pytest.importorskip(
     "ray", reason="the ray extra is not installed: pip install 'seqbench[ray]'")
 
 
-def test_an_unreachable_ray_address_is_a_one_line_error_in_seconds(cli, tmp_path):
+def test_an_unreachable_ray_address_is_a_one_line_error_in_seconds(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     db = tmp_path / "none.sqlite"
     started = time.time()
-    rc, out, err = cli("run", "--models", "lstm", "--tasks", "copy", "--seeds", "0",
-                       "--executor", "ray", "--ray-address", f"127.0.0.1:{port}", "--db", db)
-    assert rc == 2
+    res = bench_here(["run", "--models", "lstm", "--tasks", "copy", "--seeds", "0",
+                      "--executor", "ray", "--ray-address", f"127.0.0.1:{port}", "--db", db])
+    assert res.exit_code == 2 and not ray.is_initialized()
+    err = res.stderr
     assert err.startswith(f"error: cannot reach the Ray cluster at 127.0.0.1:{port} (")
     assert len(err.strip().splitlines()) == 1 and not db.exists()
     assert time.time() - started < 60  # Ray alone retries for minutes
@@ -259,7 +261,8 @@ def bench_here(args):
     from seqbench.cli import main
 
     result = CliRunner(env={"COLUMNS": "250", "NO_COLOR": "1"}).invoke(main, list(map(str, args)))
-    ray.shutdown()  # as `bench` exiting would: the driver leaves, its actors die with it
+    if "ray" in sys.modules:  # as `bench` exiting would: the driver leaves, its actors with it
+        sys.modules["ray"].shutdown()
     return result
 
 
