@@ -465,11 +465,12 @@ def test_atlas_while_a_cell_holds_tuning_runs_only(tmp_path):
 
     control = [run("cnn", 0, 0.905, task="classification", size=None, n=4907,
                    task_params={"data": KIM_FILES["trec"]})]
-    tuning = [run("lstm", 10_000 + s, 0.6, task="classification", size=250, lr=lr, stage="tune",
+    tuning = [run(model, 10_000 + s, 0.6, task="classification", size=250, lr=lr, stage="tune",
                   task_params={"data": KIM_FILES["trec"], "min_freq": 2})
-              for s in range(2) for lr in (1e-3, 3e-3)]
+              for s in range(2) for lr in (1e-3, 3e-3) for model in ("lstm", "transformer")]
     for r in tuning:
         r["config"]["training"]["param_budget"] = 500_000
     text = render_atlas(make_db(tmp_path / "mid.sqlite", control + tuning), n_boot=200)
     assert "| TREC | 91.2 | standard split | 90.5 | -0.7 | yes | 1 |" in text
     assert "0 parameters" not in text.replace("500,000 parameters", "")
+    assert "**TREC: test accuracy" in text  # the cell is named by its data set, not "-"

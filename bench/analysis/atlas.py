@@ -243,7 +243,9 @@ def render_atlas(db_path: str | Path, *, n_boot: int = 2000, seed: int = 0) -> s
                   "### The pooled verdict", ""]
         lines += [render_markdown(pool(analysis, names=dataset_name), heading="",
                                   level=4).rstrip(), ""]
-        lines += ["### Per data set", ""] + _per_dataset(analysis, label)
+        named = {vkey: names[rid] for rid, (_, vkey) in variant_keys(rs).items()}
+        lines += ["### Per data set", ""] + _per_dataset(
+            analysis, lambda c: named.get(c["variant_key"]) or label(c))  # tuning runs only: by data
     budget_of = {r.run_id: _budget(r) for r in runs}
     lines += ["## The CNN control (Kim 2014, CNN-rand)", ""]
     lines += _control(analyses, params_of, budget_of)
