@@ -117,7 +117,8 @@ class BudgetPlan:
         holds = (f"holds {self.trials} tuning trials per model and {self.seeds} paired seeds"
                  if self.fits else
                  f"does NOT hold {self.planned_trials} tuning trials per model and {SEEDS} "
-                 f"paired seeds (only {self.trials} trials and {self.seeds} seeds)")
+                 f"paired seeds if every run trains to its step cap (then only {self.trials} "
+                 f"trials and {self.seeds} seeds; runs that stop early leave room for more)")
         return (f"a run takes at most {runs} at {size}; {fmt_duration(self.budget_s)} {holds}")
 
 
