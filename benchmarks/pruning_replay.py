@@ -35,7 +35,7 @@ their end: a rung's score here is un-annealed.
 
     python benchmarks/pruning_replay.py [--db results/claim.sqlite --db results/atlas.sqlite]
         [--models lstm,transformer] [--setting ETA,RUNGS,MIN_STEPS ...] [--rule RULE ...]
-        [--z 2] [--cells]
+        [--z 2] [--budget 0.35] [--cells]
 
 The last lines: per model, the cheapest setting whose pick stays within seed noise in every
 cell, and why the rungs are not Optuna's ``SuccessiveHalvingPruner`` (an asynchronous pruner:
@@ -53,6 +53,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from seqbench.experiment.halving import promote
 
@@ -124,26 +126,20 @@ def _fit(run: SeedRun, step: int) -> float:
     best = _best(run, step)
     if len(points) < MIN_FIT_POINTS:
         return best
-    t = [float(p.step) for p in points]
+    t = np.array([float(p.step) for p in points])
     y = [p.val for p in points]
     gain = max(y) - min(y)
     cap = best + gain
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            (a, _, _), _ = curve_fit(lambda x, a, b, tau: a - b * _exp(x, tau), t, y,
+            (a, _, _), _ = curve_fit(lambda x, a, b, tau: a - b * np.exp(-x / tau), t, y,
                                      p0=(best, gain or 0.1, step / 3),
                                      bounds=([min(y), 0.0, t[0] / 4], [cap, 10.0, 20.0 * step]),
                                      maxfev=2000)
     except (RuntimeError, ValueError):
         return best
     return float(a)
-
-
-def _exp(x, tau):
-    import numpy as np
-
-    return np.exp(-np.asarray(x) / tau)
 
 
 SCORE: dict[str, Callable[[SeedRun, int], float]] = {
