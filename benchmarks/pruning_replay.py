@@ -71,6 +71,7 @@ class Point:
     seconds: float
     val: float
     loss: float | None
+    lr: float | None  # the rate in effect (stored since the wsd schedule)
 
 
 @dataclass
@@ -252,7 +253,7 @@ def load(dbs: list[Path], models: list[str]) -> Study:
                 continue
             if trial.get("prune") or "rung" in trial:
                 continue  # a pruned study's rungs are not full runs
-            curve = [Point(s, sec, v, json.loads(j or "{}").get("loss"))
+            curve = [Point(s, sec, v, *(json.loads(j or "{}").get(k) for k in ("loss", "lr")))
                      for s, sec, v, j in conn.execute(
                          "SELECT step, seconds, val_primary, val FROM curves WHERE run_id = ? "
                          "AND val_primary IS NOT NULL ORDER BY step", (run_id,))]
@@ -356,6 +357,58 @@ def trade_offs(rows: list[Row], study: Study, models: list[str], budget: float) 
     return out
 
 
+AGREEMENT_STEPS = (100, 200, 300, 400, 600, 800)
+
+
+def agreement(study: Study, models: list[str]) -> list[str]:
+    """Per model and step: how well the best score so far at that step ranks the trials as
+    their full runs do (Kendall tau, mean over cells), how often the unpruned selection is in
+    the top third there, and what training to that step costs."""
+    from scipy.stats import kendalltau
+
+    out = [f"{'model':>11} {'step':>5} {'tau':>5} {'selection in top third':>23} {'cost':>5}"]
+    for model in models:
+        cells = [t for c, t in sorted(study.trials.items()) if c[3] == model]
+        for step in AGREEMENT_STEPS:
+            taus, top, cost = [], 0, []
+            for trials in cells:
+                at = [statistics.mean(_best(r, step) for r in t.runs) for t in trials]
+                full = [t.full for t in trials]
+                tau = kendalltau(at, full)[0]
+                if math.isfinite(tau):
+                    taus.append(tau)
+                winner = max(range(len(trials)), key=lambda i: (full[i], trials[i].key))
+                top += winner in promote(dict(enumerate(at)), -(-len(trials) // 3))
+                cost.append(sum(r.seconds_at(step) for t in trials for r in t.runs)
+                            / sum(r.seconds for t in trials for r in t.runs))
+            if cells:
+                out.append(f"{model:>11} {step:>5} {statistics.mean(taus):5.2f} "
+                           f"{top:>10} of {len(cells):<2} cells {statistics.mean(cost):9.0%}")
+    return out
+
+
+def annealing(study: Study) -> list[str]:
+    """wsd runs: does the cooldown reorder the trials? Kendall tau per cell between the last
+    score at the peak rate (before the cooldown) and the run's score after it."""
+    from scipy.stats import kendalltau
+
+    out = []
+    for cell, trials in sorted(study.trials.items()):
+        pairs = []
+        for run in (r for t in trials for r in t.runs):
+            rates = [p.lr for p in run.curve if p.lr is not None]
+            before = [p.val for p in run.curve if rates and p.lr is not None
+                      and p.lr >= 0.999 * max(rates)]
+            if before and math.isfinite(run.best_val):
+                pairs.append((before[-1], run.best_val))
+        if len(pairs) >= 6:
+            tau = kendalltau(*zip(*pairs))[0]
+            gain = statistics.mean(after - before for before, after in pairs)
+            out.append(f"{'/'.join(map(str, cell[1:]))}: {len(pairs)} runs, tau {tau:.2f}, "
+                       f"cooldown {100 * gain:+.1f} pt on average")
+    return out
+
+
 def optuna_order_check() -> str:
     """Optuna's SuccessiveHalvingPruner on the same nine first-rung scores, reported in two
     orders: how many trials it promotes each time."""
@@ -403,6 +456,13 @@ def main() -> None:
         print_rows(rows, study, args.cells)
         for line in trade_offs(rows, study, models, args.budget):
             print(line)
+        print("\nRank agreement of the best score so far with the full runs:")
+        print("\n".join(agreement(study, models)))
+        annealed = annealing(study)
+        if annealed:
+            print("Annealed vs un-annealed (wsd runs: the last score at the peak rate vs the "
+                  "score after the cooldown):")
+            print("\n".join(annealed))
     print(optuna_order_check())
 
 

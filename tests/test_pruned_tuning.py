@@ -190,3 +190,47 @@ def test_a_pruned_study_runs_end_to_end_and_a_relaunch_trains_nothing(cli, tmp_p
     assert again.rc == 0, again.stderr[-3000:]
     assert "0 done, 0 diverged, 0 failed" in again.stdout
     assert "skipping them" in again.stdout
+
+
+def _replay():
+    """benchmarks/pruning_replay.py (a script, not a package module)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "pruning_replay.py"
+    spec = importlib.util.spec_from_file_location("pruning_replay", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_pruning_replay_judges_rungs_on_the_curves_and_selects_on_full_runs():
+    replay = _replay()
+
+    def trial(key, scores, final, jitter=0.0):
+        # one validation every 100 steps, one second per step; two tuning seeds
+        runs = [replay.SeedRun(final + d, 100.0 * len(scores),
+                               [replay.Point(100 * (k + 1), 100.0 * (k + 1), v + d, None, None)
+                                for k, v in enumerate(scores)]) for d in (-jitter, jitter)]
+        return replay.Trial(key, runs)
+
+    fast = trial("a", [0.6, 0.7, 0.7, 0.7], 0.70)  # leads early, plateaus
+    slow = trial("b", [0.2, 0.5, 0.7, 0.8, 0.85, 0.9], 0.90)  # the unpruned selection
+    rest = [trial(f"c{i}", [0.3, 0.6, 0.6, 0.6], 0.6 + i / 100, jitter=0.1) for i in range(4)]
+    trials = [fast, slow, *rest]
+    last = replay.Rule("last")
+    out = replay.race(trials, eta=3, rungs=2, min_steps=100, rule=last)
+    # rung 100 keeps the best 2 of 6: fast, and c0 (0.3 beats slow's 0.2; c0 wins the tie)
+    assert out.discarded and math.isclose(out.regret, 0.2)
+    assert math.isclose(out.cost, (6 * 2 * 100 + 2 * 2 * 300) / (2 * (400 + 600 + 4 * 400)))
+    # trained in full, the survivors are judged by their full runs: still without slow
+    full = replay.race(trials, 3, 2, 100, last, full_last=True)
+    assert full.discarded and math.isclose(full.regret, 0.2)
+    # at rung 200 the best 2 are fast (0.7) and c0 (0.6); the tuning seeds' disagreement
+    # (c: +-0.1) puts slow (0.5) within 2 standard errors of a difference, so the band keeps it
+    plain = replay.race(trials, 3, 2, 200, replay.Rule("best"), full_last=True)
+    band = replay.race(trials, 3, 2, 200, replay.Rule("best+band"), z=2.0, full_last=True)
+    assert plain.discarded and not band.discarded and band.regret == 0.0
+    assert band.cost > plain.cost
