@@ -8,7 +8,8 @@ left out). Both are opened read-only. Per cell (database x data set x training s
 model, the trials race as ``[tuning] prune = "halving"`` races them: rung k judges each trial
 still in the race at step ``min_steps x eta^k`` by a **rule** applied to its stored curve up to
 that step (mean over its tuning seeds), then a **keep** policy decides who goes on; the best at
-the last rung is the pruned pick. Rules:
+the last rung is the pruned pick; with a setting ``ETA,RUNGS,MIN_STEPS,full`` the last rung
+trains the survivors in full (unpruned trials) and picks the best of those. Rules:
 
 * ``last``: the validation score at the rung's step (the last point at or before it);
 * ``best``: the best validation score up to it (a rung run's best checkpoint);
@@ -37,9 +38,12 @@ their end: a rung's score here is un-annealed.
         [--models lstm,transformer] [--setting ETA,RUNGS,MIN_STEPS ...] [--rule RULE ...]
         [--z 2] [--budget 0.35] [--cells]
 
-The last lines: per model, the cheapest setting whose pick stays within seed noise in every
-cell, and why the rungs are not Optuna's ``SuccessiveHalvingPruner`` (an asynchronous pruner:
-the same scores reported in another order promote other trials).
+After each database's table: per model, the cheapest setting whose pick stays within seed noise
+in every cell and the least regret within ``--budget``; how well the best score at each step
+ranks the trials as their full runs do (Kendall tau, mean over cells); for wsd runs, whether the
+cooldown reorders them. The last line shows why the rungs are not Optuna's
+``SuccessiveHalvingPruner`` (an asynchronous pruner: the same scores reported in another order
+promote other trials).
 """
 
 from __future__ import annotations
