@@ -433,13 +433,29 @@ def optuna_order_check() -> str:
             f"best-first: {counts[0]} vs {counts[1]} trials promoted")
 
 
+def _setting(text: str) -> str:
+    """``ETA,RUNGS,MIN_STEPS[,full]``, checked."""
+    parts = text.split(",")
+    try:
+        eta, rungs, min_steps = (int(x) for x in parts[:3])
+    except ValueError:
+        eta = 0
+    if len(parts) not in (3, 4) or parts[3:] not in ([], ["full"]) or eta < 2 or rungs < 2 \
+            or min_steps < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give ETA,RUNGS,MIN_STEPS[,full], e.g. 3,2,100 or 3,2,100,full "
+            "(eta >= 2, rungs >= 2, min_steps >= 1)")
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", action="append", type=Path,
                         help=f"a results database (repeatable; default {' '.join(DEFAULT_DBS)})")
     parser.add_argument("--models", default="lstm,transformer")
-    parser.add_argument("--setting", action="append", metavar="ETA,RUNGS,MIN_STEPS",
-                        help=f"rungs to replay (repeatable; default {' '.join(DEFAULT_SETTINGS)})")
+    parser.add_argument("--setting", action="append", metavar="ETA,RUNGS,MIN_STEPS[,full]",
+                        type=_setting, help="rungs to replay (repeatable; default "
+                        f"{' '.join(DEFAULT_SETTINGS)}); ',full': the survivors train in full")
     parser.add_argument("--rule", action="append", choices=RULES,
                         help=f"rung rules to replay (repeatable; default all: {', '.join(RULES)})")
     parser.add_argument("--z", type=float, default=2.0, help="band: standard errors kept")
@@ -449,6 +465,9 @@ def main() -> None:
     args = parser.parse_args()
     models = args.models.split(",")
     dbs = args.db or [Path(p) for p in DEFAULT_DBS]
+    for db in dbs:
+        if not db.is_file():
+            parser.error(f"no results database at {db}")
     for db in dbs:  # one table per database: their schedules and tuning seeds differ
         study = load([db], models)
         seeds = {len(t.runs) for trials in study.trials.values() for t in trials}
