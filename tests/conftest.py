@@ -183,6 +183,21 @@ def cli():
     return run_bench
 
 
+def bench_here(*args, env: dict | None = None) -> Result:
+    """``bench ARGS`` in this process (Click's runner) -> ``Result(rc, stdout, stderr)``: for
+    commands whose own process is not what a test is about (each ``bench`` process that trains
+    imports torch and Lightning again, seconds on a busy core)."""
+    from click.testing import CliRunner
+
+    from seqbench.cli import main
+
+    res = CliRunner().invoke(main, [str(a) for a in args],
+                             env={"COLUMNS": "250", "NO_COLOR": "1", **(env or {})})
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return Result(res.exit_code, res.stdout, res.stderr)
+
+
 # --------------------------------------------------------------------------------------------
 # Fake installed distributions
 

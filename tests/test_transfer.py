@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import bench_here as bench  # the launches train in this process too
+
 TINY = ["--models", "lstm,gru", "--tasks", "copy", "-t", "copy.T=3", "-t", "copy.val_size=20",
         "-t", "copy.test_size=20", "-m", "hidden_size=8", "--train-sizes", "16",
         "--max-steps", "10", "--val-every", "5", "--patience", "0",
@@ -16,27 +18,13 @@ TINY = ["--models", "lstm,gru", "--tasks", "copy", "-t", "copy.T=3", "-t", "copy
 
 
 @pytest.fixture(scope="module")
-def launches(tmp_path_factory, cli):
+def launches(tmp_path_factory):
     """Two launches on overlapping seeds (seed 1 in both), and one launch of every seed."""
     root = tmp_path_factory.mktemp("launches")
     for name, seeds in (("a", "0-1"), ("b", "1-2"), ("one", "0-2")):
-        rc, out, err = cli("run", *TINY, "--seeds", seeds, "--db", root / f"{name}.sqlite")
+        rc, out, err = bench("run", *TINY, "--seeds", seeds, "--db", root / f"{name}.sqlite")
         assert rc == 0, err[-3000:]
     return root
-
-
-def bench(*args):
-    """``bench ARGS`` in this process (Click's runner) -> ``Result(rc, stdout, stderr)``: merging,
-    analysing and exporting train nothing, so they need no process of their own."""
-    from click.testing import CliRunner
-
-    from conftest import Result
-    from seqbench.cli import main
-
-    res = CliRunner().invoke(main, [str(a) for a in args], env={"COLUMNS": "250", "NO_COLOR": "1"})
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return Result(res.exit_code, res.stdout, res.stderr)
 
 
 def run_id(db: Path, model: str, seed: int) -> str:
