@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sqlite3
 import statistics
 import warnings
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from typing import Callable
 import numpy as np
 
 from seqbench.experiment.halving import promote
+from seqbench.store import Store
 
 DEFAULT_DBS = ("results/claim.sqlite", "results/atlas.sqlite")
 DEFAULT_SETTINGS = ("3,2,100", "3,2,200", "2,3,100", "2,3,200", "2,2,400", "3,2,100,full",
@@ -231,21 +231,33 @@ def _cell(db: Path, config: dict, size: int | None, model: str) -> Cell:
     return (db.stem, Path(data).parent.name or data, size or 0, model)
 
 
+def _read(db: Path, models: list[str]) -> tuple[list, dict[str, list[Point]]]:
+    """The classification runs of ``models`` in ``db`` and the curves of their tuning runs
+    (read-only through the store, which leaves no -wal/-shm beside a file at rest)."""
+    with Store(db, readonly=True) as store:
+        rows = [tuple(r) for r in store.conn.execute(
+            "SELECT run_id, model, train_size, status, best_val, train_seconds, config, trial, "
+            "higher_is_better FROM runs WHERE task = 'classification'") if r[1] in models]
+        curves: dict[str, list[Point]] = {}
+        for run_id, step, sec, val, metrics in store.conn.execute(
+                "SELECT run_id, step, seconds, val_primary, val FROM curves "
+                "WHERE val_primary IS NOT NULL ORDER BY run_id, step"):
+            extra = json.loads(metrics or "{}")
+            curves.setdefault(run_id, []).append(
+                Point(step, sec, val, extra.get("loss"), extra.get("lr")))
+    return rows, curves
+
+
 def load(dbs: list[Path], models: list[str]) -> Study:
     """Every cell's tuning trials (full runs on every tuning seed) and the seed sd of its
     selected trial's validation score on the evaluation seeds."""
     study = Study()
     for db in dbs:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        rows = conn.execute(
-            "SELECT run_id, model, train_size, status, best_val, train_seconds, config, trial, "
-            "higher_is_better FROM runs WHERE task = 'classification'").fetchall()
+        rows, curves = _read(db, models)
         runs: dict[Cell, dict[str, list[SeedRun]]] = {}
         evals: dict[Cell, list[float]] = {}
         busy: set[Cell] = set()
         for run_id, model, size, status, best, seconds, config, trial, higher in rows:
-            if model not in models:
-                continue
             config, trial = json.loads(config), json.loads(trial or "{}")
             cell = _cell(db, config, size, model)
             assert higher in (1, None), "the replay ranks higher-is-better metrics"
@@ -257,16 +269,12 @@ def load(dbs: list[Path], models: list[str]) -> Study:
                 continue
             if trial.get("prune") or "rung" in trial:
                 continue  # a pruned study's rungs are not full runs
-            curve = [Point(s, sec, v, *(json.loads(j or "{}").get(k) for k in ("loss", "lr")))
-                     for s, sec, v, j in conn.execute(
-                         "SELECT step, seconds, val_primary, val FROM curves WHERE run_id = ? "
-                         "AND val_primary IS NOT NULL ORDER BY step", (run_id,))]
             key = json.dumps({k: v for k, v in config.items() if k not in ("seed", "train_size")},
                              sort_keys=True)
             ok = status == "done" and best is not None
             runs.setdefault(cell, {}).setdefault(key, []).append(
-                SeedRun(float(best) if ok else float("-inf"), float(seconds or 0.0), curve))
-        conn.close()
+                SeedRun(float(best) if ok else float("-inf"), float(seconds or 0.0),
+                        curves.get(run_id, [])))
         for cell, trials in runs.items():
             if cell in busy or len({len(r) for r in trials.values()}) != 1:
                 continue  # still training, or trials on unequal seeds
