@@ -1,7 +1,9 @@
-"""End to end through the real ``bench`` command in a subprocess, against a real SQLite file.
+"""End to end through the real ``bench`` command, against a real SQLite file.
 
-One small matrix (16 runs of 10 steps) is trained once for the module and inspected by most
-tests; determinism, divergence and failure get their own tiny runs.
+One small matrix (16 runs of 10 steps) is trained once for the module by a ``bench`` process of
+its own and inspected by most tests; determinism, divergence and failure get their own tiny
+runs. Commands whose process is not the point run in this one (``bench_here``): a ``bench``
+process that trains or plans imports torch and Lightning again, seconds each on a busy core.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sqlite3
 
 import pytest
 
+from conftest import bench_here
 from seqbench.experiment import matrixfile
 from seqbench.experiment.plan import plan
 from seqbench.registry import registry
@@ -21,7 +24,7 @@ from seqbench.registry import registry
 MATRIX = [
     "--models", "lstm,transformer", "--tasks", "copy,classification",
     "--train-sizes", "16,32", "--seeds", "0,1", "--max-steps", "10", "--val-every", "5",
-    "-t", "copy.T=5",
+    "-t", "copy.T=5", "--param-budget", "3000",  # small models: a step costs little
 ]
 REQUIRED = {"run_id", "model", "task", "train_size", "seed", "status", "params",
             "primary_metric", "test"}
@@ -60,9 +63,9 @@ def matrix_db(cli, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(cli, matrix_db):
+def runs(matrix_db):
     db, _ = matrix_db
-    rc, out, err = cli("results", "--db", db, "--json")
+    rc, out, err = bench_here("results", "--db", db, "--json")
     assert rc == 0, err
     return strict_json(out)
 
@@ -92,6 +95,7 @@ def test_matrix_stores_every_run_done(matrix_db, runs):
         assert r["steps"] == 10 and r["samples"] == 10 * min(32, r["train_size"])
         assert r["steps_to_95"] in (5, 10)
         assert r["params"]["training"]["max_steps"] == 10
+        assert r["params"]["training"]["param_budget"] == 3000
         assert r["params"]["training"]["val_every"] == 5
         assert r["params"]["task"]["T" if r["task"] == "copy" else "data"] in (5, "digits")
         assert "hidden_size" in r["params"]["model"] or "d_model" in r["params"]["model"]
@@ -126,16 +130,17 @@ def test_run_ids_match_the_plan_in_this_process(runs):
     matrix = matrixfile.build_matrix(
         file_data={}, models=args["--models"], tasks=args["--tasks"],
         train_sizes=args["--train-sizes"], seeds=args["--seeds"], model_params=(),
-        task_params=(args["-t"],), training={"max_steps": 10, "val_every": 5}, tuning={},
+        task_params=(args["-t"],),
+        training={"max_steps": 10, "val_every": 5, "param_budget": 3000}, tuning={},
         all_models=list(reg.models), all_tasks=list(reg.tasks),
     )
     assert {r.run_id for r in plan(matrix, reg).runs} == {r["run_id"] for r in runs}
 
 
-def test_rerun_skips_everything(cli, matrix_db):
+def test_rerun_skips_everything(matrix_db):
     db, _ = matrix_db
     before = dump(db)
-    rc, out, err = cli("run", *MATRIX, "--db", db)
+    rc, out, err = bench_here("run", *MATRIX, "--db", db)
     assert rc == 0, err
     assert "16 of 16 runs already done" in out
     assert "0 done, 0 diverged, 0 failed" in out
@@ -151,11 +156,11 @@ def planned_ids(text: str) -> set[str]:
             if line.startswith("│") and len(line.split()) > 2 and len(line.split()[1]) == 16}
 
 
-def test_a_label_plans_the_same_runs(cli, matrix_db, tmp_path):
+def test_a_label_plans_the_same_runs(matrix_db, tmp_path):
     db = tmp_path / "copy.sqlite"
     db.write_bytes(matrix_db[0].read_bytes())
-    plain = cli("run", *MATRIX, "--db", db, "--dry-run")
-    labelled = cli("run", *MATRIX, "-t", "copy.label=Copy T5", "--db", db, "--dry-run")
+    plain = bench_here("run", *MATRIX, "--db", db, "--dry-run")
+    labelled = bench_here("run", *MATRIX, "-t", "copy.label=Copy T5", "--db", db, "--dry-run")
     assert plain.rc == labelled.rc == 0, labelled.stderr
     assert len(planned_ids(plain.stdout)) == 16
     assert planned_ids(labelled.stdout) == planned_ids(plain.stdout)
@@ -164,24 +169,24 @@ def test_a_label_plans_the_same_runs(cli, matrix_db, tmp_path):
     assert "copy is labelled 'Copy T5'" in labelled.stdout
 
 
-def test_labelling_a_matrix_that_ran_retrains_nothing_and_shows(cli, matrix_db, tmp_path):
+def test_labelling_a_matrix_that_ran_retrains_nothing_and_shows(matrix_db, tmp_path):
     from seqbench.dashboard.data import build_snapshot
 
     db = tmp_path / "copy.sqlite"
     db.write_bytes(matrix_db[0].read_bytes())
     runs_before = dump(db)[:2]
     for label in ("Copy five", "Copy T5"):  # a changed label: the latest shows
-        rc, out, err = cli("run", *MATRIX, "-t", f"copy.label={label}", "--db", db)
+        rc, out, err = bench_here("run", *MATRIX, "-t", f"copy.label={label}", "--db", db)
         assert rc == 0, err
         assert "16 of 16 runs already done" in out and "0 done, 0 diverged, 0 failed" in out
     assert dump(db)[:2] == runs_before
-    rc, out, err = cli("analyze", "--db", db)
+    rc, out, err = bench_here("analyze", "--db", db)
     assert rc == 0, err
     assert "Copy T5" in out and "Copy five" not in out
     assert "classification" in out  # the unlabelled task keeps its derived label
     snap = build_snapshot(db, "test", pairs="auto", confidence=0.95, n_boot=200)
     assert "Copy T5" in {v["label"] for v in snap.summary["variants"]}
-    rc, out, err = cli("analyze", "--db", db, "--json")
+    rc, out, err = bench_here("analyze", "--db", db, "--json")
     assert {c["variant"].get("label") for c in json.loads(out)["cells"]} == {"Copy T5", None}
 
 
@@ -209,9 +214,9 @@ def test_a_label_on_a_swept_task_is_refused(cli, tmp_path):
 # bench results
 
 
-def test_results_csv(cli, matrix_db, runs):
+def test_results_csv(matrix_db, runs):
     db, _ = matrix_db
-    rc, out, err = cli("results", "--db", db, "--csv")
+    rc, out, err = bench_here("results", "--db", db, "--csv")
     assert rc == 0, err
     table = list(csv.DictReader(io.StringIO(out)))
     assert len(table) == 16
@@ -284,15 +289,15 @@ def test_data_translation_is_scan(cli):
     )
 
 
-def test_data_classification_shows_labels_and_sizes(cli):
-    rc, out, err = cli("data", "classification", "--limit", "4", "--json")
+def test_data_classification_shows_labels_and_sizes():
+    rc, out, err = bench_here("data", "classification", "--limit", "4", "--json")
     assert rc == 0, err
     rows = json.loads(out)
     assert len(rows) == 4
     assert all(r["label"] in {str(d) for d in range(10)} for r in rows)
     assert all(len(r["source"].split()) == 64 for r in rows)
 
-    rc, out, err = cli("data", "classification", "--limit", "2")
+    rc, out, err = bench_here("data", "classification", "--limit", "2")
     assert rc == 0, err
     assert "classification / train: 2 of 1258 examples" in out  # no size: the full split
     assert "label" in out
@@ -308,15 +313,16 @@ def test_data_unknown_task(cli):
 # Determinism
 
 
-def test_same_run_twice_gives_identical_results(cli, matrix_db, runs, tmp_path):
-    """One configuration of the matrix, run again alone into a new database: the very same
-    numbers (so neither the process nor the runs before it in the matrix change a result)."""
+def test_same_run_twice_gives_identical_results(matrix_db, runs, tmp_path):
+    """One configuration of the matrix, run again alone into a new database, in this test's
+    process (the matrix trained in a process of its own): the very same numbers (so neither the
+    process nor the runs before it in the matrix change a result)."""
     one = ["--models", "transformer", "--tasks", "copy", "--train-sizes", "16", "--seeds", "1",
-           "--max-steps", "10", "--val-every", "5", "-t", "copy.T=5"]
+           "--max-steps", "10", "--val-every", "5", "-t", "copy.T=5", "--param-budget", "3000"]
     db = tmp_path / "again.sqlite"
-    rc, out, err = cli("run", *one, "--executor", "sequential", "--db", db)
+    rc, out, err = bench_here("run", *one, "--executor", "sequential", "--db", db)
     assert rc == 0, err[-3000:]
-    (again,) = strict_json(cli("results", "--db", db, "--json").stdout)
+    (again,) = strict_json(bench_here("results", "--db", db, "--json").stdout)
     (first,) = [r for r in runs if r["run_id"] == again["run_id"]]
     assert (first["model"], first["task"], first["train_size"], first["seed"]) == (
         "transformer", "copy", 16, 1)
@@ -385,16 +391,18 @@ def bad_models(make_dist):
                      {"bad-models": "seqbench_bad_models"})
 
 
-def test_diverged_and_failed_runs_are_recorded_and_the_matrix_goes_on(cli, bad_models, tmp_path):
+def test_diverged_and_failed_runs_are_recorded_and_the_matrix_goes_on(bad_models, fresh_registry,
+                                                                      monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(bad_models))  # its entry point is found as a pip install's
     db = tmp_path / "bad.sqlite"
-    rc, out, err = cli(
+    rc, out, err = bench_here(
         "run", "--models", "nan-model,boom-model,lstm", "--tasks", "classification",
         "--train-sizes", "16", "--seeds", "0", "--max-steps", "10", "--val-every", "5",
-        "--executor", "sequential", "--db", db, pythonpath=[bad_models],
+        "--executor", "sequential", "--db", db,
     )
     assert rc == 1, err[-3000:]
     assert "1 done, 1 diverged, 1 failed" in out
-    rc, out, err = cli("results", "--db", db, "--json", pythonpath=[bad_models])
+    rc, out, err = bench_here("results", "--db", db, "--json")
     assert rc == 0, err
     by_model = {r["model"]: r for r in strict_json(out)}
     assert by_model["lstm"]["status"] == "done"
@@ -410,19 +418,19 @@ def test_diverged_and_failed_runs_are_recorded_and_the_matrix_goes_on(cli, bad_m
 
     # failed and diverged runs are results too: the same command does not redo them
     before = dump(db)
-    rc, out, err = cli(
+    rc, out, err = bench_here(
         "run", "--models", "nan-model,boom-model,lstm", "--tasks", "classification",
         "--train-sizes", "16", "--seeds", "0", "--max-steps", "10", "--val-every", "5",
-        "--db", db, pythonpath=[bad_models],
+        "--db", db,
     )
     assert rc == 0, err[-3000:]
     assert "3 of 3 runs already" in out
     assert dump(db) == before
 
 
-def test_final_step_is_validated(cli, tmp_path):
+def test_final_step_is_validated(tmp_path):
     db = tmp_path / "tail.sqlite"
-    rc, out, err = cli(
+    rc, out, err = bench_here(
         "run", "--models", "lstm", "--tasks", "copy", "-t", "copy.T=2", "-m", "hidden_size=8",
         "--train-sizes", "4", "--max-steps", "3", "--val-every", "2", "--patience", "0",
         "--executor", "sequential", "--db", db,
