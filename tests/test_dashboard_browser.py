@@ -1,7 +1,7 @@
 """The dashboard and the static report in headless Chromium (Playwright).
 
-The database comes from a REAL small matrix (``bench run``, about a minute on two CPU cores), made
-once per session by the ``dashboard_matrix_db`` fixture. Skipped, with the reason, when Playwright
+The database comes from a REAL small matrix (``bench run`` in this process, 24 runs of small
+models), made once per session by the ``dashboard_matrix_db`` fixture. Skipped, with the reason, when Playwright
 or a Chromium is missing (``SEQBENCH_CHROMIUM`` names another binary than /usr/bin/chromium).
 Playwright's own browser download is not used.
 """
@@ -13,22 +13,22 @@ import io
 import json
 import os
 import sqlite3
-import subprocess
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, bench_command, require_chromium
+from conftest import OFFLINE, require_chromium
 
 require_chromium()
 
 from seqbench.dashboard.server import make_server  # noqa: E402
 from seqbench.store import Store  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+# Small models, few steps, small copy evaluation sets: the page shows results, not what they learnt.
 MATRIX = ["--models", "lstm,transformer", "--tasks", "copy,classification", "--train-sizes", "32,64",
-          "--seeds", "0,1,2", "--max-steps", "20", "--val-every", "10", "-t", "copy.T=5"]
+          "--seeds", "0,1,2", "--max-steps", "10", "--val-every", "5", "-t", "copy.T=5",
+          "-t", "copy.val_size=100", "-t", "copy.test_size=100", "--param-budget", "3000"]
 PWN_MODEL = "<script>window.__pwned=1</script>"
 PWN_ERROR = 'RuntimeError: </script><img src=x onerror="window.__pwned=2"> boom'
 TIMEOUT = 30_000  # ms, for anything the page waits on (plotly.js is 4.8 MB on a busy CI core)
@@ -40,12 +40,15 @@ TIMEOUT = 30_000  # ms, for anything the page waits on (plotly.js is 4.8 MB on a
 
 def run_matrix(db: Path) -> Path:
     """``bench run`` of the small real matrix into ``db`` (24 runs: 2 models x 2 tasks x 2 sizes
-    x 3 seeds, 20 steps each), in the launcher's process (no worker to start)."""
-    env = {**os.environ, **OFFLINE, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = subprocess.run([*bench_command(), "run", *MATRIX, "--executor", "sequential", "--db",
-                           str(db)], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    x 3 seeds, 10 steps each), in this process (Click's runner; no worker, no second import of
+    torch and Lightning)."""
+    from click.testing import CliRunner
+
+    from seqbench.cli import main
+
+    res = CliRunner().invoke(main, ["run", *MATRIX, "--executor", "sequential", "--db", str(db)],
+                             env={**OFFLINE, "COLUMNS": "200", "NO_COLOR": "1"})
+    assert res.exit_code == 0, (res.stdout[-2000:] + res.stderr[-2000:], res.exception)
     return db
 
 
