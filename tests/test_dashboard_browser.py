@@ -1,9 +1,9 @@
 """The dashboard and the static report in headless Chromium (Playwright).
 
 The database comes from a REAL small matrix (``bench run`` in this process, 24 runs of small
-models), made once per session by the ``dashboard_matrix_db`` fixture. Skipped, with the reason, when Playwright
-or a Chromium is missing (``SEQBENCH_CHROMIUM`` names another binary than /usr/bin/chromium).
-Playwright's own browser download is not used.
+models), made once per session by the ``dashboard_matrix_db`` fixture. Skipped, with the reason,
+when Playwright or a Chromium is missing (``SEQBENCH_CHROMIUM`` names another binary than
+/usr/bin/chromium). Playwright's own browser download is not used.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, require_chromium
+from conftest import bench_here, require_chromium
 
 require_chromium()
 
 from seqbench.dashboard.server import make_server  # noqa: E402
 from seqbench.store import Store  # noqa: E402
 
-# Small models, few steps, small copy evaluation sets: the page shows results, not what they learnt.
+# Small models, few steps, small copy evaluation sets: the page shows results, not learning.
 MATRIX = ["--models", "lstm,transformer", "--tasks", "copy,classification", "--train-sizes", "32,64",
           "--seeds", "0,1,2", "--max-steps", "10", "--val-every", "5", "-t", "copy.T=5",
           "-t", "copy.val_size=100", "-t", "copy.test_size=100", "--param-budget", "3000"]
@@ -40,15 +40,10 @@ TIMEOUT = 30_000  # ms, for anything the page waits on (plotly.js is 4.8 MB on a
 
 def run_matrix(db: Path) -> Path:
     """``bench run`` of the small real matrix into ``db`` (24 runs: 2 models x 2 tasks x 2 sizes
-    x 3 seeds, 10 steps each), in this process (Click's runner; no worker, no second import of
-    torch and Lightning)."""
-    from click.testing import CliRunner
-
-    from seqbench.cli import main
-
-    res = CliRunner().invoke(main, ["run", *MATRIX, "--executor", "sequential", "--db", str(db)],
-                             env={**OFFLINE, "COLUMNS": "200", "NO_COLOR": "1"})
-    assert res.exit_code == 0, (res.stdout[-2000:] + res.stderr[-2000:], res.exception)
+    x 3 seeds, 10 steps each), in this process: no worker, no second import of torch and
+    Lightning."""
+    res = bench_here("run", *MATRIX, "--executor", "sequential", "--db", db)
+    assert res.rc == 0, res.stdout[-2000:] + res.stderr[-2000:]
     return db
 
 
