@@ -190,16 +190,19 @@ def test_param_budget_must_be_a_count_or_auto(cli, tmp_path):
     assert not (tmp_path / "d.sqlite").exists()
 
 
-def test_decide_says_its_plan_first_and_auto_picks_a_size(cli, tmp_path, make_dist):
+def test_decide_says_its_plan_first_and_auto_picks_a_size(tmp_path, make_dist, fresh_registry,
+                                                          monkeypatch):
+    from conftest import bench_here  # the timing runs train in this process, as in bench's
     from test_decide import SCRIPTED  # fixed scores, no training: only the timing runs train
 
     dist = make_dist("seqbench-scripted-plan", {"seqbench_scripted_plan": SCRIPTED},
                      {"scripted": "seqbench_scripted_plan"})
+    monkeypatch.syspath_prepend(str(dist))  # its entry point is found as a pip install's
     db = tmp_path / "d.sqlite"
     args = ["decide", "--task", "classification", "--train-size", "160", "--max-steps", "20",
             "--val-every", "10", "--trials", "2", "--budget", "1m", "--executor", "scripted",
             "--param-budget", "auto", "--json", "--db", db]
-    res = cli(*args, pythonpath=[dist])
+    res = bench_here(*args)
     assert res.rc == 0, res.stderr[-3000:]
     plan_line = next(x for x in res.stderr.splitlines() if x.startswith("budget plan:"))
     assert "a run takes at most" in plan_line and "(lstm)" in plan_line
@@ -210,7 +213,7 @@ def test_decide_says_its_plan_first_and_auto_picks_a_size(cli, tmp_path, make_di
     chosen = json.loads(request)["training"]["param_budget"]
     if "does NOT hold" in plan_line:
         assert f"--param-budget auto: {chosen:,}" in res.stderr or "no parameter budget" in res.stderr
-    again = cli(*args, pythonpath=[dist])  # the same decision continues at the same size
+    again = bench_here(*args)  # the same decision continues at the same size
     assert again.rc == 0, again.stderr[-3000:]
     assert f"--param-budget auto: {chosen:,}, as the earlier call" in again.stderr
 
