@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import bench_here
 from seqbench.api import PluginError
 from seqbench.decision.request import parse_budget, task_for_data
 
@@ -19,17 +20,9 @@ SMALL = ["--task", "classification", "--train-size", "160", "--max-steps", "60",
 
 def decide(*args, env: dict | None = None):
     """``bench decide ARGS`` in this process (Click's runner) -> ``Result(rc, stdout, stderr)``:
-    for decisions that train nothing (bad input, the scripted executor)."""
-    from click.testing import CliRunner
-
-    from conftest import Result
-    from seqbench.cli import main
-
-    res = CliRunner().invoke(main, ["decide", *map(str, args)],
-                             env={"COLUMNS": "250", "NO_COLOR": "1", **(env or {})})
-    if res.exception is not None and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return Result(res.exit_code, res.stdout, res.stderr)
+    a decision's own process is not what these tests are about (its workers have processes of
+    their own)."""
+    return bench_here("decide", *args, env=env)
 
 
 def _wall(run: dict) -> float:
@@ -101,17 +94,17 @@ def test_an_empty_data_file_is_one_line(tmp_path):
     assert not (tmp_path / "d.sqlite").exists()
 
 
-def test_a_small_budget_ends_in_time_and_the_same_command_again_continues(cli, tmp_path):
+def test_a_small_budget_ends_in_time_and_the_same_command_again_continues(tmp_path):
     db = tmp_path / "d.sqlite"
     began = time.monotonic()
-    first = cli("decide", *SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db, "--json")
+    first = decide(*SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db, "--json")
     took = time.monotonic() - began
     assert first.rc == 0, first.stderr
     one = json.loads(first.stdout)
     assert one["budget_seconds"] == 30
     assert one["models"] == ["lstm", "transformer"] and one["metric"] == "accuracy"
     assert one["tuning"]["lstm"]["trials"] == one["tuning"]["transformer"]["trials"] >= 1
-    runs = json.loads(cli("results", "--db", db, "--json").stdout)
+    runs = json.loads(bench_here("results", "--db", db, "--json").stdout)
     # the budget, plus at most one run's length and the workers' start (imports: seconds)
     longest = max(_wall(r) for r in runs)
     assert one["seconds"] <= 30 + longest + 15, (one["seconds"], longest)
@@ -119,10 +112,11 @@ def test_a_small_budget_ends_in_time_and_the_same_command_again_continues(cli, t
     tune = [r for r in runs if r["trial"].get("stage") == "tune"]
     assert tune and all(r["seed"] >= 10_000 for r in tune)  # tuning seeds are never evaluated
 
-    second = cli("decide", *SMALL, "--budget", "45s", "--tune-share", "0.8", "--db", db, "--json")
+    # the smallest budget again: a call that was stopped by its budget goes on from the first
+    second = decide(*SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db, "--json")
     assert second.rc == 0, second.stderr
     two = json.loads(second.stdout)
-    again = json.loads(cli("results", "--db", db, "--json").stdout)
+    again = json.loads(bench_here("results", "--db", db, "--json").stdout)
     assert {r["run_id"] for r in runs} <= {r["run_id"] for r in again}  # nothing redone or lost
     # How far 30 s gets depends on the machine (an idle one often decides): either way the
     # second call builds on the first.
