@@ -70,7 +70,7 @@ class SequentialExecutor:
 
 
 def _worker(conn, threads: int, logger_factory, gpu: str | None = None,
-            scratch: str | None = None) -> None:
+            scratch: str | None = None, environ: dict[str, str] | None = None) -> None:
     """A long-lived worker: imports and the first optimizer step's costs are paid once.
 
     It ends with its launcher: when the launcher is gone (``kill -9``, a closed terminal) the
@@ -78,6 +78,9 @@ def _worker(conn, threads: int, logger_factory, gpu: str | None = None,
     nobody and then printing a BrokenPipeError when it reports.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if environ is not None:  # forked from the fork server: the launcher's environment, as spawned
+        os.environ.clear()
+        os.environ.update(environ)
     # Every temporary file of this worker's runs (Lightning's checkpoints) lives in one folder
     # that goes with the worker, however it ends: the worker removes it when it exits (its
     # launcher gone included), the launcher when the worker is killed.
@@ -135,13 +138,27 @@ def _exit_reason(code: int | None) -> str:
     return f"worker process exited with code {code}"
 
 
+def _context(pinned_to_gpus: bool):
+    """Workers fork from one server process that imported torch and Lightning once, so each
+    starts in a fraction of a second instead of paying those imports. A worker pinned to a GPU
+    is spawned fresh, to start CUDA from its own CUDA_VISIBLE_DEVICES. Never plain fork: the
+    launcher's own threads would deadlock a forked torch."""
+    if pinned_to_gpus or "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([f"{__package__}.worker_preload"])
+    return ctx
+
+
 class LocalExecutor:
     """A pool of warm worker processes on this machine, one run per worker at a time.
 
-    Torch threads are split among workers so they don't fight over cores. A worker that dies
-    (killed, out of memory) fails only its own run; a fresh worker takes its place.
-    ``gpus_per_run`` packs runs onto GPUs: 0.25 puts four workers on each visible GPU (the
-    default number of workers then fills every GPU), each worker seeing only its own GPU.
+    Torch threads are split among workers so they don't fight over cores. A worker is started
+    only for a run this launch has claimed, and is handed it at once (it starts training as soon
+    as it is warm). A worker that dies (killed, out of memory) fails only its own run; a fresh
+    worker takes its place. ``gpus_per_run`` packs runs onto GPUs: 0.25 puts four workers on each
+    visible GPU (the default number of workers then fills every GPU), each worker seeing only its
+    own GPU.
     """
 
     def __init__(self, workers: int = 0, logger_factory: LoggerFactory | None = None,
@@ -162,21 +179,35 @@ class LocalExecutor:
             )
         self.threads = run_threads(self.workers)
         self.logger_factory = logger_factory
-        self.ctx = mp.get_context("spawn")  # fork + torch threads deadlock; spawn is safe
+        self.ctx = _context(bool(self.gpus))
         self.procs: dict = {}  # conn -> process
         self.gpu_of: dict = {}  # conn -> the GPU its worker sees (None: no packing)
         self.scratch_of: dict = {}  # conn -> its worker's temporary folder
         self.ready: set = set()  # workers that finished starting
         self.start_failures = 0  # workers that died before they were ready, in a row
 
-    def _start(self, gpu: str | None = None):
+    def _start(self):
+        """A new worker (on the GPU with the fewest workers, when packing)."""
+        gpu = min(self.gpus, key=list(self.gpu_of.values()).count) if self.gpus else None
         parent, child = self.ctx.Pipe()
         scratch = tempfile.mkdtemp(prefix="seqbench-worker-")
+        forked = self.ctx.get_start_method() == "forkserver"
         proc = self.ctx.Process(
-            target=_worker, args=(child, self.threads, self.logger_factory, gpu, scratch),
-            daemon=True,
+            target=_worker, daemon=True,
+            args=(child, self.threads, self.logger_factory, gpu, scratch,
+                  dict(os.environ) if forked else None),
         )
-        proc.start()
+        try:
+            proc.start()
+        except (EOFError, OSError):
+            if not forked:
+                raise
+            # The fork server died importing torch or Lightning: spawned workers say why.
+            parent.close()
+            child.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+            self.ctx = mp.get_context("spawn")
+            return self._start()
         child.close()
         self.scratch_of[parent] = scratch
         self.procs[parent] = proc
@@ -184,25 +215,26 @@ class LocalExecutor:
         return parent
 
     def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
-        queue = list(reversed(specs))
+        queue = list(reversed(specs))  # not yet offered to on_start
+        claimed: list = []  # claimed, but their worker died starting: for the next worker
         busy: dict = {}  # conn -> spec in flight
         idle: list = []
         try:
-            for i in range(min(self.workers, len(specs))):
-                self._start(self.gpus[i % len(self.gpus)] if self.gpus else None)
-            while queue or busy:
-                while idle and queue:
-                    conn = idle.pop()
-                    spec = queue.pop()
-                    if on_start(spec) is False:  # another launch trains it
-                        idle.append(conn)
-                        continue
+            while queue or claimed or busy:
+                while (claimed or queue) and (idle or len(self.procs) < self.workers):
+                    if claimed:
+                        spec = claimed.pop()
+                    else:
+                        spec = queue.pop()
+                        if on_start(spec) is False:  # another launch trains it
+                            continue
+                    conn = idle.pop() if idle else self._start()
                     busy[conn] = spec
                     try:
-                        conn.send(spec)
+                        conn.send(spec)  # a starting worker reads it once warm
                     except OSError:  # died between runs; its sentinel has not fired yet
-                        self._replace_dead(conn, busy, on_record, idle, queue)
-                if not queue and not busy:
+                        self._replace_dead(conn, busy, on_record, idle, claimed, queue, on_start)
+                if not busy:
                     break  # the last runs were skipped (another launch has them)
                 sentinels = {p.sentinel: c for c, p in self.procs.items()}
                 for ready in wait([*self.procs, *sentinels]):
@@ -212,7 +244,7 @@ class LocalExecutor:
                     try:
                         kind, payload = conn.recv()
                     except (EOFError, OSError):
-                        self._replace_dead(conn, busy, on_record, idle, queue)
+                        self._replace_dead(conn, busy, on_record, idle, claimed, queue, on_start)
                         continue
                     if kind == "ready":
                         self.ready.add(conn)
@@ -220,43 +252,54 @@ class LocalExecutor:
                     if kind == "record":
                         busy.pop(conn, None)
                         on_record(payload)
-                    idle.append(conn)
-        finally:
-            self.shutdown()
+                    if conn not in busy:
+                        idle.append(conn)
+        except BaseException:
+            self.shutdown(at_once=True)  # Ctrl-C: runs in flight train for nobody
+            raise
+        self.shutdown()
 
-    def _replace_dead(self, conn, busy, on_record, idle, queue: list) -> None:
+    def _replace_dead(self, conn, busy, on_record, idle, claimed: list, queue: list,
+                      on_start: OnStart) -> None:
+        """Forget a dead worker (the run loop starts another for the work left). Its run fails,
+        unless it died before it was ready: the run then waits for the next worker."""
         from .runner import failed_record
 
         proc = self.procs.pop(conn)
-        gpu = self.gpu_of.pop(conn, None)
+        self.gpu_of.pop(conn, None)
         proc.join(timeout=5)
         shutil.rmtree(self.scratch_of.pop(conn, ""), ignore_errors=True)  # killed: left it
         if conn in idle:
             idle.remove(conn)
         reason = _exit_reason(proc.exitcode)
         spec = busy.pop(conn, None)
+        if conn in self.ready:
+            self.ready.discard(conn)
+            if spec is not None:
+                on_record(failed_record(spec, reason))
+            return
+        self.start_failures += 1
         if spec is not None:
-            on_record(failed_record(spec, reason))
-        if conn not in self.ready:
-            self.start_failures += 1
-        self.ready.discard(conn)
+            claimed.append(spec)
         if self.start_failures >= 3 and not self.ready:
             # Workers cannot even start (broken install, no GPU driver, ...): respawning forever
             # would hang the matrix, so every run left fails with the reason.
+            while claimed:
+                on_record(failed_record(claimed.pop(), f"no worker could start: {reason}"))
             while queue:
-                on_record(failed_record(queue.pop(), f"no worker could start: {reason}"))
-            return
-        if queue:
-            self._start(gpu)
+                spec = queue.pop()
+                if on_start(spec) is not False:
+                    on_record(failed_record(spec, f"no worker could start: {reason}"))
 
-    def shutdown(self) -> None:
+    def shutdown(self, at_once: bool = False) -> None:
+        """Stop every worker: idle ones when told to, those still training (``at_once``) now."""
         for conn in self.procs:
             try:
                 conn.send(None)
             except OSError:  # BrokenPipeError included
                 pass
         for conn, proc in self.procs.items():
-            proc.join(timeout=2)
+            proc.join(timeout=0 if at_once else 2)
             if proc.is_alive():
                 proc.kill()
                 proc.join()
@@ -264,6 +307,7 @@ class LocalExecutor:
             shutil.rmtree(self.scratch_of.pop(conn, ""), ignore_errors=True)
         self.procs.clear()
         self.gpu_of.clear()
+        self.ready.clear()
 
 
 def _visible_gpus(gpus_per_run: float) -> list[str]:
