@@ -148,11 +148,13 @@ embed_size = 8
 
 
 @pytest.fixture(scope="module")
-def wsd_db(tmp_path_factory, cli):
+def wsd_db(tmp_path_factory):
+    from conftest import bench_here  # in this process: the schedule, not the executor, is tested
+
     folder = tmp_path_factory.mktemp("wsd")
     (folder / "m.toml").write_text(MATRIX)
     db = folder / "wsd.sqlite"
-    r = cli("run", "--matrix", folder / "m.toml", "--db", db, "--workers", "1")
+    r = bench_here("run", "--matrix", folder / "m.toml", "--db", db, "--executor", "sequential")
     assert r.rc == 0, r.stderr
     return db
 
