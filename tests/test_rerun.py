@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from conftest import bench_here
 from seqbench.experiment.rerun import compare, spec_from_record
 from seqbench.records import RunRecord
 
@@ -19,12 +20,11 @@ TINY = ["--models", "lstm", "--tasks", "copy", "-t", "copy.T=3", "-t", "copy.val
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    from conftest import run_bench
-
+    """One tiny run, trained in this process (a ``bench rerun`` process then retrains it)."""
     db = tmp_path_factory.mktemp("rerun") / "db.sqlite"
-    res = run_bench("run", *TINY, "--db", db)
+    res = bench_here("run", *TINY, "--db", db)
     assert res.rc == 0, res.stderr
-    runs = json.loads(run_bench("results", "--db", db, "--json").stdout)
+    runs = json.loads(bench_here("results", "--db", db, "--json").stdout)
     assert len(runs) == 1
     return db, runs[0]
 
@@ -42,14 +42,14 @@ def test_a_run_retrained_on_the_same_build_is_identical(cli, stored, tmp_path):
     assert fresh[0]["test"] == run["test"]
 
 
-def test_a_stored_number_that_does_not_come_back_is_reported(cli, stored, tmp_path):
+def test_a_stored_number_that_does_not_come_back_is_reported(stored, tmp_path):
     db, run = stored
     forged = tmp_path / "forged.sqlite"
     shutil.copy(db, forged)
     test = dict(run["test"], **{run["primary_metric"]: run["primary_value"] + 0.5})
     with sqlite3.connect(forged) as conn:
         conn.execute("UPDATE runs SET test = ? WHERE run_id = ?", (json.dumps(test), run["run_id"]))
-    res = cli("rerun", run["run_id"], "--db", forged)
+    res = bench_here("rerun", run["run_id"], "--db", forged)  # the retraining: in this process
     assert res.rc == 1
     assert "differs (the same build: the same build must reproduce it exactly)" in res.stdout
 
