@@ -1,9 +1,9 @@
 """A third-party plugin package for real: ``examples/seqbench-example`` installed with pip.
 
 The package is pip-installed into a temporary folder (``--target``: no virtual environment to
-build) that goes on the ``PYTHONPATH`` of the real ``bench`` command, so seqbench discovers it
-through its installed ``*.dist-info`` entry points exactly as after
-``pip install seqbench-example``.
+build) that goes on the ``PYTHONPATH`` of the real ``bench`` command (for training, on this
+process's path, which its local worker starts with), so seqbench discovers it through its
+installed ``*.dist-info`` entry points exactly as after ``pip install seqbench-example``.
 """
 
 from __future__ import annotations
@@ -62,18 +62,22 @@ def test_installed_plugin_is_discovered(cli, installed):
     assert set(models) == builtin | {"bag-of-embeddings"} and len(tasks) == 4
 
 
-def test_installed_plugin_trains_with_builtins(cli, installed, tmp_path):
+def test_installed_plugin_trains_with_builtins(installed, fresh_registry, monkeypatch, tmp_path):
     """The example model and task run next to built-ins: parity x {bag, lstm} and the example
-    model on the built-in classification task."""
+    model on the built-in classification task, planned in this process and trained by a local
+    worker, each finding the plugin on its path."""
+    from conftest import bench_here
+
+    monkeypatch.syspath_prepend(str(installed))  # a spawned worker starts with this path too
     db = tmp_path / "third.sqlite"
-    rc, out, err = cli(
+    rc, out, err = bench_here(
         "run", "--models", "bag-of-embeddings,lstm", "--tasks", "parity,classification",
         "--train-sizes", "32", "--seeds", "0", "--max-steps", "10", "--val-every", "5",
-        "--db", db, pythonpath=[installed],
+        "--workers", "1", "--db", db,
     )
     assert rc == 0, err[-3000:]
     assert "4 done, 0 diverged, 0 failed" in out
-    rc, out, err = cli("results", "--db", db, "--json", pythonpath=[installed])
+    rc, out, err = bench_here("results", "--db", db, "--json")
     assert rc == 0, err
     runs = {(r["model"], r["task"]): r for r in json.loads(out)}
     assert set(runs) == {
