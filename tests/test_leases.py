@@ -94,6 +94,16 @@ def test_done_runs_are_never_claimed_and_failures_only_when_retrying_older_ones(
             end_lease_owner(owner)
 
 
+def test_a_failure_stored_this_second_is_retried_by_a_launch_starting_now(tmp_path):
+    from seqbench.util import now
+
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store, Leases(db) as leases:
+        s = spec()
+        store.save(failed(s, now()))  # the same whole second as the launch's start
+        assert leases.claim(store, s, retry_failed=True) == "claimed"
+
+
 def test_the_heartbeat_renews_leases_while_runs_train(tmp_path):
     db = tmp_path / "r.sqlite"
     with Store(db) as store, Leases(db, seconds=0.8) as leases:
