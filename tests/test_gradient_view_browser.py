@@ -1,28 +1,26 @@
 """The gradient-flow view of the dashboard and the static report, in headless Chromium.
 
-The database comes from a REAL small study in parts (``bench run --matrix FOLDER
---probe-gradients``): an RNN, an IRNN and a Transformer probed on the copy task, plus an LSTM
-without probes at another size, so one cell has probes and one has none. Skipped, with the
-reason, when Playwright or Chromium is missing, like tests/test_dashboard_browser.py.
+The database comes from a REAL small study in parts (``bench run --matrix FOLDER`` in this
+process, its parts probing gradients): an RNN, an IRNN and a Transformer probed on the copy
+task, plus an LSTM without probes at another size, so one cell has probes and one has none.
+Skipped, with the reason, when Playwright or Chromium is missing, like
+tests/test_dashboard_browser.py.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import textwrap
 import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, bench_command, require_chromium
+from conftest import bench_here, require_chromium
 
 require_chromium()
 
 from seqbench.dashboard.server import make_server  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 30_000
 COMMON = """
     tasks = ["copy"]
@@ -51,12 +49,9 @@ def study_db(tmp_path_factory) -> Path:
     for name, text in PARTS.items():
         (folder / name).write_text(textwrap.dedent(text))
     db = tmp_path_factory.mktemp("db") / "results.sqlite"
-    env = {**os.environ, **OFFLINE, "COLUMNS": "200", "NO_COLOR": "1"}
-    proc = subprocess.run([*bench_command(), "run", "--matrix", str(folder), "--executor",
-                           "sequential", "--db", str(db)],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "part 3-unprobed" in proc.stdout
+    res = bench_here("run", "--matrix", folder, "--executor", "sequential", "--db", db)
+    assert res.rc == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "part 3-unprobed" in res.stdout
     return db
 
 
