@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, PLUGIN_VARS, bench_command, default_sigint
+from conftest import OFFLINE, PLUGIN_VARS, bench_command, bench_here, default_sigint
 
 TINY = ["--tasks", "copy", "-t", "copy.T=3", "-t", "copy.val_size=20", "-t", "copy.test_size=20",
         "-m", "hidden_size=8", "--train-sizes", "16", "--max-steps", "40", "--val-every", "20"]
@@ -23,6 +23,18 @@ def env() -> dict:
     full = {k: v for k, v in os.environ.items() if k not in PLUGIN_VARS}
     full.update(OFFLINE, COLUMNS="250", NO_COLOR="1")
     return full
+
+
+@pytest.fixture
+def installed(monkeypatch, fresh_registry):
+    """``installed(folder)``: a fake distribution's plugins in this process, as pip puts them
+    (for launches through ``bench_here``, which need no ``bench`` process of their own)."""
+
+    def install(folder: Path) -> None:
+        monkeypatch.syspath_prepend(str(folder))
+        fresh_registry.reset()
+
+    return install
 
 
 def rows(db: Path) -> dict[str, dict]:
@@ -55,7 +67,7 @@ def wait_for_done(db: Path, proc: subprocess.Popen, at_least: int, in_flight: in
 
 
 @pytest.mark.parametrize("executor", ["sequential", "local"])
-def test_kill_9_then_relaunch_redoes_only_what_is_missing(cli, tmp_path, executor):
+def test_kill_9_then_relaunch_redoes_only_what_is_missing(tmp_path, executor):
     db = tmp_path / "killed.sqlite"
     args = ["run", "--models", "lstm,gru", "--seeds", "0-7", *TINY, "--executor", executor,
             "--workers", "2", "--db", str(db)]
@@ -74,7 +86,7 @@ def test_kill_9_then_relaunch_redoes_only_what_is_missing(cli, tmp_path, executo
     else:
         raise AssertionError("three kills found nothing in flight")
 
-    rc, out, err = cli(*args, cwd=tmp_path)
+    rc, out, err = bench_here(*args)  # the relaunch: in this process, no imports to pay again
     assert rc == 0, err[-2000:]
     assert "left unfinished by an earlier launch; redoing them" in out
     after = rows(db)
@@ -101,10 +113,9 @@ def test_ctrl_c_keeps_finished_runs_and_says_what_is_left(tmp_path):
     left = rows(db)
     assert left and all(v["status"] == "done" for v in left.values())  # nothing half-written
 
-    rerun = subprocess.run([*bench_command(), *args], env=env(), cwd=tmp_path, text=True,
-                           capture_output=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"{len(left)} of 10 runs already" in rerun.stdout
+    rc, out, err = bench_here(*args)  # the same command again, in this process
+    assert rc == 0, err[-2000:]
+    assert f"{len(left)} of 10 runs already" in out
     assert len(rows(db)) == 10
 
 
@@ -159,20 +170,21 @@ KILL = "os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
 FAILS = SUICIDAL.replace(KILL, "raise RuntimeError('this model always fails')")
 
 
-def test_retry_failed_reruns_only_with_the_flag(cli, make_dist, tmp_path):
-    # a run that raises fails like one whose worker died, and needs no worker process
-    dist = make_dist("seqbench-fails", {"seqbench_fails": FAILS}, {"fails": "seqbench_fails"})
+def test_retry_failed_reruns_only_with_the_flag(installed, make_dist, tmp_path):
+    # a run that raises fails like one whose worker died, and needs no worker process; the
+    # launches run in this process (each bench process would import torch and Lightning again)
+    installed(make_dist("seqbench-fails", {"seqbench_fails": FAILS}, {"fails": "seqbench_fails"}))
     db = tmp_path / "retry.sqlite"
     args = ["run", "--models", "dies,lstm", "--seeds", "0", *TINY, "--executor", "sequential",
             "--db", db]
-    assert cli(*args, pythonpath=[dist]).rc == 1
+    assert bench_here(*args).rc == 1
     first = rows(db)
 
-    rc, out, _ = cli(*args, pythonpath=[dist])
+    rc, out, _ = bench_here(*args)
     assert rc == 0 and "2 of 2 runs already done, failed or diverged" in out
     assert rows(db) == first
 
-    rc, out, _ = cli(*args, "--retry-failed", pythonpath=[dist])
+    rc, out, _ = bench_here(*args, "--retry-failed")
     assert rc == 1 and "1 of 2 runs already done" in out
     again = rows(db)
     failed = [k for k, v in first.items() if v["status"] == "failed"]
@@ -362,7 +374,7 @@ def test_a_tuning_launch_extends_at_an_edge_then_evaluates_on_every_seed(tmp_pat
     assert again.seen == []
 
 
-def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(cli, tmp_path):
+def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(tmp_path):
     db = tmp_path / "tuned.sqlite"
     args = ["run", "--models", "lstm", "--seeds", "0,1", *TINY, "--tune-trials", "2",
             "--tune-extend", "0", "--executor", "sequential", "--db", db]
@@ -372,7 +384,7 @@ def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(cli, 
     assert "lstm: lr 0.0001 .. 0.03 (log-uniform)" in out and "num_layers 1 .. 3" in out
     assert "2 planned runs" in out
 
-    rc, out, err = cli(*args)
+    rc, out, err = bench_here(*args)
     assert rc == 0, err[-2000:]
     stored = list(rows(db).values())
     for r in stored:
@@ -398,8 +410,8 @@ def test_wandb_logs_offline_and_a_wandb_failure_only_warns(cli, tmp_path):
     assert len(runs) == 1, list(tmp_path.rglob("*"))[:20]
     assert "wandb sync" in out
 
-    db2 = tmp_path / "wb2.sqlite"
-    rc, out, err = cli(*args[:-1], db2, env={"WANDB_MODE": "no-such-mode"})
+    db2 = tmp_path / "wb2.sqlite"  # W&B refuses to start: nothing of it lingers in this process
+    rc, out, err = bench_here(*args[:-1], db2, env={"WANDB_MODE": "no-such-mode"})
     assert rc == 0, err[-2000:]
     assert "warning: W&B logging disabled for this run" in err
     assert [r["status"] for r in rows(db2).values()] == ["done"]
