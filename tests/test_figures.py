@@ -1,4 +1,5 @@
-"""``bench figures``: PNG files drawn from a real results database through the real CLI."""
+"""``bench figures``: PNG files drawn from a real results database through the real CLI (in this
+process: each ``bench`` process would import matplotlib again)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 
 import pytest
 
+from conftest import bench_here as bench
 from test_dashboard import make_db, record
 
 pytest.importorskip("matplotlib", reason="the figures extra: pip install 'seqbench[figures]'")
@@ -27,10 +29,10 @@ def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_figures_are_drawn_per_task_and_redrawn_identically(cli, tmp_path):
+def test_figures_are_drawn_per_task_and_redrawn_identically(tmp_path):
     db = make_db(tmp_path / "r.sqlite", scaling_records(), running=0)
     out = tmp_path / "figs"
-    res = cli("figures", "--db", db, "--out", out, "--n-boot", 200)
+    res = bench("figures", "--db", db, "--out", out, "--n-boot", 200)
     assert res.rc == 0, res.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == ["curves-copy.png", "scaling-copy.png"]  # one task, no parameter varied
@@ -38,10 +40,10 @@ def test_figures_are_drawn_per_task_and_redrawn_identically(cli, tmp_path):
         assert p.read_bytes()[:8] == PNG and p.stat().st_size > 10_000
         assert f"wrote {p}" in res.stdout
     before = {p.name: digest(p) for p in out.iterdir()}
-    again = cli("figures", "--db", db, "--out", out, "--n-boot", 200)  # an earlier figure: replaced
+    again = bench("figures", "--db", db, "--out", out, "--n-boot", 200)  # an earlier figure: replaced
     assert again.rc == 0, again.stderr
     assert {p.name: digest(p) for p in out.iterdir()} == before  # the same database, the same bytes
-    only = cli("figures", "--db", db, "--out", tmp_path / "one", "--models", "lstm")
+    only = bench("figures", "--db", db, "--out", tmp_path / "one", "--models", "lstm")
     assert only.rc == 0 and digest(tmp_path / "one" / names[1]) != before[names[1]]
 
 
@@ -51,7 +53,7 @@ def test_figures_are_drawn_per_task_and_redrawn_identically(cli, tmp_path):
     ("db+file", [], "is a file"),
     ("db+text", [], "which is not a PNG; refusing to overwrite it"),
 ])
-def test_bad_input_is_one_line_and_nothing_is_lost(cli, tmp_path, setup, args, message):
+def test_bad_input_is_one_line_and_nothing_is_lost(tmp_path, setup, args, message):
     db, out = tmp_path / "r.sqlite", tmp_path / "figs"
     if setup != "none":
         make_db(db, scaling_records(), running=0)
@@ -60,17 +62,17 @@ def test_bad_input_is_one_line_and_nothing_is_lost(cli, tmp_path, setup, args, m
     kept = None
     if setup == "db+text":
         out.mkdir()
-        ok = cli("figures", "--db", db, "--out", tmp_path / "probe", "--n-boot", 200)
+        ok = bench("figures", "--db", db, "--out", tmp_path / "probe", "--n-boot", 200)
         kept = out / sorted(p.name for p in (tmp_path / "probe").iterdir())[0]
         kept.write_text("my notes")
-    res = cli("figures", "--db", db, "--out", out, "--n-boot", 200, *args)
+    res = bench("figures", "--db", db, "--out", out, "--n-boot", 200, *args)
     assert res.rc == 2 and res.stderr.startswith("error:") and res.stderr.count("\n") == 1
     assert message in res.stderr, res.stderr
     if setup == "db+file":
         assert out.read_text() == "mine"
     if kept is not None:
         assert ok.rc == 0 and kept.read_text() == "my notes" and list(out.iterdir()) == [kept]
-        forced = cli("figures", "--db", db, "--out", out, "--n-boot", 200, "--force")
+        forced = bench("figures", "--db", db, "--out", out, "--n-boot", 200, "--force")
         assert forced.rc == 0 and kept.read_bytes()[:8] == PNG
 
 
