@@ -40,7 +40,7 @@ def test_figures_are_drawn_per_task_and_redrawn_identically(tmp_path):
         assert p.read_bytes()[:8] == PNG and p.stat().st_size > 10_000
         assert f"wrote {p}" in res.stdout
     before = {p.name: digest(p) for p in out.iterdir()}
-    again = bench("figures", "--db", db, "--out", out, "--n-boot", 200)  # an earlier figure: replaced
+    again = bench("figures", "--db", db, "--out", out, "--n-boot", 200)  # earlier figures: replaced
     assert again.rc == 0, again.stderr
     assert {p.name: digest(p) for p in out.iterdir()} == before  # the same database, the same bytes
     only = bench("figures", "--db", db, "--out", tmp_path / "one", "--models", "lstm")
