@@ -12,9 +12,10 @@ from conftest import bench_here
 from seqbench.api import PluginError
 from seqbench.decision.request import parse_budget, task_for_data
 
-# Small digits runs: a few seconds each, so a decision's phases fit a test's budget.
+# Small digits runs: a few seconds each, so a decision's phases fit a test's budget; one worker,
+# so that a decision spending its budget leaves the other core to the rest of the suite.
 SMALL = ["--task", "classification", "--train-size", "160", "--max-steps", "60",
-         "--val-every", "20", "--param-budget", "8000", "--trials", "2",
+         "--val-every", "20", "--param-budget", "8000", "--trials", "2", "--workers", "1",
          "--no-plan"]  # the budget plan's timing runs: tests/test_budget_plan.py
 
 
