@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, PLUGIN_VARS, bench_command
+from conftest import OFFLINE, PLUGIN_VARS, bench_command, bench_here
 from counted import TINY, make_counted, trainings
 from seqbench.experiment.leases import Leases
 from seqbench.experiment.plan import RunSpec
@@ -219,7 +219,8 @@ def test_two_concurrent_launches_train_each_run_once(counted, tmp_path):
     assert pids == {str(a.pid), str(b.pid)}, "one launch did everything: nothing was shared"
 
 
-def test_a_killed_launch_s_runs_are_done_by_the_next_one(counted, tmp_path):
+def test_a_killed_launch_s_runs_are_done_by_the_next_one(counted, tmp_path, monkeypatch,
+                                                        fresh_registry):
     db, count = tmp_path / "killed.sqlite", tmp_path / "count"
     args = ["run", *TINY, "--seeds", "0-3", "--executor", "sequential", "--db", db]
     env = launch_env(count, counted, SEQBENCH_STEP_SLEEP="0.05")
@@ -238,9 +239,12 @@ def test_a_killed_launch_s_runs_are_done_by_the_next_one(counted, tmp_path):
     killed_in_flight = [run for run, status in statuses(db).items() if status == "running"]
     assert len(killed_in_flight) == 1
 
-    second = start(args, env, tmp_path)
-    out, err = second.communicate(timeout=300)
-    assert second.returncode == 0, err[-2000:]
+    # The next launch runs in this process (no torch and Lightning to import again).
+    monkeypatch.syspath_prepend(str(counted))
+    fresh_registry.reset()
+    rc, out, err = bench_here(*args, env={"SEQBENCH_COUNT_FILE": str(count),
+                                          "SEQBENCH_STEP_SLEEP": "0.05"})
+    assert rc == 0, err[-2000:]
     assert "1 runs were left unfinished by an earlier launch; redoing them" in out
     assert sorted(statuses(db).values()) == ["done"] * 4
     counts = trainings(count)
