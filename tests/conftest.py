@@ -36,11 +36,11 @@ PLUGIN_VARS = ("SEQBENCH_STRICT_PLUGINS", "SEQBENCH_LOAD_PLUGINS", "SEQBENCH_TRA
 # modules out in this order, so no slow module starts last and keeps one worker busy alone.
 
 SLOWEST_FIRST = (
-    "test_executors", "test_cli", "test_ray", "test_decide", "test_dashboard_browser",
-    "test_leases", "test_slurm", "test_transfer", "test_loggers", "test_models",
-    "test_gradient_view_browser", "test_budget_plan", "test_rerun", "test_figures",
-    "test_third_party", "test_pruned_tuning", "test_pool", "test_protocol", "test_translation",
-    "test_hostile", "test_bad_input",
+    "test_executors", "test_decide", "test_ray", "test_models", "test_dashboard_browser",
+    "test_leases", "test_slurm", "test_cli", "test_bad_input", "test_loggers", "test_hostile",
+    "test_gradient_view_browser", "test_rerun", "test_third_party", "test_budget_plan",
+    "test_pruned_tuning", "test_pool", "test_protocol", "test_translation", "test_transfer",
+    "test_figures",
 )
 
 
