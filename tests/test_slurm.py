@@ -12,13 +12,12 @@ import importlib.util
 import os
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import OFFLINE, PLUGIN_VARS, bench_command
+from conftest import PLUGIN_VARS, bench_here
 from counted import TINY, lines, make_counted, trainings
 from seqbench.api import PluginError
 
@@ -97,14 +96,11 @@ def specs(seeds, max_steps: int = 20) -> list[dict]:
 
 def test_a_matrix_runs_as_an_array_of_warm_chunks(counted, tmp_path):
     db, folder = tmp_path / "slurm.sqlite", tmp_path / "logs"
-    env = {**os.environ, **OFFLINE, "COLUMNS": "250", "NO_COLOR": "1"}
-    proc = subprocess.run(
-        [*bench_command(), "run", *TINY, "--seeds", "0-5", "--executor", "slurm",
-         "--runs-per-task", "3", "--slurm-time", "5", "--slurm-folder", str(folder),
-         "--db", str(db)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # The driver (bench run) in this process: it only plans, submits and stores.
+    rc, _, err = bench_here("run", *TINY, "--seeds", "0-5", "--executor", "slurm",
+                            "--runs-per-task", "3", "--slurm-time", "5", "--slurm-folder",
+                            folder, "--db", db)
+    assert rc == 0, err[-3000:]
     conn = sqlite3.connect(db)
     assert sorted(s for (s,) in conn.execute("SELECT status FROM runs")) == ["done"] * 6
     conn.close()
