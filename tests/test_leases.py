@@ -145,7 +145,9 @@ def test_built_in_executors_skip_runs_they_may_not_claim():
     from seqbench.experiment.executors import LocalExecutor, SequentialExecutor
 
     specs = [spec(i).to_dict() for i in range(3)]
-    for executor in (SequentialExecutor(), LocalExecutor(1)):
+    local = LocalExecutor(1)
+    local._start = lambda: pytest.fail("a worker was started for a run it may not train")
+    for executor in (SequentialExecutor(), local):
         offered, records = [], []
         executor.run(specs, lambda s: offered.append(s) or False, records.append)
         assert len(offered) == 3 and records == []

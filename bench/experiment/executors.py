@@ -233,7 +233,7 @@ class LocalExecutor:
                     try:
                         conn.send(spec)  # a starting worker reads it once warm
                     except OSError:  # died between runs; its sentinel has not fired yet
-                        self._replace_dead(conn, busy, on_record, idle, claimed, queue, on_start)
+                        self._forget_dead(conn, busy, on_record, idle, claimed, queue, on_start)
                 if not busy:
                     break  # the last runs were skipped (another launch has them)
                 sentinels = {p.sentinel: c for c, p in self.procs.items()}
@@ -244,7 +244,7 @@ class LocalExecutor:
                     try:
                         kind, payload = conn.recv()
                     except (EOFError, OSError):
-                        self._replace_dead(conn, busy, on_record, idle, claimed, queue, on_start)
+                        self._forget_dead(conn, busy, on_record, idle, claimed, queue, on_start)
                         continue
                     if kind == "ready":
                         self.ready.add(conn)
@@ -259,7 +259,7 @@ class LocalExecutor:
             raise
         self.shutdown()
 
-    def _replace_dead(self, conn, busy, on_record, idle, claimed: list, queue: list,
+    def _forget_dead(self, conn, busy, on_record, idle, claimed: list, queue: list,
                       on_start: OnStart) -> None:
         """Forget a dead worker (the run loop starts another for the work left). Its run fails,
         unless it died before it was ready: the run then waits for the next worker."""
