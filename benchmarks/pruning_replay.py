@@ -40,7 +40,8 @@ their end: a rung's score here is un-annealed.
 
 After each database's table: per model, the cheapest setting whose pick stays within seed noise
 in every cell and the least regret within ``--budget``; how well the best score at each step
-ranks the trials as their full runs do (Kendall tau, mean over cells); for wsd runs, whether the
+ranks the trials as their full runs do (Kendall tau, mean over cells); the mean steps of a full
+tuning run per model and cell (what a rung's steps are a share of); for wsd runs, whether the
 cooldown reorders them. The last line shows why the rungs are not Optuna's
 ``SuccessiveHalvingPruner`` (an asynchronous pruner: the same scores reported in another order
 promote other trials).
@@ -85,6 +86,7 @@ class SeedRun:
     best_val: float  # -inf: diverged or failed
     seconds: float
     curve: list[Point]
+    steps: int = 0  # of the full run
 
     def upto(self, step: int) -> list[Point]:
         return [p for p in self.curve if p.step <= step]
@@ -236,8 +238,8 @@ def _read(db: Path, models: list[str]) -> tuple[list, dict[str, list[Point]]]:
     (read-only through the store, which leaves no -wal/-shm beside a file at rest)."""
     with Store(db, readonly=True) as store:
         rows = [tuple(r) for r in store.conn.execute(
-            "SELECT run_id, model, train_size, status, best_val, train_seconds, config, trial, "
-            "higher_is_better FROM runs WHERE task = 'classification'") if r[1] in models]
+            "SELECT run_id, model, train_size, status, best_val, train_seconds, steps, config, "
+            "trial, higher_is_better FROM runs WHERE task = 'classification'") if r[1] in models]
         curves: dict[str, list[Point]] = {}
         for run_id, step, sec, val, metrics in store.conn.execute(
                 "SELECT run_id, step, seconds, val_primary, val FROM curves "
@@ -257,7 +259,7 @@ def load(dbs: list[Path], models: list[str]) -> Study:
         runs: dict[Cell, dict[str, list[SeedRun]]] = {}
         evals: dict[Cell, list[float]] = {}
         busy: set[Cell] = set()
-        for run_id, model, size, status, best, seconds, config, trial, higher in rows:
+        for run_id, model, size, status, best, seconds, steps, config, trial, higher in rows:
             config, trial = json.loads(config), json.loads(trial or "{}")
             cell = _cell(db, config, size, model)
             assert higher in (1, None), "the replay ranks higher-is-better metrics"
@@ -274,7 +276,7 @@ def load(dbs: list[Path], models: list[str]) -> Study:
             ok = status == "done" and best is not None
             runs.setdefault(cell, {}).setdefault(key, []).append(
                 SeedRun(float(best) if ok else float("-inf"), float(seconds or 0.0),
-                        curves.get(run_id, [])))
+                        curves.get(run_id, []), int(steps or 0)))
         for cell, trials in runs.items():
             if cell in busy or len({len(r) for r in trials.values()}) != 1:
                 continue  # still training, or trials on unequal seeds
@@ -399,6 +401,18 @@ def agreement(study: Study, models: list[str]) -> list[str]:
     return out
 
 
+def full_steps(study: Study, models: list[str]) -> str:
+    """Mean steps of a full tuning run (every trial and tuning seed), per model and cell."""
+    parts = []
+    for model in models:
+        cells = [(c, t) for c, t in sorted(study.trials.items()) if c[3] == model]
+        if cells:
+            parts.append(f"{model} " + ", ".join(
+                f"{c[1]}/{c[2]} {statistics.mean(r.steps for t in trials for r in t.runs):.0f}"
+                for c, trials in cells))
+    return "Steps per full tuning run, mean over trials and tuning seeds: " + "; ".join(parts)
+
+
 def annealing(study: Study) -> list[str]:
     """wsd runs: does the cooldown reorder the trials? Kendall tau per cell between the last
     score at the peak rate (before the cooldown) and the run's score after it."""
@@ -489,6 +503,7 @@ def main() -> None:
             print(line)
         print("\nRank agreement of the best score so far with the full runs:")
         print("\n".join(agreement(study, models)))
+        print(full_steps(study, models))
         annealed = annealing(study)
         if annealed:
             print("Annealed vs un-annealed (wsd runs: the last score at the peak rate vs the "
