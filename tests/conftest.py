@@ -5,6 +5,8 @@
   (the pattern of Simon Willison's ``llm`` tests).
 * ``fresh_registry``: forget every loaded plugin before and after a test that changes the
   ``SEQBENCH_*`` environment variables.
+* ``on_path``: ``on_path(folder)`` puts a folder on ``sys.path`` for one test and forgets the
+  loaded plugins, so this process finds its entry points as a pip install's.
 * ``cli``: run the real ``bench`` command in a subprocess; returns ``Result(rc, stdout, stderr)``.
 * ``require_chromium()`` and ``browser``: the browser tests' headless Chromium (Debian's build,
   driven by Playwright), or their module skipped with the reason.
@@ -107,6 +109,19 @@ def fresh_registry(monkeypatch):
         yield registry
     finally:
         registry.reset()
+
+
+@pytest.fixture
+def on_path(monkeypatch, fresh_registry):
+    """``on_path(folder)``: ``folder`` on ``sys.path`` until the test ends, the registry rebuilt
+    from it at its next use (a local worker is handed this ``sys.path`` too)."""
+
+    def put(folder: Path) -> Path:
+        monkeypatch.syspath_prepend(str(folder))
+        fresh_registry.reset()
+        return folder
+
+    return put
 
 
 # --------------------------------------------------------------------------------------------

@@ -190,14 +190,12 @@ def test_param_budget_must_be_a_count_or_auto(cli, tmp_path):
     assert not (tmp_path / "d.sqlite").exists()
 
 
-def test_decide_says_its_plan_first_and_auto_picks_a_size(tmp_path, make_dist, fresh_registry,
-                                                          monkeypatch):
+def test_decide_says_its_plan_first_and_auto_picks_a_size(tmp_path, make_dist, on_path):
     from conftest import bench_here  # the timing runs train in this process, as in bench's
     from test_decide import SCRIPTED  # fixed scores, no training: only the timing runs train
 
-    dist = make_dist("seqbench-scripted-plan", {"seqbench_scripted_plan": SCRIPTED},
-                     {"scripted": "seqbench_scripted_plan"})
-    monkeypatch.syspath_prepend(str(dist))  # its entry point is found as a pip install's
+    on_path(make_dist("seqbench-scripted-plan", {"seqbench_scripted_plan": SCRIPTED},
+                      {"scripted": "seqbench_scripted_plan"}))
     db = tmp_path / "d.sqlite"
     args = ["decide", "--task", "classification", "--train-size", "160", "--max-steps", "20",
             "--val-every", "10", "--trials", "2", "--budget", "1m", "--executor", "scripted",

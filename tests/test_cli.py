@@ -391,9 +391,9 @@ def bad_models(make_dist):
                      {"bad-models": "seqbench_bad_models"})
 
 
-def test_diverged_and_failed_runs_are_recorded_and_the_matrix_goes_on(bad_models, fresh_registry,
-                                                                      monkeypatch, tmp_path):
-    monkeypatch.syspath_prepend(str(bad_models))  # its entry point is found as a pip install's
+def test_diverged_and_failed_runs_are_recorded_and_the_matrix_goes_on(bad_models, on_path,
+                                                                      tmp_path):
+    on_path(bad_models)
     db = tmp_path / "bad.sqlite"
     rc, out, err = bench_here(
         "run", "--models", "nan-model,boom-model,lstm", "--tasks", "classification",

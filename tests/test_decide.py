@@ -219,12 +219,10 @@ FAKE = ["--task", "classification", "--train-size", "160", "--param-budget", "80
 
 
 @pytest.fixture
-def scripted(make_dist, fresh_registry, monkeypatch):
+def scripted(make_dist, on_path):
     """The scripted executor, installed for this process's registry."""
-    folder = make_dist("seqbench-scripted", {"seqbench_scripted": SCRIPTED},
-                       {"scripted": "seqbench_scripted"})
-    monkeypatch.syspath_prepend(str(folder))  # its entry point is found as a pip install's
-    return folder
+    return on_path(make_dist("seqbench-scripted", {"seqbench_scripted": SCRIPTED},
+                             {"scripted": "seqbench_scripted"}))
 
 
 def _fingerprint(db) -> tuple:

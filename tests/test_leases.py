@@ -221,8 +221,7 @@ def test_two_concurrent_launches_train_each_run_once(counted, tmp_path):
     assert pids == {str(a.pid), str(b.pid)}, "one launch did everything: nothing was shared"
 
 
-def test_a_killed_launch_s_runs_are_done_by_the_next_one(counted, tmp_path, monkeypatch,
-                                                        fresh_registry):
+def test_a_killed_launch_s_runs_are_done_by_the_next_one(counted, tmp_path, on_path):
     db, count = tmp_path / "killed.sqlite", tmp_path / "count"
     args = ["run", *TINY, "--seeds", "0-3", "--executor", "sequential", "--db", db]
     env = launch_env(count, counted, SEQBENCH_STEP_SLEEP="0.05")
@@ -242,8 +241,7 @@ def test_a_killed_launch_s_runs_are_done_by_the_next_one(counted, tmp_path, monk
     assert len(killed_in_flight) == 1
 
     # The next launch runs in this process (no torch and Lightning to import again).
-    monkeypatch.syspath_prepend(str(counted))
-    fresh_registry.reset()
+    on_path(counted)
     rc, out, err = bench_here(*args, env={"SEQBENCH_COUNT_FILE": str(count),
                                           "SEQBENCH_STEP_SLEEP": "0.05"})
     assert rc == 0, err[-2000:]

@@ -62,13 +62,13 @@ def test_installed_plugin_is_discovered(cli, installed):
     assert set(models) == builtin | {"bag-of-embeddings"} and len(tasks) == 4
 
 
-def test_installed_plugin_trains_with_builtins(installed, fresh_registry, monkeypatch, tmp_path):
+def test_installed_plugin_trains_with_builtins(installed, on_path, tmp_path):
     """The example model and task run next to built-ins: parity x {bag, lstm} and the example
     model on the built-in classification task, planned in this process and trained by a local
     worker, each finding the plugin on its path."""
     from conftest import bench_here
 
-    monkeypatch.syspath_prepend(str(installed))  # a spawned worker starts with this path too
+    on_path(installed)  # the worker, forked from the fork server, is handed this sys.path too
     db = tmp_path / "third.sqlite"
     rc, out, err = bench_here(
         "run", "--models", "bag-of-embeddings,lstm", "--tasks", "parity,classification",
