@@ -19,13 +19,6 @@ SMALL = ["--task", "classification", "--train-size", "160", "--max-steps", "60",
          "--no-plan"]  # the budget plan's timing runs: tests/test_budget_plan.py
 
 
-def decide(*args, env: dict | None = None):
-    """``bench decide ARGS`` in this process (Click's runner) -> ``Result(rc, stdout, stderr)``:
-    a decision's own process is not what these tests are about (its workers have processes of
-    their own)."""
-    return bench_here("decide", *args, env=env)
-
-
 def _wall(run: dict) -> float:
     from datetime import datetime
 
@@ -81,7 +74,7 @@ def test_the_data_file_picks_its_task(tmp_path):
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, args, message):
     db = tmp_path / "d.sqlite"
     monkeypatch.chdir(tmp_path)
-    res = decide(*args, "--db", db)
+    res = bench_here("decide", *args, "--db", db)
     assert res.rc == 2, res.stdout + res.stderr
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:")
     assert message in res.stderr
@@ -90,7 +83,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, args, m
 
 def test_an_empty_data_file_is_one_line(tmp_path):
     (tmp_path / "empty.csv").write_text("")
-    res = decide("--data", tmp_path / "empty.csv", "--db", tmp_path / "d.sqlite")
+    res = bench_here("decide", "--data", tmp_path / "empty.csv", "--db", tmp_path / "d.sqlite")
     assert res.rc == 2 and res.stderr.count("\n") == 1
     assert not (tmp_path / "d.sqlite").exists()
 
@@ -98,7 +91,8 @@ def test_an_empty_data_file_is_one_line(tmp_path):
 def test_a_small_budget_ends_in_time_and_the_same_command_again_continues(tmp_path):
     db = tmp_path / "d.sqlite"
     began = time.monotonic()
-    first = decide(*SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db, "--json")
+    first = bench_here("decide", *SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db,
+                       "--json")
     took = time.monotonic() - began
     assert first.rc == 0, first.stderr
     one = json.loads(first.stdout)
@@ -114,7 +108,8 @@ def test_a_small_budget_ends_in_time_and_the_same_command_again_continues(tmp_pa
     assert tune and all(r["seed"] >= 10_000 for r in tune)  # tuning seeds are never evaluated
 
     # the smallest budget again: a call that was stopped by its budget goes on from the first
-    second = decide(*SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db, "--json")
+    second = bench_here("decide", *SMALL, "--budget", "30s", "--tune-share", "0.8", "--db", db,
+                        "--json")
     assert second.rc == 0, second.stderr
     two = json.loads(second.stdout)
     again = json.loads(bench_here("results", "--db", db, "--json").stdout)
@@ -238,7 +233,7 @@ def _fingerprint(db) -> tuple:
 
 def test_the_stopping_rule_is_frozen_once_evaluation_begins(scripted, tmp_path):
     db = tmp_path / "d.sqlite"
-    first = decide(*FAKE, "--max-seeds", "4", "--db", db)
+    first = bench_here("decide", *FAKE, "--max-seeds", "4", "--db", db)
     assert first.rc == 0, first.stderr
     one = json.loads(first.stdout)
     assert one["stopped_because"] == "max seeds" and one["verdict"] == "undecided", one
@@ -246,13 +241,13 @@ def test_the_stopping_rule_is_frozen_once_evaluation_begins(scripted, tmp_path):
     before = _fingerprint(db)
     for args, stored in ((["--max-seeds", "8"], "--max-seeds 4"),
                          (["--max-seeds", "4", "--alpha", "0.1"], "--alpha 0.05")):
-        res = decide(*FAKE, *args, "--db", db)
+        res = bench_here("decide", *FAKE, *args, "--db", db)
         assert res.rc == 2, res.stdout + res.stderr
         assert res.stderr.count("\n") == 1 and res.stderr.startswith("error:"), res.stderr
         assert stored in res.stderr and "frozen" in res.stderr
         assert res.stdout == ""
         assert _fingerprint(db) == before  # nothing trained, nothing written
-    again = decide(*FAKE, "--max-seeds", "4", "--db", db)
+    again = bench_here("decide", *FAKE, "--max-seeds", "4", "--db", db)
     assert again.rc == 0, again.stderr
     assert json.loads(again.stdout)["scores"] == one["scores"]
     import sqlite3
@@ -266,8 +261,8 @@ def test_the_stopping_rule_is_frozen_once_evaluation_begins(scripted, tmp_path):
 
 def test_a_diverged_seed_is_its_own_outcome_not_a_score_at_chance(scripted, tmp_path):
     db = tmp_path / "d.sqlite"
-    res = decide(*FAKE, "--max-seeds", "5", "--db", db,
-                 env={"SCRIPTED_DIVERGE": "transformer:1,transformer:3"})
+    res = bench_here("decide", *FAKE, "--max-seeds", "5", "--db", db,
+                     env={"SCRIPTED_DIVERGE": "transformer:1,transformer:3"})
     assert res.rc == 0, res.stderr
     one = json.loads(res.stdout)
     assert one["diverged"]["transformer"] == {"seeds": [1, 3], "of": 5}
