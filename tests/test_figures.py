@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from conftest import bench_here as bench
+from conftest import bench_here
 from test_dashboard import make_db, record
 
 pytest.importorskip("matplotlib", reason="the figures extra: pip install 'seqbench[figures]'")
@@ -32,7 +32,7 @@ def digest(path) -> str:
 def test_figures_are_drawn_per_task_and_redrawn_identically(tmp_path):
     db = make_db(tmp_path / "r.sqlite", scaling_records(), running=0)
     out = tmp_path / "figs"
-    res = bench("figures", "--db", db, "--out", out, "--n-boot", 200)
+    res = bench_here("figures", "--db", db, "--out", out, "--n-boot", 200)
     assert res.rc == 0, res.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == ["curves-copy.png", "scaling-copy.png"]  # one task, no parameter varied
@@ -40,10 +40,10 @@ def test_figures_are_drawn_per_task_and_redrawn_identically(tmp_path):
         assert p.read_bytes()[:8] == PNG and p.stat().st_size > 10_000
         assert f"wrote {p}" in res.stdout
     before = {p.name: digest(p) for p in out.iterdir()}
-    again = bench("figures", "--db", db, "--out", out, "--n-boot", 200)  # earlier figures: replaced
+    again = bench_here("figures", "--db", db, "--out", out, "--n-boot", 200)  # replaces them
     assert again.rc == 0, again.stderr
     assert {p.name: digest(p) for p in out.iterdir()} == before  # the same database, the same bytes
-    only = bench("figures", "--db", db, "--out", tmp_path / "one", "--models", "lstm")
+    only = bench_here("figures", "--db", db, "--out", tmp_path / "one", "--models", "lstm")
     assert only.rc == 0 and digest(tmp_path / "one" / names[1]) != before[names[1]]
 
 
@@ -62,17 +62,17 @@ def test_bad_input_is_one_line_and_nothing_is_lost(tmp_path, setup, args, messag
     kept = None
     if setup == "db+text":
         out.mkdir()
-        ok = bench("figures", "--db", db, "--out", tmp_path / "probe", "--n-boot", 200)
+        ok = bench_here("figures", "--db", db, "--out", tmp_path / "probe", "--n-boot", 200)
         kept = out / sorted(p.name for p in (tmp_path / "probe").iterdir())[0]
         kept.write_text("my notes")
-    res = bench("figures", "--db", db, "--out", out, "--n-boot", 200, *args)
+    res = bench_here("figures", "--db", db, "--out", out, "--n-boot", 200, *args)
     assert res.rc == 2 and res.stderr.startswith("error:") and res.stderr.count("\n") == 1
     assert message in res.stderr, res.stderr
     if setup == "db+file":
         assert out.read_text() == "mine"
     if kept is not None:
         assert ok.rc == 0 and kept.read_text() == "my notes" and list(out.iterdir()) == [kept]
-        forced = bench("figures", "--db", db, "--out", out, "--n-boot", 200, "--force")
+        forced = bench_here("figures", "--db", db, "--out", out, "--n-boot", 200, "--force")
         assert forced.rc == 0 and kept.read_bytes()[:8] == PNG
 
 

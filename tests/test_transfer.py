@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bench_here as bench  # the launches train in this process too
+from conftest import bench_here  # the launches train in this process too
 
 TINY = ["--models", "lstm,gru", "--tasks", "copy", "-t", "copy.T=3", "-t", "copy.val_size=20",
         "-t", "copy.test_size=20", "-m", "hidden_size=8", "--train-sizes", "16",
@@ -22,7 +22,7 @@ def launches(tmp_path_factory):
     """Two launches on overlapping seeds (seed 1 in both), and one launch of every seed."""
     root = tmp_path_factory.mktemp("launches")
     for name, seeds in (("a", "0-1"), ("b", "1-2"), ("one", "0-2")):
-        rc, out, err = bench("run", *TINY, "--seeds", seeds, "--db", root / f"{name}.sqlite")
+        rc, out, err = bench_here("run", *TINY, "--seeds", seeds, "--db", root / f"{name}.sqlite")
         assert rc == 0, err[-3000:]
     return root
 
@@ -61,7 +61,7 @@ def accuracy_view(analysis: dict) -> list:
 def test_merge_of_two_launches_analyses_as_one_launch(launches, tmp_path):
     a, b, rid = conflicting(launches, tmp_path)
     merged = tmp_path / "merged.sqlite"
-    rc, out, err = bench("merge", a, b, "--into", merged)
+    rc, out, err = bench_here("merge", a, b, "--into", merged)
     assert rc == 0, err
     assert f"conflict: run {rid}" in err and "test" in err
     assert "6 runs, 1 identical duplicates collapsed, 1 conflicts kept side by side" in err
@@ -73,9 +73,9 @@ def test_merge_of_two_launches_analyses_as_one_launch(launches, tmp_path):
     theirs = json.loads(json.loads(other[0][2])["test"])
     assert theirs["recall_accuracy"] == pytest.approx(kept["recall_accuracy"] + 0.25)
 
-    rc, out, err = bench("analyze", "--db", merged, "--json")
+    rc, out, err = bench_here("analyze", "--db", merged, "--json")
     assert rc == 0, err
-    rc, one, err = bench("analyze", "--db", launches / "one.sqlite", "--json")
+    rc, one, err = bench_here("analyze", "--db", launches / "one.sqlite", "--json")
     assert rc == 0, err
     assert accuracy_view(json.loads(out)) == accuracy_view(json.loads(one))
     assert json.loads(out)["counts"] == json.loads(one)["counts"]
@@ -89,16 +89,16 @@ def test_merge_refuses_other_schema_versions_and_guards_into(launches, tmp_path)
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.close()
     into = tmp_path / "merged.sqlite"
-    rc, out, err = bench("merge", a, old, "--into", into)
+    rc, out, err = bench_here("merge", a, old, "--into", into)
     assert rc == 2 and err.count("\n") == 1 and "different schema versions" in err
     assert not into.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["old.sqlite"]
 
-    rc, out, err = bench("merge", a, launches / "b.sqlite", "--into", a)
+    rc, out, err = bench_here("merge", a, launches / "b.sqlite", "--into", a)
     assert rc == 2 and "SQLite database; refusing to overwrite" in err
     into.write_text("my notes\n")
-    rc, out, err = bench("merge", a, launches / "b.sqlite", "--into", into)
+    rc, out, err = bench_here("merge", a, launches / "b.sqlite", "--into", into)
     assert rc == 2 and "refusing to overwrite" in err and into.read_text() == "my notes\n"
-    rc, out, err = bench("merge", a, launches / "b.sqlite", "--into", into, "--force")
+    rc, out, err = bench_here("merge", a, launches / "b.sqlite", "--into", into, "--force")
     assert rc == 0, err
     assert "6 runs, 2 identical duplicates collapsed, 0 conflicts" in err
 
@@ -109,7 +109,7 @@ def test_merge_leaves_running_runs_out_and_says_so(launches, tmp_path):
     with sqlite3.connect(b) as conn:
         conn.execute("UPDATE runs SET status = 'running' WHERE seed = 2 AND model = 'gru'")
     conn.close()
-    rc, out, err = bench("merge", launches / "a.sqlite", b, "--into", tmp_path / "m.sqlite")
+    rc, out, err = bench_here("merge", launches / "a.sqlite", b, "--into", tmp_path / "m.sqlite")
     assert rc == 0, err
     assert ": 5 runs, 2 identical duplicates collapsed" in err
     assert "1 runs still marked running not merged" in err
@@ -120,7 +120,7 @@ def test_export_is_flat_and_read_by_pandas(launches, tmp_path):
 
     db = launches / "one.sqlite"
     out = tmp_path / "study.parquet"
-    rc, _, err = bench("export", "--db", db, "--out", out)
+    rc, _, err = bench_here("export", "--db", db, "--out", out)
     assert rc == 0, err
     runs = pd.read_parquet(out)
     curves = pd.read_parquet(tmp_path / "study.curves.parquet")
@@ -131,11 +131,11 @@ def test_export_is_flat_and_read_by_pandas(launches, tmp_path):
     assert set(curves.run_id) == set(runs.run_id) and set(curves.step) == {5, 10}
     assert "val.recall_accuracy" in curves.columns
 
-    rc, _, err = bench("export", "--db", db, "--out", out)  # an earlier export: replaced
+    rc, _, err = bench_here("export", "--db", db, "--out", out)  # an earlier export: replaced
     assert rc == 0, err
     csv = tmp_path / "study.csv"
-    rc, _, err = bench("export", "--db", db, "--out", csv)
+    rc, _, err = bench_here("export", "--db", db, "--out", csv)
     assert rc == 0, err
     assert pd.read_csv(csv)["test.recall_accuracy"].notna().all()
-    rc, _, err = bench("export", "--db", db, "--out", tmp_path / "study.xlsx")
+    rc, _, err = bench_here("export", "--db", db, "--out", tmp_path / "study.xlsx")
     assert rc == 2 and ".parquet or .csv" in err
