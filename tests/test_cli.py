@@ -443,11 +443,9 @@ def test_final_step_is_validated(tmp_path):
 
 
 def test_the_pooled_tables_name_the_data_sets_by_their_labels(tmp_path):
-    from click.testing import CliRunner
     from test_analysis import make_db
     from test_pool import atlas_runs
 
-    from seqbench.cli.analyze import analyze as analyze_cmd
     from seqbench.experiment import labels
     from seqbench.store import Store
 
@@ -457,7 +455,7 @@ def test_the_pooled_tables_name_the_data_sets_by_their_labels(tmp_path):
         for name, label in names.items():
             labels.save(store, "m", [labels.TaskLabel(
                 "classification", {"data": f"data/{name}.all.gz"}, label)], "2026-01-01")
-    res = CliRunner().invoke(analyze_cmd, ["--db", str(db), "--pool", "--bootstrap", "200"])
-    assert res.exit_code == 0, res.output
-    assert all(label in res.output for label in names.values()), res.output
-    assert "data/trec" not in res.output
+    rc, out, err = bench_here("analyze", "--db", db, "--pool", "--bootstrap", "200")
+    assert rc == 0, err
+    assert all(label in out for label in names.values()), out
+    assert "data/trec" not in out + err
