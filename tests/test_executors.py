@@ -8,6 +8,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -517,3 +518,111 @@ def test_a_sequential_run_uses_the_cores_it_has_not_every_core_of_the_machine(
     finally:
         torch.set_num_threads(before)
     assert seen == [threads, threads]
+
+
+# --------------------------------------------------------------------------------------------
+# Local workers: forked from a preloaded server on Linux, replaced when they die starting
+
+
+def test_a_worker_killed_while_starting_leaves_its_run_to_the_next_worker(monkeypatch, tmp_path):
+    from seqbench.experiment import executors
+
+    start, killed = executors.LocalExecutor._start, []
+
+    def start_then_kill(self):
+        conn = start(self)
+        if not killed:  # the first worker, long before it is warm: as the OOM killer would
+            killed.append(self.procs[conn].pid)
+            os.kill(killed[0], signal.SIGKILL)
+        return conn
+
+    monkeypatch.setattr(executors.LocalExecutor, "_start", start_then_kill)
+    db = tmp_path / "restarted.sqlite"
+    rc, out, err = bench_here("run", "--models", "lstm", "--seeds", "0", *TINY,
+                              "--executor", "local", "--workers", "1", "--db", db)
+    assert rc == 0, err[-2000:]
+    assert killed
+    assert [r["status"] for r in rows(db).values()] == ["done"]  # trained, not failed
+
+
+READS_ENV = SUICIDAL.replace(
+    KILL, "raise RuntimeError(f\"LATE={os.environ.get('SEQBENCH_LATE')}\")")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
+def test_a_forked_worker_sees_the_environment_the_launcher_has_now(installed, make_dist,
+                                                                   monkeypatch, tmp_path):
+    from multiprocessing import forkserver
+
+    from seqbench.experiment import executors
+
+    installed(make_dist("seqbench-env", {"seqbench_env": READS_ENV}, {"dies": "seqbench_env"}))
+    assert executors._context(False).get_start_method() == "forkserver"
+    forkserver.ensure_running()  # the server's environment is the launcher's of this moment
+    monkeypatch.setenv("SEQBENCH_LATE", "set after the fork server started")
+    db = tmp_path / "env.sqlite"
+    tiny = [a for a in TINY if a not in ("-m", "hidden_size=8")]  # it has no such parameter
+    rc, out, err = bench_here("run", "--models", "dies", "--seeds", "0", *tiny,
+                              "--executor", "local", "--workers", "1", "--db", db)
+    assert rc == 1, err[-2000:]
+    [run] = rows(db).values()
+    assert "LATE=set after the fork server started" in run["error"], run["error"]
+
+
+FALLBACK = """
+import sys
+from seqbench.cli import main
+from seqbench.experiment import executors
+
+context = executors._context
+
+
+def broken_preload(pinned_to_gpus):
+    ctx = context(pinned_to_gpus)
+    ctx.set_forkserver_preload(["seqbench_broken_preload"])  # the server dies importing it
+    return ctx
+
+
+executors._context = broken_preload
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
+def test_workers_are_spawned_when_the_fork_server_cannot_start(tmp_path):
+    marker = tmp_path / "preload-tried"
+    (tmp_path / "seqbench_broken_preload.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise RuntimeError('a broken install')\n")
+    db = tmp_path / "spawned.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-c", FALLBACK, "run", "--models", "lstm", "--seeds", "0", *TINY,
+         "--executor", "local", "--workers", "1", "--db", str(db)],
+        env={**env(), "PYTHONPATH": str(tmp_path)}, cwd=tmp_path, capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert marker.exists(), "the fork server never tried its preload"
+    assert [r["status"] for r in rows(db).values()] == ["done"]  # by a spawned worker
+
+
+def test_a_worker_that_cannot_start_fails_its_claimed_run_and_leaves_nothing(monkeypatch,
+                                                                              tmp_path):
+    import tempfile
+
+    from seqbench.experiment import executors, matrixfile
+    from seqbench.experiment.plan import plan
+    from seqbench.registry import registry
+
+    reg = registry()
+    matrix = matrixfile.build_matrix({}, "lstm", "copy", "16", "0", (), (), {}, {},
+                                     list(reg.models), list(reg.tasks))
+    run = plan(matrix, reg).runs[0]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    unpicklable = lambda spec: None  # noqa: E731 - a lambda cannot reach another process
+    pool = executors.LocalExecutor(1, logger_factory=unpicklable)
+    records: list[dict] = []
+    with pytest.raises(Exception, match="pickle"):
+        pool.run([run.to_dict()], lambda spec: True, records.append)
+    [record] = records
+    assert record["run_id"] == run.run_id and record["status"] == "failed"
+    assert record["error"].startswith("no worker could start:") and "pickle" in record["error"]
+    assert not list(tmp_path.glob("seqbench-worker-*")) and not pool.procs
