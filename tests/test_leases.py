@@ -98,10 +98,11 @@ def test_a_failure_stored_this_second_is_retried_by_a_launch_starting_now(tmp_pa
     from seqbench.util import now
 
     db = tmp_path / "r.sqlite"
-    with Store(db) as store, Leases(db) as leases:
-        s = spec()
-        store.save(failed(s, now()))  # the same whole second as the launch's start
-        assert leases.claim(store, s, retry_failed=True) == "claimed"
+    s = spec()
+    with Store(db) as store:
+        store.save(failed(s, now()))  # most often the same whole second as the launch's start
+        with Leases(db) as leases:
+            assert leases.claim(store, s, retry_failed=True) == "claimed"
 
 
 def test_the_heartbeat_renews_leases_while_runs_train(tmp_path):

@@ -13,7 +13,6 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 
 from ..util import now
 from ..store import Store, end_lease_owner, lease_free, lease_owner
@@ -40,12 +39,11 @@ class Leases:
         self.path = db_path
         self.seconds = seconds or lease_seconds()
         self.owner = lease_owner()
-        # --retry-failed retries failures recorded before this moment, not those another
-        # launch that is retrying them too records while this one runs. Times are whole
-        # seconds: one stored in this very second counts as before (a retry asked for at once
-        # is never skipped; at worst two retrying launches started together both redo it).
-        self.since = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat(
-            timespec="seconds")
+        # --retry-failed retries failures recorded by this moment, not those another launch
+        # that is retrying them too records while this one runs. Times are whole seconds: one
+        # stored in this very second counts (a retry asked for at once is never skipped; at
+        # worst two retrying launches started together both redo it).
+        self.since = now()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -118,8 +118,8 @@ class Store:
               retry_finished_before: str | None = None) -> bool:
         """Lease a run for ``owner`` before training it, in one statement; False when it is not
         to be trained here: done, under another launch's live lease, or failed/diverged (unless
-        ``retry_finished_before``: then failed and diverged runs that finished before that time
-        are claimed again, but not those another launch retried since)."""
+        ``retry_finished_before``: then failed and diverged runs that finished by that time (its
+        whole second included) are claimed again, but not those another launch retried since)."""
         with self._tx() as c:
             cursor = c.execute(
                 """INSERT INTO runs (run_id, matrix_id, model, task, kind, train_size, seed,
@@ -130,7 +130,7 @@ class Store:
                        lease_owner=excluded.lease_owner, lease_expires=excluded.lease_expires
                    WHERE (runs.status = 'running' AND (runs.lease_owner = excluded.lease_owner
                                 OR lease_free(runs.lease_owner, runs.lease_expires)))
-                      OR (runs.status IN ('failed', 'diverged') AND runs.finished_at < ?)""",
+                      OR (runs.status IN ('failed', 'diverged') AND runs.finished_at <= ?)""",
                 (*self._spec_values(spec, started_at), owner, expires,
                  retry_finished_before or ""),
             )
