@@ -18,6 +18,7 @@ from typing import Any
 
 from ..api import LoggerFactory, OnRecord, OnStart
 from ..hookspecs import RegisterExecutor, hookimpl
+from ..util import one_line
 
 
 def usable_cores() -> int:
@@ -241,7 +242,7 @@ class LocalExecutor:
                     except Exception as error:  # e.g. a logger factory that cannot be pickled
                         from .runner import failed_record
 
-                        reason = f"no worker could start: {type(error).__name__}: {error}"
+                        reason = f"no worker could start: {one_line(error)}"
                         for left in (spec, *requeued):
                             on_record(failed_record(left, reason))
                         raise
