@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import shutil
 import signal
 import sys
@@ -239,7 +240,10 @@ class LocalExecutor:
                             continue
                     try:
                         conn = idle.pop() if idle else self._start()
-                    except Exception as error:  # e.g. a logger factory that cannot be pickled
+                    # A start's own failures only: the worker's arguments cannot be pickled, or
+                    # no process can be made. What a signal handler raises here (a SLURM task's
+                    # time limit) is not the run's failure; its launcher reports it.
+                    except (pickle.PicklingError, TypeError, AttributeError, OSError) as error:
                         from .runner import failed_record
 
                         reason = f"no worker could start: {one_line(error)}"
