@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PLUGIN_VARS, bench_here
+from conftest import bench_here
 from counted import TINY, lines, make_counted, trainings
 from seqbench.api import PluginError
 
@@ -64,21 +64,14 @@ def test_bad_options_are_one_line_errors(monkeypatch, options, message):
 
 
 @pytest.fixture
-def counted(make_dist, monkeypatch, tmp_path):
+def counted(make_dist, on_path, monkeypatch, tmp_path):
     """The counted model for this process (the driver) and the array tasks it starts."""
-    from seqbench import registry
-
-    folder = make_counted(make_dist)
-    monkeypatch.syspath_prepend(str(folder))
+    folder = on_path(make_counted(make_dist))
     monkeypatch.setenv("PYTHONPATH",
                        os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("SEQBENCH_COUNT_FILE", str(tmp_path / "count"))
     monkeypatch.setenv("SEQBENCH_SUBMITIT_CLUSTER", "local")
-    for var in PLUGIN_VARS:
-        monkeypatch.delenv(var, raising=False)
-    registry.reset()
-    yield folder
-    registry.reset()
+    return folder
 
 
 def specs(seeds, max_steps: int = 20) -> list[dict]:
