@@ -8,7 +8,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +23,18 @@ def env() -> dict:
     full = {k: v for k, v in os.environ.items() if k not in PLUGIN_VARS}
     full.update(OFFLINE, COLUMNS="250", NO_COLOR="1")
     return full
+
+
+@pytest.fixture
+def installed(monkeypatch, fresh_registry):
+    """``installed(folder)``: a fake distribution's plugins in this process, as pip puts them
+    (for launches through ``bench_here``, which need no ``bench`` process of their own)."""
+
+    def install(folder: Path) -> None:
+        monkeypatch.syspath_prepend(str(folder))
+        fresh_registry.reset()
+
+    return install
 
 
 def rows(db: Path) -> dict[str, dict]:
@@ -159,10 +170,10 @@ KILL = "os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
 FAILS = SUICIDAL.replace(KILL, "raise RuntimeError('this model always fails')")
 
 
-def test_retry_failed_reruns_only_with_the_flag(on_path, make_dist, tmp_path):
+def test_retry_failed_reruns_only_with_the_flag(installed, make_dist, tmp_path):
     # a run that raises fails like one whose worker died, and needs no worker process; the
     # launches run in this process (each bench process would import torch and Lightning again)
-    on_path(make_dist("seqbench-fails", {"seqbench_fails": FAILS}, {"fails": "seqbench_fails"}))
+    installed(make_dist("seqbench-fails", {"seqbench_fails": FAILS}, {"fails": "seqbench_fails"}))
     db = tmp_path / "retry.sqlite"
     args = ["run", "--models", "dies,lstm", "--seeds", "0", *TINY, "--executor", "sequential",
             "--db", db]
@@ -188,6 +199,15 @@ def test_retry_failed_reruns_only_with_the_flag(on_path, make_dist, tmp_path):
 # Presets and the tuning protocol
 
 
+def invoke(*args):
+    """``bench ARGS`` in this process (Click's runner): for commands that train nothing."""
+    from click.testing import CliRunner
+
+    from seqbench.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], env={"COLUMNS": "250"})
+
+
 def test_presets_are_valid_and_the_claim_preset_is_the_study():
     from seqbench.experiment import matrixfile
     from seqbench.experiment.plan import plan
@@ -201,8 +221,8 @@ def test_presets_are_valid_and_the_claim_preset_is_the_study():
             matrix = matrixfile.build_matrix(data, None, None, None, None, (), (), {}, {},
                                              list(reg.models), list(reg.tasks))
             assert plan(matrix, reg).runs, path
-        result = bench_here("run", "--preset", name, "--dry-run")
-        assert result.rc == 0, result.stderr
+        result = invoke("run", "--preset", name, "--dry-run")
+        assert result.exit_code == 0, result.stderr
 
     claim = matrixfile.read(matrixfile.preset_path("claim"))
     assert set(claim["models"]) == {"rnn", "lstm", "gru", "seq2seq-attention", "transformer"}
@@ -257,7 +277,8 @@ def test_matrix_file_errors_are_one_line(tmp_path):
         path = tmp_path / "m.toml"
         path.write_text(text)
         db = tmp_path / f"{what}.sqlite"
-        rc, _, err = bench_here("run", "--matrix", path, "--db", db)
+        result = invoke("run", "--matrix", path, "--db", db)
+        rc, err = result.exit_code, result.stderr
         assert rc == 2, (what, err)
         assert len(err.strip().splitlines()) == 1 and err.startswith("error:"), (what, err)
         assert not db.exists(), what
@@ -357,8 +378,8 @@ def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(tmp_p
     db = tmp_path / "tuned.sqlite"
     args = ["run", "--models", "lstm", "--seeds", "0,1", *TINY, "--tune-trials", "2",
             "--tune-extend", "0", "--executor", "sequential", "--db", db]
-    dry = bench_here(*args[:-2], "--dry-run")
-    assert dry.rc == 0, dry.stderr
+    dry = invoke(*args[:-2], "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
     out = dry.stdout
     assert "lstm: lr 0.0001 .. 0.03 (log-uniform)" in out and "num_layers 1 .. 3" in out
     assert "2 planned runs" in out
@@ -496,111 +517,3 @@ def test_a_sequential_run_uses_the_cores_it_has_not_every_core_of_the_machine(
     finally:
         torch.set_num_threads(before)
     assert seen == [threads, threads]
-
-
-# --------------------------------------------------------------------------------------------
-# Local workers: forked from a preloaded server on Linux, replaced when they die starting
-
-
-def test_a_worker_killed_while_starting_leaves_its_run_to_the_next_worker(monkeypatch, tmp_path):
-    from seqbench.experiment import executors
-
-    start, killed = executors.LocalExecutor._start, []
-
-    def start_then_kill(self):
-        conn = start(self)
-        if not killed:  # the first worker, long before it is warm: as the OOM killer would
-            killed.append(self.procs[conn].pid)
-            os.kill(killed[0], signal.SIGKILL)
-        return conn
-
-    monkeypatch.setattr(executors.LocalExecutor, "_start", start_then_kill)
-    db = tmp_path / "restarted.sqlite"
-    rc, out, err = bench_here("run", "--models", "lstm", "--seeds", "0", *TINY,
-                              "--executor", "local", "--workers", "1", "--db", db)
-    assert rc == 0, err[-2000:]
-    assert killed
-    assert [r["status"] for r in rows(db).values()] == ["done"]  # trained, not failed
-
-
-READS_ENV = SUICIDAL.replace(
-    KILL, "raise RuntimeError(f\"LATE={os.environ.get('SEQBENCH_LATE')}\")")
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
-def test_a_forked_worker_sees_the_environment_the_launcher_has_now(on_path, make_dist,
-                                                                   monkeypatch, tmp_path):
-    from multiprocessing import forkserver
-
-    from seqbench.experiment import executors
-
-    on_path(make_dist("seqbench-env", {"seqbench_env": READS_ENV}, {"dies": "seqbench_env"}))
-    assert executors._context(False).get_start_method() == "forkserver"
-    forkserver.ensure_running()  # the server's environment is the launcher's of this moment
-    monkeypatch.setenv("SEQBENCH_LATE", "set after the fork server started")
-    db = tmp_path / "env.sqlite"
-    tiny = [a for a in TINY if a not in ("-m", "hidden_size=8")]  # it has no such parameter
-    rc, out, err = bench_here("run", "--models", "dies", "--seeds", "0", *tiny,
-                              "--executor", "local", "--workers", "1", "--db", db)
-    assert rc == 1, err[-2000:]
-    [run] = rows(db).values()
-    assert "LATE=set after the fork server started" in run["error"], run["error"]
-
-
-FALLBACK = """
-import sys
-from seqbench.cli import main
-from seqbench.experiment import executors
-
-context = executors._context
-
-
-def broken_preload(pinned_to_gpus):
-    ctx = context(pinned_to_gpus)
-    ctx.set_forkserver_preload(["seqbench_broken_preload"])  # the server dies importing it
-    return ctx
-
-
-executors._context = broken_preload
-main(sys.argv[1:])
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
-def test_workers_are_spawned_when_the_fork_server_cannot_start(tmp_path):
-    marker = tmp_path / "preload-tried"
-    (tmp_path / "seqbench_broken_preload.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\nraise RuntimeError('a broken install')\n")
-    db = tmp_path / "spawned.sqlite"
-    proc = subprocess.run(
-        [sys.executable, "-c", FALLBACK, "run", "--models", "lstm", "--seeds", "0", *TINY,
-         "--executor", "local", "--workers", "1", "--db", str(db)],
-        env={**env(), "PYTHONPATH": str(tmp_path)}, cwd=tmp_path, capture_output=True,
-        text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert marker.exists(), "the fork server never tried its preload"
-    assert [r["status"] for r in rows(db).values()] == ["done"]  # by a spawned worker
-
-
-def test_a_worker_that_cannot_start_fails_its_claimed_run_and_leaves_nothing(monkeypatch,
-                                                                              tmp_path):
-    import tempfile
-
-    from seqbench.experiment import executors, matrixfile
-    from seqbench.experiment.plan import plan
-    from seqbench.registry import registry
-
-    reg = registry()
-    matrix = matrixfile.build_matrix({}, "lstm", "copy", "16", "0", (), (), {}, {},
-                                     list(reg.models), list(reg.tasks))
-    run = plan(matrix, reg).runs[0]
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    unpicklable = lambda spec: None  # noqa: E731 - a lambda cannot reach another process
-    pool = executors.LocalExecutor(1, logger_factory=unpicklable)
-    records: list[dict] = []
-    with pytest.raises(Exception, match="pickle"):
-        pool.run([run.to_dict()], lambda spec: True, records.append)
-    [record] = records
-    assert record["run_id"] == run.run_id and record["status"] == "failed"
-    assert record["error"].startswith("no worker could start:") and "pickle" in record["error"]
-    assert not list(tmp_path.glob("seqbench-worker-*")) and not pool.procs

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import pickle
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 from multiprocessing.connection import wait
@@ -19,7 +17,6 @@ from typing import Any
 
 from ..api import LoggerFactory, OnRecord, OnStart
 from ..hookspecs import RegisterExecutor, hookimpl
-from ..util import one_line
 
 
 def usable_cores() -> int:
@@ -142,15 +139,11 @@ def _exit_reason(code: int | None) -> str:
 
 
 def _context(pinned_to_gpus: bool):
-    """On Linux, workers fork from one server process that imported torch and Lightning once,
-    so each starts in a fraction of a second instead of paying those imports. The server has a
-    few native threads after importing torch (its BLAS pools), but no parallel op and no CUDA
-    call has run in it, so those pools hold no lock a forked child could inherit held. Elsewhere
-    (macOS: Apple's frameworks are unsafe to fork after torch's imports, which is why Python
-    spawns there) and for a worker pinned to a GPU (to start CUDA from its own
-    CUDA_VISIBLE_DEVICES), each worker is spawned fresh. Never plain fork: the launcher's own
-    threads would deadlock a forked torch."""
-    if pinned_to_gpus or not sys.platform.startswith("linux"):
+    """Workers fork from one server process that imported torch and Lightning once, so each
+    starts in a fraction of a second instead of paying those imports. A worker pinned to a GPU
+    is spawned fresh, to start CUDA from its own CUDA_VISIBLE_DEVICES. Never plain fork: the
+    launcher's own threads would deadlock a forked torch."""
+    if pinned_to_gpus or "forkserver" not in mp.get_all_start_methods():
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload([f"{__package__}.worker_preload"])
@@ -196,25 +189,23 @@ class LocalExecutor:
     def _start(self):
         """A new worker (on the GPU with the fewest workers, when packing)."""
         gpu = min(self.gpus, key=list(self.gpu_of.values()).count) if self.gpus else None
-        forked = self.ctx.get_start_method() == "forkserver"
         parent, child = self.ctx.Pipe()
-        scratch = ""
+        scratch = tempfile.mkdtemp(prefix="seqbench-worker-")
+        forked = self.ctx.get_start_method() == "forkserver"
+        proc = self.ctx.Process(
+            target=_worker, daemon=True,
+            args=(child, self.threads, self.logger_factory, gpu, scratch,
+                  dict(os.environ) if forked else None),
+        )
         try:
-            scratch = tempfile.mkdtemp(prefix="seqbench-worker-")
-            proc = self.ctx.Process(
-                target=_worker, daemon=True,
-                args=(child, self.threads, self.logger_factory, gpu, scratch,
-                      dict(os.environ) if forked else None),
-            )
             proc.start()
-        except BaseException as error:  # nothing of a worker that never started is left behind
-            parent.close()
-            child.close()
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
-            if not (forked and isinstance(error, (EOFError, OSError))):
+        except (EOFError, OSError):
+            if not forked:
                 raise
             # The fork server died importing torch or Lightning: spawned workers say why.
+            parent.close()
+            child.close()
+            shutil.rmtree(scratch, ignore_errors=True)
             self.ctx = mp.get_context("spawn")
             return self._start()
         child.close()
@@ -225,37 +216,24 @@ class LocalExecutor:
 
     def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
         queue = list(reversed(specs))  # not yet offered to on_start
-        requeued: list = []  # claimed, but never reached a live worker: for the next worker
+        claimed: list = []  # claimed, but their worker died starting: for the next worker
         busy: dict = {}  # conn -> spec in flight
         idle: list = []
-        self.start_failures = 0
         try:
-            while queue or requeued or busy:
-                while (requeued or queue) and (idle or len(self.procs) < self.workers):
-                    if requeued:
-                        spec = requeued.pop()
+            while queue or claimed or busy:
+                while (claimed or queue) and (idle or len(self.procs) < self.workers):
+                    if claimed:
+                        spec = claimed.pop()
                     else:
                         spec = queue.pop()
                         if on_start(spec) is False:  # another launch trains it
                             continue
-                    try:
-                        conn = idle.pop() if idle else self._start()
-                    # A start's own failures only: the worker's arguments cannot be pickled, or
-                    # no process can be made. What a signal handler raises here (a SLURM task's
-                    # time limit) is not the run's failure; its launcher reports it.
-                    except (pickle.PicklingError, TypeError, AttributeError, OSError) as error:
-                        from .runner import failed_record
-
-                        reason = f"no worker could start: {one_line(error)}"
-                        for left in (spec, *requeued):
-                            on_record(failed_record(left, reason))
-                        raise
+                    conn = idle.pop() if idle else self._start()
                     busy[conn] = spec
                     try:
                         conn.send(spec)  # a starting worker reads it once warm
                     except OSError:  # died between runs; its sentinel has not fired yet
-                        requeued.append(busy.pop(conn))  # it never reached a worker
-                        self._forget_dead(conn, busy, on_record, idle, requeued, queue, on_start)
+                        self._forget_dead(conn, busy, on_record, idle, claimed, queue, on_start)
                 if not busy:
                     break  # the last runs were skipped (another launch has them)
                 sentinels = {p.sentinel: c for c, p in self.procs.items()}
@@ -266,7 +244,7 @@ class LocalExecutor:
                     try:
                         kind, payload = conn.recv()
                     except (EOFError, OSError):
-                        self._forget_dead(conn, busy, on_record, idle, requeued, queue, on_start)
+                        self._forget_dead(conn, busy, on_record, idle, claimed, queue, on_start)
                         continue
                     if kind == "ready":
                         self.ready.add(conn)
@@ -281,7 +259,7 @@ class LocalExecutor:
             raise
         self.shutdown()
 
-    def _forget_dead(self, conn, busy, on_record, idle, requeued: list, queue: list,
+    def _forget_dead(self, conn, busy, on_record, idle, claimed: list, queue: list,
                       on_start: OnStart) -> None:
         """Forget a dead worker (the run loop starts another for the work left). Its run fails,
         unless it died before it was ready: the run then waits for the next worker."""
@@ -290,9 +268,6 @@ class LocalExecutor:
         proc = self.procs.pop(conn)
         self.gpu_of.pop(conn, None)
         proc.join(timeout=5)
-        if proc.is_alive():  # its pipe broke but it lingers: never leave a worker untracked
-            proc.kill()
-            proc.join()
         shutil.rmtree(self.scratch_of.pop(conn, ""), ignore_errors=True)  # killed: left it
         if conn in idle:
             idle.remove(conn)
@@ -305,12 +280,12 @@ class LocalExecutor:
             return
         self.start_failures += 1
         if spec is not None:
-            requeued.append(spec)
+            claimed.append(spec)
         if self.start_failures >= 3 and not self.ready:
             # Workers cannot even start (broken install, no GPU driver, ...): respawning forever
             # would hang the matrix, so every run left fails with the reason.
-            while requeued:
-                on_record(failed_record(requeued.pop(), f"no worker could start: {reason}"))
+            while claimed:
+                on_record(failed_record(claimed.pop(), f"no worker could start: {reason}"))
             while queue:
                 spec = queue.pop()
                 if on_start(spec) is not False:
