@@ -25,18 +25,6 @@ def env() -> dict:
     return full
 
 
-@pytest.fixture
-def installed(monkeypatch, fresh_registry):
-    """``installed(folder)``: a fake distribution's plugins in this process, as pip puts them
-    (for launches through ``bench_here``, which need no ``bench`` process of their own)."""
-
-    def install(folder: Path) -> None:
-        monkeypatch.syspath_prepend(str(folder))
-        fresh_registry.reset()
-
-    return install
-
-
 def rows(db: Path) -> dict[str, dict]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
@@ -170,10 +158,10 @@ KILL = "os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
 FAILS = SUICIDAL.replace(KILL, "raise RuntimeError('this model always fails')")
 
 
-def test_retry_failed_reruns_only_with_the_flag(installed, make_dist, tmp_path):
+def test_retry_failed_reruns_only_with_the_flag(on_path, make_dist, tmp_path):
     # a run that raises fails like one whose worker died, and needs no worker process; the
     # launches run in this process (each bench process would import torch and Lightning again)
-    installed(make_dist("seqbench-fails", {"seqbench_fails": FAILS}, {"fails": "seqbench_fails"}))
+    on_path(make_dist("seqbench-fails", {"seqbench_fails": FAILS}, {"fails": "seqbench_fails"}))
     db = tmp_path / "retry.sqlite"
     args = ["run", "--models", "dies,lstm", "--seeds", "0", *TINY, "--executor", "sequential",
             "--db", db]
@@ -199,15 +187,6 @@ def test_retry_failed_reruns_only_with_the_flag(installed, make_dist, tmp_path):
 # Presets and the tuning protocol
 
 
-def invoke(*args):
-    """``bench ARGS`` in this process (Click's runner): for commands that train nothing."""
-    from click.testing import CliRunner
-
-    from seqbench.cli import main
-
-    return CliRunner().invoke(main, [str(a) for a in args], env={"COLUMNS": "250"})
-
-
 def test_presets_are_valid_and_the_claim_preset_is_the_study():
     from seqbench.experiment import matrixfile
     from seqbench.experiment.plan import plan
@@ -221,8 +200,8 @@ def test_presets_are_valid_and_the_claim_preset_is_the_study():
             matrix = matrixfile.build_matrix(data, None, None, None, None, (), (), {}, {},
                                              list(reg.models), list(reg.tasks))
             assert plan(matrix, reg).runs, path
-        result = invoke("run", "--preset", name, "--dry-run")
-        assert result.exit_code == 0, result.stderr
+        result = bench_here("run", "--preset", name, "--dry-run")
+        assert result.rc == 0, result.stderr
 
     claim = matrixfile.read(matrixfile.preset_path("claim"))
     assert set(claim["models"]) == {"rnn", "lstm", "gru", "seq2seq-attention", "transformer"}
@@ -277,8 +256,7 @@ def test_matrix_file_errors_are_one_line(tmp_path):
         path = tmp_path / "m.toml"
         path.write_text(text)
         db = tmp_path / f"{what}.sqlite"
-        result = invoke("run", "--matrix", path, "--db", db)
-        rc, err = result.exit_code, result.stderr
+        rc, _, err = bench_here("run", "--matrix", path, "--db", db)
         assert rc == 2, (what, err)
         assert len(err.strip().splitlines()) == 1 and err.startswith("error:"), (what, err)
         assert not db.exists(), what
@@ -378,8 +356,8 @@ def test_tuning_trials_train_on_a_tuning_seed_and_the_winner_on_every_seed(tmp_p
     db = tmp_path / "tuned.sqlite"
     args = ["run", "--models", "lstm", "--seeds", "0,1", *TINY, "--tune-trials", "2",
             "--tune-extend", "0", "--executor", "sequential", "--db", db]
-    dry = invoke(*args[:-2], "--dry-run")
-    assert dry.exit_code == 0, dry.stderr
+    dry = bench_here(*args[:-2], "--dry-run")
+    assert dry.rc == 0, dry.stderr
     out = dry.stdout
     assert "lstm: lr 0.0001 .. 0.03 (log-uniform)" in out and "num_layers 1 .. 3" in out
     assert "2 planned runs" in out
