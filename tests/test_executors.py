@@ -99,7 +99,8 @@ def test_ctrl_c_keeps_finished_runs_and_says_what_is_left(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in out and "run the same command to continue" in out
     left = rows(db)
-    assert left and all(v["status"] == "done" for v in left.values())  # nothing half-written
+    assert left and all(v["status"] == "done" for v in left.values()), (  # nothing half-written
+        [(v["status"], v["error"]) for v in left.values()], err[-2000:])
 
     rc, out, err = bench_here(*args)  # the same command again, in this process
     assert rc == 0, err[-2000:]
@@ -495,3 +496,77 @@ def test_a_sequential_run_uses_the_cores_it_has_not_every_core_of_the_machine(
     finally:
         torch.set_num_threads(before)
     assert seen == [threads, threads]
+
+
+# --------------------------------------------------------------------------------------------
+# Local workers that die starting or between runs, and starts that cannot happen
+
+
+def _copy_runs(count: int) -> list[dict]:
+    from seqbench.experiment import matrixfile
+    from seqbench.experiment.plan import plan
+    from seqbench.registry import registry
+
+    reg = registry()
+    matrix = matrixfile.build_matrix(
+        {}, "lstm", "copy", "16", f"0-{count - 1}", ("hidden_size=8",),
+        ("copy.T=3", "copy.val_size=20", "copy.test_size=20"), {"max_steps": 20, "val_every": 10},
+        {}, list(reg.models), list(reg.tasks))
+    return [r.to_dict() for r in plan(matrix, reg).runs]
+
+
+def test_a_worker_killed_while_starting_leaves_its_run_to_the_next_worker(monkeypatch):
+    from seqbench.experiment import executors
+
+    start, killed = executors.LocalExecutor._start, []
+
+    def start_then_kill(self):
+        conn = start(self)
+        if not killed:  # the first worker, long before it is warm: as the OOM killer would
+            killed.append(self.procs[conn])
+            os.kill(killed[0].pid, signal.SIGKILL)
+        return conn
+
+    monkeypatch.setattr(executors.LocalExecutor, "_start", start_then_kill)
+    records: list[dict] = []
+    executors.LocalExecutor(1).run(_copy_runs(1), lambda spec: True, records.append)
+    assert killed and killed[0].exitcode == -signal.SIGKILL
+    assert [r["status"] for r in records] == ["done"]  # trained by the next worker, not failed
+
+
+def test_a_worker_dead_between_runs_costs_no_run_it_never_received():
+    from seqbench.experiment import executors
+
+    pool, records = executors.LocalExecutor(1), []
+
+    def record_then_kill(record: dict) -> None:
+        records.append(record)
+        if len(records) == 1:  # the idle worker dies before it is handed the next run
+            [proc] = pool.procs.values()
+            proc.kill()
+            proc.join()
+
+    pool.run(_copy_runs(2), lambda spec: True, record_then_kill)
+    assert [r["status"] for r in records] == ["done", "done"], [r.get("error") for r in records]
+
+
+def test_a_logger_factory_workers_cannot_receive_is_one_error_before_anything_runs():
+    from seqbench.api import PluginError
+    from seqbench.experiment import executors
+
+    with pytest.raises(PluginError, match="cannot be sent to worker processes.*sequential"):
+        executors.LocalExecutor(1, logger_factory=lambda spec: None)
+
+
+def test_a_start_that_fails_leaves_no_run_marked_running(monkeypatch, tmp_path):
+    from seqbench.experiment import executors
+
+    def no_process(self):
+        raise OSError(11, "Resource temporarily unavailable")  # fork's EAGAIN
+
+    monkeypatch.setattr(executors.LocalExecutor, "_start", no_process)
+    db = tmp_path / "nothing.sqlite"
+    with pytest.raises(OSError, match="Resource temporarily unavailable"):
+        bench_here("run", "--models", "lstm", "--seeds", "0-1", *TINY, "--executor", "local",
+                   "--workers", "1", "--db", db)
+    assert not rows(db)  # the claimed run went with the launch that could not train it

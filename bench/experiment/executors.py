@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from multiprocessing.connection import wait
@@ -17,6 +19,7 @@ from typing import Any
 
 from ..api import LoggerFactory, OnRecord, OnStart
 from ..hookspecs import RegisterExecutor, hookimpl
+from ..util import one_line
 
 
 def usable_cores() -> int:
@@ -139,11 +142,12 @@ def _exit_reason(code: int | None) -> str:
 
 
 def _context(pinned_to_gpus: bool):
-    """Workers fork from one server process that imported torch and Lightning once, so each
-    starts in a fraction of a second instead of paying those imports. A worker pinned to a GPU
-    is spawned fresh, to start CUDA from its own CUDA_VISIBLE_DEVICES. Never plain fork: the
-    launcher's own threads would deadlock a forked torch."""
-    if pinned_to_gpus or "forkserver" not in mp.get_all_start_methods():
+    """On Linux, workers fork from one server process that imported torch and Lightning once,
+    so each starts in a fraction of a second instead of paying those imports. Elsewhere (macOS:
+    its system frameworks are unsafe to fork after torch's imports) and for a worker pinned to a
+    GPU (to start CUDA from its own CUDA_VISIBLE_DEVICES), each worker is spawned fresh. Never
+    plain fork: the launcher's own threads would deadlock a forked torch."""
+    if pinned_to_gpus or not sys.platform.startswith("linux"):
         return mp.get_context("spawn")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload([f"{__package__}.worker_preload"])
@@ -178,6 +182,7 @@ class LocalExecutor:
                 f"({cores} usable cores, 4 per core)"
             )
         self.threads = run_threads(self.workers)
+        _check_sendable(logger_factory)
         self.logger_factory = logger_factory
         self.ctx = _context(bool(self.gpus))
         self.procs: dict = {}  # conn -> process
@@ -216,9 +221,10 @@ class LocalExecutor:
 
     def run(self, specs: list[dict[str, Any]], on_start: OnStart, on_record: OnRecord) -> None:
         queue = list(reversed(specs))  # not yet offered to on_start
-        claimed: list = []  # claimed, but their worker died starting: for the next worker
+        claimed: list = []  # claimed, but never reached a live worker: for the next worker
         busy: dict = {}  # conn -> spec in flight
         idle: list = []
+        self.start_failures = 0
         try:
             while queue or claimed or busy:
                 while (claimed or queue) and (idle or len(self.procs) < self.workers):
@@ -233,6 +239,7 @@ class LocalExecutor:
                     try:
                         conn.send(spec)  # a starting worker reads it once warm
                     except OSError:  # died between runs; its sentinel has not fired yet
+                        claimed.append(busy.pop(conn))  # the run never reached it: not its failure
                         self._forget_dead(conn, busy, on_record, idle, claimed, queue, on_start)
                 if not busy:
                     break  # the last runs were skipped (another launch has them)
@@ -268,6 +275,9 @@ class LocalExecutor:
         proc = self.procs.pop(conn)
         self.gpu_of.pop(conn, None)
         proc.join(timeout=5)
+        if proc.is_alive():  # its pipe broke but it lingers: never leave a worker untracked
+            proc.kill()
+            proc.join()
         shutil.rmtree(self.scratch_of.pop(conn, ""), ignore_errors=True)  # killed: left it
         if conn in idle:
             idle.remove(conn)
@@ -308,6 +318,21 @@ class LocalExecutor:
         self.procs.clear()
         self.gpu_of.clear()
         self.ready.clear()
+
+
+def _check_sendable(logger_factory: LoggerFactory | None) -> None:
+    """Workers receive the logger factory pickled: one that cannot be (a lambda, a local
+    function) is an error before any run is claimed, not a failure inside the first start."""
+    try:
+        pickle.dumps(logger_factory)
+    except Exception as error:  # PicklingError, or whatever the object's __reduce__ raises
+        from ..api import PluginError
+
+        raise PluginError(
+            f"the logger factory {logger_factory!r} cannot be sent to worker processes "
+            f"({one_line(error)}): give a function or class defined at a module's top level, "
+            "or use the sequential executor"
+        ) from None
 
 
 def _visible_gpus(gpus_per_run: float) -> list[str]:

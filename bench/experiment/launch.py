@@ -149,6 +149,10 @@ class _Stage:
                 self._finish_elsewhere(executor)
             except KeyboardInterrupt:
                 self._interrupted()
+            except Exception:  # the executor broke (no process could start, ...): the runs it
+                # claimed and never finished are not left "running" for a lease to expire
+                self.store.forget_running(self.in_flight, self.leases.owner)
+                raise
 
     def _note(self, advance: int = 0, **fields) -> None:
         self.progress.update(self.bar, advance=advance, **fields)
