@@ -115,10 +115,10 @@ class Store:
             )
 
     def claim(self, spec: Planned, started_at: str, owner: str, expires: float,
-              retry_finished_before: str | None = None) -> bool:
+              retry_failed_until: str | None = None) -> bool:
         """Lease a run for ``owner`` before training it, in one statement; False when it is not
         to be trained here: done, under another launch's live lease, or failed/diverged (unless
-        ``retry_finished_before``: then failed and diverged runs that finished by that time (its
+        ``retry_failed_until``: then failed and diverged runs that finished by that time (its
         whole second included) are claimed again, but not those another launch retried since)."""
         with self._tx() as c:
             cursor = c.execute(
@@ -132,7 +132,7 @@ class Store:
                                 OR lease_free(runs.lease_owner, runs.lease_expires)))
                       OR (runs.status IN ('failed', 'diverged') AND runs.finished_at <= ?)""",
                 (*self._spec_values(spec, started_at), owner, expires,
-                 retry_finished_before or ""),
+                 retry_failed_until or ""),
             )
             return cursor.rowcount == 1
 
