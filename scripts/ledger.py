@@ -26,6 +26,8 @@ from seqbench.records import RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+# ledger_rerun imports this module by name: one module, also when it runs as a script
+sys.modules.setdefault("ledger", sys.modules[__name__])
 
 import mechanisms_claims  # noqa: E402  (scripts/ is not a package)
 
@@ -282,22 +284,32 @@ def compare(study: Study, c: Cell, names: dict, scale: Scale, *, first: str | No
     difference is first minus second (the study's A - B unless ``first`` names B)."""
     x = c.cmp
     a, b = (study.a, study.b) if first in (None, study.a) else (study.b, study.a)
-    sign = 1 if a == x["a"] else -1
-    lo, hi = sorted(sign * v for v in x["ci"])
     means = f"{scale.mean(c.row(a)['mean'])} vs {scale.mean(c.row(b)['mean'])}"
     if x["outcome"] in BETTER:
         means = f"**{means}**"
-    return (f"n = {c.size} {means}, {scale.diff(sign * x['diff'])} [{scale.diff(lo)}, "
-            f"{scale.diff(hi)}], Holm p = {pval(x['p_holm'])} — {outcome_words(c, names, scale)}")
+    return (f"n = {c.size} {means}, {interval(study, c, scale, first=a)}, Holm p = "
+            f"{pval(x['p_holm'])} — {outcome_words(c, names, scale)}")
+
+
+def interval(study: Study, c: Cell, scale: Scale, *, first: str | None = None) -> str:
+    """'<diff> [<CI>]', first minus second as in :func:`compare`."""
+    x = c.cmp
+    sign = 1 if (first or study.a) == x["a"] else -1
+    lo, hi = sorted(sign * v for v in x["ci"])
+    return f"{scale.diff(sign * x['diff'])} [{scale.diff(lo)}, {scale.diff(hi)}]"
+
+
+def outcome_key(c: Cell) -> str:
+    """The winner's model id, or the outcome ('equivalent', 'inconclusive', …)."""
+    x = c.cmp
+    return ("budget_limited" if x.get("budget_limited") else
+            x["winner"] if x["outcome"] in BETTER else x["outcome"] or "inconclusive")
 
 
 def tally(cells: list[Cell]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for c in cells:
-        x = c.cmp
-        key = ("budget_limited" if x.get("budget_limited") else
-               x["winner"] if x["outcome"] in BETTER else x["outcome"] or "inconclusive")
-        out.setdefault(key, []).append(count(c.n))
+        out.setdefault(outcome_key(c), []).append(count(c.n))
     return out
 
 
@@ -339,13 +351,17 @@ def claim_word(tallies: list[dict], favoured: str, other: str) -> str:
     return "inconclusive"
 
 
+def speed_key(c: Cell) -> str:
+    """The model id that reaches the target sooner, or the outcome ('inconclusive', …)."""
+    s = c.cmp["speed"] or {}
+    return ("budget_limited" if c.cmp.get("budget_limited") else
+            s.get("faster") or s.get("outcome") or "inconclusive")
+
+
 def speed_tally(cells: list[Cell]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for c in cells:
-        s = c.cmp["speed"] or {}
-        key = ("budget_limited" if c.cmp.get("budget_limited") else
-               s.get("faster") or s.get("outcome") or "inconclusive")
-        out.setdefault(key, []).append(count(c.n))
+        out.setdefault(speed_key(c), []).append(count(c.n))
     return out
 
 
@@ -485,15 +501,7 @@ def c3(cl: Claims) -> Claim:
     fl, ml = st.costs("digits", "lstm")
     tfg, tmg = st.costs("trec", "gru")
     tfl, tml = st.costs("trec", "lstm")
-    t_d, t_t = tally(digits), tally(trec)
-    equal = [len(t.get("equivalent", [])) for t in (t_d, t_t)]
-    behind = sum(len(t.get("lstm", [])) for t in (t_d, t_t))
-    if behind:
-        word = "fails where the LSTM is ahead"
-    elif sum(equal) == len(digits) + len(trec):
-        word = "holds"
-    else:
-        word = "not shown"
+    word = c3_word([tally(digits), tally(trec)])
     slower = mg / ml
     speed_word = ("it trains no faster: its step costs about the LSTM's FLOPs and "
                   f"{ratio(mg, ml)} its seconds on the digits" if slower > 1.05 else
@@ -518,6 +526,14 @@ def c3(cl: Claims) -> Claim:
         "sequence, never on the FLOPs alone. Per-step costs: means over the evaluation runs.")
     return Claim("C3", "A GRU performs about as well as an LSTM with fewer parameters, and "
                  "trains faster.", verdict, evidence)
+
+
+def c3_word(tallies: list[dict]) -> str:
+    """'The GRU is about as good as the LSTM': equivalent at every size, or not."""
+    sizes = sum(len(v) for t in tallies for v in t.values())
+    if any(t.get("lstm") for t in tallies):
+        return "fails where the LSTM is ahead"
+    return "holds" if sum(len(t.get("equivalent", [])) for t in tallies) == sizes else "not shown"
 
 
 def c7(cl: Claims) -> Claim:
@@ -770,6 +786,15 @@ class Facts:
     def claim(self, cid: str) -> Claim:
         return next(c for c in self.comparison + self.mechanism_claims if c.id == cid)
 
+    @functools.cached_property
+    def rerun(self):
+        """The claim study re-run under the neutral protocol, once its database is committed."""
+        import ledger_rerun
+
+        if not committed(self.root, ledger_rerun.RERUN_DB):
+            return None
+        return ledger_rerun.Rerun(self.root, self.claims)
+
 
 HEADER = "| id | claim | verdict | evidence |\n|---|---|---|---|"
 
@@ -789,7 +814,10 @@ def paragraphs(text: str) -> str:
 
 
 def render_claims(facts: Facts, _current: str) -> str:
-    return paragraphs(claims_text(facts))
+    import ledger_rerun
+
+    rerun = ledger_rerun.section(facts.rerun) if facts.rerun else ""
+    return paragraphs(claims_text(facts) + rerun)
 
 
 def claims_text(facts: Facts) -> str:
@@ -917,14 +945,11 @@ class Part:
 
 
 def parts(runs: list[RunRecord]) -> list[Part]:
-    from datetime import datetime
-
     from seqbench.experiment.tuning import is_tune
 
     by_matrix: dict[str | None, list[RunRecord]] = {}
     for r in runs:
         by_matrix.setdefault(r.matrix_id, []).append(r)
-    when = lambda t: datetime.fromisoformat(t).timestamp()  # noqa: E731
     out = []
     for rs in sorted(by_matrix.values(), key=lambda rs: min(when(r.started_at) for r in rs)):
         models = sorted({r.model for r in rs})
@@ -942,6 +967,12 @@ def parts(runs: list[RunRecord]) -> list[Part]:
                         (min(durations), max(durations)),
                         "C7" if pair[0] else "C3" if pair[1] else "C1, C2"))
     return out
+
+
+def when(timestamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp).timestamp()
 
 
 def minutes(seconds: float) -> str:
@@ -1020,6 +1051,10 @@ def render_readme(facts: Facts, current: str) -> str:
     text = block(text, "headline", paragraphs(headline(facts)))
     text = block(text, "gradients", wrap(gradients_block(facts))[2:].replace("\n  ", "\n"))
     text = block(text, "mechanisms", wrap(mechanism_bullets(facts)))
+    if facts.rerun:
+        import ledger_rerun
+
+        text = block(text, "rerun", ledger_rerun.readme_block(facts.rerun))
     return block(text, "changed", wrap(changed(facts)))
 
 

@@ -107,3 +107,86 @@ def test_inconclusive_is_said_as_such_and_a_mixed_claim_is_not_called_holding(fa
         "inconclusive"
     assert ledger.claim_word([{"lstm": ["80"], "inconclusive": ["160"]}], "lstm",
                              "transformer") == "holds at some sizes, never reversed"
+
+
+# ---------------------------------------------------------------------------- the re-run
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import ledger_rerun  # noqa: E402  (scripts/ is not a package)
+
+
+def _rerun(tmp_path, facts, delete: str = ""):
+    """A stand-in re-run: the first study's database under the re-run's name, less the runs
+    ``delete`` selects (SQL over ``runs``), with the re-run's plan."""
+    import sqlite3
+
+    shutil.copytree(ROOT / ledger_rerun.PLAN, tmp_path / ledger_rerun.PLAN)
+    db = tmp_path / ledger_rerun.RERUN_DB
+    shutil.copy(ROOT / ledger.CLAIM_DB, db)
+    if delete:
+        with sqlite3.connect(db) as conn:
+            conn.execute(f"DELETE FROM runs WHERE {delete}")
+    return ledger_rerun.Rerun(tmp_path, facts.claims)
+
+
+EVALUATION = "json_extract(trial, '$.stage') IS NOT 'tune'"
+
+
+def test_the_rerun_before_its_evaluation_runs_says_what_is_stored(tmp_path, facts):
+    rerun = _rerun(tmp_path, facts, delete=EVALUATION)
+    section = " ".join(ledger_rerun.section(rerun).split())
+    assert "### C1, C2 on Digits (LSTM vs Transformer) Not analysed yet. Part 1: 60 tuning " \
+           "trials done (LSTM 30, Transformer 30); no evaluation run yet." in section
+    assert "|---|" not in section  # no table without evaluation runs
+    block = " ".join(ledger_rerun.readme_block(rerun).split())
+    assert block.startswith("In progress. Planned: 900 runs before extension rounds (720 tuning "
+                            "trials + 180 evaluation runs; the first study's parts 1–4: 368 "
+                            f"runs); {len(rerun.claims.runs)} are stored")
+    assert "none is yet" in block
+    assert "| 3 | Digits, GRU (C3) | 30 tuning trials done (GRU 30);" in block
+
+
+def test_the_rerun_part_way_through_counts_each_models_evaluation_runs(tmp_path, facts):
+    rerun = _rerun(tmp_path, facts, delete=f"{EVALUATION} AND model = 'transformer' AND "
+                                           "(train_size IS NULL OR train_size >= 320)")
+    text = " ".join(ledger_rerun.section(rerun).split())
+    assert ("Part 1: 60 tuning trials done (LSTM 30, Transformer 30); evaluation runs: LSTM 30 of "
+            "30 (every size), Transformer 12 of 30 (complete at n = 80 and 160).") in text
+    # C3 does not need the Transformer: its digits comparison is analysed
+    assert "### C3 on Digits (GRU vs LSTM) C3 *fails where the LSTM is ahead*" in text
+
+
+def test_the_side_by_side_table_has_the_numbers_analyze_gives(tmp_path, facts):
+    from seqbench.analysis.analyze import analyze
+    from seqbench.store import Store
+
+    rerun = _rerun(tmp_path, facts)
+    with Store(tmp_path / ledger_rerun.RERUN_DB, readonly=True) as store:
+        runs = [r for r in store.runs() if r.model in ("lstm", "transformer")
+                and r.task_params.get("data") == "digits"]
+        result = analyze(runs, store.curves())
+    table = rerun.side_by_side(ledger_rerun.PAIRS[0], "digits").accuracy_table()
+    speed = rerun.side_by_side(ledger_rerun.PAIRS[0], "digits").speed_table()
+    pts = lambda v: f"{100 * v:+.1f}".replace("-", "−").replace("+0.0", "0.0")  # noqa: E731
+    for cell in result["cells"]:
+        x = next(c for c in cell["comparisons"] if {c["a"], c["b"]} == {"lstm", "transformer"})
+        sign = 1 if x["a"] == "lstm" else -1  # the table says LSTM minus Transformer
+        lo, hi = sorted(sign * v for v in x["ci"])
+        said = f"{pts(sign * x['diff'])} [{pts(lo)}, {pts(hi)}]"
+        row = next(r for r in table.splitlines() if r.startswith(f"| {cell['n']:,}"))
+        assert row.count(said) == 2, (said, row)  # the first study and the stand-in re-run
+        steps = {m["model"]: next(s["median_steps"] for s in m["ladder"] if s["level"] == 0.75)
+                 for m in cell["models"]}
+        lead = f"{steps['lstm']:,.0f} vs {steps['transformer']:,.0f}"
+        assert next(r for r in speed.splitlines() if r.startswith(f"| {cell['n']:,}")).count(
+            lead) == 2
+    summary = rerun.side_by_side(ledger_rerun.PAIRS[0], "digits").summary()
+    assert "Accuracy outcome the same at every size" in summary and "(unchanged)" in summary
+
+
+def test_a_rerun_with_other_sizes_than_the_first_study_stops_the_generator(tmp_path, facts):
+    rerun = _rerun(tmp_path, facts, delete="train_size = 640")
+    rerun.plan = [dataclasses.replace(p, sizes=tuple(n for n in p.sizes if n != 640))
+                  for p in rerun.plan]
+    with pytest.raises(ledger.WordingError, match="same sizes"):
+        rerun.side_by_side(ledger_rerun.PAIRS[0], "digits").rows
