@@ -184,11 +184,17 @@ class Study:
         self.runs = chosen
         self.a, self.b = self.result["pairs"][0]
 
-    def cells(self, variant: str) -> list[Cell]:
+    def holds(self, variant_key: str, variant: str) -> bool:
+        """Whether the analysis' variant key is ``variant``'s."""
         key = VARIANTS[variant][0]
+        if variant_key == "default":  # the runs hold one variant: the analysis names none
+            return all(key in str(r.task_params.get("data", "")) for r in self.runs)
+        return key in variant_key
+
+    def cells(self, variant: str) -> list[Cell]:
         out = []
         for c in self.result["cells"]:
-            if key not in c["variant_key"]:
+            if not self.holds(c["variant_key"], variant):
                 continue
             cmp = next(x for x in c["comparisons"] if {x["a"], x["b"]} == {self.a, self.b})
             out.append(Cell(c["n"], c["train_size"] is None, c, cmp))
@@ -200,9 +206,8 @@ class Study:
         return Scale(metric, metric != "bleu")
 
     def crossover(self, variant: str) -> dict | None:
-        key = VARIANTS[variant][0]
         for s in self.result["scaling"]:
-            if key in s["variant_key"]:
+            if self.holds(s["variant_key"], variant):
                 return next((x for x in s["crossovers"] if {x["a"], x["b"]} == {self.a, self.b}),
                             None)
         return None

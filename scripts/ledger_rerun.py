@@ -360,7 +360,8 @@ def readme_block(rerun: Rerun) -> str:
     else:
         state = "In progress"
         stand = ("The verdicts above stay those of the first protocol until every comparison is "
-                 + (f"in; {len(ready)} of {every} are, {where}" if ready else
+                 + (f"in; {len(ready)} of {every} {'is' if len(ready) == 1 else 'are'}, {where}"
+                    if ready else
                     f"in; none is yet. Each will go {where}"))
     return ledger.paragraphs(f"""{state}. Planned: {count(tuning + evaluations)} runs before
 extension rounds ({count(tuning)} tuning trials + {count(evaluations)} evaluation runs; the first
