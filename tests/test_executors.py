@@ -8,6 +8,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -570,3 +571,67 @@ def test_a_start_that_fails_leaves_no_run_marked_running(monkeypatch, tmp_path):
         bench_here("run", "--models", "lstm", "--seeds", "0-1", *TINY, "--executor", "local",
                    "--workers", "1", "--db", db)
     assert not rows(db)  # the claimed run went with the launch that could not train it
+
+
+def test_an_executor_error_is_reported_even_when_the_file_fails_too(monkeypatch, tmp_path):
+    from seqbench.experiment import executors
+    from seqbench.store import Store
+
+    def no_process(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(executors.LocalExecutor, "_start", no_process)
+    monkeypatch.setattr(Store, "forget_running", broken)
+    with pytest.raises(OSError, match="Resource temporarily unavailable"):  # not the cleanup's
+        bench_here("run", "--models", "lstm", "--seeds", "0", *TINY, "--executor", "local",
+                   "--workers", "1", "--db", tmp_path / "x.sqlite")
+
+
+def test_ctrl_c_between_a_claim_and_its_noting_leaves_nothing_running(monkeypatch, tmp_path):
+    from seqbench.experiment.leases import Leases
+
+    claim, claims = Leases.claim, []
+
+    def claim_then_interrupt(self, store, spec, retry_failed):
+        outcome = claim(self, store, spec, retry_failed)  # committed: the row says running
+        claims.append(outcome)
+        if len(claims) == 2:
+            raise KeyboardInterrupt  # as a Ctrl-C landing just after the commit
+        return outcome
+
+    monkeypatch.setattr(Leases, "claim", claim_then_interrupt)
+    db = tmp_path / "interrupted.sqlite"
+    rc, out, err = bench_here("run", "--models", "lstm", "--seeds", "0-2", *TINY,
+                              "--executor", "sequential", "--db", db)
+    assert rc == 130 and claims == ["claimed", "claimed"]
+    assert [r["status"] for r in rows(db).values()] == ["done"]  # the second claim is gone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the fork server is Linux's")
+def test_workers_outlive_their_fork_server_and_the_matrix_ends():
+    import threading
+    from multiprocessing import forkserver
+    from multiprocessing.connection import wait
+
+    from seqbench.experiment import executors
+
+    pool, records = executors.LocalExecutor(2), []
+
+    def record_then_kill_the_server(record: dict) -> None:
+        records.append(record)
+        if len(records) == 1:  # one worker idle, one training: the server goes (OOM killer)
+            os.kill(forkserver._forkserver._forkserver_pid, signal.SIGKILL)
+            wait([p.sentinel for p in pool.procs.values()], timeout=30)  # the pool sees it
+
+    runs = _copy_runs(2)
+    # the second trains on when the first is done: its worker busy, the first one's idle
+    runs[1]["training"] = {**runs[1]["training"], "max_steps": 2000, "patience": 2000}
+    launch = threading.Thread(
+        target=pool.run, args=(runs, lambda spec: True, record_then_kill_the_server), daemon=True)
+    launch.start()
+    launch.join(timeout=240)
+    assert not launch.is_alive(), "the launch hung once the fork server was gone"
+    assert [r["status"] for r in records] == ["done", "done"], [r.get("error") for r in records]

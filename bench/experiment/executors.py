@@ -6,6 +6,7 @@ through the same ``register_executors`` hook a third party uses.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import pickle
@@ -189,6 +190,7 @@ class LocalExecutor:
         self.gpu_of: dict = {}  # conn -> the GPU its worker sees (None: no packing)
         self.scratch_of: dict = {}  # conn -> its worker's temporary folder
         self.ready: set = set()  # workers that finished starting
+        self.orphans: set = set()  # workers whose fork server died: their sentinel tells nothing
         self.start_failures = 0  # workers that died before they were ready, in a row
 
     def _start(self):
@@ -204,13 +206,13 @@ class LocalExecutor:
         )
         try:
             proc.start()
-        except (EOFError, OSError):
-            if not forked:
-                raise
-            # The fork server died importing torch or Lightning: spawned workers say why.
+        except BaseException as error:  # Ctrl-C included: a worker not started leaves nothing
             parent.close()
             child.close()
             shutil.rmtree(scratch, ignore_errors=True)
+            if not (forked and isinstance(error, (EOFError, OSError))):
+                raise
+            # The fork server died importing torch or Lightning: spawned workers say why.
             self.ctx = mp.get_context("spawn")
             return self._start()
         child.close()
@@ -243,10 +245,17 @@ class LocalExecutor:
                         self._forget_dead(conn, busy, on_record, idle, claimed, queue, on_start)
                 if not busy:
                     break  # the last runs were skipped (another launch has them)
-                sentinels = {p.sentinel: c for c, p in self.procs.items()}
+                sentinels = {p.sentinel: c for c, p in self.procs.items()
+                             if c not in self.orphans}
                 for ready in wait([*self.procs, *sentinels]):
                     conn = sentinels.get(ready, ready)
                     if conn not in self.procs:
+                        continue
+                    if ready is not conn and not conn.poll():
+                        # A dead worker's pipe reads as closed before its sentinel fires; this
+                        # one's fired alone: its fork server died (killed, out of memory), not
+                        # it. Its pipe still says when it finishes or dies.
+                        self.orphans.add(conn)
                         continue
                     try:
                         kind, payload = conn.recv()
@@ -274,6 +283,7 @@ class LocalExecutor:
 
         proc = self.procs.pop(conn)
         self.gpu_of.pop(conn, None)
+        self.orphans.discard(conn)
         proc.join(timeout=5)
         if proc.is_alive():  # its pipe broke but it lingers: never leave a worker untracked
             proc.kill()
@@ -313,11 +323,15 @@ class LocalExecutor:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+            elif at_once and conn in self.orphans:  # is_alive() cannot tell: by its pid
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
             conn.close()
             shutil.rmtree(self.scratch_of.pop(conn, ""), ignore_errors=True)
         self.procs.clear()
         self.gpu_of.clear()
         self.ready.clear()
+        self.orphans.clear()
 
 
 def _check_sendable(logger_factory: LoggerFactory | None) -> None:

@@ -11,6 +11,8 @@ launch died is taken over.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from dataclasses import asdict, dataclass, field
 
 from ..records import RunRecord
@@ -150,9 +152,16 @@ class _Stage:
             except KeyboardInterrupt:
                 self._interrupted()
             except Exception:  # the executor broke (no process could start, ...): the runs it
-                # claimed and never finished are not left "running" for a lease to expire
-                self.store.forget_running(self.in_flight, self.leases.owner)
+                # claimed and never finished are not left "running" for a lease to expire; the
+                # executor's own error is the one to report, even if the file has gone bad too
+                with contextlib.suppress(sqlite3.Error):
+                    self._forget_claimed()
                 raise
+
+    def _forget_claimed(self) -> None:
+        """Drop every run this stage holds still marked running: all of the stage's runs, not
+        only those in ``in_flight`` (Ctrl-C can land between a claim's commit and its noting)."""
+        self.store.forget_running(self.by_id, self.leases.owner)
 
     def _note(self, advance: int = 0, **fields) -> None:
         self.progress.update(self.bar, advance=advance, **fields)
@@ -202,7 +211,7 @@ class _Stage:
 
     def _interrupted(self) -> None:
         self.outcome.interrupted = True
-        self.store.forget_running(self.in_flight, self.leases.owner)
+        self._forget_claimed()
         finished = self.counts.done + self.counts.diverged + self.counts.failed
         self._note(
             description=f"[yellow]{self.label} interrupted",
