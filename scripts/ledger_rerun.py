@@ -166,8 +166,10 @@ def lead_text(c: Cell, pair: Pair) -> str:
 def speed_text(c: Cell) -> str:
     s = c.cmp["speed"] or {}
     p = s.get("p_holm")
-    return said(ledger.speed_key(c), NAMES, "sooner") + ("" if p is None else
-                                                         f" (Holm p = {ledger.pval(p)})")
+    text = said(ledger.speed_key(c), NAMES, "sooner")
+    if s.get("outcome") == "inconclusive" and p is not None and p < 0.05:
+        text += f": {ledger.named(s['reason'])}"  # significant, yet not a verdict: say why
+    return text + ("" if p is None else f" (Holm p = {ledger.pval(p)})")
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,8 @@ class SideBySide:
         if mn <= 1:
             return text + f": the {a}'s early lead is gone"
         if mn < mo:  # the lead is the excess over 1×
-            return text + f": the {a}'s early lead shrinks by {1 - (mn - 1) / (mo - 1):.0%}"
+            return text + (f": the {a}'s early lead (the median ratio's excess over 1×) "
+                           f"shrinks by {1 - (mn - 1) / (mo - 1):.0%}")
         return text + f": the {a}'s early lead does not shrink"
 
     def summary(self) -> str:
