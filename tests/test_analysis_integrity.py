@@ -434,20 +434,26 @@ def test_stop_reason_prefers_what_the_trainer_recorded(record, reason):
     assert stop_reason(RunRecord.from_dict({"kind": "classification", **r})) == reason
 
 
-def test_the_demo_ends_with_the_converged_answer_from_the_committed_study():
-    """scripts/demo's last command, on results/claim.sqlite: per size, who is ahead."""
+def test_the_demo_ends_with_the_converged_answers_from_the_committed_studies():
+    """scripts/demo's analyze commands on the committed databases: per size, who is ahead, under
+    the first protocol (results/claim.sqlite), then under the neutral one (the re-run)."""
     import shlex
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     script = (root / "scripts" / "demo").read_text().replace("\\\n", " ")
-    last = shlex.split(script.strip().splitlines()[-1])
-    assert last[:2] == [".venv/bin/bench", "analyze"] and "--brief" in last
-    args = [str(root / a) if a.startswith("results/") else a for a in last[2:]]
-    res = CliRunner().invoke(analyze_cmd, args)
-    assert res.exit_code == 0, res.output
-    lines = res.output.strip().splitlines()
-    assert lines[-5].startswith("  n = 80: lstm ahead")
-    assert lines[-3].startswith("  n = 320: transformer ahead")
-    assert lines[-2].startswith("  n = 640: transformer ahead")
-    assert "holds" not in res.output and "fails" not in res.output
+    commands = [shlex.split(line) for line in script.splitlines()
+                if line.startswith(".venv/bin/bench analyze --db")]
+    ahead = {"results/claim.sqlite": ["lstm", None, "transformer", "transformer", None],
+             "results/claim-rerun.sqlite": [None, "transformer", "transformer", "transformer",
+                                            None]}
+    assert [c[3] for c in commands] == list(ahead)
+    assert commands[-1] == shlex.split(script.strip().splitlines()[-1])  # the demo ends with it
+    for command in commands:
+        assert "--brief" in command
+        args = [str(root / a) if a.startswith("results/") else a for a in command[2:]]
+        res = CliRunner().invoke(analyze_cmd, args)
+        assert res.exit_code == 0, res.output
+        for line, model in zip(res.output.strip().splitlines()[-5:], ahead[command[3]]):
+            assert (f": {model} ahead" if model else ": neither shown ahead") in line, line
+        assert "holds" not in res.output and "fails" not in res.output
