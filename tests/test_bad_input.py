@@ -792,9 +792,10 @@ PARAM_KEYS = ("hidden_size", "embed_size", "num_layers", "dropout", "d_model", "
 TRAINING_KEYS = ("max_steps", "batch_size", "lr", "weight_decay", "schedule", "warmup",
                  "grad_clip", "val_every", "patience", "val_limit", "param_budget", "nope")
 TUNING_KEYS = ("lr", "seeds", "per", "trials", "extend", "extend_trials", "prune", "eta",
-               "rungs", "min_steps", "nope")
+               "rungs", "min_steps", "last_rung", "rank", "nope")
 small = st.one_of(st.integers(-2, 300), st.sampled_from([0.0, 1e-3, 0.1, 0.5, 1.0, 2.0, 1e308]),
-                  st.sampled_from(["full", "aligned", "seq2seq", "size", "task", "cosine", ""]),
+                  st.sampled_from(["full", "aligned", "seq2seq", "size", "task", "cosine", "loss",
+                                   ""]),
                   scalars)
 setting = small | st.lists(small, max_size=3)
 # Documents shaped like matrix files, each field perturbed: the parser and the planner see

@@ -234,3 +234,105 @@ def test_the_pruning_replay_judges_rungs_on_the_curves_and_selects_on_full_runs(
     band = replay.race(trials, 3, 2, 200, replay.Rule("best+band"), z=2.0, full_last=True)
     assert plain.discarded and not band.discarded and band.regret == 0.0
     assert band.cost > plain.cost
+
+
+FULL_LAST = {"trials": 6, "eta": 3, "rungs": 2, "min_steps": 100, "last_rung": "full",
+             "rank": "loss"}
+WSD = {"max_steps": 5000, "schedule": "wsd", "warmup_steps": 100, "val_every": 50}
+
+
+def test_a_full_last_rung_trains_the_survivors_in_full_after_the_first_steps_of_the_same_run(reg):
+    p = pruned(reg, "lstm,transformer", tuning=FULL_LAST, training=WSD)
+    tuner = p.tuner()
+    first = tuner.first
+    # rung 1: every model's 6 trials x 2 tuning seeds, the first 100 steps of the 5,000-step run
+    assert Counter(s.model for s in first) == {"lstm": 12, "transformer": 12}
+    assert {(s.training["max_steps"], s.training["stop_step"]) for s in first} == {(5000, 100)}
+    loss = {}  # rank by loss: the lowest loss is not the best score
+    for s in first:
+        loss[s.run_id] = 1.0 + s.training["lr"]  # the smallest lr has the lowest loss
+
+    def curve(run_id):
+        return [{"step": 50, "val": {"loss": loss[run_id] + 0.5}},
+                {"step": 100, "val": {"loss": loss[run_id]}}]
+
+    recs = records(first, lambda s: s.training["lr"])  # ... and the worst score
+    nxt = tuner.extension(recs, curve)
+    assert nxt.label == "rung 2 of 2 (2 trials in full)"
+    for model in ("lstm", "transformer"):
+        tried = sorted({s.training["lr"] for s in first if s.model == model})
+        assert {s.training["lr"] for s in nxt.runs if s.model == model} == set(tried[:2])
+    # rung 2: the survivors' full runs, which the rung-1 runs were the start of
+    assert all("stop_step" not in s.training and s.training["max_steps"] == 5000
+               for s in nxt.runs)
+    assert {spec_key(s) for s in nxt.runs} <= {spec_key(s) for s in first}
+    recs |= records(nxt.runs, lambda s: 0.5 + s.training["lr"])  # in full, the larger lr wins
+    assert tuner.extension(recs, curve).runs == []
+    final = tuner.evaluation(recs)
+    for model in ("lstm", "transformer"):
+        tried = sorted({s.training["lr"] for s in first if s.model == model})
+        runs = [s for s in final.runs if s.model == model]
+        assert {s.training["lr"] for s in runs} == {tried[1]} and len(runs) == 3
+    assert all("stop_step" not in s.training for s in final.runs)
+    assert {s.trial["last_rung"] for s in final.runs} == {"full"}
+    every = list(recs.values()) + list(records(final.runs, lambda s: 0.0).values())
+    assert select_trial([r for r in every if r.model == "lstm"], True) == spec_key(
+        next(s for s in final.runs if s.model == "lstm"))
+
+
+def test_bad_full_last_rung_settings_are_one_line_errors(reg):
+    for tuning, message in [
+        ({"min_steps": 50}, "ends inside its warm-up \\(warmup_steps = 100\\)"),
+        ({"min_steps": 5000}, "the rung before the last trains 5,000 steps .*not fewer than max_steps"),
+        ({"last_rung": "half"}, "'half'"),
+        ({"rank": "speed"}, "'speed'"),
+    ]:
+        with pytest.raises(PluginError, match=message):
+            pruned(reg, "lstm", tuning={**FULL_LAST, **tuning}, training=WSD)
+    from seqbench.experiment.tuning import Tuning
+
+    for key, value in (("rank", "loss"), ("last_rung", "full")):
+        with pytest.raises(PluginError, match=f'{key} goes with prune = "halving"'):
+            Tuning.parse({"trials": 4, key: value}, [0])
+
+
+def test_a_full_last_rung_study_repeats_its_rung_runs_exactly_and_ranks_by_loss(cli, tmp_path):
+    db = tmp_path / "pruned.sqlite"
+    args = ["run", "--models", "lstm", "--tasks", "copy", "--train-sizes", "16",
+            "--seeds", "0", "--max-steps", "12", "--val-every", "2", "--warmup-steps", "2",
+            "-t", "copy.T=5", "-m", "hidden_size=8", "--tune-trials", "4", "--tune-seeds", "2",
+            "--tune-prune", "halving", "--tune-eta", "2", "--tune-rungs", "2",
+            "--tune-min-steps", "4", "--tune-last-rung", "full", "--tune-rank", "loss",
+            "--executor", "sequential", "--db", db]
+    first = cli(*args)
+    assert first.rc == 0, first.stderr[-3000:]
+    assert "rung 2 of 2 (2 trials in full)" in first.stdout
+    conn = sqlite3.connect(db)
+    runs = conn.execute("SELECT run_id, json_extract(trial, '$.rung'), json_extract(trial, "
+                        "'$.stage'), json_extract(config, '$.training.stop_step'), steps, "
+                        "seed, json_extract(config, '$.training.lr') FROM runs").fetchall()
+    curves = {}
+    for run_id, step, val_primary, val in conn.execute(
+            "SELECT run_id, step, val_primary, val FROM curves ORDER BY step"):
+        curves.setdefault(run_id, []).append((step, val_primary, val))
+    conn.close()
+    rung0 = {(lr, seed): (rid, steps) for rid, rung, _, stop, steps, seed, lr in runs
+             if rung == 0}
+    rung1 = {(lr, seed): rid for rid, rung, _, stop, _, seed, lr in runs if rung == 1}
+    assert len(rung0) == 8 and len(rung1) == 4
+    assert {steps for _, steps in rung0.values()} == {4}
+    # a survivor's full run starts exactly as its rung-1 run did: the same validations
+    for key, full_id in rung1.items():
+        prefix_id = rung0[key][0]
+        assert curves[prefix_id] == [p for p in curves[full_id] if p[0] <= 4]
+    # the survivors are the 2 trials of lowest mean validation loss over the 2 tuning seeds
+    import json
+    mean_loss = {}
+    for (lr, seed), (rid, _) in rung0.items():
+        best = min(json.loads(v)["loss"] for _, _, v in curves[rid])
+        mean_loss.setdefault(lr, []).append(best)
+    ranked = sorted(mean_loss, key=lambda lr: sum(mean_loss[lr]) / 2)
+    assert {lr for lr, _ in rung1} == set(ranked[:2])
+    assert sum(1 for r in runs if r[2] == "eval") == 1
+    again = cli(*args)
+    assert again.rc == 0 and "0 done, 0 diverged, 0 failed" in again.stdout

@@ -67,6 +67,12 @@ if TYPE_CHECKING:
 @click.option("--tune-rungs", type=int, help="Halving: rungs (default 2).")
 @click.option("--tune-min-steps", type=int,
               help="Halving: steps of the first rung; rung k trains min x eta^k (default 100).")
+@click.option("--tune-last-rung", metavar="steps|full",
+              help="Halving: the last rung trains min x eta^k steps (default) or the survivors "
+                   "in full (earlier rungs: the first steps of that run).")
+@click.option("--tune-rank", metavar="score|loss",
+              help="Halving: rank at the earlier rungs by best validation score (default) or "
+                   "lowest validation loss.")
 @click.option("--db", default=DEFAULT_DB, show_default=True, type=click.Path(dir_okay=False))
 @click.option("--executor", default="local", show_default=True,
               help="How runs are carried out (see `bench plugins`).")
@@ -160,6 +166,8 @@ class TuningFlags:
     eta: int | None
     rungs: int | None
     min_steps: int | None
+    last_rung: str | None
+    rank: str | None
 
     def table(self) -> dict:
         from ..experiment.matrixfile import parse_list

@@ -60,7 +60,7 @@ def launch(
         # decided from stored records only, so a relaunch repeats each decision
         while not outcome.interrupted:
             records = {r.run_id: r for r in store.runs()}
-            extra = tuner.extension(records)
+            extra = tuner.extension(records, store.curve)
             if not extra.runs:
                 break
             for note in extra.notes:

@@ -255,6 +255,12 @@ class WarmupStableDecay(pl.Callback):
         """The validation value of the checkpoint the run is scored on."""
         return None if self.best_state is None else self.sign * self.cooldown_best
 
+    @property
+    def score(self) -> float:
+        """``best_val``; for a run stopped before its cooldown (a rung of pruned tuning that
+        trains a run's first steps) the best validation so far, taken at the full rate."""
+        return self.sign * self.best if self.best_val is None else self.best_val
+
     def on_validation_end(self, trainer, module) -> None:
         schedule, step = module.schedule, trainer.global_step
         value = self.sign * module.scores["val"][module.data.primary_metric]

@@ -34,6 +34,9 @@ A matrix file::
     eta = 3                 #   keeping the best 1/eta per rung, over `rungs` rungs of
     rungs = 2               #   min_steps x eta^k steps (then no extension rounds)
     min_steps = 100
+    last_rung = "steps"     #   or "full": the survivors train in full, the earlier rungs are
+                            #   the first min_steps x eta^k steps of that run (not annealed)
+    rank = "score"          #   or "loss": the earlier rungs rank by lowest validation loss
 
 A key a model's search space names (``bench plugins --json`` lists them) that the matrix sets in
 [training] or [model_params] is pinned for that model. The older form ``lr = [3e-4, 1e-3]``

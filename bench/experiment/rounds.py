@@ -175,9 +175,10 @@ class Tuner:
                  and records[s.run_id].status in ("done", "diverged")]
         return winners, lr_edge(lr, tried, *g.lr)
 
-    def extension(self, records: dict[str, RunRecord]) -> Round:
+    def extension(self, records: dict[str, RunRecord], curve=None) -> Round:
         """The next extension round (empty when none is due): every model of a cell where a
-        selected learning rate sits at an edge draws ``extend_trials`` more trials."""
+        selected learning rate sits at an edge draws ``extend_trials`` more trials. (``curve``:
+        :meth:`.halving.HalvingTuner.extension`'s, unread here.)"""
         out = Round()
         if self.tuning.grid or self.round >= self.tuning.extend:
             return out

@@ -210,6 +210,13 @@ def _callbacks(module: Any, data: Any, cfg: dict, tmp: str) -> tuple[list, Any, 
     return callbacks, best, None
 
 
+def _stop_step(cfg: dict) -> int:
+    """Where training stops at the latest: ``max_steps``, or for a rung of pruned tuning
+    (halving.py) its ``stop_step``: the first steps of the run ``max_steps`` defines, on the same
+    schedule and batches, so the survivor's full run repeats them exactly."""
+    return cfg.get("stop_step") or cfg["max_steps"]
+
+
 def _trainer(module: Any, cfg: dict, val_every: int, callbacks: list, logger: Any,
              tmp: str) -> Any:
     import pytorch_lightning as pl
@@ -217,7 +224,7 @@ def _trainer(module: Any, cfg: dict, val_every: int, callbacks: list, logger: An
     return pl.Trainer(
         accelerator=os.environ.get("SEQBENCH_ACCELERATOR", "auto"),
         devices=1,
-        max_steps=cfg["max_steps"],
+        max_steps=_stop_step(cfg),
         max_epochs=-1,
         val_check_interval=val_every,
         check_val_every_n_epoch=None,
@@ -265,7 +272,7 @@ def _train(spec: RunSpec, record: RunRecord, logger_factory: Callable | None) ->
     data, model, val, cfg = _prepare(spec, record)
     module = SeqModule(model, data, cfg)
     module.eval_splits = {"val": val, "test": data.test}
-    val_every = min(cfg["val_every"], cfg["max_steps"])
+    val_every = min(cfg["val_every"], cfg["max_steps"])  # a rung's too: the full run's cadence
     curve = CurveRecorder(val_every)
     record.curve = curve.points
     probe = None
@@ -289,7 +296,7 @@ def _train(spec: RunSpec, record: RunRecord, logger_factory: Callable | None) ->
         record.extras = cast(Extras, {**(record.extras or {}), "stop_reason": sched.cause,
                                       "warmup_steps": sched.warmup,
                                       "cooldown_start": sched.cooldown_start})
-    record.best_val = float(wsd.best_val if wsd else best.best_model_score)
+    record.best_val = float(wsd.score if wsd else best.best_model_score)
     record.test = module.scores["test"]
     record.steps = trainer.global_step
     record.samples = module.samples_seen

@@ -22,7 +22,7 @@ TUNING_SEED_BASE = 10_000  # "[tuning] seeds = n" means seeds 10000 .. 10000 + n
 
 # Keys of a trial dict that describe the protocol rather than a hyperparameter value.
 META = ("stage", "round", "per", "trials", "lr_range", "extended", "lr_edge",
-        "rung", "full_steps", "prune", "rungs")
+        "rung", "full_steps", "prune", "rungs", "last_rung", "rank")
 
 # above 0 (0 trains nothing), at most 10 (larger AdamW steps overflow float32 at once)
 LR = Param(1e-3, "AdamW learning rate", minimum=0.0, maximum=10.0, min_open=True)
@@ -44,8 +44,15 @@ TUNING: dict[str, Param] = {
                    minimum=2, maximum=10),
     "min_steps": Param(100, "successive halving: optimizer steps of the first rung",
                        minimum=1, maximum=10_000_000),
+    "last_rung": Param("steps", "successive halving: the last rung trains min_steps x "
+                       "eta^(rungs - 1) steps, or the survivors in full (then every earlier "
+                       "rung is the first steps of that full run, not annealed)",
+                       ("steps", "full")),
+    "rank": Param("score", "successive halving: a rung before the last ranks trials by their "
+                  "best validation score or their lowest validation loss", ("score", "loss")),
 }
-HALVING = ("eta", "rungs", "min_steps")  # the keys that go with prune = "halving"
+# the keys that go with prune = "halving"
+HALVING = ("eta", "rungs", "min_steps", "last_rung", "rank")
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,18 @@ class Tuning:
     eta: int = 3
     rungs: int = 2
     min_steps: int = 100
+    last_rung: str = "steps"  # "full": the survivors of the earlier rungs train in full
+    rank: str = "score"  # "loss": the earlier rungs rank by lowest validation loss
 
-    def rung_steps(self, rung: int) -> int:
-        """The step budget of rung ``rung`` (0 = the first): min_steps x eta^rung."""
+    @property
+    def full_last(self) -> bool:
+        return self.last_rung == "full"
+
+    def rung_steps(self, rung: int) -> int | None:
+        """The step budget of rung ``rung`` (0 = the first): min_steps x eta^rung; None for a
+        last rung that trains in full."""
+        if self.full_last and rung == self.rungs - 1:
+            return None
         return self.min_steps * self.eta ** rung
 
     def kept(self, rung: int) -> int:
@@ -74,8 +90,9 @@ class Tuning:
         """The console's name for the first round of trials, or for a rung."""
         if self.prune != "halving":
             return "tuning trials"
-        return (f"rung {rung + 1} of {self.rungs} ({self.kept(rung)} trials x "
-                f"{self.rung_steps(rung)} steps)")
+        steps = self.rung_steps(rung)
+        budget = "in full" if steps is None else f"x {steps} steps"
+        return f"rung {rung + 1} of {self.rungs} ({self.kept(rung)} trials {budget})"
 
     @classmethod
     def parse(cls, table: dict, eval_seeds: list[int]) -> "Tuning":
@@ -120,7 +137,7 @@ class Tuning:
                     f'[tuning] {key} goes with the unpruned protocol: prune = "halving" selects '
                     "among its own trials (widen a range in [tuning.space.MODEL] instead)")
         out = cls(opts["trials"], seeds, opts["per"], None, 0, 0, space, "halving",
-                  opts["eta"], opts["rungs"], opts["min_steps"])
+                  opts["eta"], opts["rungs"], opts["min_steps"], opts["last_rung"], opts["rank"])
         last = out.rungs - 1
         if out.kept(last) < 2:
             raise PluginError(
@@ -138,11 +155,18 @@ class Tuning:
             what = f"{self.trials} quasi-random trials in its own search space"
         text = f"tuning: every model gets {what} per {self.per}, on tuning seed(s) {seeds}"
         if self.prune == "halving":
-            steps = ", ".join(str(self.rung_steps(k)) for k in range(self.rungs))
             kept = " -> ".join(str(self.kept(k)) for k in range(self.rungs))
-            return (text + f"; successive halving: rungs of {steps} steps (a run each, annealed "
-                    f"at its end), {kept} trials, the best 1/{self.eta} on mean validation go "
-                    "on, and the best at the last rung is selected")
+            rank = "loss" if self.rank == "loss" else "score"
+            if self.full_last:
+                steps = ", ".join(str(self.rung_steps(k)) for k in range(self.rungs - 1))
+                rungs = (f"rungs of the first {steps} steps of each trial's run (not annealed), "
+                         "then the survivors in full")
+            else:
+                steps = ", ".join(str(self.rung_steps(k)) for k in range(self.rungs))
+                rungs = f"rungs of {steps} steps (a run each, annealed at its end)"
+            return (text + f"; successive halving: {rungs}, {kept} trials, the best 1/"
+                    f"{self.eta} on mean validation {rank} go on, and the best validation "
+                    "score at the last rung is selected")
         if self.extend:
             text += (f"; a learning rate selected at an edge of its range extends the range by "
                      f"a decade, {self.extend_trials} more trials for every model of that cell, "
@@ -249,7 +273,8 @@ def _key(config: Mapping[str, Any], trial: Mapping[str, Any] | None) -> str:
         rest = {k: v for k, v in config.items() if k not in ("seed", "train_size")}
         full = (trial or {}).get("full_steps")
         if full is not None:  # a rung of successive halving: the trial at a shorter budget
-            rest["training"] = {**rest["training"], "max_steps": full}
+            training = {k: v for k, v in rest["training"].items() if k != "stop_step"}
+            rest["training"] = {**training, "max_steps": full}
         return json.dumps(rest, sort_keys=True, default=str)
     return json.dumps(trial or {}, sort_keys=True, default=str)
 
