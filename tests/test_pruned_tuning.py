@@ -1,6 +1,6 @@
 """Successive halving within each model's trials: equal trials, rungs and budgets for every
-model, promotion and selection on mean validation over the tuning seeds, Optuna's scrambled
-Sobol points, and a relaunch that trains nothing."""
+model, promotion and selection on mean validation over the tuning seeds, the unpruned protocol's
+own points, and a relaunch that trains nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from seqbench.api import Choice, PluginError, Range
+from seqbench.api import PluginError
 from seqbench.experiment import matrixfile
 from seqbench.experiment.plan import plan
 from seqbench.experiment.tuning import chosen_trials, select_trial, spec_key
@@ -125,21 +125,24 @@ def test_a_run_that_failed_or_diverged_is_never_promoted(reg):
     assert best not in promoted and len(promoted) == 2
 
 
-def test_optuna_points_are_the_scrambled_sobol_points_of_the_seed():
-    from scipy.stats import qmc as scipy_qmc
+def test_pruned_and_unpruned_tuning_try_the_very_same_trials(reg):
+    """The same scrambled Sobol points as the unpruned protocol (rounds.py), the learning rate in
+    the shared first column: a survivor's full run is the unpruned protocol's run of that trial
+    (one run id), so the two protocols differ only in what pruning discards."""
+    from dataclasses import replace
 
-    from seqbench.experiment.qmc import draw
-
-    space = {"lr": Range(1e-4, 3e-2, log=True), "dropout": Range(0.0, 0.3),
-             "n_heads": Choice((1, 2, 4))}
-    points = draw(space, 8, seed=7)
-    assert points == draw(space, 8, seed=7)  # deterministic
-    assert points != draw(space, 8, seed=8)
-    unit = scipy_qmc.Sobol(3, scramble=True, seed=7).random(8)  # columns: lr, dropout, n_heads
-    expected = [{"lr": space["lr"].at(u[0]), "dropout": space["dropout"].at(u[1]),
-                 "n_heads": space["n_heads"].at(u[2])} for u in unit]
-    assert points == expected
-    assert draw(space, 4, seed=7) == points[:4]  # a prefix: fewer trials are the first points
+    full = pruned(reg, tuning={**FULL_LAST, "trials": 6}, training=WSD).tuner().first
+    matrix = matrixfile.build_matrix(
+        file_data={}, models="lstm,gru,transformer", tasks="copy", train_sizes="64",
+        seeds="0-2", model_params=(), task_params=(), training=WSD,
+        tuning={"trials": 6, "seeds": 2}, all_models=list(reg.models), all_tasks=list(reg.tasks))
+    unpruned = plan(matrix, reg).tuner().first
+    as_full = {replace(s, training={k: v for k, v in s.training.items() if k != "stop_step"}
+                       ).run_id for s in full}
+    assert as_full == {s.run_id for s in unpruned} and len(as_full) == 3 * 6 * 2
+    lrs = {m: sorted({s.training["lr"] for s in full if s.model == m})
+           for m in ("lstm", "gru", "transformer")}
+    assert lrs["lstm"] == lrs["gru"] == lrs["transformer"]  # common random numbers
 
 
 def test_bad_pruning_settings_are_one_line_errors(reg):

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..api import PluginError, Range
-from .qmc import draw
 from .schedule import Kind, Schedule
 from .rounds import Round, Search, lr_bounds, lr_edge, per_meta
+from .sampling import draw
 from ..records import CurvePoint, RunRecord
 from .tuning import META, Tuning, higher_is_better_of, select_trial, spec_key
 
@@ -81,7 +81,8 @@ class HalvingTuner:
                     f"{full:,} ({s.model} on {s.label}): lower min_steps or rungs, or raise "
                     "max_steps")
             _check_first_rung(s, tuning.min_steps, tuning.full_last)
-            points = draw(s.space, tuning.trials)
+            # the unpruned protocol's points (rounds.py): both try the very same trials
+            points = draw(s.space, 0, tuning.trials)
             self.races.append(_Race(s, points, list(range(tuning.trials))))
 
     def _specs(self, race: _Race, index: int, rung: int) -> list:
